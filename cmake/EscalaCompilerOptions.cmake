@@ -1,0 +1,30 @@
+# Warning, sanitizer and architecture flags shared by every escala target.
+#
+# escala_set_target_options(<target>) applies them to one of the project's own targets, so that
+# consumers who add escala as a subdirectory do not inherit -Werror or sanitizers.
+
+find_program(ESCALA_CCACHE ccache)
+if(ESCALA_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  message(STATUS "escala: using ccache (${ESCALA_CCACHE})")
+  set(CMAKE_CXX_COMPILER_LAUNCHER "${ESCALA_CCACHE}")
+  set(CMAKE_CUDA_COMPILER_LAUNCHER "${ESCALA_CCACHE}")
+endif()
+
+set(ESCALA_SANITIZE_FLAGS "")
+if(ESCALA_SANITIZE)
+  string(REPLACE ";" "," _escala_sanitizers "${ESCALA_SANITIZE}")
+  set(ESCALA_SANITIZE_FLAGS -fsanitize=${_escala_sanitizers} -fno-omit-frame-pointer
+                            -fno-sanitize-recover=undefined)
+  message(STATUS "escala: sanitizers ${_escala_sanitizers}")
+  # Sanitizers must also be on the link line of every executable, including tests.
+  add_link_options(-fsanitize=${_escala_sanitizers})
+endif()
+
+function(escala_set_target_options target)
+  target_compile_options(${target} PRIVATE
+    $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor
+                              -Wno-missing-field-initializers>
+    $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${ESCALA_WERROR}>>:-Werror>
+    $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${ESCALA_NATIVE_ARCH}>>:-march=native>
+    $<$<COMPILE_LANGUAGE:CXX>:${ESCALA_SANITIZE_FLAGS}>)
+endfunction()

@@ -1,0 +1,45 @@
+// The `escala` command-line tool.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "escala/core/error.h"
+#include "escala/core/logging.h"
+#include "escala/core/parallel.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "escala: machine learning at scale.\n"
+      "Explore and clean data, fit feature pipelines, train across workers, serve and retrain."};
+  app.set_version_flag("--version", escala::cli::VersionString());
+  app.require_subcommand(1);
+
+  std::string log_level;
+  int threads = 0;
+  app.add_option("--log-level", log_level,
+                 "trace, debug, info, warn, error or off (default: $ESCALA_LOG_LEVEL or info)");
+  app.add_option("--threads", threads,
+                 "Worker threads for parallel loops (default: $ESCALA_NUM_THREADS or all cores)")
+      ->check(CLI::NonNegativeNumber);
+  app.parse_complete_callback([&] {
+    if (!log_level.empty()) escala::SetLogLevel(escala::ParseLogLevel(log_level));
+    if (threads > 0) escala::SetNumThreads(threads);
+  });
+
+  escala::cli::RegisterInfo(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const escala::Error& e) {
+    std::fprintf(stderr, "escala: error: %s\n", e.what());
+    return e.code() == escala::ErrorCode::kInvalidArgument ? 2 : 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "escala: internal error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

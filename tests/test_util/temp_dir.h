@@ -1,0 +1,39 @@
+// Test helpers: a temporary directory removed at scope exit, file helpers, and paths to the
+// source tree and the built `escala` binary.
+#ifndef ESCALA_TESTS_TEST_UTIL_TEMP_DIR_H_
+#define ESCALA_TESTS_TEST_UTIL_TEMP_DIR_H_
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace escala::testing {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  // path() / name.
+  std::string File(std::string_view name) const;
+
+ private:
+  std::filesystem::path path_;
+};
+
+void WriteFile(const std::string& path, std::string_view contents);
+std::string ReadFile(const std::string& path);
+
+// The repository root and the built CLI.
+std::string SourcePath(std::string_view relative);
+std::string CliPath();
+
+// Runs a shell command, returning its exit status; stdout+stderr go to *output if given.
+int RunCommand(const std::string& command, std::string* output = nullptr);
+
+}  // namespace escala::testing
+
+#endif  // ESCALA_TESTS_TEST_UTIL_TEMP_DIR_H_
