@@ -49,12 +49,12 @@ void ApplyEnv(spdlog::logger& logger);
 spdlog::logger& LoggerInstance() {
   // Intentionally leaked: logging must keep working during static destruction. The environment
   // is applied once, on first use, so that an explicit SetLogLevel() afterwards takes precedence.
-  static spdlog::logger* logger = [] {
+  static std::shared_ptr<spdlog::logger>* holder = [] {
     auto* l = new std::shared_ptr<spdlog::logger>(MakeLogger());
     ApplyEnv(**l);
-    return l->get();
+    return l;
   }();
-  return *logger;
+  return **holder;
 }
 
 void ApplyEnv(spdlog::logger& logger) {
