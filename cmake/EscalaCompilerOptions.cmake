@@ -23,7 +23,9 @@ endif()
 function(escala_set_target_options target)
   target_compile_options(${target} PRIVATE
     $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor
-                              -Wno-missing-field-initializers>
+                              -Wno-missing-field-initializers
+                              # GCC 12 reports false positives inside Eigen's AVX-512 kernels.
+                              $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>>
     $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${ESCALA_WERROR}>>:-Werror>
     $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${ESCALA_NATIVE_ARCH}>>:-march=native>
     $<$<COMPILE_LANGUAGE:CXX>:${ESCALA_SANITIZE_FLAGS}>)

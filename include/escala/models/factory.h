@@ -1,0 +1,40 @@
+// Building models from a description (CLI flags, config files) and (de)serialising them.
+#ifndef ESCALA_MODELS_FACTORY_H_
+#define ESCALA_MODELS_FACTORY_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "escala/models/model.h"
+
+namespace escala::models {
+
+struct ModelSpec {
+  // "linear" (regression), "logistic" (binary), "softmax" (multiclass) or "mlp" (any task).
+  std::string kind = "logistic";
+  // Required for "mlp"; implied by the kind otherwise.
+  Task task = Task::kBinary;
+  std::int64_t num_features = 0;
+  int num_classes = 0;  // multiclass: >= 2
+  std::vector<std::int64_t> hidden = {256, 256};
+  Activation activation = Activation::kReLU;
+  float dropout = 0.0f;
+};
+
+// Task implied by a kind ("linear" -> regression, ...); nullopt-like: throws for unknown kinds.
+Task TaskForKind(std::string_view kind, Task mlp_task);
+
+// Builds an uninitialised model (parameters zero); call Initialize(seed) before training.
+std::unique_ptr<Model> MakeModel(const ModelSpec& spec);
+
+// Stable binary form (the escala.model.v1.Model protobuf message): structure and parameters.
+std::string SerializeModel(const Model& model);
+// Throws kDataLoss for bytes that do not parse, kInvalidArgument for an inconsistent model
+// (e.g. a parameter count that does not match the structure).
+std::unique_ptr<Model> ParseModel(std::string_view bytes);
+
+}  // namespace escala::models
+
+#endif  // ESCALA_MODELS_FACTORY_H_

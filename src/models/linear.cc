@@ -1,0 +1,100 @@
+#include "escala/models/linear.h"
+
+#include <fmt/format.h>
+
+#include "escala/core/eigen.h"
+#include "escala/core/error.h"
+
+namespace escala::models {
+namespace {
+
+struct LinearWorkspace final : Workspace {
+  MatrixF z;  // logits, reused
+};
+
+}  // namespace
+
+LinearModel::LinearModel(Task task, std::int64_t num_features, int num_classes)
+    : task_(task), d_(num_features) {
+  ESCALA_CHECK(num_features > 0, kInvalidArgument, "linear model needs >= 1 feature, got {}",
+               num_features);
+  if (task == Task::kMulticlass) {
+    ESCALA_CHECK(num_classes >= 2, kInvalidArgument,
+                 "softmax regression needs >= 2 classes, got {}", num_classes);
+    k_ = num_classes;
+  } else {
+    k_ = 1;
+  }
+  params_.assign(static_cast<std::size_t>(d_ * k_ + k_), 0.0f);
+  penalty_mask_.assign(params_.size(), 1);
+  for (std::int64_t j = 0; j < k_; ++j) penalty_mask_[static_cast<std::size_t>(d_ * k_ + j)] = 0;
+}
+
+std::string_view LinearModel::kind() const {
+  switch (task_) {
+    case Task::kRegression:
+      return "linear";
+    case Task::kBinary:
+      return "logistic";
+    case Task::kMulticlass:
+      return "softmax";
+  }
+  return "linear";
+}
+
+void LinearModel::Initialize(std::uint64_t) {
+  // Convex: the optimum does not depend on the start, and zeros are the conventional start.
+  std::fill(params_.begin(), params_.end(), 0.0f);
+}
+
+std::unique_ptr<Workspace> LinearModel::NewWorkspace() const {
+  return std::make_unique<LinearWorkspace>();
+}
+
+void LinearModel::Logits(ConstMatrixViewF x, MatrixViewF logits, Workspace&) const {
+  ESCALA_CHECK(x.cols() == d_, kInvalidArgument, "model expects {} features, got {}", d_, x.cols());
+  ESCALA_ASSERT(logits.rows() == x.rows() && logits.cols() == k_);
+  auto z = AsEigen(logits);
+  const auto b = Eigen::Map<const Eigen::RowVectorXf>(params_.data() + d_ * k_, k_);
+  if (k_ == 1) {
+    const auto w = Eigen::Map<const Eigen::VectorXf>(params_.data(), d_);
+    z.col(0).noalias() = AsEigen(x) * w;
+    z.col(0).array() += b(0);
+  } else {
+    z.noalias() = AsEigen(x) * AsEigen(weights());
+    z.rowwise() += b;
+  }
+}
+
+double LinearModel::AccumulateGradient(ConstMatrixViewF x, std::span<const float> labels,
+                                       std::span<float> grad, const BatchContext&,
+                                       Workspace& ws_base) const {
+  ESCALA_ASSERT(grad.size() == params_.size());
+  auto& ws = static_cast<LinearWorkspace&>(ws_base);
+  ws.z.Resize(x.rows(), k_);
+  Logits(x, ws.z.view(), ws);
+  // dz overwrites z in place: the logits are not needed after the loss.
+  const double loss = LossAndLogitGradient(task_, ws.z.view(), labels, ws.z.view());
+  const auto g = AsEigen(std::as_const(ws.z).view());
+  auto gb = Eigen::Map<Eigen::RowVectorXf>(grad.data() + d_ * k_, k_);
+  if (k_ == 1) {
+    auto gw = Eigen::Map<Eigen::VectorXf>(grad.data(), d_);
+    gw.noalias() += AsEigen(x).transpose() * g.col(0);
+  } else {
+    auto gw = Eigen::Map<EigenRowMajor<float>>(grad.data(), d_, k_);
+    gw.noalias() += AsEigen(x).transpose() * g;
+  }
+  gb += g.colwise().sum();
+  return loss;
+}
+
+std::unique_ptr<Model> LinearModel::Clone() const {
+  return std::make_unique<LinearModel>(*this);
+}
+
+std::string LinearModel::Describe() const {
+  return fmt::format("{} {} features -> {} output(s) ({} parameters)", kind(), d_, k_,
+                     params_.size());
+}
+
+}  // namespace escala::models
