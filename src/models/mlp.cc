@@ -8,18 +8,11 @@
 
 #include "escala/core/eigen.h"
 #include "escala/core/error.h"
+#include "escala/core/random.h"
 
 namespace escala::models {
 
 namespace {
-
-inline std::uint64_t Mix(std::uint64_t x) {
-  // splitmix64 finaliser: a cheap, well-distributed 64-bit hash.
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 constexpr float kInvSqrt2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
@@ -179,14 +172,14 @@ void Mlp::Forward(ConstMatrixViewF x, Ws& ws, const BatchContext* train) const {
       const float scale = 1.0f / (1.0f - spec_.dropout);
       const auto threshold =
           static_cast<std::uint64_t>(static_cast<double>(spec_.dropout) * 18446744073709551616.0);
-      const std::uint64_t base = Mix(train->seed ^ Mix(train->step ^ Mix(l + 1)));
+      const std::uint64_t base = Mix64(train->seed ^ Mix64(train->step ^ Mix64(l + 1)));
       for (std::int64_t i = 0; i < n; ++i) {
-        const std::uint64_t row = Mix(base ^ train->row_ids[static_cast<std::size_t>(i)]);
+        const std::uint64_t row = Mix64(base ^ train->row_ids[static_cast<std::size_t>(i)]);
         float* mr = m.row(i);
         const float* ar = abuf.row(i);
         float* dr = d.row(i);
         for (std::int64_t j = 0; j < out; ++j) {
-          mr[j] = Mix(row + static_cast<std::uint64_t>(j)) < threshold ? 0.0f : scale;
+          mr[j] = Mix64(row + static_cast<std::uint64_t>(j)) < threshold ? 0.0f : scale;
           dr[j] = ar[j] * mr[j];
         }
       }

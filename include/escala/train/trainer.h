@@ -1,0 +1,140 @@
+// Training: data-parallel minibatch training and full-batch L-BFGS behind one entry point.
+//
+// The trainer is written against a Communicator from the start: a single process trains with
+// the size-1 communicator, N workers (threads or processes) with a real one, and the code path
+// is the same. Its contract, which the distributed runtime relies on:
+//
+//   N ranks with global batch size B, the same data (split into any shards) and the same seed
+//   produce the same model as one rank with batch B, up to floating-point rounding.
+//
+// It holds because every decision is a pure function of global row identities: the epoch's
+// shuffle is a keyed permutation of global row ids (each rank places its own rows without
+// communication), global batch j is positions [jB, (j+1)B) of that order, each rank sums the loss
+// gradient over its rows of batch j, the sums are all-reduced and divided once by the global
+// batch size, and dropout masks are keyed by (seed, step, row id).
+//
+// Within a rank, the local part of each batch is split over threads (each with its own
+// workspace and gradient buffer, summed in a fixed order); the hot loop allocates nothing per
+// batch. Validation runs every epoch; early stopping, checkpoints (atomic, resumable to the
+// exact same state) and a per-epoch history are built in.
+//
+// Thread-safety: a Trainer is used from one thread; it runs its own parallel loops.
+#ifndef ESCALA_TRAIN_TRAINER_H_
+#define ESCALA_TRAIN_TRAINER_H_
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "escala/core/communicator.h"
+#include "escala/core/matrix.h"
+#include "escala/models/model.h"
+#include "escala/train/metrics.h"
+#include "escala/train/optimizer.h"
+
+namespace escala::train {
+
+// One rank's share of a dataset.
+struct DataShard {
+  ConstMatrixViewF features;      // rows x model.num_features()
+  std::span<const float> labels;  // one per row
+  // Dense global row identities in [0, total rows over all ranks). Empty: derived from rank
+  // order, i.e. rank r's rows follow rank r-1's (true for contiguous splits).
+  std::span<const std::uint64_t> row_ids;
+
+  std::int64_t rows() const { return features.rows(); }
+};
+
+struct EarlyStoppingConfig {
+  int patience = 0;          // epochs without improvement before stopping; 0 disables
+  double min_delta = 0.0;    // smallest change that counts as an improvement
+  bool restore_best = true;  // end with the best epoch's parameters
+};
+
+struct CheckpointConfig {
+  std::string dir;               // empty: no checkpoints
+  int every_epochs = 1;          // 0: not at epoch ends
+  std::int64_t every_steps = 0;  // 0: not mid-epoch
+  bool resume = false;           // continue from dir/checkpoint.ckpt if present
+};
+
+struct TrainOptions {
+  OptimizerConfig optimizer;  // name "lbfgs" selects full-batch L-BFGS (convex models)
+  ScheduleConfig schedule;
+  int epochs = 10;                // L-BFGS: maximum iterations is lbfgs_max_iterations instead
+  std::int64_t batch_size = 256;  // global, over all ranks
+  bool drop_last = false;
+  double clip_norm = 0.0;  // global gradient-norm clipping; 0 disables
+  std::uint64_t seed = 42;
+  // Monitored validation metric (early stopping, best epoch); empty: DefaultMetric(task).
+  std::string metric;
+  EarlyStoppingConfig early_stopping;
+  CheckpointConfig checkpoint;
+  int lbfgs_max_iterations = 200;
+  double lbfgs_tolerance = 1e-6;  // relative objective decrease
+  int lbfgs_memory = 10;
+  int threads = 0;         // per rank; 0: NumThreads()
+  bool progress = true;    // progress bar / log lines on rank 0
+  bool initialize = true;  // call model.Initialize(seed) first (false: warm start)
+};
+
+// Throws kInvalidArgument naming the first bad field.
+void Validate(const TrainOptions& options);
+
+struct EpochRecord {
+  int epoch = 0;           // 1-based
+  std::uint64_t step = 0;  // global steps completed
+  double train_loss = 0;   // mean loss over the epoch's batches (L-BFGS: the objective)
+  double learning_rate = 0;
+  double seconds = 0;
+  double samples_per_second = 0;
+  Metrics valid;  // empty without validation data
+};
+
+struct TrainResult {
+  std::vector<EpochRecord> history;
+  Metrics valid;  // final model on the validation data (empty without)
+  int best_epoch = 0;
+  std::uint64_t steps = 0;
+  double seconds = 0;
+  bool early_stopped = false;
+  bool resumed = false;
+  std::string stop_reason;
+};
+
+// Writes the history as CSV (one row per epoch, one column per metric) or JSON.
+void WriteHistoryCsv(const std::vector<EpochRecord>& history, const std::string& path);
+void WriteHistoryJson(const std::vector<EpochRecord>& history, const std::string& path);
+
+class Trainer {
+ public:
+  // model and comm must outlive the trainer.
+  Trainer(models::Model& model, TrainOptions options, Communicator& comm);
+
+  // Trains on `train` (this rank's shard), validating on `valid` (may be null) every epoch.
+  // Errors: kInvalidArgument (shapes, labels), kAborted if the loss diverges (NaN/Inf; the last
+  // good checkpoint is kept), kFailedPrecondition for a checkpoint from different options, and
+  // communicator errors.
+  TrainResult Fit(const DataShard& train, const DataShard* valid);
+
+  // Predictions of the current model for a shard (parallel; no communication).
+  void Predict(ConstMatrixViewF features, MatrixViewF out) const;
+
+ private:
+  struct State;
+  TrainResult FitMinibatch(const DataShard& train, const DataShard* valid);
+  TrainResult FitLbfgs(const DataShard& train, const DataShard* valid);
+  Metrics ValidationMetrics(const DataShard* valid);
+  std::vector<std::uint64_t> ResolveRowIds(const DataShard& shard, std::uint64_t* global_rows);
+
+  models::Model& model_;
+  TrainOptions options_;
+  Communicator& comm_;
+  int threads_;
+};
+
+}  // namespace escala::train
+
+#endif  // ESCALA_TRAIN_TRAINER_H_

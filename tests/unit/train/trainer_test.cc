@@ -1,0 +1,291 @@
+#include "escala/train/trainer.h"
+
+#include <cmath>
+#include <filesystem>
+
+#include <Eigen/Dense>
+#include <gtest/gtest.h>
+
+#include "escala/core/eigen.h"
+#include "escala/core/error.h"
+#include "escala/core/file_util.h"
+#include "escala/core/thread_communicator.h"
+#include "escala/models/factory.h"
+#include "escala/models/linear.h"
+#include "test_util/faulty_communicator.h"
+#include "test_util/synthetic.h"
+#include "test_util/temp_dir.h"
+
+namespace escala::train {
+namespace {
+
+using testing::MakeSynthetic;
+
+std::unique_ptr<models::Model> MakeMlp(std::int64_t d, float dropout = 0.0f) {
+  models::ModelSpec spec;
+  spec.kind = "mlp";
+  spec.task = models::Task::kBinary;
+  spec.num_features = d;
+  spec.hidden = {16, 8};
+  spec.dropout = dropout;
+  return models::MakeModel(spec);
+}
+
+TrainOptions QuietOptions() {
+  TrainOptions o;
+  o.progress = false;
+  o.threads = 2;
+  return o;
+}
+
+TEST(Trainer, LbfgsRidgeMatchesClosedForm) {
+  const auto data = MakeSynthetic(500, 6, 0, 3);
+  models::LinearModel model(models::Task::kRegression, 6);
+  TrainOptions o = QuietOptions();
+  o.optimizer.name = "lbfgs";
+  o.optimizer.l2 = 0.1f;
+  o.lbfgs_tolerance = 0;
+  o.lbfgs_max_iterations = 500;
+  auto comm = MakeSelfCommunicator();
+  Trainer(model, o, *comm).Fit({data.x.view(), data.y, {}}, nullptr);
+  // Closed form of (1/n) sum 0.5 (x.w + b - y)^2 + 0.5 l2 |w|^2: center, then solve.
+  const auto x = AsEigen(data.x).cast<double>();
+  const Eigen::VectorXd y = Eigen::Map<const Eigen::VectorXf>(data.y.data(), 500).cast<double>();
+  const Eigen::RowVectorXd mx = x.colwise().mean();
+  const double my = y.mean();
+  const Eigen::MatrixXd xc = x.rowwise() - mx;
+  const Eigen::MatrixXd lhs = xc.transpose() * xc / 500.0 + 0.1 * Eigen::MatrixXd::Identity(6, 6);
+  const Eigen::VectorXd w = lhs.ldlt().solve(xc.transpose() * (y.array() - my).matrix() / 500.0);
+  const double b = my - mx.dot(w);
+  for (int j = 0; j < 6; ++j) EXPECT_NEAR(model.weights()(j, 0), w(j), 1e-4) << j;
+  EXPECT_NEAR(model.bias()[0], b, 1e-4);
+}
+
+TEST(Trainer, LbfgsLogisticLearnsAndReportsMetrics) {
+  const auto train = MakeSynthetic(4000, 8, 2, 1);
+  const auto valid = MakeSynthetic(1000, 8, 2, 1);  // same generator seed: same true weights
+  models::LinearModel model(models::Task::kBinary, 8);
+  TrainOptions o = QuietOptions();
+  o.optimizer.name = "lbfgs";
+  auto comm = MakeSelfCommunicator();
+  DataShard vs{valid.x.view(), valid.y, {}};
+  const auto r = Trainer(model, o, *comm).Fit({train.x.view(), train.y, {}}, &vs);
+  EXPECT_GT(r.valid.at("accuracy"), 0.75);
+  EXPECT_GT(r.valid.at("roc_auc"), 0.8);
+  EXPECT_LT(r.valid.at("logloss"), 0.55);
+  EXPECT_FALSE(r.history.empty());
+  EXPECT_NE(r.stop_reason.find("lbfgs"), std::string::npos);
+}
+
+TEST(Trainer, SoftmaxAdamLearnsMulticlass) {
+  const auto train = MakeSynthetic(3000, 5, 4, 2, 0.3f);
+  auto model = models::MakeModel(
+      {.kind = "softmax", .task = models::Task::kMulticlass, .num_features = 5, .num_classes = 4});
+  TrainOptions o = QuietOptions();
+  o.optimizer.lr = 0.05f;
+  o.epochs = 8;
+  o.batch_size = 64;
+  auto comm = MakeSelfCommunicator();
+  DataShard shard{train.x.view(), train.y, {}};
+  const auto r = Trainer(*model, o, *comm).Fit(shard, &shard);
+  EXPECT_GT(r.valid.at("accuracy"), 0.8);
+  EXPECT_EQ(r.history.size(), 8u);
+  EXPECT_LT(r.history.back().train_loss, r.history.front().train_loss);
+}
+
+// The contract the distributed runtime relies on: N ranks, global batch B, same seed => the same
+// model as one rank with batch B, up to rounding.
+TEST(Trainer, ThreadRanksMatchOneRankWithTheSameGlobalBatch) {
+  const auto data = MakeSynthetic(1000, 6, 2, 9);
+  TrainOptions o = QuietOptions();
+  o.threads = 1;
+  o.epochs = 3;
+  o.batch_size = 64;
+  o.optimizer.name = "adam";
+  o.optimizer.lr = 0.01f;
+  auto reference = MakeMlp(6, 0.2f);
+  {
+    auto comm = MakeSelfCommunicator();
+    Trainer(*reference, o, *comm).Fit({data.x.view(), data.y, {}}, nullptr);
+  }
+  for (int world : {2, 4}) {
+    std::vector<std::unique_ptr<models::Model>> replicas(static_cast<std::size_t>(world));
+    RunOnThreadRanks(world, [&](Communicator& comm) {
+      // Uneven contiguous shards.
+      const std::int64_t n = 1000;
+      const std::int64_t begin = n * comm.rank() / world + (comm.rank() > 0 ? 7 : 0);
+      const std::int64_t end = comm.rank() + 1 == world ? n : n * (comm.rank() + 1) / world + 7;
+      auto m = MakeMlp(6, 0.2f);
+      DataShard shard{data.x.view().Rows(begin, end - begin),
+                      std::span<const float>(data.y).subspan(static_cast<std::size_t>(begin),
+                                                             static_cast<std::size_t>(end - begin)),
+                      {}};
+      Trainer(*m, o, comm).Fit(shard, nullptr);
+      replicas[static_cast<std::size_t>(comm.rank())] = std::move(m);
+    });
+    for (int r = 0; r < world; ++r) {
+      const auto a = reference->parameters();
+      const auto b = replicas[static_cast<std::size_t>(r)]->parameters();
+      double max_diff = 0;
+      for (std::size_t i = 0; i < a.size(); ++i)
+        max_diff = std::max(max_diff, double(std::fabs(a[i] - b[i])));
+      EXPECT_LT(max_diff, 1e-4) << "world " << world << " rank " << r;
+      // Every rank holds the same replica, bit for bit.
+      EXPECT_TRUE(std::equal(b.begin(), b.end(), replicas[0]->parameters().begin()));
+    }
+  }
+}
+
+TEST(Trainer, EarlyStoppingRestoresTheBestEpoch) {
+  const auto train = MakeSynthetic(400, 10, 2, 4);
+  const auto valid = MakeSynthetic(400, 10, 2, 5);  // different weights: overfitting shows
+  auto model = MakeMlp(10);
+  TrainOptions o = QuietOptions();
+  o.epochs = 60;
+  o.batch_size = 16;
+  o.optimizer.lr = 0.02f;
+  o.early_stopping.patience = 2;
+  auto comm = MakeSelfCommunicator();
+  DataShard vs{valid.x.view(), valid.y, {}};
+  Trainer trainer(*model, o, *comm);
+  const auto r = trainer.Fit({train.x.view(), train.y, {}}, &vs);
+  ASSERT_TRUE(r.early_stopped) << r.stop_reason;
+  EXPECT_LT(r.history.size(), 60u);
+  double best = 1e9;
+  for (const auto& e : r.history) best = std::min(best, e.valid.at("logloss"));
+  EXPECT_NEAR(r.valid.at("logloss"), best, 1e-9);
+  EXPECT_EQ(r.history[static_cast<std::size_t>(r.best_epoch - 1)].valid.at("logloss"), best);
+}
+
+TEST(Trainer, ResumeAfterAFailureGivesTheSameWeights) {
+  const auto data = MakeSynthetic(600, 5, 2, 6);
+  testing::TempDir dir;
+  TrainOptions o = QuietOptions();
+  o.epochs = 3;
+  o.batch_size = 32;
+  o.optimizer.lr = 0.01f;
+  o.checkpoint.dir = dir.path().string();
+  o.checkpoint.every_steps = 7;
+  DataShard shard{data.x.view(), data.y, {}};
+
+  auto uninterrupted = MakeMlp(5, 0.1f);
+  {
+    auto comm = MakeSelfCommunicator();
+    TrainOptions u = o;
+    u.checkpoint.dir.clear();
+    Trainer(*uninterrupted, u, *comm).Fit(shard, nullptr);
+  }
+  // Run until the 30th collective fails (a lost peer), mid-epoch 2.
+  {
+    auto self = MakeSelfCommunicator();
+    testing::FaultyCommunicator faulty(*self, 30);
+    auto m = MakeMlp(5, 0.1f);
+    EXPECT_THROW(Trainer(*m, o, faulty).Fit(shard, nullptr), Error);
+  }
+  ASSERT_TRUE(std::filesystem::exists(dir.File("checkpoint.ckpt")));
+  auto resumed = MakeMlp(5, 0.1f);
+  o.checkpoint.resume = true;
+  auto comm = MakeSelfCommunicator();
+  const auto r = Trainer(*resumed, o, *comm).Fit(shard, nullptr);
+  EXPECT_TRUE(r.resumed);
+  EXPECT_EQ(r.history.size(), 3u);
+  const auto a = uninterrupted->parameters();
+  const auto b = resumed->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a[i], b[i]) << i;
+}
+
+TEST(Trainer, ResumeRefusesDifferentOptionsAndCorruptCheckpoints) {
+  const auto data = MakeSynthetic(200, 4, 2, 6);
+  testing::TempDir dir;
+  TrainOptions o = QuietOptions();
+  o.epochs = 1;
+  o.checkpoint.dir = dir.path().string();
+  DataShard shard{data.x.view(), data.y, {}};
+  auto comm = MakeSelfCommunicator();
+  auto m = MakeMlp(4);
+  Trainer(*m, o, *comm).Fit(shard, nullptr);
+  o.checkpoint.resume = true;
+  o.optimizer.lr = 0.5f;
+  try {
+    Trainer(*m, o, *comm).Fit(shard, nullptr);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kFailedPrecondition) << e.what();
+  }
+  std::string bytes = ReadFileToString(dir.File("checkpoint.ckpt"));
+  bytes[bytes.size() / 2] ^= 0x5a;
+  testing::WriteFile(dir.File("checkpoint.ckpt"), bytes);
+  o.optimizer.lr = 1e-3f;
+  try {
+    Trainer(*m, o, *comm).Fit(shard, nullptr);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kDataLoss) << e.what();
+  }
+}
+
+TEST(Trainer, DivergenceStopsWithAClearErrorAndKeepsTheLastGoodCheckpoint) {
+  auto data = MakeSynthetic(256, 4, 0, 2);
+  for (float& v : data.y) v *= 1e3f;
+  testing::TempDir dir;
+  models::LinearModel model(models::Task::kRegression, 4);
+  TrainOptions o = QuietOptions();
+  o.optimizer.name = "sgd";
+  o.optimizer.lr = 10.0f;
+  o.epochs = 50;
+  o.batch_size = 256;
+  o.checkpoint.dir = dir.path().string();
+  auto comm = MakeSelfCommunicator();
+  try {
+    Trainer(model, o, *comm).Fit({data.x.view(), data.y, {}}, nullptr);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kAborted);
+    EXPECT_NE(std::string(e.what()).find("diverged"), std::string::npos) << e.what();
+  }
+  // Whatever checkpoint exists is loadable and finite.
+  if (std::filesystem::exists(dir.File("checkpoint.ckpt"))) {
+    std::uint32_t version;
+    const std::string file = ReadFileToString(dir.File("checkpoint.ckpt"));
+    EXPECT_NO_THROW(UnframePayload(file, "ESCALACK", &version, "ckpt"));
+  }
+}
+
+TEST(Trainer, BadInputsAreRejected) {
+  const auto data = MakeSynthetic(50, 4, 2, 1);
+  auto comm = MakeSelfCommunicator();
+  auto m = MakeMlp(5);  // wrong width
+  EXPECT_THROW(Trainer(*m, QuietOptions(), *comm).Fit({data.x.view(), data.y, {}}, nullptr), Error);
+  auto ok = MakeMlp(4);
+  std::vector<float> bad = data.y;
+  bad[3] = 2.0f;  // not a binary label
+  EXPECT_THROW(Trainer(*ok, QuietOptions(), *comm).Fit({data.x.view(), bad, {}}, nullptr), Error);
+  TrainOptions o = QuietOptions();
+  o.batch_size = 0;
+  EXPECT_THROW(Trainer(*ok, o, *comm), Error);
+  o = QuietOptions();
+  o.optimizer.name = "lbfgs";
+  EXPECT_THROW(Trainer(*ok, o, *comm).Fit({data.x.view(), data.y, {}}, nullptr), Error);
+}
+
+TEST(Trainer, HistoryFiles) {
+  const auto data = MakeSynthetic(100, 3, 2, 1);
+  auto comm = MakeSelfCommunicator();
+  auto m = MakeMlp(3);
+  TrainOptions o = QuietOptions();
+  o.epochs = 2;
+  DataShard shard{data.x.view(), data.y, {}};
+  const auto r = Trainer(*m, o, *comm).Fit(shard, &shard);
+  testing::TempDir dir;
+  WriteHistoryCsv(r.history, dir.File("h.csv"));
+  WriteHistoryJson(r.history, dir.File("h.json"));
+  const std::string csv = testing::ReadFile(dir.File("h.csv"));
+  EXPECT_EQ(csv.rfind("epoch,step,train_loss", 0), 0u) << csv;
+  EXPECT_NE(csv.find("valid_accuracy"), std::string::npos);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);
+  EXPECT_NE(testing::ReadFile(dir.File("h.json")).find("\"valid\": {"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace escala::train
