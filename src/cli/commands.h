@@ -15,6 +15,11 @@ std::string VersionString();
 // `escala info`: build configuration, threads, GPU devices.
 void RegisterInfo(CLI::App& app);
 
+// `escala convert`: parse data files once into NPY (src/cli/cmd_data.cc).
+void RegisterConvert(CLI::App& app);
+// `escala datagen`: write a synthetic dataset (src/cli/cmd_data.cc).
+void RegisterDatagen(CLI::App& app);
+
 }  // namespace escala::cli
 
 #endif  // ESCALA_CLI_COMMANDS_H_

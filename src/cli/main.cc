@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   });
 
   escala::cli::RegisterInfo(app);
+  escala::cli::RegisterConvert(app);
+  escala::cli::RegisterDatagen(app);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,185 @@
+// Table: named, typed columns, the in-memory form of a tabular dataset.
+//
+// Columns are float32, float64, int64 or categorical (strings stored as int32 dictionary codes
+// plus the dictionary). Every column has a missing-value mask. Numeric columns are contiguous, so
+// their values can be viewed without copying; CopyColumnsToMatrix() gathers chosen columns into a
+// row-major float32 matrix for training. A Schema (names + types) describes a table's columns; it
+// compares and serialises, so that training data, model bundles and serving requests can be
+// checked against one another.
+//
+// Thread-safety: Table, Column and Schema are values. Const methods may be called concurrently;
+// mutation needs external synchronisation.
+#ifndef ESCALA_DATA_TABLE_H_
+#define ESCALA_DATA_TABLE_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "escala/core/matrix.h"
+
+namespace escala::data {
+
+enum class DataType : std::uint8_t { kFloat32, kFloat64, kInt64, kCategorical };
+
+// "float32", "float64", "int64", "categorical".
+std::string_view DataTypeName(DataType type);
+// Inverse of DataTypeName ("f32"/"double"/"int"/"string" are accepted too). Throws
+// kInvalidArgument naming the accepted spellings.
+DataType ParseDataType(std::string_view name);
+inline bool IsNumeric(DataType type) {
+  return type != DataType::kCategorical;
+}
+
+struct Field {
+  std::string name;
+  DataType type = DataType::kFloat64;
+  bool operator==(const Field&) const = default;
+};
+
+// The names and types of a table's columns, in order.
+class Schema {
+ public:
+  Schema() = default;
+  explicit Schema(std::vector<Field> fields);
+
+  const std::vector<Field>& fields() const { return fields_; }
+  int num_fields() const { return static_cast<int>(fields_.size()); }
+  const Field& field(int i) const { return fields_[static_cast<std::size_t>(i)]; }
+  // Index of the named field, or -1.
+  int Find(std::string_view name) const;
+  // Index of the named field; throws kNotFound naming the field and listing the available ones.
+  int Index(std::string_view name) const;
+
+  bool operator==(const Schema& other) const { return fields_ == other.fields_; }
+  // Empty when equal; otherwise a description of the first difference
+  // ("column 3: expected 'age' float64, found 'age' int64").
+  std::string Diff(const Schema& expected) const;
+
+  // A stable text form: "escala-schema 1\n" then one "<type> <name>\n" per field (names are
+  // escaped so that any string round-trips). Parse() throws kInvalidArgument on malformed text.
+  std::string Serialize() const;
+  static Schema Parse(std::string_view text);
+  // "name:type, name:type, ..." for messages and `escala` output.
+  std::string ToString() const;
+
+ private:
+  std::vector<Field> fields_;
+};
+
+// One column. Storage by type: float32 -> float, float64 -> double, int64 -> int64_t,
+// categorical -> int32_t codes into dictionary(). Missing values are flagged in the mask and hold
+// NaN (floats), 0 (int64) or -1 (categorical codes).
+class Column {
+ public:
+  Column() = default;
+  Column(std::string name, DataType type, std::int64_t rows = 0);
+
+  const std::string& name() const { return name_; }
+  DataType type() const { return type_; }
+  std::int64_t size() const { return size_; }
+
+  // Typed views; each throws kInvalidArgument when the column has another type.
+  std::span<const float> f32() const;
+  std::span<const double> f64() const;
+  std::span<const std::int64_t> i64() const;
+  std::span<const std::int32_t> codes() const;
+  std::span<float> mutable_f32();
+  std::span<double> mutable_f64();
+  std::span<std::int64_t> mutable_i64();
+  std::span<std::int32_t> mutable_codes();
+
+  // The categories of a categorical column; codes index into it.
+  const std::vector<std::string>& dictionary() const { return dictionary_; }
+  std::vector<std::string>& mutable_dictionary() { return dictionary_; }
+  // The string of row i of a categorical column ("" when missing).
+  std::string_view category(std::int64_t i) const;
+
+  // A numeric column as an (rows x 1) matrix view, without copying. Throws unless float32.
+  MatrixView<const float> AsMatrixView() const;
+
+  // Value i converted to double (NaN when missing). Categorical columns return the code.
+  double GetDouble(std::int64_t i) const;
+
+  // Missing-value mask: empty when no value is missing, else one byte per row (1 = missing).
+  std::span<const std::uint8_t> missing_mask() const { return missing_; }
+  bool is_missing(std::int64_t i) const {
+    return !missing_.empty() && missing_[static_cast<std::size_t>(i)] != 0;
+  }
+  std::int64_t missing_count() const { return missing_count_; }
+  // Marks row i missing (allocates the mask on first use) and stores the missing sentinel.
+  void SetMissing(std::int64_t i);
+  // Replaces the mask (size() bytes, or empty); recounts.
+  void SetMissingMask(std::vector<std::uint8_t> mask);
+
+  // Resizes storage (new rows are zero / code 0 and not missing).
+  void Resize(std::int64_t rows);
+
+ private:
+  std::string name_;
+  DataType type_ = DataType::kFloat64;
+  std::int64_t size_ = 0;
+  std::variant<std::vector<float>, std::vector<double>, std::vector<std::int64_t>,
+               std::vector<std::int32_t>>
+      values_;
+  std::vector<std::string> dictionary_;
+  std::vector<std::uint8_t> missing_;
+  std::int64_t missing_count_ = 0;
+};
+
+class Table {
+ public:
+  Table() = default;
+  // All columns must have the same length (kInvalidArgument otherwise); names must be unique.
+  explicit Table(std::vector<Column> columns);
+
+  std::int64_t num_rows() const { return num_rows_; }
+  int num_columns() const { return static_cast<int>(columns_.size()); }
+  const Schema& schema() const { return schema_; }
+
+  const Column& column(int i) const { return columns_[static_cast<std::size_t>(i)]; }
+  Column& mutable_column(int i) { return columns_[static_cast<std::size_t>(i)]; }
+  // Lookup by name; throws kNotFound naming the column and listing the available ones.
+  const Column& column(std::string_view name) const;
+  int ColumnIndex(std::string_view name) const { return schema_.Index(name); }
+  const std::vector<Column>& columns() const { return columns_; }
+
+  // Adds a column of num_rows() values (any length when the table has no columns yet).
+  void AddColumn(Column column);
+
+  // Stable global identities of the rows (see escala/data/split.h), or empty when the table was
+  // not read from files. Readers of datasets fill them.
+  std::span<const std::uint64_t> row_ids() const { return row_ids_; }
+  void set_row_ids(std::vector<std::uint64_t> ids);
+
+  // Rows [begin, begin + count) as a new table (copies).
+  Table Slice(std::int64_t begin, std::int64_t count) const;
+  // The given rows, in order, as a new table (copies).
+  Table Take(std::span<const std::int64_t> rows) const;
+
+ private:
+  void RebuildSchema();
+
+  std::vector<Column> columns_;
+  Schema schema_;
+  std::int64_t num_rows_ = 0;
+  std::vector<std::uint64_t> row_ids_;
+};
+
+// Copies the named numeric columns of `table`, in the given order, into a row-major float32
+// matrix of num_rows() x columns.size() (resized; its allocation is reused). Missing values become
+// NaN. Runs in parallel over row blocks. Throws kNotFound for an unknown column and
+// kInvalidArgument for a categorical one.
+void CopyColumnsToMatrix(const Table& table, std::span<const std::string> columns, MatrixF* out);
+// Every numeric column except those named in `exclude`, in table order.
+std::vector<std::string> NumericColumnNames(const Table& table,
+                                            std::span<const std::string> exclude = {});
+// One numeric column as float32 values (labels, weights). Missing values become NaN.
+std::vector<float> ColumnToFloat(const Table& table, std::string_view column);
+
+}  // namespace escala::data
+
+#endif  // ESCALA_DATA_TABLE_H_

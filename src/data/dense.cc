@@ -1,0 +1,58 @@
+#include "escala/data/dense.h"
+
+#include <algorithm>
+
+#include "escala/core/error.h"
+
+namespace escala::data {
+
+std::vector<std::string> ResolveFeatures(const Schema& schema, const DenseSpec& spec) {
+  if (!spec.label.empty()) {
+    const int i = schema.Index(spec.label);
+    ESCALA_CHECK(IsNumeric(schema.field(i).type), kInvalidArgument,
+                 "label column '{}' is categorical; a numeric label is needed (encode the "
+                 "classes as numbers, or give the column type float32)",
+                 spec.label);
+  }
+  for (const auto& name : spec.exclude) schema.Index(name);
+  std::vector<std::string> features;
+  if (spec.features.empty()) {
+    for (const auto& f : schema.fields()) {
+      if (f.name == spec.label) continue;
+      if (std::find(spec.exclude.begin(), spec.exclude.end(), f.name) != spec.exclude.end()) {
+        continue;
+      }
+      features.push_back(f.name);
+    }
+  } else {
+    features = spec.features;
+  }
+  for (std::size_t k = 0; k < features.size(); ++k) {
+    const int i = schema.Index(features[k]);
+    ESCALA_CHECK(IsNumeric(schema.field(i).type), kInvalidArgument,
+                 "column '{}' is categorical; exclude it or encode it with a feature pipeline "
+                 "before reading dense features",
+                 features[k]);
+    ESCALA_CHECK(features[k] != spec.label, kInvalidArgument,
+                 "column '{}' is both the label and a feature", features[k]);
+    for (std::size_t m = 0; m < k; ++m) {
+      ESCALA_CHECK(features[m] != features[k], kInvalidArgument,
+                   "feature column '{}' is listed twice", features[k]);
+    }
+  }
+  return features;
+}
+
+DenseData ToDense(const Table& table, const DenseSpec& spec) {
+  DenseData out;
+  out.feature_names = ResolveFeatures(table.schema(), spec);
+  CopyColumnsToMatrix(table, out.feature_names, &out.features);
+  if (!spec.label.empty()) {
+    out.label_name = spec.label;
+    out.labels = ColumnToFloat(table, spec.label);
+  }
+  out.row_ids.assign(table.row_ids().begin(), table.row_ids().end());
+  return out;
+}
+
+}  // namespace escala::data
