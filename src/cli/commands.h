@@ -20,6 +20,12 @@ void RegisterConvert(CLI::App& app);
 // `escala datagen`: write a synthetic dataset (src/cli/cmd_data.cc).
 void RegisterDatagen(CLI::App& app);
 
+// `escala stats`: per-column statistics, correlations, outliers, duplicates (cmd_stats.cc).
+void RegisterStats(CLI::App& app);
+// `escala train` and `escala evaluate` (cmd_train.cc).
+void RegisterTrain(CLI::App& app);
+void RegisterEvaluate(CLI::App& app);
+
 }  // namespace escala::cli
 
 #endif  // ESCALA_CLI_COMMANDS_H_

@@ -31,6 +31,9 @@ int main(int argc, char** argv) {
   escala::cli::RegisterInfo(app);
   escala::cli::RegisterConvert(app);
   escala::cli::RegisterDatagen(app);
+  escala::cli::RegisterStats(app);
+  escala::cli::RegisterTrain(app);
+  escala::cli::RegisterEvaluate(app);
 
   try {
     app.parse(argc, argv);

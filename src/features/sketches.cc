@@ -68,6 +68,39 @@ void NumericSummary::Add(double v) {
   max_ = std::max(max_, v);
 }
 
+void NumericSummary::AddBatch(std::span<const double> values) {
+  NumericSummary b;
+  double sum = 0, lo = std::numeric_limits<double>::infinity(),
+         hi = -std::numeric_limits<double>::infinity();
+  std::int64_t n = 0;
+  for (double v : values) {
+    if (std::isnan(v)) {
+      ++b.missing_;
+    } else if (std::isinf(v)) {
+      ++b.infinite_;
+    } else {
+      ++n;
+      sum += v;
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+  }
+  if (n > 0) {
+    const double mean = sum / static_cast<double>(n);
+    double m2 = 0;
+    for (double v : values) {
+      if (std::isfinite(v)) m2 += (v - mean) * (v - mean);
+    }
+    b.count_ = n;
+    b.mean_ = mean;
+    b.m2_ = m2;
+    b.sum_ = sum;
+    b.min_ = lo;
+    b.max_ = hi;
+  }
+  Merge(b);
+}
+
 void NumericSummary::Merge(const NumericSummary& o) {
   missing_ += o.missing_;
   infinite_ += o.infinite_;
@@ -151,7 +184,7 @@ bool QuantileSketch::NextCoin() {
   return ((rng_ * 0x2545F4914F6CDD1DULL) >> 63) != 0;
 }
 
-void QuantileSketch::Add(float v) {
+void QuantileSketch::Add(double v) {
   levels_[0].push_back(v);
   ++n_;
   if (levels_[0].size() >= Capacity(0)) Compress();
@@ -164,7 +197,7 @@ void QuantileSketch::Compress() {
     auto& level = levels_[h];
     std::sort(level.begin(), level.end());
     // An odd item stays behind so that the total weight is preserved exactly.
-    float leftover = 0;
+    double leftover = 0;
     const bool odd = level.size() % 2 == 1;
     if (odd) {
       leftover = level.back();
@@ -197,10 +230,10 @@ void QuantileSketch::Merge(const QuantileSketch& o) {
   }
 }
 
-std::vector<std::pair<float, std::uint64_t>> QuantileSketch::Weighted() const {
-  std::vector<std::pair<float, std::uint64_t>> items;
+std::vector<std::pair<double, std::uint64_t>> QuantileSketch::Weighted() const {
+  std::vector<std::pair<double, std::uint64_t>> items;
   for (std::size_t h = 0; h < levels_.size(); ++h) {
-    for (float v : levels_[h]) items.emplace_back(v, std::uint64_t{1} << h);
+    for (double v : levels_[h]) items.emplace_back(v, std::uint64_t{1} << h);
   }
   std::sort(items.begin(), items.end());
   return items;
@@ -222,8 +255,7 @@ std::vector<double> QuantileSketch::Quantiles(std::span<const double> qs) const 
       const auto lo = static_cast<std::size_t>(std::floor(pos));
       const std::size_t hi = std::min(lo + 1, items.size() - 1);
       const double frac = pos - static_cast<double>(lo);
-      out[i] = static_cast<double>(items[lo].first) +
-               frac * (static_cast<double>(items[hi].first) - items[lo].first);
+      out[i] = items[lo].first + frac * (items[hi].first - items[lo].first);
     }
     return out;
   }
@@ -247,7 +279,7 @@ double QuantileSketch::Rank(double v) const {
   double below = 0, total = 0;
   for (std::size_t h = 0; h < levels_.size(); ++h) {
     const double w = static_cast<double>(std::uint64_t{1} << h);
-    for (float x : levels_[h]) {
+    for (double x : levels_[h]) {
       total += w;
       if (x <= v) below += w;
     }

@@ -83,6 +83,30 @@ void Validate(const TrainOptions& o) {
   ESCALA_CHECK(o.threads >= 0, kInvalidArgument, "threads must be >= 0");
 }
 
+std::vector<std::uint64_t> DenseRowIds(std::span<const std::uint64_t> ids, Communicator& comm) {
+  std::vector<std::uint64_t> all;
+  if (comm.size() == 1) {
+    all.assign(ids.begin(), ids.end());
+  } else {
+    const auto parts = comm.AllGatherV(std::as_bytes(ids));
+    for (const auto& p : parts) {
+      const auto* v = reinterpret_cast<const std::uint64_t*>(p.data());
+      all.insert(all.end(), v, v + p.size() / sizeof(std::uint64_t));
+    }
+  }
+  std::sort(all.begin(), all.end());
+  for (std::size_t i = 1; i < all.size(); ++i) {
+    ESCALA_CHECK(all[i] != all[i - 1], kInvalidArgument,
+                 "row id {} appears more than once: shards overlap", all[i]);
+  }
+  std::vector<std::uint64_t> dense(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    dense[i] =
+        static_cast<std::uint64_t>(std::lower_bound(all.begin(), all.end(), ids[i]) - all.begin());
+  }
+  return dense;
+}
+
 void WriteHistoryCsv(const std::vector<EpochRecord>& history, const std::string& path) {
   std::vector<std::string> names;
   for (const auto& r : history) {

@@ -40,6 +40,8 @@ class NumericSummary {
   // NaN counts as missing; +/-Inf is counted apart and excluded from the moments.
   void Add(double v);
   void AddMissing(std::int64_t n = 1) { missing_ += n; }
+  // Same result as Add() on each value (to rounding), computed two-pass per batch: faster.
+  void AddBatch(std::span<const double> values);
   void Merge(const NumericSummary& other);
 
   std::int64_t count() const { return count_; }  // finite values
@@ -73,7 +75,7 @@ class QuantileSketch {
  public:
   explicit QuantileSketch(int k = 1024, std::uint64_t seed = 0x5eed);
 
-  void Add(float v);  // NaN and Inf must be filtered by the caller
+  void Add(double v);  // NaN and Inf must be filtered by the caller
   void Merge(const QuantileSketch& other);
 
   std::int64_t count() const { return n_; }
@@ -97,13 +99,13 @@ class QuantileSketch {
   void Compress();
   bool NextCoin();
   // (value, weight) pairs sorted by value.
-  std::vector<std::pair<float, std::uint64_t>> Weighted() const;
+  std::vector<std::pair<double, std::uint64_t>> Weighted() const;
 
   int k_;
   std::uint64_t rng_;
   std::int64_t n_ = 0;
   std::uint64_t compactions_ = 0;
-  std::vector<std::vector<float>> levels_;
+  std::vector<std::vector<double>> levels_;
 };
 
 class DistinctCounter {

@@ -104,6 +104,13 @@ struct TrainResult {
   std::string stop_reason;
 };
 
+// Dense global row ids (0..N-1, N = rows over all ranks) from any stable, unique row identities
+// (e.g. file index and byte offset): each row's position in the sorted order of all ids. The
+// result does not depend on how rows are split across ranks. Exchanges every id once
+// (8 bytes per row), so call it once per job, not per epoch.
+std::vector<std::uint64_t> DenseRowIds(std::span<const std::uint64_t> stable_ids,
+                                       Communicator& comm);
+
 // Writes the history as CSV (one row per epoch, one column per metric) or JSON.
 void WriteHistoryCsv(const std::vector<EpochRecord>& history, const std::string& path);
 void WriteHistoryJson(const std::vector<EpochRecord>& history, const std::string& path);

@@ -1,0 +1,439 @@
+// `escala train` and `escala evaluate`.
+#include <cmath>
+#include <filesystem>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "escala/core/error.h"
+#include "escala/core/file_util.h"
+#include "escala/core/logging.h"
+#include "escala/data/split.h"
+#include "escala/features/pipeline.h"
+#include "escala/io/bundle.h"
+#include "escala/models/factory.h"
+#include "escala/train/metrics.h"
+#include "escala/train/selection.h"
+#include "escala/train/trainer.h"
+
+namespace escala::cli {
+
+namespace {
+
+// The pipeline used when none is given: fill missing values, standardise numbers, one-hot
+// categories (unseen categories at prediction time are ignored rather than rejected).
+constexpr char kDefaultPipeline[] =
+    "impute(median) | impute(most_frequent) | standardize | onehot(unknown=ignore)";
+
+struct TrainFlags {
+  std::vector<std::string> data;
+  std::vector<std::string> valid;
+  std::string label;
+  double valid_fraction = 0.0;
+  std::string model = "logistic";
+  std::string task = "auto";
+  std::string hidden = "256,256";
+  std::string activation = "relu";
+  float dropout = 0.0f;
+  std::string optimizer;
+  float lr = 0.0f;
+  int epochs = 10;
+  std::int64_t batch_size = 256;
+  float l2 = 0.0f;
+  float l1 = 0.0f;
+  float weight_decay = 0.0f;
+  float momentum = 0.9f;
+  std::string schedule = "constant";
+  std::uint64_t warmup_steps = 0;
+  double clip_norm = 0.0;
+  int early_stopping = 0;
+  double min_delta = 0.0;
+  std::string metric;
+  std::string pipeline;
+  std::string pipeline_file;
+  int cv = 0;
+  std::string search;
+  int search_samples = 0;
+  std::string checkpoint_dir;
+  std::int64_t checkpoint_every_steps = 0;
+  bool resume = false;
+  std::string init_from;
+  bool refit_pipeline = false;
+  int lbfgs_iterations = 200;
+  std::string out;
+  std::string history;
+  std::string name;
+  std::uint64_t seed = 42;
+  bool drop_missing_labels = false;
+  DataFlags data_flags;
+};
+
+// Rows whose label is missing, removed (with a count in the log) when asked to.
+data::Table DropMissingLabels(const data::Table& t, const std::string& label, Communicator& comm) {
+  const data::Column& col = t.column(label);
+  std::vector<std::int64_t> keep;
+  for (std::int64_t i = 0; i < t.num_rows(); ++i) {
+    if (!col.is_missing(i)) keep.push_back(i);
+  }
+  const auto dropped = comm.AllReduceScalar<std::int64_t>(
+      t.num_rows() - static_cast<std::int64_t>(keep.size()), ReduceOp::kSum);
+  if (dropped > 0 && comm.rank() == 0) {
+    ESCALA_LOG_INFO("dropped {} row(s) whose label '{}' is missing", dropped, label);
+  }
+  return t.Take(keep);
+}
+
+models::Task ResolveTask(const TrainFlags& f, const data::Table& t, Communicator& comm,
+                         std::vector<std::string>* classes) {
+  models::Task task;
+  if (f.model != "mlp") {
+    task = models::TaskForKind(f.model, models::Task::kBinary);
+  } else if (f.task == "regression") {
+    task = models::Task::kRegression;
+  } else if (f.task == "binary") {
+    task = models::Task::kBinary;
+  } else if (f.task == "multiclass") {
+    task = models::Task::kMulticlass;
+  } else {
+    ESCALA_CHECK(f.task == "auto", kInvalidArgument,
+                 "--task must be auto, regression, binary or multiclass, got '{}'", f.task);
+    // A categorical label, or a few integer values, is a class label; anything else a target.
+    const data::Column& col = t.column(f.label);
+    bool integral = col.type() != data::DataType::kCategorical;
+    for (std::int64_t i = 0; integral && i < col.size(); ++i) {
+      const double v = col.GetDouble(i);
+      if (!std::isnan(v) && v != std::floor(v)) integral = false;
+    }
+    const auto names = col.type() == data::DataType::kCategorical || integral
+                           ? ClassNames(t, f.label, comm)
+                           : std::vector<std::string>{};
+    if (col.type() == data::DataType::kCategorical || (integral && names.size() <= 20)) {
+      task = names.size() <= 2 ? models::Task::kBinary : models::Task::kMulticlass;
+    } else {
+      task = models::Task::kRegression;
+    }
+  }
+  if (task != models::Task::kRegression) {
+    *classes = ClassNames(t, f.label, comm);
+    if (task == models::Task::kBinary) {
+      ESCALA_CHECK(classes->size() == 2, kInvalidArgument,
+                   "label '{}' has {} class(es) ({}); binary models need exactly 2{}", f.label,
+                   classes->size(), fmt::join(*classes, ", "),
+                   classes->size() > 2 ? " (use --model softmax or --task multiclass)" : "");
+    } else {
+      ESCALA_CHECK(classes->size() >= 2, kInvalidArgument,
+                   "label '{}' has {} class(es); classification needs at least 2", f.label,
+                   classes->size());
+    }
+  } else {
+    const auto type = t.column(f.label).type();
+    ESCALA_CHECK(type != data::DataType::kCategorical, kInvalidArgument,
+                 "label '{}' is categorical; a regression model needs a numeric label", f.label);
+  }
+  return task;
+}
+
+void RunTrain(const TrainFlags& f) {
+  auto comm = MakeWorkerCommunicator();
+  const bool leader = comm->rank() == 0;
+  ESCALA_CHECK(!f.label.empty(), kInvalidArgument, "--label is required");
+  ESCALA_CHECK(f.valid_fraction >= 0 && f.valid_fraction < 1, kInvalidArgument,
+               "--valid-fraction must be in [0, 1), got {}", f.valid_fraction);
+  ESCALA_CHECK(f.valid.empty() || f.valid_fraction == 0, kInvalidArgument,
+               "give --valid or --valid-fraction, not both");
+
+  // Warm start: the earlier bundle supplies the pipeline (unless refitted), classes and weights.
+  std::optional<io::ModelBundle> previous;
+  if (!f.init_from.empty()) previous = io::ModelBundle::Load(f.init_from);
+
+  data::Table table = ReadShard(f.data, f.data_flags, *comm, "training data");
+  ESCALA_CHECK(table.num_rows() > 0 || comm->size() > 1, kInvalidArgument,
+               "training data has no rows");
+  table.column(f.label);  // a missing label column fails here, listing the columns
+  if (f.drop_missing_labels) table = DropMissingLabels(table, f.label, *comm);
+  data::Table valid;
+  bool has_valid = false;
+  if (!f.valid.empty()) {
+    valid = ReadShard(f.valid, f.data_flags, *comm, "validation data");
+    if (f.drop_missing_labels) valid = DropMissingLabels(valid, f.label, *comm);
+    has_valid = true;
+  } else if (f.valid_fraction > 0) {
+    const auto split = data::SplitTrainValidation(table.row_ids(), f.valid_fraction, f.seed);
+    valid = table.Take(split.valid);
+    table = table.Take(split.train);
+    has_valid = true;
+  }
+
+  std::vector<std::string> classes;
+  const models::Task task = ResolveTask(f, table, *comm, &classes);
+  if (previous && !previous->class_names.empty()) {
+    ESCALA_CHECK(previous->class_names == classes, kFailedPrecondition,
+                 "--init-from {}: its classes ({}) differ from this data's ({})", f.init_from,
+                 fmt::join(previous->class_names, ", "), fmt::join(classes, ", "));
+  }
+
+  // Feature pipeline.
+  features::Pipeline pipeline;
+  if (previous && !f.refit_pipeline) {
+    pipeline = previous->pipeline;
+  } else {
+    std::string spec = kDefaultPipeline;
+    if (!f.pipeline_file.empty()) {
+      spec = ReadFileToString(f.pipeline_file);
+    } else if (!f.pipeline.empty()) {
+      spec = f.pipeline;
+    }
+    pipeline = features::Pipeline::FromSpec(spec);
+    features::FitOptions fo;
+    fo.exclude = {f.label};
+    pipeline.Fit(table, fo, *comm);
+  }
+  if (leader) ESCALA_LOG_INFO("{}", pipeline.Describe());
+  MatrixF x, xv;
+  pipeline.Transform(table, &x);
+  const std::vector<float> y = EncodeLabels(table, f.label, classes);
+  std::vector<float> yv;
+  if (has_valid) {
+    pipeline.Transform(valid, &xv);
+    yv = EncodeLabels(valid, f.label, classes);
+  }
+  const std::vector<std::uint64_t> ids = train::DenseRowIds(table.row_ids(), *comm);
+
+  // Model and training options.
+  models::ModelSpec spec;
+  spec.kind = f.model;
+  spec.task = task;
+  spec.num_features = pipeline.num_outputs();
+  spec.num_classes = task == models::Task::kMulticlass ? static_cast<int>(classes.size()) : 0;
+  spec.hidden = ParseIntList(f.hidden, "--hidden");
+  spec.activation = models::ParseActivation(f.activation);
+  spec.dropout = f.dropout;
+  train::TrainOptions o;
+  o.optimizer.name = !f.optimizer.empty() ? f.optimizer : (f.model == "mlp" ? "adam" : "lbfgs");
+  o.optimizer.lr =
+      f.lr > 0 ? f.lr : (o.optimizer.name == "adam" || o.optimizer.name == "adamw" ? 1e-3f : 1e-2f);
+  o.optimizer.l2 = f.l2;
+  o.optimizer.l1 = f.l1;
+  o.optimizer.weight_decay = f.weight_decay;
+  o.optimizer.momentum = f.momentum;
+  o.schedule.name = f.schedule;
+  o.schedule.warmup_steps = f.warmup_steps;
+  o.epochs = f.epochs;
+  o.batch_size = f.batch_size;
+  o.clip_norm = f.clip_norm;
+  o.seed = f.seed;
+  o.metric = f.metric;
+  o.early_stopping.patience = f.early_stopping;
+  o.early_stopping.min_delta = f.min_delta;
+  o.checkpoint.dir = f.checkpoint_dir;
+  o.checkpoint.every_steps = f.checkpoint_every_steps;
+  o.checkpoint.resume = f.resume;
+  o.lbfgs_max_iterations = f.lbfgs_iterations;
+  train::Validate(o);
+
+  const train::DataShard train_shard{std::as_const(x).view(), y, ids};
+  const train::DataShard valid_shard{std::as_const(xv).view(), yv, {}};
+
+  // Model selection.
+  std::map<std::string, double> cv_metrics;
+  if (f.cv > 0 || !f.search.empty()) {
+    std::vector<train::Candidate> candidates = {{}};
+    if (!f.search.empty()) {
+      const auto space = train::ParseSearchSpace(f.search);
+      candidates = f.search_samples > 0 ? train::RandomCandidates(space, f.search_samples, f.seed)
+                                        : train::GridCandidates(space);
+    }
+    train::SelectionOptions so;
+    so.folds = f.cv > 0 ? f.cv : 5;
+    so.metric = f.metric;
+    so.seed = f.seed;
+    const auto sel = train::CrossValidate(spec, o, candidates, train_shard, so, *comm);
+    const auto& best = sel.candidates[static_cast<std::size_t>(sel.best)];
+    if (leader) {
+      fmt::print("cross-validation ({} folds, {}):\n", so.folds, sel.metric);
+      for (std::size_t i = 0; i < sel.candidates.size(); ++i) {
+        const auto& c = sel.candidates[i];
+        std::string desc;
+        for (const auto& [k, v] : c.params)
+          desc += fmt::format("{}{}={}", desc.empty() ? "" : " ", k, v);
+        fmt::print("  {} {:<40} {:.5f} +/- {:.5f}\n", static_cast<int>(i) == sel.best ? "*" : " ",
+                   desc.empty() ? "(defaults)" : desc, c.mean, c.stddev);
+      }
+    }
+    train::ApplyCandidate(best.params, &spec, &o);
+    cv_metrics["cv_" + sel.metric] = best.mean;
+  }
+
+  auto model = models::MakeModel(spec);
+  if (previous) {
+    ESCALA_CHECK(previous->model->kind() == model->kind() &&
+                     previous->model->parameters().size() == model->parameters().size(),
+                 kFailedPrecondition, "--init-from {}: its model ({}) does not match this one ({})",
+                 f.init_from, previous->model->Describe(), model->Describe());
+    std::copy(previous->model->parameters().begin(), previous->model->parameters().end(),
+              model->parameters().begin());
+    o.initialize = false;
+  }
+  if (leader) ESCALA_LOG_INFO("model: {}", model->Describe());
+  train::Trainer trainer(*model, o, *comm);
+  const train::TrainResult result = trainer.Fit(train_shard, has_valid ? &valid_shard : nullptr);
+
+  if (leader) {
+    io::ModelBundle bundle;
+    bundle.name = f.name;
+    bundle.label = f.label;
+    bundle.class_names = classes;
+    bundle.pipeline = pipeline;
+    bundle.model = std::move(model);
+    bundle.history = result.history;
+    bundle.metrics = cv_metrics;
+    for (const auto& [k, v] : result.valid.values) bundle.metrics["valid_" + k] = v;
+    bundle.training_config = {{"model", f.model},
+                              {"task", std::string(models::TaskName(task))},
+                              {"optimizer", o.optimizer.name},
+                              {"lr", fmt::format("{}", o.optimizer.lr)},
+                              {"epochs", std::to_string(o.epochs)},
+                              {"batch_size", std::to_string(o.batch_size)},
+                              {"l2", fmt::format("{}", o.optimizer.l2)},
+                              {"l1", fmt::format("{}", o.optimizer.l1)},
+                              {"seed", std::to_string(o.seed)},
+                              {"pipeline", pipeline.spec()},
+                              {"workers", std::to_string(comm->size())},
+                              {"data", fmt::format("{}", fmt::join(f.data, " "))},
+                              {"init_from", f.init_from},
+                              {"stop_reason", result.stop_reason}};
+    if (!f.out.empty()) {
+      bundle.Save(f.out);
+      ESCALA_LOG_INFO("wrote {}", f.out);
+    }
+    if (!f.history.empty()) {
+      if (f.history.size() > 5 && f.history.substr(f.history.size() - 5) == ".json") {
+        train::WriteHistoryJson(result.history, f.history);
+      } else {
+        train::WriteHistoryCsv(result.history, f.history);
+      }
+    }
+    fmt::print("trained {} in {:.2f} s ({}): {}\n", bundle.model->Describe(), result.seconds,
+               result.stop_reason, has_valid ? "" : "no validation data");
+    if (has_valid) fmt::print("validation: {}\n", result.valid.ToString());
+  }
+}
+
+struct EvalFlags {
+  std::string model;
+  std::vector<std::string> data;
+  std::string label;
+  DataFlags data_flags;
+  float threshold = 0.5f;
+};
+
+void RunEvaluate(const EvalFlags& f) {
+  auto comm = MakeWorkerCommunicator();
+  const auto bundle = std::make_shared<const io::ModelBundle>(io::ModelBundle::Load(f.model));
+  const std::string label = f.label.empty() ? bundle->label : f.label;
+  ESCALA_CHECK(!label.empty(), kInvalidArgument, "--label is required (the bundle names none)");
+  const data::Table t = ReadShard(f.data, f.data_flags, *comm, "evaluation data");
+  const std::vector<float> y = EncodeLabels(t, label, bundle->class_names);
+  io::Predictor predictor(bundle);
+  MatrixF p;
+  predictor.PredictTable(t, &p);
+  const auto m = train::EvaluateDistributed(bundle->model->task(), std::as_const(p).view(), y,
+                                            *comm, f.threshold);
+  if (comm->rank() != 0) return;
+  fmt::print("{} rows\n", m.count);
+  for (const auto& [k, v] : m.values) fmt::print("{:<20} {:.6f}\n", k, v);
+  if (!m.confusion.empty()) {
+    fmt::print("confusion matrix (rows: true, columns: predicted):\n");
+    for (std::size_t i = 0; i < m.confusion.size(); ++i) {
+      fmt::print("  {:<12}",
+                 i < bundle->class_names.size() ? bundle->class_names[i] : std::to_string(i));
+      for (auto c : m.confusion[i]) fmt::print(" {:>8}", c);
+      fmt::print("\n");
+    }
+  }
+}
+
+}  // namespace
+
+void RegisterTrain(CLI::App& app) {
+  auto f = std::make_shared<TrainFlags>();
+  auto* cmd = app.add_subcommand("train", "Fit a feature pipeline and train a model into a bundle");
+  cmd->set_config("--config", "", "Read options from a TOML/INI file (keys are the option names)");
+  cmd->add_option("--data", f->data, "Training data: files, globs or directories")->required();
+  cmd->add_option("--label", f->label, "Label column")->required();
+  cmd->add_option("--valid", f->valid, "Validation data (files, globs or directories)");
+  cmd->add_option("--valid-fraction", f->valid_fraction,
+                  "Hold out this fraction of the training rows for validation (by row identity: "
+                  "the same split for any number of workers)");
+  cmd->add_option("--model", f->model, "linear, logistic, softmax or mlp")->capture_default_str();
+  cmd->add_option("--task", f->task, "For mlp: auto, regression, binary or multiclass")
+      ->capture_default_str();
+  cmd->add_option("--hidden", f->hidden, "MLP hidden layer widths")->capture_default_str();
+  cmd->add_option("--activation", f->activation, "MLP activation: relu, tanh, sigmoid, gelu")
+      ->capture_default_str();
+  cmd->add_option("--dropout", f->dropout, "MLP dropout rate")->capture_default_str();
+  cmd->add_option("--optimizer", f->optimizer,
+                  "sgd, momentum, nesterov, adam, adamw or lbfgs (default: lbfgs for linear "
+                  "models, adam for mlp)");
+  cmd->add_option("--lr", f->lr, "Learning rate (default: 1e-3 for adam/adamw, 1e-2 otherwise)");
+  cmd->add_option("--epochs", f->epochs, "Epochs (minibatch optimizers)")->capture_default_str();
+  cmd->add_option("--batch-size", f->batch_size, "Global batch size, over all workers")
+      ->capture_default_str();
+  cmd->add_option("--l2", f->l2, "L2 penalty")->capture_default_str();
+  cmd->add_option("--l1", f->l1, "L1 penalty (OWL-QN with lbfgs, proximal steps otherwise)")
+      ->capture_default_str();
+  cmd->add_option("--weight-decay", f->weight_decay, "Decoupled weight decay (adamw)");
+  cmd->add_option("--momentum", f->momentum, "Momentum (momentum, nesterov)");
+  cmd->add_option("--schedule", f->schedule,
+                  "Learning-rate schedule: constant, step, cosine, linear")
+      ->capture_default_str();
+  cmd->add_option("--warmup-steps", f->warmup_steps, "Linear warm-up steps");
+  cmd->add_option("--clip-norm", f->clip_norm, "Clip the gradient to this global L2 norm");
+  cmd->add_option("--early-stopping", f->early_stopping,
+                  "Stop after this many epochs without improvement of --metric (0: off)");
+  cmd->add_option("--min-delta", f->min_delta, "Smallest improvement that counts");
+  cmd->add_option("--metric", f->metric,
+                  "Validation metric monitored for early stopping and selection (default: "
+                  "logloss, or rmse for regression)");
+  cmd->add_option("--pipeline", f->pipeline,
+                  std::string("Feature pipeline spec (default: '") + kDefaultPipeline + "')");
+  cmd->add_option("--pipeline-file", f->pipeline_file, "Read the pipeline spec from a file");
+  cmd->add_option("--cv", f->cv, "k-fold cross-validation before the final fit");
+  cmd->add_option("--search", f->search,
+                  "Hyperparameter search space, e.g. 'lr=1e-3,1e-2;l2=0,1e-4' (grid)");
+  cmd->add_option("--search-samples", f->search_samples,
+                  "Random search: try this many points of the space instead of the whole grid");
+  cmd->add_option("--checkpoint-dir", f->checkpoint_dir, "Write checkpoints here");
+  cmd->add_option("--checkpoint-every-steps", f->checkpoint_every_steps,
+                  "Also checkpoint every N steps (default: at epoch ends only)");
+  cmd->add_flag("--resume", f->resume, "Continue from the checkpoint in --checkpoint-dir");
+  cmd->add_option("--init-from", f->init_from,
+                  "Warm-start from an earlier bundle (its pipeline, classes and weights)");
+  cmd->add_flag("--refit-pipeline", f->refit_pipeline,
+                "With --init-from: refit the pipeline on this data instead of reusing it");
+  cmd->add_option("--lbfgs-iterations", f->lbfgs_iterations, "L-BFGS iteration limit")
+      ->capture_default_str();
+  cmd->add_option("--out", f->out, "Write the model bundle here");
+  cmd->add_option("--history", f->history, "Write per-epoch history (.csv or .json)");
+  cmd->add_option("--name", f->name, "Model name stored in the bundle");
+  cmd->add_option("--seed", f->seed, "Random seed")->capture_default_str();
+  cmd->add_flag("--drop-missing-labels", f->drop_missing_labels,
+                "Drop rows whose label is missing (otherwise they are an error)");
+  f->data_flags.Register(cmd);
+  cmd->callback([f] { RunTrain(*f); });
+}
+
+void RegisterEvaluate(CLI::App& app) {
+  auto f = std::make_shared<EvalFlags>();
+  auto* cmd = app.add_subcommand("evaluate", "Print a bundle's metrics on labelled data");
+  cmd->add_option("--model", f->model, "Model bundle")->required();
+  cmd->add_option("--data", f->data, "Labelled data: files, globs or directories")->required();
+  cmd->add_option("--label", f->label, "Label column (default: the bundle's)");
+  cmd->add_option("--threshold", f->threshold, "Binary decision threshold")->capture_default_str();
+  f->data_flags.Register(cmd);
+  cmd->callback([f] { RunEvaluate(*f); });
+}
+
+}  // namespace escala::cli

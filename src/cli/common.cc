@@ -1,0 +1,158 @@
+#include "cli/common.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "escala/core/error.h"
+#include "escala/core/logging.h"
+#include "escala/features/sketches.h"
+
+namespace escala::cli {
+
+void DataFlags::Register(CLI::App* cmd) {
+  cmd->add_option("--format", format, "Input format: auto, csv, libsvm or npy")
+      ->capture_default_str();
+  cmd->add_option("--delimiter", delimiter, "CSV field delimiter")->capture_default_str();
+  cmd->add_flag("--no-header", no_header, "CSV files have no header line (columns c0, c1, ...)");
+  cmd->add_option("--on-error", on_error,
+                  "Malformed rows: fail (stop with an error) or skip (count and report them)")
+      ->capture_default_str();
+  cmd->add_option("--na-values", na_values,
+                  "Field texts that mean missing (default: empty, NA, NaN, null, ?)");
+  cmd->add_option("--column-type", types,
+                  "Override an inferred column type: NAME:float32|float64|int64|categorical");
+}
+
+data::DatasetOptions DataFlags::ToOptions() const {
+  data::DatasetOptions o;
+  o.format = data::ParseFormat(format);
+  ESCALA_CHECK(delimiter.size() == 1 || delimiter == "\\t", kInvalidArgument,
+               "--delimiter must be one character, got '{}'", delimiter);
+  o.csv.delimiter = delimiter == "\\t" ? '\t' : delimiter[0];
+  o.csv.header = !no_header;
+  o.csv.on_error = data::ParseOnError(on_error);
+  if (!na_values.empty()) o.csv.missing_values = na_values;
+  for (const auto& t : types) {
+    const std::size_t colon = t.rfind(':');
+    ESCALA_CHECK(colon != std::string::npos && colon > 0, kInvalidArgument,
+                 "--column-type '{}': expected NAME:TYPE", t);
+    o.csv.column_types.push_back({t.substr(0, colon), data::ParseDataType(t.substr(colon + 1))});
+  }
+  o.csv.row_ids = true;
+  return o;
+}
+
+std::unique_ptr<Communicator> MakeWorkerCommunicator() {
+  return MakeSelfCommunicator();
+}
+
+data::Table ReadShard(const std::vector<std::string>& files, const DataFlags& flags,
+                      const Communicator& comm, const std::string& what) {
+  const auto dataset = data::Dataset::Open(files, flags.ToOptions());
+  data::ReadReport report;
+  data::Table t = dataset.ReadTable(data::Shard{comm.rank(), comm.size()}, &report);
+  ESCALA_LOG_INFO("{}: {} ({} file(s))", what, report.Summary(), dataset.files().size());
+  return t;
+}
+
+std::vector<std::string> ClassNames(const data::Table& table, const std::string& label,
+                                    Communicator& comm) {
+  const data::Column& col = table.column(label);
+  features::FrequentItems seen(1 << 16);
+  const bool categorical = col.type() == data::DataType::kCategorical;
+  for (std::int64_t i = 0; i < col.size(); ++i) {
+    if (col.is_missing(i)) continue;
+    if (categorical) {
+      seen.Add(col.category(i));
+    } else {
+      const double v = col.GetDouble(i);
+      if (!std::isnan(v)) seen.Add(fmt::format("{}", v));
+    }
+  }
+  seen = features::AllMerge(seen, comm);
+  ESCALA_CHECK(seen.exact(), kInvalidArgument,
+               "label '{}' has more than 65536 distinct values: is it a regression target?", label);
+  std::vector<std::string> names;
+  for (const auto& item : seen.Top(1 << 16)) names.push_back(item.key);
+  if (categorical) {
+    std::sort(names.begin(), names.end());
+  } else {
+    std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
+      return std::stod(a) < std::stod(b);
+    });
+  }
+  return names;
+}
+
+std::vector<float> EncodeLabels(const data::Table& table, const std::string& label,
+                                const std::vector<std::string>& class_names) {
+  const data::Column& col = table.column(label);
+  std::vector<float> y(static_cast<std::size_t>(col.size()));
+  const bool categorical = col.type() == data::DataType::kCategorical;
+  std::vector<int> code_to_class;
+  if (categorical) {
+    ESCALA_CHECK(!class_names.empty(), kInvalidArgument,
+                 "label '{}' is categorical: a regression model needs a numeric label", label);
+    for (const auto& s : col.dictionary()) {
+      auto it = std::lower_bound(class_names.begin(), class_names.end(), s);
+      code_to_class.push_back(
+          it != class_names.end() && *it == s ? static_cast<int>(it - class_names.begin()) : -1);
+    }
+  }
+  std::vector<double> numeric_classes;
+  for (const auto& c : class_names) {
+    if (!categorical) numeric_classes.push_back(std::stod(c));
+  }
+  for (std::int64_t i = 0; i < col.size(); ++i) {
+    ESCALA_CHECK(!col.is_missing(i), kInvalidArgument,
+                 "label '{}' is missing in row {} (drop such rows or fill the label)", label, i);
+    float& out = y[static_cast<std::size_t>(i)];
+    if (categorical) {
+      const int cls =
+          code_to_class[static_cast<std::size_t>(col.codes()[static_cast<std::size_t>(i)])];
+      ESCALA_CHECK(cls >= 0, kInvalidArgument, "row {}: label '{}' is not a known class", i,
+                   col.category(i));
+      out = static_cast<float>(cls);
+    } else if (class_names.empty()) {
+      const double v = col.GetDouble(i);
+      ESCALA_CHECK(std::isfinite(v), kInvalidArgument, "row {}: label '{}' is not finite ({})", i,
+                   label, v);
+      out = static_cast<float>(v);
+    } else {
+      const double v = col.GetDouble(i);
+      auto it = std::find(numeric_classes.begin(), numeric_classes.end(), v);
+      ESCALA_CHECK(it != numeric_classes.end(), kInvalidArgument,
+                   "row {}: label {} is not one of the known classes", i, v);
+      out = static_cast<float>(it - numeric_classes.begin());
+    }
+  }
+  return y;
+}
+
+std::vector<std::int64_t> ParseIntList(const std::string& text, const std::string& what) {
+  std::vector<std::int64_t> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = text.find(',', start);
+    const std::string item =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) {
+      try {
+        std::size_t used = 0;
+        const long long v = std::stoll(item, &used);
+        ESCALA_CHECK(used == item.size() && v > 0, kInvalidArgument, "");
+        out.push_back(v);
+      } catch (...) {
+        Throw(ErrorCode::kInvalidArgument, "{}: '{}' is not a positive integer list", what, text);
+      }
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace escala::cli

@@ -1,0 +1,53 @@
+// Helpers shared by the `escala` subcommands: dataset flags, the worker's communicator, label
+// encoding.
+#ifndef ESCALA_CLI_COMMON_H_
+#define ESCALA_CLI_COMMON_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "escala/core/communicator.h"
+#include "escala/data/dataset.h"
+#include "escala/data/table.h"
+
+namespace escala::cli {
+
+// Flags that say how to read data files (format, CSV dialect, bad-row policy).
+struct DataFlags {
+  std::string format = "auto";
+  std::string delimiter = ",";
+  bool no_header = false;
+  std::string on_error = "fail";
+  std::vector<std::string> na_values;
+  std::vector<std::string> types;  // "col:type"
+
+  void Register(CLI::App* cmd);
+  data::DatasetOptions ToOptions() const;
+};
+
+// The communicator of this process: a worker of a distributed job when the environment says so
+// (escala launch, torchrun, Slurm, Open MPI variables), else a single process.
+std::unique_ptr<Communicator> MakeWorkerCommunicator();
+
+// Reads this worker's shard of a dataset as a table, logging what was read and skipped.
+data::Table ReadShard(const std::vector<std::string>& files, const DataFlags& flags,
+                      const Communicator& comm, const std::string& what);
+
+// Class labels of a classification label column, merged over all ranks: sorted strings
+// (categorical) or numbers in increasing order, formatted as text.
+std::vector<std::string> ClassNames(const data::Table& table, const std::string& label,
+                                    Communicator& comm);
+// Label values as floats: class indices for classification (class_names non-empty), the numbers
+// for regression. Throws kInvalidArgument for a missing label or an unknown class, naming the row.
+std::vector<float> EncodeLabels(const data::Table& table, const std::string& label,
+                                const std::vector<std::string>& class_names);
+
+// Comma-separated list of integers ("256,256").
+std::vector<std::int64_t> ParseIntList(const std::string& text, const std::string& what);
+
+}  // namespace escala::cli
+
+#endif  // ESCALA_CLI_COMMON_H_

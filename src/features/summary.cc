@@ -1,0 +1,543 @@
+#include "escala/features/summary.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "escala/core/error.h"
+#include "escala/core/parallel.h"
+#include "escala/features/cleaning.h"
+#include "escala/features/correlation.h"
+
+namespace escala::features {
+
+namespace {
+
+constexpr std::int64_t kChunk = 4096;
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Values of rows [b, e) of a numeric column as doubles (NaN when missing).
+void ReadChunk(const data::Column& c, std::int64_t b, std::int64_t e, double* out) {
+  const auto n = static_cast<std::size_t>(e - b);
+  const auto start = static_cast<std::size_t>(b);
+  switch (c.type()) {
+    case data::DataType::kFloat32: {
+      const auto v = c.f32();
+      for (std::size_t i = 0; i < n; ++i) out[i] = v[start + i];
+      break;
+    }
+    case data::DataType::kFloat64: {
+      const auto v = c.f64();
+      std::copy_n(v.data() + start, n, out);
+      break;
+    }
+    case data::DataType::kInt64: {
+      const auto v = c.i64();
+      for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<double>(v[start + i]);
+      break;
+    }
+    case data::DataType::kCategorical:
+      std::fill_n(out, n, kNaN);
+      return;
+  }
+  const auto mask = c.missing_mask();
+  if (!mask.empty()) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (mask[start + i]) out[i] = kNaN;
+    }
+  }
+}
+
+std::string Num(double v) {
+  if (std::isnan(v)) return "";
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return fmt::format("{:.0f}", v);
+  return fmt::format("{:.6g}", v);
+}
+
+std::string JsonNum(double v) {
+  return std::isfinite(v) ? fmt::format("{:.10g}", v) : "null";
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char ch : s) {
+    switch (ch) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (ch < 0x20) {
+          out += fmt::format("\\u{:04x}", ch);
+        } else {
+          out.push_back(static_cast<char>(ch));
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string Html(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    switch (ch) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(ch);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TableSummary Summarize(const data::Table& t, const SummaryOptions& options, Communicator& comm) {
+  TableSummary s;
+  s.label = options.label;
+  if (!options.label.empty()) t.column(options.label);  // unknown label: a clear error now
+  s.rows = comm.AllReduceScalar<std::int64_t>(t.num_rows(), ReduceOp::kSum);
+  const int ncol = t.num_columns();
+  s.columns.resize(static_cast<std::size_t>(ncol));
+
+  // Pass 1: moments, quantile sketches, distinct counts, frequent values, per column in parallel.
+  std::vector<NumericSummary> sums(static_cast<std::size_t>(ncol));
+  std::vector<QuantileSketch> sketches(static_cast<std::size_t>(ncol),
+                                       QuantileSketch(options.sketch_k));
+  std::vector<DistinctCounter> distinct(static_cast<std::size_t>(ncol));
+  std::vector<FrequentItems> frequent;
+  for (int j = 0; j < ncol; ++j) {
+    const bool cat = t.column(j).type() == data::DataType::kCategorical;
+    frequent.emplace_back(cat ? 4096 : 64,
+                          cat ? FrequentItems::Mode::kCategorical : FrequentItems::Mode::kNumeric);
+  }
+  ParallelFor(static_cast<std::size_t>(ncol), 1, [&](std::size_t b, std::size_t e) {
+    std::vector<double> buf(kChunk);
+    for (std::size_t j = b; j < e; ++j) {
+      const data::Column& c = t.column(static_cast<int>(j));
+      if (c.type() == data::DataType::kCategorical) {
+        for (std::int64_t i = 0; i < c.size(); ++i) {
+          if (c.is_missing(i)) {
+            sums[j].AddMissing();
+            continue;
+          }
+          const std::string_view v = c.category(i);
+          distinct[j].AddString(v);
+          frequent[j].Add(v);
+        }
+        continue;
+      }
+      for (std::int64_t r = 0; r < c.size(); r += kChunk) {
+        const std::int64_t end = std::min(c.size(), r + kChunk);
+        ReadChunk(c, r, end, buf.data());
+        const auto n = static_cast<std::size_t>(end - r);
+        sums[j].AddBatch(std::span<const double>(buf.data(), n));
+        for (std::size_t i = 0; i < n; ++i) {
+          const double v = buf[i];
+          if (!std::isfinite(v)) continue;
+          sketches[j].Add(v);
+          distinct[j].AddDouble(v);
+          frequent[j].AddNumber(v);
+        }
+      }
+    }
+  });
+  for (int j = 0; j < ncol; ++j) {
+    const auto jj = static_cast<std::size_t>(j);
+    sums[jj] = AllMerge(sums[jj], comm);
+    sketches[jj] = AllMerge(sketches[jj], comm);
+    distinct[jj] = AllMerge(distinct[jj], comm);
+    frequent[jj] = AllMerge(frequent[jj], comm);
+    const data::Column& c = t.column(j);
+    ColumnSummary& cs = s.columns[jj];
+    cs.name = c.name();
+    cs.type = c.type();
+    cs.missing = sums[jj].missing();
+    cs.infinite = sums[jj].infinite();
+    cs.distinct = distinct[jj].Estimate();
+    cs.distinct_exact = distinct[jj].exact();
+    cs.top = frequent[jj].Top(static_cast<std::size_t>(options.top_k));
+    cs.label_correlation = kNaN;
+    if (c.type() == data::DataType::kCategorical) {
+      cs.count = frequent[jj].total();
+      cs.mean = cs.stddev = cs.min = cs.q25 = cs.median = cs.q75 = cs.max = kNaN;
+      continue;
+    }
+    cs.count = sums[jj].count();
+    cs.mean = sums[jj].mean();
+    cs.stddev = sums[jj].stddev();
+    cs.min = sums[jj].min();
+    cs.max = sums[jj].max();
+    const double qs[] = {0.25, 0.5, 0.75};
+    const auto q = sketches[jj].Quantiles(qs);
+    cs.q25 = q[0];
+    cs.median = q[1];
+    cs.q75 = q[2];
+    cs.quantiles_exact = sketches[jj].exact();
+  }
+
+  // Numeric columns for correlations; a two-class categorical label joins them as 0/1.
+  std::vector<int> num_cols;
+  for (int j = 0; j < ncol; ++j) {
+    if (t.column(j).type() != data::DataType::kCategorical) num_cols.push_back(j);
+  }
+  int label_pos = -1;
+  bool label_binary_cat = false;
+  std::string label_positive;
+  if (!options.label.empty()) {
+    const int li = t.ColumnIndex(options.label);
+    const auto it = std::find(num_cols.begin(), num_cols.end(), li);
+    if (it != num_cols.end()) {
+      label_pos = static_cast<int>(it - num_cols.begin());
+    } else {
+      const auto top = s.columns[static_cast<std::size_t>(li)].top;
+      if (s.columns[static_cast<std::size_t>(li)].distinct_exact &&
+          s.columns[static_cast<std::size_t>(li)].distinct == 2 && top.size() == 2) {
+        label_binary_cat = true;
+        label_positive = std::max(top[0].key, top[1].key);
+        label_pos = static_cast<int>(num_cols.size());
+      }
+    }
+  }
+  const int d = static_cast<int>(num_cols.size()) + (label_binary_cat ? 1 : 0);
+
+  // Pass 2: histograms and IQR outliers per column, co-moments over row blocks.
+  for (int j : num_cols) {
+    const auto jj = static_cast<std::size_t>(j);
+    ColumnSummary& cs = s.columns[jj];
+    const data::Column& c = t.column(j);
+    const int bins = options.histogram_bins;
+    std::vector<std::int64_t> hist(static_cast<std::size_t>(bins) + 1, 0);  // last: outliers
+    const double lo = cs.min, hi = cs.max;
+    const double fence_lo = cs.q25 - 1.5 * (cs.q75 - cs.q25);
+    const double fence_hi = cs.q75 + 1.5 * (cs.q75 - cs.q25);
+    std::vector<double> buf(kChunk);
+    for (std::int64_t r = 0; r < c.size(); r += kChunk) {
+      const std::int64_t end = std::min(c.size(), r + kChunk);
+      ReadChunk(c, r, end, buf.data());
+      for (std::int64_t i = 0; i < end - r; ++i) {
+        const double v = buf[static_cast<std::size_t>(i)];
+        if (!std::isfinite(v)) continue;
+        int b = hi > lo ? static_cast<int>((v - lo) / (hi - lo) * bins) : 0;
+        b = std::clamp(b, 0, bins - 1);
+        ++hist[static_cast<std::size_t>(b)];
+        if (v < fence_lo || v > fence_hi) ++hist.back();
+      }
+    }
+    comm.AllReduce(std::span<std::int64_t>(hist), ReduceOp::kSum);
+    cs.outliers = hist.back();
+    hist.pop_back();
+    cs.histogram = std::move(hist);
+  }
+  if (d > 0) {
+    std::vector<double> shift;
+    for (int j : num_cols) {
+      const double m = s.columns[static_cast<std::size_t>(j)].mean;
+      shift.push_back(std::isfinite(m) ? m : 0.0);
+    }
+    if (label_binary_cat) shift.push_back(0.5);
+    const int li = label_binary_cat ? t.ColumnIndex(options.label) : -1;
+    const std::int64_t n = t.num_rows();
+    const std::size_t parts = static_cast<std::size_t>(std::max(1, NumThreads()));
+    std::vector<CoMoments> partial(parts, CoMoments(shift));
+    ParallelForStatic(
+        static_cast<std::size_t>(n), parts, [&](std::size_t p, std::size_t b, std::size_t e) {
+          MatrixF block(kChunk, d);
+          std::vector<double> buf(kChunk);
+          for (auto r = static_cast<std::int64_t>(b); r < static_cast<std::int64_t>(e);
+               r += kChunk) {
+            const std::int64_t end = std::min(static_cast<std::int64_t>(e), r + kChunk);
+            const std::int64_t m = end - r;
+            block.Resize(m, d);
+            for (std::size_t k = 0; k < num_cols.size(); ++k) {
+              ReadChunk(t.column(num_cols[k]), r, end, buf.data());
+              for (std::int64_t i = 0; i < m; ++i)
+                block(i, static_cast<std::int64_t>(k)) =
+                    static_cast<float>(buf[static_cast<std::size_t>(i)]);
+            }
+            if (label_binary_cat) {
+              const data::Column& lc = t.column(li);
+              for (std::int64_t i = 0; i < m; ++i) {
+                block(i, d - 1) = lc.is_missing(r + i)
+                                      ? NAN
+                                      : (lc.category(r + i) == label_positive ? 1.0f : 0.0f);
+              }
+            }
+            partial[p].AddBlock(std::as_const(block).view());
+          }
+        });
+    CoMoments all = partial[0];
+    for (std::size_t p = 1; p < parts; ++p) all.Merge(partial[p]);
+    all = AllMerge(all, comm);
+    const auto corr = all.Correlation();
+    const int nn = static_cast<int>(num_cols.size());
+    for (int a = 0; a < nn; ++a) {
+      s.numeric.push_back(t.column(num_cols[static_cast<std::size_t>(a)]).name());
+      for (int b = 0; b < nn; ++b)
+        s.correlation.push_back(corr[static_cast<std::size_t>(a * d + b)]);
+    }
+    if (label_pos >= 0) {
+      for (int a = 0; a < nn; ++a) {
+        s.columns[static_cast<std::size_t>(num_cols[static_cast<std::size_t>(a)])]
+            .label_correlation =
+            a == label_pos ? kNaN : corr[static_cast<std::size_t>(a * d + label_pos)];
+      }
+    }
+    for (int a = 0; a < nn; ++a) {
+      for (int b = a + 1; b < nn; ++b) {
+        if (a == label_pos || b == label_pos) continue;
+        const double r = corr[static_cast<std::size_t>(a * d + b)];
+        if (std::isfinite(r))
+          s.top_pairs.push_back(
+              {s.numeric[static_cast<std::size_t>(a)], s.numeric[static_cast<std::size_t>(b)], r});
+      }
+    }
+    std::sort(s.top_pairs.begin(), s.top_pairs.end(), [](const auto& x, const auto& y) {
+      return std::fabs(x.r) != std::fabs(y.r) ? std::fabs(x.r) > std::fabs(y.r)
+                                              : std::tie(x.a, x.b) < std::tie(y.a, y.b);
+    });
+    if (s.top_pairs.size() > static_cast<std::size_t>(options.top_pairs)) {
+      s.top_pairs.resize(static_cast<std::size_t>(options.top_pairs));
+    }
+  }
+  if (options.duplicates) s.duplicate_rows = FindDuplicates(t, comm).global_duplicates;
+  return s;
+}
+
+std::string FormatText(const TableSummary& s) {
+  std::string out = fmt::format("{} rows, {} columns", s.rows, s.columns.size());
+  if (s.duplicate_rows >= 0) out += fmt::format(", {} duplicate rows", s.duplicate_rows);
+  out += "\n\n";
+  out += fmt::format(
+      "{:<24} {:<11} {:>9} {:>8} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>9} {:>8}  "
+      "{}\n",
+      "column", "type", "count", "missing", "mean", "std", "min", "25%", "50%", "75%", "max",
+      "distinct", "outliers", "top");
+  for (const auto& c : s.columns) {
+    std::string top;
+    if (!c.top.empty()) top = fmt::format("{} ({})", c.top[0].key, c.top[0].count);
+    out += fmt::format(
+        "{:<24} {:<11} {:>9} {:>8} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>11} {:>9} {:>8}  "
+        "{}\n",
+        c.name.size() > 24 ? c.name.substr(0, 23) + "~" : c.name, data::DataTypeName(c.type),
+        c.count, c.missing, Num(c.mean), Num(c.stddev), Num(c.min), Num(c.q25), Num(c.median),
+        Num(c.q75), Num(c.max),
+        fmt::format("{}{}", c.distinct_exact ? "" : "~", Num(std::round(c.distinct))),
+        c.type == data::DataType::kCategorical ? std::string() : std::to_string(c.outliers), top);
+  }
+  if (!s.label.empty()) {
+    std::vector<std::pair<double, std::string>> lc;
+    for (const auto& c : s.columns) {
+      if (std::isfinite(c.label_correlation)) lc.emplace_back(c.label_correlation, c.name);
+    }
+    std::sort(lc.begin(), lc.end(),
+              [](const auto& a, const auto& b) { return std::fabs(a.first) > std::fabs(b.first); });
+    if (!lc.empty()) {
+      out += fmt::format("\ncorrelation with the label '{}':\n", s.label);
+      for (const auto& [r, name] : lc) out += fmt::format("  {:<24} {:+.4f}\n", name, r);
+    }
+  }
+  if (!s.top_pairs.empty()) {
+    out += "\nstrongest pairwise correlations:\n";
+    for (const auto& p : s.top_pairs)
+      out += fmt::format("  {:<24} {:<24} {:+.4f}\n", p.a, p.b, p.r);
+  }
+  return out;
+}
+
+std::string FormatJson(const TableSummary& s) {
+  std::string out = fmt::format(
+      "{{\n  \"rows\": {},\n  \"duplicate_rows\": {},\n  \"label\": {},\n  \"columns\": [\n",
+      s.rows, s.duplicate_rows, JsonString(s.label));
+  for (std::size_t i = 0; i < s.columns.size(); ++i) {
+    const auto& c = s.columns[i];
+    std::string top = "[";
+    for (std::size_t k = 0; k < c.top.size(); ++k) {
+      top += fmt::format("{}{{\"value\": {}, \"count\": {}}}", k ? ", " : "",
+                         JsonString(c.top[k].key), c.top[k].count);
+    }
+    top += "]";
+    std::string hist = "[";
+    for (std::size_t k = 0; k < c.histogram.size(); ++k)
+      hist += fmt::format("{}{}", k ? ", " : "", c.histogram[k]);
+    hist += "]";
+    out += fmt::format(
+        "    {{\"name\": {}, \"type\": \"{}\", \"count\": {}, \"missing\": {}, \"infinite\": {}, "
+        "\"mean\": {}, \"std\": {}, \"min\": {}, \"q25\": {}, \"median\": {}, \"q75\": {}, "
+        "\"max\": {}, \"quantiles_exact\": {}, \"distinct\": {}, \"distinct_exact\": {}, "
+        "\"outliers\": {}, \"label_correlation\": {}, \"top\": {}, \"histogram\": {}}}{}\n",
+        JsonString(c.name), data::DataTypeName(c.type), c.count, c.missing, c.infinite,
+        JsonNum(c.mean), JsonNum(c.stddev), JsonNum(c.min), JsonNum(c.q25), JsonNum(c.median),
+        JsonNum(c.q75), JsonNum(c.max), c.quantiles_exact ? "true" : "false", JsonNum(c.distinct),
+        c.distinct_exact ? "true" : "false", c.outliers, JsonNum(c.label_correlation), top, hist,
+        i + 1 < s.columns.size() ? "," : "");
+  }
+  out += "  ],\n  \"numeric\": [";
+  for (std::size_t i = 0; i < s.numeric.size(); ++i)
+    out += (i ? ", " : "") + JsonString(s.numeric[i]);
+  out += "],\n  \"correlation\": [";
+  const std::size_t d = s.numeric.size();
+  for (std::size_t i = 0; i < d; ++i) {
+    out += i ? ",\n    [" : "\n    [";
+    for (std::size_t j = 0; j < d; ++j) out += (j ? ", " : "") + JsonNum(s.correlation[i * d + j]);
+    out += "]";
+  }
+  out += d ? "\n  ],\n" : "],\n";
+  out += "  \"top_pairs\": [";
+  for (std::size_t i = 0; i < s.top_pairs.size(); ++i) {
+    const auto& p = s.top_pairs[i];
+    out += fmt::format("{}{{\"a\": {}, \"b\": {}, \"r\": {}}}", i ? ", " : "", JsonString(p.a),
+                       JsonString(p.b), JsonNum(p.r));
+  }
+  out += "]\n}\n";
+  return out;
+}
+
+namespace {
+
+std::string HistogramSvg(const ColumnSummary& c) {
+  constexpr int kW = 220, kH = 70;
+  std::string svg = fmt::format("<svg width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\">", kW,
+                                kH + 14, kW, kH + 14);
+  std::vector<std::pair<std::string, std::int64_t>> bars;
+  if (c.type == data::DataType::kCategorical) {
+    for (const auto& item : c.top) bars.emplace_back(item.key, item.count);
+  } else {
+    for (std::size_t i = 0; i < c.histogram.size(); ++i) bars.emplace_back("", c.histogram[i]);
+  }
+  if (bars.empty()) return svg + "</svg>";
+  std::int64_t peak = 1;
+  for (const auto& b : bars) peak = std::max(peak, b.second);
+  const double w = static_cast<double>(kW) / static_cast<double>(bars.size());
+  for (std::size_t i = 0; i < bars.size(); ++i) {
+    const double h = static_cast<double>(bars[i].second) / static_cast<double>(peak) * kH;
+    svg += fmt::format(
+        "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#4a7ab8\">"
+        "<title>{}{}</title></rect>",
+        static_cast<double>(i) * w + 0.5, kH - h, std::max(w - 1.0, 0.5), h,
+        bars[i].first.empty() ? "" : Html(bars[i].first) + ": ", bars[i].second);
+  }
+  if (c.type != data::DataType::kCategorical) {
+    svg +=
+        fmt::format("<text x=\"0\" y=\"{}\" font-size=\"10\">{}</text>", kH + 12, Html(Num(c.min)));
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text>", kW,
+                       kH + 12, Html(Num(c.max)));
+  } else {
+    svg += fmt::format("<text x=\"0\" y=\"{}\" font-size=\"10\">top {} of {}</text>", kH + 12,
+                       bars.size(), Num(std::round(c.distinct)));
+  }
+  return svg + "</svg>";
+}
+
+std::string HeatmapSvg(const TableSummary& s) {
+  const std::size_t d = s.numeric.size();
+  if (d == 0) return "";
+  const int cell = d > 40 ? 10 : 22;
+  const int label_w = 140;
+  const int size = label_w + static_cast<int>(d) * cell;
+  std::string svg =
+      fmt::format("<svg width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\">", size, size, size, size);
+  for (std::size_t i = 0; i < d; ++i) {
+    svg += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text>",
+                       label_w - 4, label_w + static_cast<int>(i) * cell + cell * 0.7,
+                       Html(s.numeric[i]));
+    svg += fmt::format(
+        "<text font-size=\"10\" transform=\"translate({},{}) rotate(-60)\">{}</text>",
+        label_w + static_cast<int>(i) * cell + cell * 0.6, label_w - 4, Html(s.numeric[i]));
+    for (std::size_t j = 0; j < d; ++j) {
+      const double r = s.correlation[i * d + j];
+      std::string fill = "#dddddd";
+      if (std::isfinite(r)) {
+        // Blue for negative, red for positive, white at 0.
+        const int k = static_cast<int>(255 * (1 - std::fabs(r)));
+        fill = r >= 0 ? fmt::format("#ff{:02x}{:02x}", k, k) : fmt::format("#{:02x}{:02x}ff", k, k);
+      }
+      svg += fmt::format(
+          "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"><title>{} / {}: "
+          "{}</title></rect>",
+          label_w + static_cast<int>(j) * cell, label_w + static_cast<int>(i) * cell, cell - 1,
+          cell - 1, fill, Html(s.numeric[i]), Html(s.numeric[j]),
+          std::isfinite(r) ? fmt::format("{:+.3f}", r) : "n/a");
+    }
+  }
+  return svg + "</svg>";
+}
+
+}  // namespace
+
+std::string FormatHtml(const TableSummary& s, const std::string& title) {
+  std::string h = fmt::format(
+      "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title><style>"
+      "body{{font-family:sans-serif;margin:24px;color:#222}}table{{border-collapse:collapse;font-"
+      "size:12px}}"
+      "td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right;vertical-align:middle}}"
+      "th{{background:#f0f0f0}}td.name{{text-align:left;font-weight:bold}}h2{{margin-top:32px}}"
+      "</style></head><body>\n<h1>{}</h1>\n<p>{} rows, {} columns{}.</p>\n",
+      Html(title), Html(title), s.rows, s.columns.size(),
+      s.duplicate_rows >= 0 ? fmt::format(", {} exact duplicate rows", s.duplicate_rows) : "");
+  h += "<h2>Columns</h2>\n<table><tr><th>column</th><th>type</th><th>count</th><th>missing</th>"
+       "<th>mean</th><th>std</th><th>min</th><th>25%</th><th>50%</th><th>75%</th><th>max</th>"
+       "<th>distinct</th><th>outliers (1.5 IQR)</th><th>top</th>";
+  if (!s.label.empty()) h += "<th>corr. with " + Html(s.label) + "</th>";
+  h += "<th>distribution</th></tr>\n";
+  for (const auto& c : s.columns) {
+    std::string top;
+    for (std::size_t k = 0; k < c.top.size() && k < 3; ++k) {
+      top += fmt::format("{}{} ({})", k ? "<br>" : "", Html(c.top[k].key), c.top[k].count);
+    }
+    const bool cat = c.type == data::DataType::kCategorical;
+    h += fmt::format(
+        "<tr><td class=\"name\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td><td>{}</td><td>{}</"
+        "td>",
+        Html(c.name), data::DataTypeName(c.type), c.count, c.missing, Num(c.mean), Num(c.stddev),
+        Num(c.min), Num(c.q25), Num(c.median), Num(c.q75), Num(c.max), c.distinct_exact ? "" : "~",
+        Num(std::round(c.distinct)), cat ? "" : std::to_string(c.outliers), top);
+    if (!s.label.empty()) {
+      h += fmt::format("<td>{}</td>", std::isfinite(c.label_correlation)
+                                          ? fmt::format("{:+.3f}", c.label_correlation)
+                                          : "");
+    }
+    h += "<td>" + HistogramSvg(c) + "</td></tr>\n";
+  }
+  h += "</table>\n";
+  if (!s.numeric.empty()) {
+    h += "<h2>Correlations (Pearson, pairwise complete)</h2>\n" + HeatmapSvg(s) + "\n";
+  }
+  if (!s.top_pairs.empty()) {
+    h += "<h2>Strongest pairs</h2>\n<table><tr><th>column</th><th>column</th><th>r</th></tr>\n";
+    for (const auto& p : s.top_pairs) {
+      h += fmt::format(
+          "<tr><td class=\"name\">{}</td><td class=\"name\">{}</td><td>{:+.4f}</td></tr>\n",
+          Html(p.a), Html(p.b), p.r);
+    }
+    h += "</table>\n";
+  }
+  h += "<p style=\"color:#888;font-size:11px\">Generated by escala stats.</p>\n</body></html>\n";
+  return h;
+}
+
+}  // namespace escala::features

@@ -1,0 +1,452 @@
+#include "serving/codec.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "escala/core/error.h"
+
+namespace escala::serving::internal {
+
+namespace {
+
+using Kind = features::RawColumn::Kind;
+
+bool HasContents(const inference::InferTensorContents& c) {
+  return c.bool_contents_size() || c.int_contents_size() || c.int64_contents_size() ||
+         c.uint_contents_size() || c.uint64_contents_size() || c.fp32_contents_size() ||
+         c.fp64_contents_size() || c.bytes_contents_size();
+}
+
+std::string ShapeText(const google::protobuf::RepeatedField<std::int64_t>& shape) {
+  std::string s = "[";
+  for (int i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+[[noreturn]] void Bad(std::size_t index, std::string_view name, std::string_view what) {
+  Throw(ErrorCode::kInvalidArgument, "inputs[{}] ('{}'): {}", index, name, what);
+}
+
+std::int64_t Elements(std::size_t index, const inference::ModelInferRequest::InferInputTensor& t) {
+  std::int64_t n = 1;
+  for (auto d : t.shape()) {
+    if (d < 0)
+      Bad(index, t.name(), fmt::format("negative dimension in shape {}", ShapeText(t.shape())));
+    if (d > kMaxRows * 1024)
+      Bad(index, t.name(), fmt::format("shape {} is too large", ShapeText(t.shape())));
+    n *= d;
+    if (n > kMaxRows * 1024)
+      Bad(index, t.name(), fmt::format("shape {} is too large", ShapeText(t.shape())));
+  }
+  return n;
+}
+
+// The numeric element pointer of a raw tensor, copied into scratch when the wire bytes are not
+// aligned for the element type.
+template <typename T>
+const T* AlignedRaw(const std::string& raw, DecodeScratch& s) {
+  if (reinterpret_cast<std::uintptr_t>(raw.data()) % alignof(T) == 0) {
+    return reinterpret_cast<const T*>(raw.data());
+  }
+  auto& buf = s.aligned.emplace_back((raw.size() + sizeof(float) - 1) / sizeof(float));
+  std::memcpy(buf.data(), raw.data(), raw.size());
+  return reinterpret_cast<const T*>(buf.data());
+}
+
+}  // namespace
+
+int ElementSize(std::string_view dt) {
+  if (dt == "BOOL" || dt == "UINT8" || dt == "INT8") return 1;
+  if (dt == "UINT16" || dt == "INT16" || dt == "FP16" || dt == "BF16") return 2;
+  if (dt == "UINT32" || dt == "INT32" || dt == "FP32") return 4;
+  if (dt == "UINT64" || dt == "INT64" || dt == "FP64") return 8;
+  if (dt == "BYTES") return 0;
+  return -1;
+}
+
+ModelSignature SignatureOf(const io::ModelBundle& bundle) {
+  ModelSignature sig;
+  sig.inputs = bundle.input_schema();
+  sig.matrix_input = sig.inputs.num_fields() > 0;
+  for (const auto& f : sig.inputs.fields()) {
+    if (f.type == data::DataType::kCategorical) sig.matrix_input = false;
+  }
+  sig.task = bundle.model->task();
+  if (sig.task == models::Task::kRegression) {
+    sig.outputs = {{"prediction", "FP32"}};
+    return sig;
+  }
+  sig.num_classes = sig.task == models::Task::kBinary ? 2 : bundle.model->num_outputs();
+  sig.class_names = bundle.class_names;
+  if (static_cast<std::int64_t>(sig.class_names.size()) != sig.num_classes) {
+    sig.class_names.clear();
+    for (std::int64_t c = 0; c < sig.num_classes; ++c) sig.class_names.push_back(std::to_string(c));
+  }
+  sig.outputs = {{"probabilities", "FP32"}, {"label", "BYTES"}, {"class_index", "INT64"}};
+  return sig;
+}
+
+void FillMetadata(const ModelSignature& sig, const std::string& name,
+                  const std::vector<std::string>& versions, inference::ModelMetadataResponse* out) {
+  out->set_name(name);
+  for (const auto& v : versions) out->add_versions(v);
+  out->set_platform("escala_bundle");
+  if (sig.matrix_input) {
+    auto* t = out->add_inputs();
+    t->set_name("features");
+    t->set_datatype("FP32");
+    t->add_shape(-1);
+    t->add_shape(sig.inputs.num_fields());
+  } else {
+    for (const auto& f : sig.inputs.fields()) {
+      auto* t = out->add_inputs();
+      t->set_name(f.name);
+      t->set_datatype(f.type == data::DataType::kCategorical ? "BYTES"
+                      : f.type == data::DataType::kInt64     ? "INT64"
+                      : f.type == data::DataType::kFloat64   ? "FP64"
+                                                             : "FP32");
+      t->add_shape(-1);
+    }
+  }
+  for (const auto& [oname, dtype] : sig.outputs) {
+    auto* t = out->add_outputs();
+    t->set_name(oname);
+    t->set_datatype(dtype);
+    t->add_shape(-1);
+    if (oname == "probabilities") t->add_shape(sig.num_classes);
+  }
+}
+
+features::RawBatch DecodeRequest(const inference::ModelInferRequest& req, const ModelSignature& sig,
+                                 DecodeScratch& scratch) {
+  scratch.strings.clear();
+  scratch.missing.clear();
+  scratch.aligned.clear();
+  const int n_inputs = req.inputs_size();
+  ESCALA_CHECK(n_inputs > 0, kInvalidArgument, "inputs: the request has no input tensors");
+  const bool raw = req.raw_input_contents_size() > 0;
+  if (raw) {
+    ESCALA_CHECK(req.raw_input_contents_size() == n_inputs, kInvalidArgument,
+                 "raw_input_contents: {} entries for {} inputs (one per input, in order)",
+                 req.raw_input_contents_size(), n_inputs);
+    for (int i = 0; i < n_inputs; ++i) {
+      if (HasContents(req.inputs(i).contents())) {
+        Bad(static_cast<std::size_t>(i), req.inputs(i).name(),
+            "contents is set although the request uses raw_input_contents (use one or the other)");
+      }
+    }
+  }
+  features::RawBatch batch;
+  batch.columns.resize(static_cast<std::size_t>(sig.inputs.num_fields()));
+  scratch.strings.reserve(static_cast<std::size_t>(n_inputs));
+  scratch.missing.reserve(static_cast<std::size_t>(n_inputs));
+  scratch.aligned.reserve(static_cast<std::size_t>(n_inputs));
+
+  // The matrix form: one numeric tensor [batch, n] holding every input column in order.
+  if (n_inputs == 1 && req.inputs(0).name() == "features") {
+    const auto& t = req.inputs(0);
+    ESCALA_CHECK(sig.matrix_input, kInvalidArgument,
+                 "inputs[0] ('features'): this model has categorical inputs; send one tensor per "
+                 "column ({})",
+                 sig.inputs.ToString());
+    const std::int64_t cols = sig.inputs.num_fields();
+    if (t.shape_size() != 2 || t.shape(1) != cols) {
+      Bad(0, t.name(), fmt::format("shape {} does not match [-1, {}]", ShapeText(t.shape()), cols));
+    }
+    const std::int64_t rows = t.shape(0);
+    ESCALA_CHECK(rows <= kMaxRows, kInvalidArgument,
+                 "inputs[0] ('features'): {} rows exceed the limit of {}", rows, kMaxRows);
+    const std::int64_t count = Elements(0, t);
+    const std::string& dt = t.datatype();
+    const void* base = nullptr;
+    Kind kind;
+    if (dt == "FP32") {
+      kind = Kind::kFloat32;
+      if (raw) {
+        const std::string& r = req.raw_input_contents(0);
+        if (static_cast<std::int64_t>(r.size()) != count * 4) {
+          Bad(0, t.name(),
+              fmt::format("raw_input_contents[0] has {} bytes; shape {} of FP32 needs {}", r.size(),
+                          ShapeText(t.shape()), count * 4));
+        }
+        base = AlignedRaw<float>(r, scratch);
+      } else {
+        if (t.contents().fp32_contents_size() != count) {
+          Bad(0, t.name(),
+              fmt::format("contents.fp32_contents has {} values; shape {} needs {}",
+                          t.contents().fp32_contents_size(), ShapeText(t.shape()), count));
+        }
+        base = t.contents().fp32_contents().data();
+      }
+    } else if (dt == "FP64") {
+      kind = Kind::kFloat64;
+      if (raw) {
+        const std::string& r = req.raw_input_contents(0);
+        if (static_cast<std::int64_t>(r.size()) != count * 8) {
+          Bad(0, t.name(),
+              fmt::format("raw_input_contents[0] has {} bytes; shape {} of FP64 needs {}", r.size(),
+                          ShapeText(t.shape()), count * 8));
+        }
+        base = AlignedRaw<double>(r, scratch);
+      } else {
+        if (t.contents().fp64_contents_size() != count) {
+          Bad(0, t.name(),
+              fmt::format("contents.fp64_contents has {} values; shape {} needs {}",
+                          t.contents().fp64_contents_size(), ShapeText(t.shape()), count));
+        }
+        base = t.contents().fp64_contents().data();
+      }
+    } else {
+      Bad(0, t.name(),
+          fmt::format("datatype '{}' is not supported for features (use FP32 or FP64)", dt));
+    }
+    batch.rows = rows;
+    const std::size_t esize = kind == Kind::kFloat32 ? 4 : 8;
+    for (std::int64_t j = 0; j < cols; ++j) {
+      features::RawColumn c;
+      c.kind = kind;
+      c.values = static_cast<const char*>(base) + static_cast<std::size_t>(j) * esize;
+      c.stride = cols;
+      batch.columns[static_cast<std::size_t>(j)] = c;
+    }
+    return batch;
+  }
+
+  // The column form: one tensor per input column.
+  std::vector<int> seen(static_cast<std::size_t>(sig.inputs.num_fields()), -1);
+  std::int64_t rows = -1;
+  for (int i = 0; i < n_inputs; ++i) {
+    const auto idx = static_cast<std::size_t>(i);
+    const auto& t = req.inputs(i);
+    const int field = sig.inputs.Find(t.name());
+    if (field < 0) {
+      Bad(idx, t.name(),
+          fmt::format("unknown input; the model takes {}{}", sig.inputs.ToString(),
+                      sig.matrix_input ? fmt::format(" (or one tensor 'features' [-1, {}])",
+                                                     sig.inputs.num_fields())
+                                       : ""));
+    }
+    if (seen[static_cast<std::size_t>(field)] >= 0) {
+      Bad(idx, t.name(),
+          fmt::format("given twice (also inputs[{}])", seen[static_cast<std::size_t>(field)]));
+    }
+    seen[static_cast<std::size_t>(field)] = i;
+    if (t.shape_size() == 0 || t.shape_size() > 2 || (t.shape_size() == 2 && t.shape(1) != 1)) {
+      Bad(idx, t.name(),
+          fmt::format("shape {} must be [batch] or [batch, 1]", ShapeText(t.shape())));
+    }
+    const std::int64_t n = Elements(idx, t);
+    ESCALA_CHECK(n <= kMaxRows, kInvalidArgument,
+                 "inputs[{}] ('{}'): {} rows exceed the limit of {}", i, t.name(), n, kMaxRows);
+    if (rows >= 0 && n != rows) {
+      Bad(idx, t.name(), fmt::format("has {} rows but earlier inputs have {}", n, rows));
+    }
+    rows = n;
+    const bool categorical = sig.inputs.field(field).type == data::DataType::kCategorical;
+    const std::string& dt = t.datatype();
+    features::RawColumn c;
+    if (categorical) {
+      if (dt != "BYTES")
+        Bad(idx, t.name(),
+            fmt::format("datatype {} but the column is categorical (send BYTES)", dt));
+      auto& views = scratch.strings.emplace_back();
+      auto& miss = scratch.missing.emplace_back();
+      views.reserve(static_cast<std::size_t>(n));
+      if (raw) {
+        // Each element: 4-byte little-endian length, then the bytes.
+        const std::string& r = req.raw_input_contents(i);
+        std::size_t pos = 0;
+        while (pos < r.size()) {
+          if (r.size() - pos < 4)
+            Bad(idx, t.name(),
+                fmt::format("raw_input_contents[{}]: truncated length prefix at byte {}", i, pos));
+          std::uint32_t len = 0;
+          for (int b = 0; b < 4; ++b)
+            len |= static_cast<std::uint32_t>(
+                       static_cast<unsigned char>(r[pos + static_cast<std::size_t>(b)]))
+                   << (8 * b);
+          pos += 4;
+          if (r.size() - pos < len)
+            Bad(idx, t.name(),
+                fmt::format("raw_input_contents[{}]: element of {} bytes runs past the end", i,
+                            len));
+          views.emplace_back(r.data() + pos, len);
+          pos += len;
+        }
+      } else {
+        for (const auto& s : t.contents().bytes_contents()) views.emplace_back(s);
+      }
+      if (static_cast<std::int64_t>(views.size()) != n) {
+        Bad(idx, t.name(),
+            fmt::format("{} BYTES elements; shape {} needs {}", views.size(), ShapeText(t.shape()),
+                        n));
+      }
+      miss.resize(views.size());
+      bool any = false;
+      for (std::size_t k = 0; k < views.size(); ++k) {
+        miss[k] = views[k].empty() ? 1 : 0;  // an empty string is a missing value
+        any |= miss[k] != 0;
+      }
+      c.kind = Kind::kStrings;
+      c.values = views.data();
+      c.missing = any ? miss.data() : nullptr;
+    } else {
+      int esize = 0;
+      if (dt == "FP32") {
+        c.kind = Kind::kFloat32;
+        esize = 4;
+      } else if (dt == "FP64") {
+        c.kind = Kind::kFloat64;
+        esize = 8;
+      } else if (dt == "INT64") {
+        c.kind = Kind::kInt64;
+        esize = 8;
+      } else if (dt == "INT32") {
+        c.kind = Kind::kInt32;
+        esize = 4;
+      } else {
+        Bad(idx, t.name(),
+            fmt::format("datatype {} is not supported for a numeric column (use FP32, FP64, INT64 "
+                        "or INT32)",
+                        dt));
+      }
+      if (raw) {
+        const std::string& r = req.raw_input_contents(i);
+        if (static_cast<std::int64_t>(r.size()) != n * esize) {
+          Bad(idx, t.name(),
+              fmt::format("raw_input_contents[{}] has {} bytes; shape {} of {} needs {}", i,
+                          r.size(), ShapeText(t.shape()), dt, n * esize));
+        }
+        c.values = esize == 8 ? static_cast<const void*>(AlignedRaw<double>(r, scratch))
+                              : static_cast<const void*>(AlignedRaw<float>(r, scratch));
+      } else {
+        const auto& ct = t.contents();
+        std::int64_t have = 0;
+        switch (c.kind) {
+          case Kind::kFloat32:
+            have = ct.fp32_contents_size();
+            c.values = ct.fp32_contents().data();
+            break;
+          case Kind::kFloat64:
+            have = ct.fp64_contents_size();
+            c.values = ct.fp64_contents().data();
+            break;
+          case Kind::kInt64:
+            have = ct.int64_contents_size();
+            c.values = ct.int64_contents().data();
+            break;
+          case Kind::kInt32:
+            have = ct.int_contents_size();
+            c.values = ct.int_contents().data();
+            break;
+          default:
+            break;
+        }
+        if (have != n) {
+          Bad(idx, t.name(),
+              fmt::format("contents has {} values of {}; shape {} needs {}", have, dt,
+                          ShapeText(t.shape()), n));
+        }
+      }
+    }
+    batch.columns[static_cast<std::size_t>(field)] = c;
+  }
+  for (std::size_t f = 0; f < seen.size(); ++f) {
+    ESCALA_CHECK(seen[f] >= 0, kInvalidArgument,
+                 "inputs: missing required input '{}' (the model takes {})",
+                 sig.inputs.field(static_cast<int>(f)).name, sig.inputs.ToString());
+  }
+  batch.rows = rows;
+  return batch;
+}
+
+OutputSelection SelectOutputs(const inference::ModelInferRequest& req, const ModelSignature& sig) {
+  OutputSelection sel;
+  if (req.outputs_size() == 0) {
+    const bool reg = sig.task == models::Task::kRegression;
+    sel.prediction = reg;
+    sel.probabilities = sel.label = sel.class_index = !reg;
+    return sel;
+  }
+  for (int i = 0; i < req.outputs_size(); ++i) {
+    const std::string& name = req.outputs(i).name();
+    bool known = false;
+    for (const auto& [o, dt] : sig.outputs) known |= o == name;
+    if (!known) {
+      std::string names;
+      for (const auto& [o, dt] : sig.outputs) names += (names.empty() ? "" : ", ") + o;
+      Throw(ErrorCode::kInvalidArgument, "outputs[{}]: unknown output '{}' (the model produces {})",
+            i, name, names);
+    }
+    if (name == "probabilities") sel.probabilities = true;
+    if (name == "label") sel.label = true;
+    if (name == "class_index") sel.class_index = true;
+    if (name == "prediction") sel.prediction = true;
+  }
+  return sel;
+}
+
+void EncodeOutputs(const ModelSignature& sig, const OutputSelection& sel, ConstMatrixViewF p,
+                   inference::ModelInferResponse* resp) {
+  const std::int64_t n = p.rows();
+  auto add = [&](const std::string& name, const std::string& dt, std::vector<std::int64_t> shape) {
+    auto* o = resp->add_outputs();
+    o->set_name(name);
+    o->set_datatype(dt);
+    for (auto d : shape) o->add_shape(d);
+    return resp->add_raw_output_contents();
+  };
+  if (sel.prediction) {
+    std::string* raw = add("prediction", "FP32", {n});
+    raw->resize(static_cast<std::size_t>(n) * 4);
+    for (std::int64_t i = 0; i < n; ++i) std::memcpy(raw->data() + i * 4, &p(i, 0), 4);
+  }
+  if (sig.task == models::Task::kRegression) return;
+  const std::int64_t k = sig.num_classes;
+  if (sel.probabilities) {
+    std::string* raw = add("probabilities", "FP32", {n, k});
+    raw->resize(static_cast<std::size_t>(n * k) * 4);
+    auto* out = raw->data();
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (sig.task == models::Task::kBinary) {
+        const float p1 = p(i, 0), p0 = 1.0f - p1;
+        std::memcpy(out + (i * 2) * 4, &p0, 4);
+        std::memcpy(out + (i * 2 + 1) * 4, &p1, 4);
+      } else {
+        std::memcpy(out + i * k * 4, p.row(i), static_cast<std::size_t>(k) * 4);
+      }
+    }
+  }
+  if (!sel.label && !sel.class_index) return;
+  std::vector<std::int64_t> cls(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (sig.task == models::Task::kBinary) {
+      cls[static_cast<std::size_t>(i)] = p(i, 0) >= 0.5f ? 1 : 0;
+    } else {
+      const float* r = p.row(i);
+      cls[static_cast<std::size_t>(i)] = std::max_element(r, r + k) - r;
+    }
+  }
+  if (sel.label) {
+    std::string* raw = add("label", "BYTES", {n});
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::string& s =
+          sig.class_names[static_cast<std::size_t>(cls[static_cast<std::size_t>(i)])];
+      const auto len = static_cast<std::uint32_t>(s.size());
+      char prefix[4] = {static_cast<char>(len & 0xff), static_cast<char>((len >> 8) & 0xff),
+                        static_cast<char>((len >> 16) & 0xff),
+                        static_cast<char>((len >> 24) & 0xff)};
+      raw->append(prefix, 4);
+      raw->append(s);
+    }
+  }
+  if (sel.class_index) {
+    std::string* raw = add("class_index", "INT64", {n});
+    raw->resize(static_cast<std::size_t>(n) * 8);
+    std::memcpy(raw->data(), cls.data(), raw->size());
+  }
+}
+
+}  // namespace escala::serving::internal

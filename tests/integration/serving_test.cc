@@ -1,0 +1,296 @@
+// The prediction server end to end, in process: a PredictionServer on 127.0.0.1 and the escala
+// Client talking gRPC to it.
+#include <atomic>
+#include <filesystem>
+#include <thread>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "escala/core/error.h"
+#include "escala/core/file_util.h"
+#include "escala/serving/client.h"
+#include "escala/serving/server.h"
+#include "test_util/bundles.h"
+#include "test_util/temp_dir.h"
+
+namespace escala::serving {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string HttpGet(int port, const std::string& path, int* status) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return "";
+  }
+  const std::string req =
+      "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  (void)::write(fd, req.data(), req.size());
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof(buf))) > 0) out.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  *status = out.size() > 12 ? std::stoi(out.substr(9, 3)) : 0;
+  const auto body = out.find("\r\n\r\n");
+  return body == std::string::npos ? "" : out.substr(body + 4);
+}
+
+std::unique_ptr<PredictionServer> StartWith(std::shared_ptr<const io::ModelBundle> bundle,
+                                            bool batching = false) {
+  PredictionServer::Builder b;
+  b.SetGrpcAddress("127.0.0.1:0").SetHttpAddress("127.0.0.1:0").AddModel("m", std::move(bundle));
+  if (batching) b.EnableBatching(16, 2ms);
+  return b.Build();
+}
+
+TEST(Serving, HealthMetadataAndPredictionsMatchTheBundle) {
+  auto bundle = testing::NumericLogisticBundle(4);
+  auto server = StartWith(bundle);
+  Client client("127.0.0.1:" + std::to_string(server->grpc_port()));
+  EXPECT_TRUE(client.ServerLive());
+  EXPECT_TRUE(client.ServerReady());
+  EXPECT_TRUE(client.ModelReady("m"));
+  EXPECT_TRUE(client.ModelReady("m", "1"));
+  EXPECT_FALSE(client.ModelReady("nope"));
+  const auto info = client.ModelMetadata("m");
+  EXPECT_EQ(info.platform, "escala_bundle");
+  ASSERT_EQ(info.inputs.size(), 1u);
+  EXPECT_EQ(info.inputs[0].name, "features");
+  EXPECT_EQ(info.inputs[0].shape, (std::vector<std::int64_t>{-1, 4}));
+  ASSERT_EQ(info.outputs.size(), 3u);
+
+  MatrixF x(3, 4);
+  for (std::int64_t i = 0; i < 12; ++i) x.data()[i] = static_cast<float>(i % 5) - 2;
+  const auto r = client.InferFeatures("m", std::as_const(x).view());
+  EXPECT_EQ(r.model_version, "1");
+  io::Predictor predictor(bundle);
+  features::RawBatch batch;
+  batch.rows = 3;
+  for (int j = 0; j < 4; ++j) {
+    batch.columns.push_back(features::RawColumn{features::RawColumn::Kind::kFloat32, x.data() + j,
+                                                4, nullptr, nullptr});
+  }
+  io::PredictScratch ps;
+  MatrixF p(3, 1);
+  predictor.Predict(batch, p.view(), ps);
+  const auto& probs = r.output("probabilities");
+  ASSERT_EQ(probs.fp32.size(), 6u);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_FLOAT_EQ(probs.fp32[static_cast<std::size_t>(2 * i + 1)], p(i, 0));
+  EXPECT_EQ(r.output("label").bytes.size(), 3u);
+  // Per-column form and typed contents give the same answer.
+  ClientOptions typed;
+  typed.typed_contents = true;
+  Client typed_client("127.0.0.1:" + std::to_string(server->grpc_port()), typed);
+  std::vector<Tensor> cols;
+  for (int j = 0; j < 4; ++j) {
+    std::vector<float> v;
+    for (int i = 0; i < 3; ++i) v.push_back(x(i, j));
+    cols.push_back(Tensor::Fp32("f" + std::to_string(j), {3}, v));
+  }
+  const auto r2 = typed_client.Infer("m", cols, {"probabilities"});
+  ASSERT_EQ(r2.outputs.size(), 1u);
+  EXPECT_EQ(r2.output("probabilities").fp32, probs.fp32);
+
+  int status = 0;
+  EXPECT_NE(HttpGet(server->http_port(), "/metrics", &status)
+                .find("escala_inference_request_success_total{model=\"m\",version=\"1\"} 2"),
+            std::string::npos);
+  EXPECT_EQ(status, 200);
+  HttpGet(server->http_port(), "/v2/health/ready", &status);
+  EXPECT_EQ(status, 200);
+  server->Shutdown(1s);
+}
+
+TEST(Serving, ErrorsMapToGrpcStatusCodes) {
+  auto server = StartWith(testing::MixedSoftmaxBundle());
+  Client client("127.0.0.1:" + std::to_string(server->grpc_port()));
+  auto code_of = [&](const std::function<void()>& fn) {
+    try {
+      fn();
+    } catch (const Error& e) {
+      return e.code();
+    }
+    return ErrorCode::kOk;
+  };
+  EXPECT_EQ(code_of([&] { client.Infer("missing", {Tensor::Fp64("x", {1})}); }),
+            ErrorCode::kNotFound);
+  EXPECT_EQ(code_of([&] { client.Infer("m", {Tensor::Fp64("x", {1})}, {}, "7"); }),
+            ErrorCode::kNotFound);
+  EXPECT_EQ(code_of([&] { client.Infer("m", {Tensor::Fp64("x", {1})}); }),
+            ErrorCode::kInvalidArgument);
+  EXPECT_EQ(code_of([&] { client.ModelMetadata("missing"); }), ErrorCode::kNotFound);
+  // A valid mixed request, with an unseen category (ignored by the pipeline's policy).
+  const auto r = client.Infer("m", {Tensor::Fp64("x", {0.5, 1.0}), Tensor::Fp64("y", {0.0, 2.0}),
+                                    Tensor::Bytes("color", {"green", "purple"})});
+  EXPECT_EQ(r.output("label").bytes.size(), 2u);
+  EXPECT_EQ(r.output("probabilities").shape, (std::vector<std::int64_t>{2, 3}));
+  server->Shutdown(1s);
+}
+
+TEST(Serving, DynamicBatchingMergesConcurrentRequests) {
+  auto bundle = testing::NumericLogisticBundle(4);
+  auto server = StartWith(bundle, /*batching=*/true);
+  Client client("127.0.0.1:" + std::to_string(server->grpc_port()));
+  std::vector<std::future<InferResult>> futures;
+  for (int i = 0; i < 64; ++i) {
+    futures.push_back(client.InferAsync(
+        "m", {Tensor::Fp32("features", {1, 4}, {static_cast<float>(i), 1, 2, 3})}));
+  }
+  io::Predictor predictor(bundle);
+  for (int i = 0; i < 64; ++i) {
+    const auto r = futures[static_cast<std::size_t>(i)].get();
+    const float row[4] = {static_cast<float>(i), 1, 2, 3};
+    features::RawBatch batch;
+    batch.rows = 1;
+    for (int j = 0; j < 4; ++j)
+      batch.columns.push_back({features::RawColumn::Kind::kFloat32, row + j, 4, nullptr, nullptr});
+    io::PredictScratch ps;
+    MatrixF p(1, 1);
+    predictor.Predict(batch, p.view(), ps);
+    EXPECT_FLOAT_EQ(r.output("probabilities").fp32[1], p(0, 0)) << i;
+  }
+  const std::string metrics = server->MetricsText();
+  const std::string key = "escala_inference_exec_count_total{model=\"m\",version=\"1\"} ";
+  const auto pos = metrics.find(key);
+  ASSERT_NE(pos, std::string::npos);
+  const int executions = std::stoi(metrics.substr(pos + key.size()));
+  EXPECT_LT(executions, 64) << "no request was batched with another";
+  server->Shutdown(1s);
+}
+
+TEST(Serving, HotSwapUnderLoadFailsNoRequest) {
+  testing::TempDir repo;
+  auto put = [&](int version, const std::string& bytes) {
+    const auto dir = repo.path() / "m" / std::to_string(version);
+    std::filesystem::create_directories(dir);
+    WriteFileAtomic((dir / "model.bundle").string(), bytes);
+  };
+  put(1, testing::NumericLogisticBundle(4, 1)->SerializeToString());
+  auto server = PredictionServer::Builder()
+                    .SetGrpcAddress("127.0.0.1:0")
+                    .SetHttpAddress("")
+                    .SetModelRepository(repo.path().string())
+                    .SetPollInterval(30ms)
+                    .Build();
+  Client client("127.0.0.1:" + std::to_string(server->grpc_port()));
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::string last_error;
+  std::set<std::string> versions_seen;
+  std::mutex mu;
+  std::thread load([&] {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;  // bounded
+    while (!stop.load() && std::chrono::steady_clock::now() < deadline) {
+      try {
+        const auto r = client.Infer("m", {Tensor::Fp32("features", {1, 4}, {1, 2, 3, 4})});
+        ++ok;
+        std::lock_guard lock(mu);
+        versions_seen.insert(r.model_version);
+      } catch (const Error& e) {
+        ++failed;
+        std::lock_guard lock(mu);
+        last_error = e.what();
+      }
+    }
+  });
+  auto wait_for_version = [&](const std::string& v) {
+    for (int i = 0; i < 400; ++i) {
+      {
+        std::lock_guard lock(mu);
+        if (versions_seen.count(v)) return true;
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_for_version("1"));
+  put(2, testing::NumericLogisticBundle(4, 2)->SerializeToString());
+  EXPECT_TRUE(wait_for_version("2"));
+  put(3, testing::NumericLogisticBundle(4, 3)->SerializeToString());
+  EXPECT_TRUE(wait_for_version("3"));
+  // A corrupt version 4 must not take over: version 3 keeps serving.
+  std::string corrupt = testing::NumericLogisticBundle(4, 4)->SerializeToString();
+  corrupt[corrupt.size() / 2] ^= 0x55;
+  put(4, corrupt);
+  std::this_thread::sleep_for(300ms);
+  const int ok_before = ok.load();
+  std::this_thread::sleep_for(200ms);
+  stop = true;
+  load.join();
+  EXPECT_EQ(failed.load(), 0) << last_error;
+  EXPECT_GT(ok.load(), ok_before);
+  EXPECT_EQ(client.Infer("m", {Tensor::Fp32("features", {1, 4}, {1, 2, 3, 4})}).model_version, "3");
+  EXPECT_NE(server->MetricsText().find("escala_model_load_failures_total{model=\"m\"} 1"),
+            std::string::npos)
+      << server->MetricsText();
+  bool reported = false;
+  for (const auto& m : server->Index()) reported |= m.version == "4" && m.state == "UNAVAILABLE";
+  EXPECT_TRUE(reported);
+  server->Shutdown(1s);
+}
+
+TEST(Serving, RepositoryLoadAndUnloadOnRequest) {
+  testing::TempDir repo;
+  std::filesystem::create_directories(repo.path() / "m" / "1");
+  testing::NumericLogisticBundle(4)->Save((repo.path() / "m" / "1" / "model.bundle").string());
+  auto server = PredictionServer::Builder()
+                    .SetGrpcAddress("127.0.0.1:0")
+                    .SetHttpAddress("")
+                    .SetModelRepository(repo.path().string())
+                    .Build();
+  Client client("127.0.0.1:" + std::to_string(server->grpc_port()));
+  EXPECT_TRUE(client.ModelReady("m"));
+  client.UnloadModel("m");
+  EXPECT_FALSE(client.ModelReady("m"));
+  EXPECT_FALSE(client.ServerReady());
+  client.LoadModel("m");
+  EXPECT_TRUE(client.ModelReady("m"));
+  try {
+    client.LoadModel("absent");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound);
+  }
+  server->Shutdown(1s);
+}
+
+TEST(Serving, ShutdownDrainsInFlightRequestsAndRefusesNewOnes) {
+  // A long batching delay keeps requests in flight while the shutdown starts.
+  auto server = PredictionServer::Builder()
+                    .SetGrpcAddress("127.0.0.1:0")
+                    .SetHttpAddress("127.0.0.1:0")
+                    .AddModel("m", testing::NumericLogisticBundle(4))
+                    .EnableBatching(1000, 400ms)
+                    .Build();
+  Client client("127.0.0.1:" + std::to_string(server->grpc_port()));
+  std::vector<std::future<InferResult>> inflight;
+  for (int i = 0; i < 8; ++i) {
+    inflight.push_back(client.InferAsync("m", {Tensor::Fp32("features", {1, 4}, {1, 2, 3, 4})}));
+  }
+  std::this_thread::sleep_for(100ms);
+  std::thread stopper([&] { server->Shutdown(5s); });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(server->ready());
+  try {
+    client.Infer("m", {Tensor::Fp32("features", {1, 4}, {1, 2, 3, 4})});
+    FAIL() << "a request during the drain was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnavailable) << e.what();
+  }
+  for (auto& f : inflight) EXPECT_NO_THROW(f.get());
+  stopper.join();
+}
+
+}  // namespace
+}  // namespace escala::serving
