@@ -212,8 +212,10 @@ void RunTrain(const TrainFlags& f) {
   spec.dropout = f.dropout;
   train::TrainOptions o;
   o.optimizer.name = !f.optimizer.empty() ? f.optimizer : (f.model == "mlp" ? "adam" : "lbfgs");
+  // 0 (the flag's default) picks the optimizer's usual rate; anything else is validated as given.
   o.optimizer.lr =
-      f.lr > 0 ? f.lr : (o.optimizer.name == "adam" || o.optimizer.name == "adamw" ? 1e-3f : 1e-2f);
+      f.lr != 0 ? f.lr
+                : (o.optimizer.name == "adam" || o.optimizer.name == "adamw" ? 1e-3f : 1e-2f);
   o.optimizer.l2 = f.l2;
   o.optimizer.l1 = f.l1;
   o.optimizer.weight_decay = f.weight_decay;

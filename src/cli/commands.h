@@ -25,6 +25,9 @@ void RegisterStats(CLI::App& app);
 // `escala train` and `escala evaluate` (cmd_train.cc).
 void RegisterTrain(CLI::App& app);
 void RegisterEvaluate(CLI::App& app);
+// `escala serve` and `escala score` (cmd_serve.cc).
+void RegisterServe(CLI::App& app);
+void RegisterScore(CLI::App& app);
 
 }  // namespace escala::cli
 

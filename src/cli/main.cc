@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
       "Explore and clean data, fit feature pipelines, train across workers, serve and retrain."};
   app.set_version_flag("--version", escala::cli::VersionString());
   app.require_subcommand(1);
+  // Global flags (--threads, --log-level) may also follow the subcommand.
+  app.fallthrough();
 
   std::string log_level;
   int threads = 0;
@@ -34,6 +36,8 @@ int main(int argc, char** argv) {
   escala::cli::RegisterStats(app);
   escala::cli::RegisterTrain(app);
   escala::cli::RegisterEvaluate(app);
+  escala::cli::RegisterServe(app);
+  escala::cli::RegisterScore(app);
 
   try {
     app.parse(argc, argv);

@@ -936,8 +936,12 @@ void Pipeline::Fit(const data::Table& table, const FitOptions& options, Communic
       strategy = d.get("strategy", strategy);
       fs.options["strategy"] = strategy;
       fs.options["indicator"] = d.flag("indicator", false) ? "true" : "false";
+      // Unnamed columns: numbers for mean/median, categories for most_frequent/constant (a
+      // continuous column has no useful mode); named columns may be either for the latter.
       const bool any_type = strategy == "most_frequent" || strategy == "constant";
-      fs.columns = resolve(true, any_type);
+      const bool named = d.positional.size() >
+                         (d.positional.empty() ? 0 : (d.positional[0] == strategy ? 1u : 0u));
+      fs.columns = resolve(!any_type || named, any_type);
       std::vector<std::string> num_cols;
       for (const auto& c : fs.columns) {
         if (!is_cat(slot(c))) num_cols.push_back(c);

@@ -374,7 +374,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
     MatrixF x;
     std::vector<float> y;
     std::vector<std::uint64_t> ids;
-    std::vector<float> grad;
+    AlignedVector<float> grad;
     double loss = 0;
   };
   std::vector<ThreadBuf> tb(parts);
@@ -385,7 +385,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
     t.ids.reserve(static_cast<std::size_t>(max_part));
     t.grad.assign(np, 0.0f);
   }
-  std::vector<float> reduced(np + 1);  // gradient sums, then the loss sum
+  AlignedVector<float> reduced(np + 1);  // gradient sums, then the loss sum
   const auto n_local = static_cast<std::size_t>(train.rows());
   std::vector<std::pair<std::uint64_t, std::uint32_t>> order(n_local);
   std::vector<std::size_t> batch_begin(num_batches + 1);
@@ -576,7 +576,7 @@ TrainResult Trainer::FitLbfgs(const DataShard& train, const DataShard* valid) {
 
   struct ThreadBuf {
     std::unique_ptr<models::Workspace> ws;
-    std::vector<float> grad;
+    AlignedVector<float> grad;
     double loss = 0;
   };
   std::vector<ThreadBuf> tb(parts);
@@ -584,7 +584,7 @@ TrainResult Trainer::FitLbfgs(const DataShard& train, const DataShard* valid) {
     t.ws = model_.NewWorkspace();
     t.grad.assign(np, 0.0f);
   }
-  std::vector<double> reduced(np + 1);
+  AlignedVector<double> reduced(np + 1);
   const double inv_n = 1.0 / static_cast<double>(total_rows);
 
   auto objective = [&](std::span<const double> x, std::span<double> g) -> double {

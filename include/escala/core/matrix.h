@@ -17,10 +17,38 @@
 #include <new>
 #include <span>
 #include <type_traits>
+#include <vector>
 
 #include "escala/core/error.h"
 
 namespace escala {
+
+// Allocates with 64-byte (cache-line, AVX-512) alignment. Vectorised kernels choose their code
+// path by the alignment of their operands, so aligning every buffer the numerics touch makes
+// results independent of where the heap happened to place them: a run that allocates a little
+// more or less (a resumed run, another thread count) computes bit-identical values.
+template <typename T>
+struct AlignedAllocator {
+  using value_type = T;
+  static constexpr std::size_t kAlignment = 64;
+  AlignedAllocator() = default;
+  template <typename U>
+  AlignedAllocator(const AlignedAllocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
+  T* allocate(std::size_t n) {
+    const std::size_t bytes = (n * sizeof(T) + kAlignment - 1) / kAlignment * kAlignment;
+    void* p = std::aligned_alloc(kAlignment, bytes == 0 ? kAlignment : bytes);
+    if (p == nullptr) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, std::size_t) noexcept { std::free(p); }
+  template <typename U>
+  bool operator==(const AlignedAllocator<U>&) const noexcept {
+    return true;
+  }
+};
+
+template <typename T>
+using AlignedVector = std::vector<T, AlignedAllocator<T>>;
 
 template <typename T>
 class MatrixView {

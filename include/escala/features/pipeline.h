@@ -20,7 +20,7 @@
 //
 // Steps (columns default as noted when none are named):
 //   impute(mean|median|most_frequent|constant, value=V, indicator=true, cols...)
-//                                  numeric columns (most_frequent/constant: all columns)
+//                                  numeric columns (most_frequent/constant: categorical ones)
 //   clip(q=LO,HI | iqr=K | z=K | min=A,max=B, cols...)      numeric columns
 //   standardize(cols...)  minmax(range=A,B, cols...)  robust(cols...)   numeric columns
 //   log1p(cols...)  log(cols...)  sqrt(cols...)  abs(cols...)          named columns only

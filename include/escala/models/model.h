@@ -98,7 +98,7 @@ class Model {
 
  protected:
   // Derived constructors size the parameter vector and mask.
-  std::vector<float> params_;
+  AlignedVector<float> params_;  // aligned: see AlignedAllocator
   std::vector<std::uint8_t> penalty_mask_;
 };
 

@@ -87,7 +87,7 @@ TEST(FeaturesReference, MatchesPandasAndScikitLearn) {
   const data::Table nums({t.column("a"), t.column("b"), t.column("c"), t.column("k")});
   run("impute(mean) | standardize", nums, "standard");
   run("impute(median) | minmax", nums, "minmax");
-  run("impute(most_frequent) | robust", data::Table({t.column("k")}), "robust");
+  run("impute(most_frequent, k) | robust", data::Table({t.column("k")}), "robust");
   run("onehot(cat)", data::Table({t.column("cat")}), "onehot");
   SummaryOptions so;
   so.duplicates = false;

@@ -1,0 +1,264 @@
+// `escala serve` and `escala score`.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <signal.h>
+
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "escala/core/error.h"
+#include "escala/core/file_util.h"
+#include "escala/core/logging.h"
+#include "escala/core/progress.h"
+#include "escala/data/npy.h"
+#include "escala/data/stream.h"
+#include "escala/io/bundle.h"
+#include "escala/serving/server.h"
+
+namespace escala::cli {
+
+namespace {
+
+struct ServeFlags {
+  std::string repository;
+  std::vector<std::string> models;  // name=path.bundle
+  std::string address = "0.0.0.0";
+  int grpc_port = 8001;
+  int http_port = 8002;
+  bool no_http = false;
+  double poll_secs = 0;
+  std::string version_policy = "latest";
+  std::int64_t max_batch = 0;
+  std::int64_t max_queue_delay_us = 500;
+  std::int64_t max_message_mb = 256;
+  std::string tls_cert, tls_key, tls_ca;
+  bool tls_require_client_cert = false;
+  double drain_grace_secs = 30;
+};
+
+void RunServe(const ServeFlags& f) {
+  ESCALA_CHECK(!f.repository.empty() || !f.models.empty(), kInvalidArgument,
+               "give --model-repository DIR or --model NAME=FILE");
+  // Signals are taken synchronously by this thread; every thread the server starts inherits the
+  // blocked mask, so SIGTERM is never delivered to a gRPC worker.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  serving::PredictionServer::Builder b;
+  const bool ipv6 = f.address.find(':') != std::string::npos;
+  const std::string host = ipv6 ? "[" + f.address + "]" : f.address;
+  b.SetGrpcAddress(fmt::format("{}:{}", host, f.grpc_port));
+  b.SetHttpAddress(f.no_http ? "" : fmt::format("{}:{}", host, f.http_port));
+  if (!f.repository.empty()) b.SetModelRepository(f.repository);
+  b.SetPollInterval(std::chrono::milliseconds(static_cast<std::int64_t>(f.poll_secs * 1000)));
+  b.SetVersionPolicy(serving::VersionPolicy::Parse(f.version_policy));
+  if (f.max_batch > 0)
+    b.EnableBatching(f.max_batch, std::chrono::microseconds(f.max_queue_delay_us));
+  b.SetMaxMessageBytes(f.max_message_mb << 20);
+  if (!f.tls_cert.empty()) {
+    serving::TlsOptions tls;
+    tls.cert_file = f.tls_cert;
+    tls.key_file = f.tls_key;
+    tls.ca_file = f.tls_ca;
+    tls.require_client_cert = f.tls_require_client_cert;
+    b.SetTls(tls);
+  }
+  for (const auto& m : f.models) {
+    const std::size_t eq = m.find('=');
+    ESCALA_CHECK(eq != std::string::npos && eq > 0, kInvalidArgument,
+                 "--model '{}': expected NAME=path/to/model.bundle", m);
+    b.AddModel(m.substr(0, eq),
+               std::make_shared<const io::ModelBundle>(io::ModelBundle::Load(m.substr(eq + 1))));
+  }
+  auto server = b.Build();
+  // One line on stdout for scripts and tests (ports are real even when 0 was asked for).
+  std::printf("escala serve: grpc port %d, http port %d\n", server->grpc_port(),
+              server->http_port());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&signals, &sig);
+  ESCALA_LOG_INFO("received {}; draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  server->Shutdown(std::chrono::milliseconds(static_cast<std::int64_t>(f.drain_grace_secs * 1000)));
+  ESCALA_LOG_INFO("stopped");
+}
+
+struct ScoreFlags {
+  std::string model;
+  std::vector<std::string> data;
+  std::string out;
+  std::vector<std::string> keep;
+  double chunk_mb = 16;
+  DataFlags data_flags;
+};
+
+std::string CsvField(const data::Column& c, std::int64_t i) {
+  if (c.is_missing(i)) return "";
+  if (c.type() == data::DataType::kCategorical) {
+    const std::string_view s = c.category(i);
+    if (s.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(s);
+    std::string q = "\"";
+    for (char ch : s) {
+      if (ch == '"') q.push_back('"');
+      q.push_back(ch);
+    }
+    return q + "\"";
+  }
+  return fmt::format("{}", c.GetDouble(i));
+}
+
+void RunScore(const ScoreFlags& f) {
+  const auto bundle = std::make_shared<const io::ModelBundle>(io::ModelBundle::Load(f.model));
+  io::Predictor predictor(bundle);
+  auto dopts = f.data_flags.ToOptions();
+  const auto dataset = data::Dataset::Open(f.data, dopts);
+  data::StreamOptions so;
+  so.block_bytes = static_cast<std::size_t>(f.chunk_mb * (1 << 20));
+  data::DatasetStream stream(dataset, {}, so);
+  const models::Task task = bundle->model->task();
+  const bool npy = f.out.size() > 4 && f.out.substr(f.out.size() - 4) == ".npy";
+  ESCALA_CHECK(!npy || f.keep.empty(), kInvalidArgument, "--keep needs CSV output");
+
+  std::unique_ptr<data::NpyWriter> npy_writer;
+  std::string tmp;
+  std::FILE* csv = nullptr;
+  if (npy) {
+    npy_writer = std::make_unique<data::NpyWriter>(f.out, predictor.num_outputs());
+  } else {
+    std::random_device rd;
+    tmp = f.out + fmt::format(".tmp-{}", rd());
+    csv = std::fopen(tmp.c_str(), "w");
+    if (csv == nullptr) ThrowErrno(errno, "create {}", tmp);
+    std::string header;
+    for (const auto& k : f.keep) header += k + ",";
+    if (task == models::Task::kRegression) {
+      header += "prediction";
+    } else {
+      for (std::int64_t c = 0; c < (task == models::Task::kBinary ? 2 : predictor.num_outputs());
+           ++c) {
+        header += "p_" +
+                  (static_cast<std::size_t>(c) < bundle->class_names.size()
+                       ? bundle->class_names[static_cast<std::size_t>(c)]
+                       : std::to_string(c)) +
+                  ",";
+      }
+      header += "label";
+    }
+    std::fprintf(csv, "%s\n", header.c_str());
+  }
+  ProgressOptions popts;
+  popts.unit = "rows";
+  ProgressReporter progress("score", 0, popts);
+  data::Table chunk;
+  MatrixF p;
+  std::vector<std::int32_t> classes;
+  std::int64_t rows = 0;
+  try {
+    while (stream.Next(&chunk)) {
+      if (chunk.num_rows() == 0) continue;
+      predictor.PredictTable(chunk, &p);
+      if (npy) {
+        npy_writer->Append(std::as_const(p).view());
+      } else {
+        io::Predictor::Classes(task, std::as_const(p).view(), &classes);
+        std::string out;
+        for (std::int64_t i = 0; i < p.rows(); ++i) {
+          for (const auto& k : f.keep) out += CsvField(chunk.column(k), i) + ",";
+          if (task == models::Task::kRegression) {
+            out += fmt::format("{}\n", p(i, 0));
+            continue;
+          }
+          if (task == models::Task::kBinary) {
+            out += fmt::format("{},{},", 1.0f - p(i, 0), p(i, 0));
+          } else {
+            for (std::int64_t c = 0; c < p.cols(); ++c) out += fmt::format("{},", p(i, c));
+          }
+          const auto cls = static_cast<std::size_t>(classes[static_cast<std::size_t>(i)]);
+          out +=
+              (cls < bundle->class_names.size() ? bundle->class_names[cls] : std::to_string(cls)) +
+              "\n";
+        }
+        if (std::fwrite(out.data(), 1, out.size(), csv) != out.size())
+          ThrowErrno(errno, "write {}", tmp);
+      }
+      rows += chunk.num_rows();
+      progress.Add(static_cast<std::uint64_t>(chunk.num_rows()));
+    }
+    if (npy) {
+      npy_writer->Close();
+    } else {
+      if (std::fflush(csv) != 0 || fsync(fileno(csv)) != 0) ThrowErrno(errno, "flush {}", tmp);
+      std::fclose(csv);
+      csv = nullptr;
+      std::filesystem::rename(tmp, f.out);
+    }
+  } catch (...) {
+    if (csv != nullptr) {
+      std::fclose(csv);
+      std::remove(tmp.c_str());
+    }
+    throw;
+  }
+  progress.Finish();
+  std::printf("scored %lld rows -> %s (%s)\n", static_cast<long long>(rows), f.out.c_str(),
+              stream.report().Summary().c_str());
+}
+
+}  // namespace
+
+void RegisterServe(CLI::App& app) {
+  auto f = std::make_shared<ServeFlags>();
+  auto* cmd =
+      app.add_subcommand("serve", "Serve model bundles over the Open Inference Protocol (gRPC)");
+  cmd->add_option("--model-repository", f->repository,
+                  "Directory laid out as <repo>/<model>/<version>/model.bundle");
+  cmd->add_option("--model", f->models, "Serve one bundle without a repository: NAME=FILE");
+  cmd->add_option("--address", f->address, "Address to listen on")->capture_default_str();
+  cmd->add_option("--grpc-port", f->grpc_port, "gRPC port (0: pick a free one)")
+      ->capture_default_str();
+  cmd->add_option("--http-port", f->http_port, "HTTP port for /metrics and /v2/health (0: pick)")
+      ->capture_default_str();
+  cmd->add_flag("--no-http", f->no_http, "Do not serve HTTP");
+  cmd->add_option(
+         "--poll-secs", f->poll_secs,
+         "Scan the repository for new versions this often (0: only on RepositoryModelLoad)")
+      ->capture_default_str();
+  cmd->add_option("--version-policy", f->version_policy, "latest, latest:N, all or specific:V1,V2")
+      ->capture_default_str();
+  cmd->add_option("--max-batch", f->max_batch, "Dynamic batching: rows per model call (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--max-queue-delay-us", f->max_queue_delay_us,
+                  "Dynamic batching: how long a request may wait for others")
+      ->capture_default_str();
+  cmd->add_option("--max-message-mb", f->max_message_mb, "Largest request or response, MiB")
+      ->capture_default_str();
+  cmd->add_option("--tls-cert", f->tls_cert, "PEM certificate chain (enables TLS)");
+  cmd->add_option("--tls-key", f->tls_key, "PEM private key");
+  cmd->add_option("--tls-ca", f->tls_ca, "PEM CA bundle for client certificates");
+  cmd->add_flag("--tls-require-client-cert", f->tls_require_client_cert, "Mutual TLS");
+  cmd->add_option("--drain-grace-secs", f->drain_grace_secs,
+                  "On SIGTERM: how long in-flight requests may take to finish")
+      ->capture_default_str();
+  cmd->callback([f] { RunServe(*f); });
+}
+
+void RegisterScore(CLI::App& app) {
+  auto f = std::make_shared<ScoreFlags>();
+  auto* cmd = app.add_subcommand("score", "Batch-score data files with a model bundle (streaming)");
+  cmd->add_option("--model", f->model, "Model bundle")->required();
+  cmd->add_option("--data", f->data, "Data: files, globs or directories")->required();
+  cmd->add_option("--out", f->out, "Predictions: .csv (probabilities and label) or .npy")
+      ->required();
+  cmd->add_option("--keep", f->keep, "Input columns copied into the CSV output (e.g. an id)");
+  cmd->add_option("--chunk-mb", f->chunk_mb, "Input read per chunk (bounds memory)")
+      ->capture_default_str();
+  f->data_flags.Register(cmd);
+  cmd->callback([f] { RunScore(*f); });
+}
+
+}  // namespace escala::cli

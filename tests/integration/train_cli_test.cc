@@ -1,0 +1,157 @@
+// `escala train`, `evaluate` and `score` as real processes, including a training run killed with
+// SIGKILL and resumed from its checkpoint.
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <signal.h>
+#include <thread>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include "escala/core/file_util.h"
+#include "escala/data/npy.h"
+#include "escala/io/bundle.h"
+#include "test_util/temp_dir.h"
+
+namespace escala {
+namespace {
+
+using testing::CliPath;
+using testing::RunCommand;
+using testing::SourcePath;
+using testing::TempDir;
+
+TEST(TrainCli, TrainEvaluateScoreOnThePenguins) {
+  TempDir dir;
+  const std::string data = SourcePath("examples/data/penguins.csv");
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() + " train --data " + data +
+                           " --label species --model mlp --hidden 16 --epochs 40 --batch-size 32"
+                           " --lr 0.01 --valid-fraction 0.2 --history " +
+                           dir.File("h.csv") + " --out " + dir.File("m.bundle"),
+                       &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("validation: accuracy"), std::string::npos) << out;
+  const auto bundle = io::ModelBundle::Load(dir.File("m.bundle"));
+  EXPECT_EQ(bundle.class_names, (std::vector<std::string>{"Adelie", "Chinstrap", "Gentoo"}));
+  EXPECT_GT(bundle.metrics.at("valid_accuracy"), 0.9);
+  EXPECT_EQ(bundle.history.size(), 40u);
+  ASSERT_EQ(
+      RunCommand(CliPath() + " evaluate --model " + dir.File("m.bundle") + " --data " + data, &out),
+      0)
+      << out;
+  EXPECT_NE(out.find("accuracy"), std::string::npos) << out;
+  EXPECT_NE(out.find("confusion matrix"), std::string::npos) << out;
+  ASSERT_EQ(RunCommand(CliPath() + " score --model " + dir.File("m.bundle") + " --data " + data +
+                           " --keep species --out " + dir.File("p.csv"),
+                       &out),
+            0)
+      << out;
+  const std::string csv = testing::ReadFile(dir.File("p.csv"));
+  EXPECT_EQ(csv.rfind("species,p_Adelie,p_Chinstrap,p_Gentoo,label\n", 0), 0u)
+      << csv.substr(0, 200);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 345);
+  ASSERT_EQ(RunCommand(CliPath() + " score --model " + dir.File("m.bundle") + " --data " + data +
+                           " --out " + dir.File("p.npy"),
+                       &out),
+            0)
+      << out;
+  const auto npy = data::ReadNpy(dir.File("p.npy"));
+  EXPECT_EQ(npy.shape, (std::vector<std::int64_t>{344, 3}));
+}
+
+TEST(TrainCli, BadInputGivesClearErrorsAndWritesNothing) {
+  TempDir dir;
+  const std::string data = SourcePath("examples/data/penguins.csv");
+  std::string out;
+  EXPECT_NE(RunCommand(CliPath() + " train --data " + data + " --label height --out " +
+                           dir.File("m.bundle"),
+                       &out),
+            0);
+  EXPECT_NE(out.find("height"), std::string::npos) << out;
+  EXPECT_NE(RunCommand(CliPath() + " train --data " + data +
+                           " --label species --model logistic --out " + dir.File("m.bundle"),
+                       &out),
+            0);
+  EXPECT_NE(out.find("binary models need exactly 2"), std::string::npos) << out;
+  EXPECT_NE(RunCommand(CliPath() + " train --data " + data +
+                           " --label sex --model logistic --out " + dir.File("m.bundle"),
+                       &out),
+            0);
+  EXPECT_NE(out.find("missing"), std::string::npos) << out;
+  EXPECT_NE(RunCommand(CliPath() + " train --data " + data +
+                           " --label species --model softmax --lr=-1 --optimizer sgd --out " +
+                           dir.File("m.bundle"),
+                       &out),
+            0);
+  EXPECT_NE(out.find("lr"), std::string::npos) << out;
+  EXPECT_NE(
+      RunCommand(CliPath() + " train --data " + data +
+                     " --label species --model softmax --pipeline 'standardize(island)' --out " +
+                     dir.File("m.bundle"),
+                 &out),
+      0);
+  EXPECT_NE(out.find("categorical"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("m.bundle")));
+  testing::WriteFile(dir.File("bad.bundle"), "not a bundle at all");
+  EXPECT_NE(
+      RunCommand(CliPath() + " evaluate --model " + dir.File("bad.bundle") + " --data " + data,
+                 &out),
+      0);
+  EXPECT_NE(out.find("DataLoss"), std::string::npos) << out;
+}
+
+// Kill a training process at a random moment (a real SIGKILL), resume from its checkpoint, and
+// get exactly the weights of an uninterrupted run.
+TEST(TrainCli, SigkillAndResumeGivesTheSameWeights) {
+  TempDir dir;
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() +
+                           " datagen --task classification --rows 20000 --features 12 "
+                           "--informative 6 --classes 2 --seed 5 --out " +
+                           dir.File("d.csv"),
+                       &out),
+            0)
+      << out;
+  const std::string common =
+      " train --threads 2 --data " + dir.File("d.csv") +
+      " --label label --model mlp --hidden 32,16 --dropout 0.1 --epochs 4 --batch-size 64 --seed 9";
+  ASSERT_EQ(RunCommand(CliPath() + common + " --out " + dir.File("full.bundle"), &out), 0) << out;
+
+  const std::string ckpt = dir.File("ckpt");
+  const std::string cmd = CliPath() + common + " --checkpoint-dir " + ckpt +
+                          " --checkpoint-every-steps 7 --out " + dir.File("resumed.bundle");
+  std::mt19937 rng(static_cast<unsigned>(std::random_device{}()));
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >/dev/null 2>&1").c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until a checkpoint exists, then a random extra delay, then kill.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!std::filesystem::exists(ckpt + "/checkpoint.ckpt") &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 200));
+  // The shell exec'd the trainer, so the child pid is the trainer itself.
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(std::filesystem::exists(ckpt + "/checkpoint.ckpt"));
+  ASSERT_EQ(RunCommand(cmd + " --resume", &out), 0) << out;
+  EXPECT_NE(out.find("resuming from"), std::string::npos) << out;
+  const auto a = io::ModelBundle::Load(dir.File("full.bundle"));
+  const auto b = io::ModelBundle::Load(dir.File("resumed.bundle"));
+  const auto pa = a.model->parameters(), pb = b.model->parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (std::size_t i = 0; i < pa.size(); ++i) ASSERT_EQ(pa[i], pb[i]) << "parameter " << i;
+}
+
+}  // namespace
+}  // namespace escala
