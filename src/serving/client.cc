@@ -1,7 +1,9 @@
 #include "escala/serving/client.h"
 
+#include <algorithm>
 #include <cstring>
 
+#include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 
 #include "escala/core/error.h"
@@ -159,6 +161,15 @@ Client::Client(std::string target, ClientOptions options) : impl_(std::make_uniq
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(static_cast<int>(impl_->options.max_message_bytes));
   args.SetMaxSendMessageSize(static_cast<int>(impl_->options.max_message_bytes));
+  if (impl_->options.max_attempts > 1) {
+    // gRPC's built-in retry policy: transparent, with backoff, only for UNAVAILABLE (the request
+    // was refused, so retrying cannot run it twice).
+    args.SetServiceConfigJSON(fmt::format(
+        R"({{"methodConfig": [{{"name": [{{"service": "inference.GRPCInferenceService"}}],
+            "retryPolicy": {{"maxAttempts": {}, "initialBackoff": "0.02s", "maxBackoff": "0.5s",
+            "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}}}]}})",
+        std::min(impl_->options.max_attempts, 5)));
+  }
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (!impl_->options.ca_file.empty()) {
     grpc::SslCredentialsOptions ssl;

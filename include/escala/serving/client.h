@@ -67,6 +67,10 @@ struct ClientOptions {
   // Send tensors as typed contents instead of raw_input_contents.
   bool typed_contents = false;
   std::int64_t max_message_bytes = 256 << 20;
+  // Attempts per call when the server answers UNAVAILABLE (e.g. a replica draining behind a load
+  // balancer): the retry goes through the balancer again and lands on a healthy replica. 1
+  // disables retries.
+  int max_attempts = 3;
 };
 
 class Client {

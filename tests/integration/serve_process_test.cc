@@ -1,0 +1,204 @@
+// `escala serve` as a real process: a Python grpcio client calling every RPC, SIGTERM draining,
+// and two replicas behind nginx absorbing the loss of one.
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <signal.h>
+#include <thread>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "escala/core/error.h"
+#include "escala/serving/client.h"
+#include "test_util/process.h"
+#include "test_util/temp_dir.h"
+
+namespace escala {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::CliPath;
+using testing::RunCommand;
+using testing::SourcePath;
+using testing::TempDir;
+
+// Trains the penguin species model into <dir>/repo/penguins/1/model.bundle.
+std::string TrainPenguins(const TempDir& dir) {
+  const auto version = dir.path() / "repo" / "penguins" / "1";
+  std::filesystem::create_directories(version);
+  const std::string bundle = (version / "model.bundle").string();
+  std::string out;
+  const int rc =
+      RunCommand(CliPath() + " train --data " + SourcePath("examples/data/penguins.csv") +
+                     " --label species --model softmax --out " + bundle,
+                 &out);
+  EXPECT_EQ(rc, 0) << out;
+  return bundle;
+}
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  socklen_t len = sizeof(a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+serving::Tensor Features(float x) {
+  return serving::Tensor::Fp32("features", {1, 4}, {x, 1, 2, 3});
+}
+
+TEST(ServeProcess, PythonGrpcClientCallsEveryRpc) {
+  if (RunCommand("/usr/bin/python3 -c 'import grpc, google.protobuf'") != 0 ||
+      !std::filesystem::exists("/usr/bin/grpc_python_plugin")) {
+    GTEST_SKIP() << "python3-grpcio or protoc's Python gRPC plugin is not installed";
+  }
+  TempDir dir;
+  const std::string bundle = TrainPenguins(dir);
+  std::string out;
+  ASSERT_EQ(
+      RunCommand(CliPath() + " score --model " + bundle + " --data " +
+                     SourcePath("examples/data/penguins.csv") + " --out " + dir.File("scores.csv"),
+                 &out),
+      0)
+      << out;
+  const std::string stubs = dir.File("stubs");
+  std::filesystem::create_directories(stubs);
+  ASSERT_EQ(
+      RunCommand("protoc -I " + SourcePath("proto") + " -I " + SourcePath("tests/python/protos") +
+                     " --python_out=" + stubs + " --grpc_python_out=" + stubs +
+                     " --plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin"
+                     " inference/open_inference.proto health.proto",
+                 &out),
+      0)
+      << out;
+  auto serve = testing::StartServe({"--model-repository", (dir.path() / "repo").string()},
+                                   dir.File("serve.log"));
+  const int rc =
+      RunCommand("/usr/bin/python3 " + SourcePath("tests/python/grpc_client_test.py") + " " +
+                     stubs + " " + std::to_string(serve.grpc_port) + " penguins " +
+                     dir.File("scores.csv") + " " + SourcePath("examples/data/penguins.csv"),
+                 &out);
+  EXPECT_EQ(rc, 0) << out;
+  serve.process->Signal(SIGTERM);
+  EXPECT_EQ(serve.process->Wait(15s), 0);
+}
+
+TEST(ServeProcess, SigtermDrainsInFlightRequestsAndRefusesNewOnes) {
+  TempDir dir;
+  auto bundle_dir = dir.path() / "b";
+  std::filesystem::create_directories(bundle_dir);
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() +
+                           " datagen --task classification --rows 500 --features 4 --informative 3 "
+                           "--classes 2 --seed 1 --out " +
+                           dir.File("d.csv"),
+                       &out),
+            0)
+      << out;
+  ASSERT_EQ(RunCommand(CliPath() + " train --data " + dir.File("d.csv") +
+                           " --label label --model logistic --out " + dir.File("m.bundle"),
+                       &out),
+            0)
+      << out;
+  // Requests wait up to 400 ms in the batching queue: long enough to be in flight at SIGTERM.
+  auto serve = testing::StartServe({"--model", "m=" + dir.File("m.bundle"), "--max-batch", "1000",
+                                    "--max-queue-delay-us", "400000", "--drain-grace-secs", "10"},
+                                   dir.File("serve.log"));
+  serving::ClientOptions no_retry;
+  no_retry.max_attempts = 1;
+  serving::Client client("127.0.0.1:" + std::to_string(serve.grpc_port), no_retry);
+  std::vector<std::future<serving::InferResult>> inflight;
+  for (int i = 0; i < 6; ++i)
+    inflight.push_back(client.InferAsync("m", {Features(static_cast<float>(i))}));
+  std::this_thread::sleep_for(100ms);
+  serve.process->Signal(SIGTERM);
+  std::this_thread::sleep_for(50ms);
+  try {
+    client.Infer("m", {Features(9)});
+    ADD_FAILURE() << "a request after SIGTERM was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnavailable) << e.what();
+  }
+  for (auto& f : inflight) EXPECT_NO_THROW(f.get());
+  EXPECT_EQ(serve.process->Wait(15s), 0);
+}
+
+TEST(ServeProcess, TwoReplicasBehindNginxAbsorbTheLossOfOne) {
+  if (!std::filesystem::exists("/usr/sbin/nginx")) GTEST_SKIP() << "nginx is not installed";
+  TempDir dir;
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() +
+                           " datagen --task classification --rows 500 --features 4 --informative 3 "
+                           "--classes 2 --seed 1 --out " +
+                           dir.File("d.csv"),
+                       &out),
+            0)
+      << out;
+  ASSERT_EQ(RunCommand(CliPath() + " train --data " + dir.File("d.csv") +
+                           " --label label --model logistic --out " + dir.File("m.bundle"),
+                       &out),
+            0)
+      << out;
+  auto a = testing::StartServe({"--model", "m=" + dir.File("m.bundle"), "--drain-grace-secs", "2"},
+                               dir.File("a.log"));
+  auto b = testing::StartServe({"--model", "m=" + dir.File("m.bundle"), "--drain-grace-secs", "2"},
+                               dir.File("b.log"));
+  const int port = FreePort();
+  const std::string prefix = dir.File("nginx");
+  std::filesystem::create_directories(prefix + "/logs");
+  std::ofstream(prefix + "/nginx.conf")
+      << "daemon off;\nmaster_process off;\nerror_log " << prefix << "/logs/error.log warn;\n"
+      << "pid " << prefix << "/nginx.pid;\nevents { worker_connections 256; }\n"
+      << "http {\n  access_log off;\n"
+      << "  client_body_temp_path " << prefix << "/tmp;\n"
+      << "  upstream escala {\n    server 127.0.0.1:" << a.grpc_port
+      << " max_fails=1 fail_timeout=10s;\n"
+      << "    server 127.0.0.1:" << b.grpc_port << " max_fails=1 fail_timeout=10s;\n  }\n"
+      << "  server {\n    listen 127.0.0.1:" << port << " http2;\n"
+      << "    location / {\n      grpc_pass grpc://escala;\n"
+      << "      grpc_next_upstream error timeout;\n      grpc_connect_timeout 1s;\n    }\n  }\n}\n";
+  testing::ChildProcess nginx({"/usr/sbin/nginx", "-p", prefix, "-c", prefix + "/nginx.conf"},
+                              prefix + "/stderr.log");
+  serving::Client client("127.0.0.1:" + std::to_string(port));
+  // Wait for nginx to accept.
+  bool up = false;
+  for (int i = 0; i < 100 && !up; ++i) {
+    try {
+      up = client.ServerLive();
+    } catch (const Error&) {
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+  ASSERT_TRUE(up) << testing::ReadFile(prefix + "/stderr.log");
+  int ok = 0, failed = 0;
+  std::string last_error;
+  const auto deadline = std::chrono::steady_clock::now() + 30s;  // bounded
+  for (int i = 0; i < 300 && std::chrono::steady_clock::now() < deadline; ++i) {
+    if (i == 100) a.process->Signal(SIGTERM);  // one replica leaves mid-run
+    try {
+      client.Infer("m", {Features(static_cast<float>(i))});
+      ++ok;
+    } catch (const Error& e) {
+      ++failed;
+      last_error = e.what();
+    }
+  }
+  EXPECT_EQ(failed, 0) << last_error;
+  EXPECT_EQ(ok, 300);
+  EXPECT_EQ(a.process->Wait(15s), 0);
+  nginx.Signal(SIGQUIT);
+  nginx.Wait(10s);
+  b.process->Signal(SIGTERM);
+  EXPECT_EQ(b.process->Wait(15s), 0);
+}
+
+}  // namespace
+}  // namespace escala
