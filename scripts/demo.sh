@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Command 1 of the README: installs what is missing, builds escala (Release) and runs the main
-# job on the bundled default data. It grows with the project; today it shows what exists.
+# Command 1 of the README: installs what is missing, builds escala (Release) and runs the whole
+# loop on the bundled Palmer penguins table: explore and clean, fit features and train, serve,
+# query, retrain on new data and hot-swap the new version into the running server; then the same
+# at scale on synthetic data. Outputs go to ./demo-out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
+out="$root/demo-out"
 
 stage() { printf '\n==== %s\n' "$1"; }
 
@@ -12,17 +16,64 @@ scripts/install-deps.sh
 stage "build (release)"
 cmake --preset release >/dev/null
 cmake --build --preset release
-bin=build/release/src/cli/escala
+escala="$root/build/release/src/cli/escala"
+data="$root/examples/data/penguins.csv"
+rm -rf "$out"
+mkdir -p "$out/repo/penguins"
 
-stage "escala info"
-"$bin" info
+stage "1. explore: statistics, correlations, outliers, duplicates"
+"$escala" stats --data "$data" --label species --html "$out/penguins_report.html"
+echo "(HTML report with histograms and a correlation heat map: $out/penguins_report.html)"
 
-stage "bundled data: examples/data/penguins.csv"
-head -n 5 examples/data/penguins.csv
-echo "... $(($(wc -l < examples/data/penguins.csv) - 1)) rows"
+stage "2. features + training: a pipeline fitted on the data, an MLP with early stopping"
+pipeline="impute(median) | impute(most_frequent) | clip(iqr=3) | expr(bill_ratio = bill_length_mm / bill_depth_mm) | standardize | onehot(island, sex, unknown=ignore)"
+mkdir -p "$out/repo/penguins/1"
+"$escala" train --data "$data" --label species --model mlp --hidden 32,16 \
+  --epochs 60 --batch-size 32 --lr 0.01 --early-stopping 8 --valid-fraction 0.2 \
+  --pipeline "$pipeline" --history "$out/history_v1.csv" \
+  --out "$out/repo/penguins/1/model.bundle"
 
-stage "data-parallel averaging across 4 in-process workers"
-build/release/examples/example_thread_allreduce
+stage "3. serve: Open Inference Protocol over gRPC, metrics over HTTP"
+"$escala" serve --model-repository "$out/repo" --address 127.0.0.1 --grpc-port 0 --http-port 0 \
+  --poll-secs 1 >"$out/serve.out" 2>"$out/serve.log" &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 100); do grep -q "grpc port" "$out/serve.out" 2>/dev/null && break; sleep 0.1; done
+read -r grpc http < <(sed -n 's/.*grpc port \([0-9]*\), http port \([0-9]*\).*/\1 \2/p' "$out/serve.out")
+echo "server up: gRPC 127.0.0.1:$grpc, HTTP 127.0.0.1:$http"
+
+stage "4. query the running server"
+"$escala" query --server "127.0.0.1:$grpc" --model penguins --data "$data" --rows 5
+
+stage "5. retrain on new data (warm start) and hot-swap version 2 into the running server"
+mkdir -p "$out/repo/penguins/2"
+"$escala" train --data "$data" --label species --model mlp --hidden 32,16 \
+  --epochs 10 --batch-size 32 --lr 0.005 --valid-fraction 0.2 \
+  --init-from "$out/repo/penguins/1/model.bundle" \
+  --out "$out/repo/penguins/2/model.bundle"
+for _ in $(seq 50); do
+  "$escala" query --server "127.0.0.1:$grpc" --model penguins --data "$data" --rows 1 2>/dev/null \
+    | grep -q "version 2" && break
+  sleep 0.2
+done
+"$escala" query --server "127.0.0.1:$grpc" --model penguins --data "$data" --rows 3
+exec 3<>"/dev/tcp/127.0.0.1/$http"
+printf 'GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n' >&3
+echo "metrics:"; grep '^escala_inference_request_success_total' <&3 || true
+exec 3<&-
+
+stage "6. graceful shutdown (SIGTERM: stop reporting ready, drain, exit 0)"
+kill -TERM "$server"
+wait "$server"
+trap - EXIT
+echo "server exited cleanly"
+
+stage "7. at scale: 200k synthetic rows, logistic regression (L-BFGS) and batch scoring"
+"$escala" datagen --task classification --rows 200000 --features 32 --informative 16 \
+  --seed 42 --out "$out/synthetic.csv"
+"$escala" train --data "$out/synthetic.csv" --label label --model logistic \
+  --valid-fraction 0.1 --out "$out/synthetic.bundle"
+"$escala" score --model "$out/synthetic.bundle" --data "$out/synthetic.csv" --out "$out/synthetic_scores.npy"
 
 echo
-echo "demo finished"
+echo "demo finished: outputs in $out"

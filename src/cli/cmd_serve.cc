@@ -13,9 +13,11 @@
 #include "escala/core/file_util.h"
 #include "escala/core/logging.h"
 #include "escala/core/progress.h"
+#include "escala/data/csv.h"
 #include "escala/data/npy.h"
 #include "escala/data/stream.h"
 #include "escala/io/bundle.h"
+#include "escala/serving/client.h"
 #include "escala/serving/server.h"
 
 namespace escala::cli {
@@ -209,7 +211,86 @@ void RunScore(const ScoreFlags& f) {
               stream.report().Summary().c_str());
 }
 
+struct QueryFlags {
+  std::string server = "127.0.0.1:8001";
+  std::string model;
+  std::string data;
+  std::int64_t rows = 10;
+  std::string ca_file;
+};
+
+// Sends rows of a CSV file to a running server, one tensor per column as the model's metadata
+// asks, and prints what comes back.
+void RunQuery(const QueryFlags& f) {
+  serving::ClientOptions co;
+  co.ca_file = f.ca_file;
+  serving::Client client(f.server, co);
+  const auto info = client.ModelMetadata(f.model);
+  data::Table t = data::ReadCsv(f.data);
+  if (f.rows > 0 && t.num_rows() > f.rows) t = t.Slice(0, f.rows);
+  const std::int64_t n = t.num_rows();
+  std::vector<serving::Tensor> inputs;
+  for (const auto& in : info.inputs) {
+    if (in.name == "features" && in.shape.size() == 2) {
+      // Matrix form: the model's numeric inputs in order, which are the file's numeric columns
+      // other than the label (the metadata gives their count).
+      std::vector<float> values;
+      std::vector<std::string> cols = data::NumericColumnNames(t);
+      ESCALA_CHECK(static_cast<std::int64_t>(cols.size()) >= in.shape[1], kInvalidArgument,
+                   "{} has {} numeric columns; the model needs {}", f.data, cols.size(),
+                   in.shape[1]);
+      cols.resize(static_cast<std::size_t>(in.shape[1]));
+      for (std::int64_t i = 0; i < n; ++i) {
+        for (const auto& c : cols) values.push_back(static_cast<float>(t.column(c).GetDouble(i)));
+      }
+      inputs.push_back(serving::Tensor::Fp32("features", {n, in.shape[1]}, std::move(values)));
+      continue;
+    }
+    const data::Column& c = t.column(in.name);
+    if (in.datatype == "BYTES") {
+      std::vector<std::string> v;
+      for (std::int64_t i = 0; i < n; ++i)
+        v.emplace_back(c.is_missing(i) ? "" : std::string(c.category(i)));
+      inputs.push_back(serving::Tensor::Bytes(in.name, std::move(v)));
+    } else {
+      std::vector<double> v;
+      for (std::int64_t i = 0; i < n; ++i) v.push_back(c.GetDouble(i));
+      inputs.push_back(serving::Tensor::Fp64(in.name, std::move(v)));
+    }
+  }
+  const auto r = client.Infer(f.model, inputs);
+  fmt::print("model {} version {}: {} row(s)\n", r.model_name, r.model_version, n);
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::string line = fmt::format("  row {:>3}:", i);
+    for (const auto& o : r.outputs) {
+      if (o.datatype == "BYTES") {
+        line += fmt::format(" {}={}", o.name, o.bytes[static_cast<std::size_t>(i)]);
+      } else if (o.datatype == "FP32") {
+        const std::size_t k = o.fp32.size() / static_cast<std::size_t>(n);
+        std::string vals;
+        for (std::size_t j = 0; j < k; ++j)
+          vals +=
+              fmt::format("{}{:.4f}", j ? "," : "", o.fp32[static_cast<std::size_t>(i) * k + j]);
+        line += fmt::format(" {}=[{}]", o.name, vals);
+      }
+    }
+    fmt::print("{}\n", line);
+  }
+}
+
 }  // namespace
+
+void RegisterQuery(CLI::App& app) {
+  auto f = std::make_shared<QueryFlags>();
+  auto* cmd = app.add_subcommand(
+      "query", "Send rows of a CSV file to a running server and print the predictions");
+  cmd->add_option("--server", f->server, "Server address host:port")->capture_default_str();
+  cmd->add_option("--model", f->model, "Model name")->required();
+  cmd->add_option("--data", f->data, "CSV file with the model's input columns")->required();
+  cmd->add_option("--rows", f->rows, "Send at most this many rows (0: all)")->capture_default_str();
+  cmd->add_option("--tls-ca", f->ca_file, "CA certificate of a TLS server");
+  cmd->callback([f] { RunQuery(*f); });
+}
 
 void RegisterServe(CLI::App& app) {
   auto f = std::make_shared<ServeFlags>();

@@ -183,7 +183,8 @@ void RunTrain(const TrainFlags& f) {
     if (!f.pipeline_file.empty()) {
       spec = ReadFileToString(f.pipeline_file);
     } else if (!f.pipeline.empty()) {
-      spec = f.pipeline;
+      // "none": the identity over numeric columns (features used as they are).
+      spec = f.pipeline == "none" ? "" : f.pipeline;
     }
     pipeline = features::Pipeline::FromSpec(spec);
     features::FitOptions fo;
@@ -399,8 +400,10 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_option("--metric", f->metric,
                   "Validation metric monitored for early stopping and selection (default: "
                   "logloss, or rmse for regression)");
-  cmd->add_option("--pipeline", f->pipeline,
-                  std::string("Feature pipeline spec (default: '") + kDefaultPipeline + "')");
+  cmd->add_option(
+      "--pipeline", f->pipeline,
+      std::string("Feature pipeline spec, or 'none' for numeric features as they are (default: '") +
+          kDefaultPipeline + "')");
   cmd->add_option("--pipeline-file", f->pipeline_file, "Read the pipeline spec from a file");
   cmd->add_option("--cv", f->cv, "k-fold cross-validation before the final fit");
   cmd->add_option("--search", f->search,

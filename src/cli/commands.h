@@ -28,6 +28,8 @@ void RegisterEvaluate(CLI::App& app);
 // `escala serve` and `escala score` (cmd_serve.cc).
 void RegisterServe(CLI::App& app);
 void RegisterScore(CLI::App& app);
+// `escala query`: send rows to a running server (cmd_serve.cc).
+void RegisterQuery(CLI::App& app);
 
 }  // namespace escala::cli
 

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   escala::cli::RegisterEvaluate(app);
   escala::cli::RegisterServe(app);
   escala::cli::RegisterScore(app);
+  escala::cli::RegisterQuery(app);
 
   try {
     app.parse(argc, argv);

@@ -108,17 +108,18 @@ TEST(ServeProcess, SigtermDrainsInFlightRequestsAndRefusesNewOnes) {
                        &out),
             0)
       << out;
-  // Requests wait up to 400 ms in the batching queue: long enough to be in flight at SIGTERM.
+  // Requests wait up to 2 s in the batching queue: certainly in flight at SIGTERM.
   auto serve = testing::StartServe({"--model", "m=" + dir.File("m.bundle"), "--max-batch", "1000",
-                                    "--max-queue-delay-us", "400000", "--drain-grace-secs", "10"},
+                                    "--max-queue-delay-us", "2000000", "--drain-grace-secs", "10"},
                                    dir.File("serve.log"));
   serving::ClientOptions no_retry;
   no_retry.max_attempts = 1;
   serving::Client client("127.0.0.1:" + std::to_string(serve.grpc_port), no_retry);
+  ASSERT_TRUE(client.ServerReady());  // the connection is up before the requests go out
   std::vector<std::future<serving::InferResult>> inflight;
   for (int i = 0; i < 6; ++i)
     inflight.push_back(client.InferAsync("m", {Features(static_cast<float>(i))}));
-  std::this_thread::sleep_for(100ms);
+  std::this_thread::sleep_for(500ms);
   serve.process->Signal(SIGTERM);
   std::this_thread::sleep_for(50ms);
   try {

@@ -271,14 +271,15 @@ TEST(Serving, ShutdownDrainsInFlightRequestsAndRefusesNewOnes) {
                     .SetGrpcAddress("127.0.0.1:0")
                     .SetHttpAddress("127.0.0.1:0")
                     .AddModel("m", testing::NumericLogisticBundle(4))
-                    .EnableBatching(1000, 400ms)
+                    .EnableBatching(1000, 2000ms)
                     .Build();
   Client client("127.0.0.1:" + std::to_string(server->grpc_port()));
+  ASSERT_TRUE(client.ServerReady());  // connected before the requests go out
   std::vector<std::future<InferResult>> inflight;
   for (int i = 0; i < 8; ++i) {
     inflight.push_back(client.InferAsync("m", {Tensor::Fp32("features", {1, 4}, {1, 2, 3, 4})}));
   }
-  std::this_thread::sleep_for(100ms);
+  std::this_thread::sleep_for(500ms);
   std::thread stopper([&] { server->Shutdown(5s); });
   std::this_thread::sleep_for(50ms);
   EXPECT_FALSE(server->ready());
