@@ -111,6 +111,7 @@ class TableBuilder {
   void Append(const TableChunk& chunk);
   std::int64_t rows() const { return rows_; }
   const Schema& schema() const { return schema_; }
+  bool with_row_ids() const { return with_row_ids_; }
   // Moves the rows out as a Table and clears the builder (dictionaries are kept, so codes stay
   // stable across the chunks of a stream).
   Table Take();

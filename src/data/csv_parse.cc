@@ -786,7 +786,7 @@ bool CsvPipeline::ReadTable(TableBuilder* builder, std::uint64_t expected_bytes,
   bool sized = expected_bytes == 0;
   std::vector<void*> tokens;
   for (auto& t : tokens_) tokens.push_back(t.get());
-  const bool row_ids = options_.row_ids;
+  const bool row_ids = builder->with_row_ids();
   RunPipeline(
       tokens,
       [&](void* p) {

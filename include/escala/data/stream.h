@@ -24,7 +24,7 @@
 namespace escala::data {
 
 struct StreamOptions {
-  // Input bytes parsed per chunk.
+  // Input bytes parsed per chunk (a chunk holds the records of between one and two blocks).
   std::size_t block_bytes = std::size_t{16} << 20;
 };
 
