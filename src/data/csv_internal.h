@@ -46,6 +46,8 @@ struct CsvFileInfo {
 CsvFileInfo ProbeCsvFile(const std::string& path, const CsvOptions& options,
                          std::size_t sample_bytes = std::size_t{4} << 20);
 CsvFileInfo ProbeCsvText(std::string_view text, const CsvOptions& options, std::string_view name);
+// Only the header of a file (reads as little as it can).
+CsvHeader ReadCsvFileHeader(const std::string& path, const CsvOptions& options);
 
 // Where each CSV field goes in a dense output.
 struct DenseTarget {

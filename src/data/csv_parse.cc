@@ -976,17 +976,37 @@ CsvFileInfo ProbeCsvText(std::string_view text, const CsvOptions& options, std::
   return info;
 }
 
+namespace {
+
+// A prefix of the file that holds its header record (and the sample, when asked for).
+bool HeaderComplete(const std::string& prefix, bool whole, const CsvOptions& options) {
+  if (whole) return true;
+  return LastRecordEnd(prefix, options) != 0 &&
+         CountNewlines(prefix.data(), prefix.data() + prefix.size()) >=
+             static_cast<std::size_t>(options.skip_lines) + 2;
+}
+
+}  // namespace
+
+CsvHeader ReadCsvFileHeader(const std::string& path, const CsvOptions& options) {
+  for (std::size_t bytes = 64 << 10;; bytes *= 4) {
+    const std::string prefix = ReadPrefix(path, bytes);
+    const bool whole = prefix.size() < bytes;
+    if (!HeaderComplete(prefix, whole, options)) continue;
+    const std::string_view text = prefix;
+    return ReadCsvHeader(whole ? text : text.substr(0, LastRecordEnd(text, options)), options,
+                         path);
+  }
+}
+
 CsvFileInfo ProbeCsvFile(const std::string& path, const CsvOptions& options,
                          std::size_t sample_bytes) {
   for (std::size_t bytes = sample_bytes;; bytes *= 4) {
     const std::string prefix = ReadPrefix(path, bytes);
     const bool whole = prefix.size() < bytes;
     // The header must be complete in the sample: grow the sample until it is.
+    if (!HeaderComplete(prefix, whole, options)) continue;
     const std::size_t first_end = LastRecordEnd(prefix, options);
-    if (!whole && (first_end == 0 || CountNewlines(prefix.data(), prefix.data() + prefix.size()) <
-                                         static_cast<std::size_t>(options.skip_lines) + 2)) {
-      continue;
-    }
     CsvFileInfo info;
     info.header = ReadCsvHeader(
         whole ? std::string_view(prefix) : std::string_view(prefix).substr(0, first_end), options,

@@ -174,8 +174,7 @@ Dataset Dataset::Open(std::span<const std::string> specs, DatasetOptions options
       for (std::size_t i = 0; i < ds.files_.size(); ++i) {
         internal::CsvHeader h = first.header;
         if (i > 0) {
-          const std::string prefix = internal::ReadPrefix(ds.files_[i].path, 1 << 20);
-          h = internal::ReadCsvHeader(prefix, ds.options_.csv, ds.files_[i].path);
+          h = internal::ReadCsvFileHeader(ds.files_[i].path, ds.options_.csv);
           if (h.names != first.header.names) {
             std::vector<Field> fa, fb;
             for (const auto& n : first.header.names) fa.push_back({n, DataType::kFloat64});
