@@ -59,6 +59,8 @@ struct DenseTarget {
   std::vector<std::string> feature_names;
   std::string label_name;
   std::vector<std::string> field_names;  // every CSV field, for messages
+  // Features are fields 0..cols-1 in order and the label, if any, is the last field.
+  bool simple_layout = false;
 };
 DenseTarget MakeDenseTarget(const Schema& schema, const DenseSpec& spec);
 

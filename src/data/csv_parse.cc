@@ -371,8 +371,37 @@ void ParseWindowDense(const CsvWindow& w, const Ctx& c, const DenseTarget& t, bo
     return SkipRecord(c, resume, err.pos != nullptr ? err.pos : resume);
   };
 
+  // Tight loop for the common layout (features in file order, the label, if any, last; plain
+  // numbers, LF line ends); any record it cannot take goes through the general path.
+  const bool simple = t.simple_layout && !c.missing.numeric_tokens;
+  const char delim = c.delim;
   const char* p = c.data;
   while (!stop) {
+    if (simple && p < c.end && *p != '\n' && *p != '\r' && *p != c.comment) {
+      float* row = features + n * cols;
+      const char* q = p;
+      bool ok = true;
+      for (int j = 0; j < cols; ++j) {
+        const char* r = ParseFloatSimple(q, c.end, &row[j]);
+        if (r == nullptr || *r != (j + 1 < c.num_fields ? delim : '\n')) {
+          ok = false;
+          break;
+        }
+        q = r + 1;
+      }
+      if (ok && t.has_label) {
+        const char* r = ParseFloatSimple(q, c.end, &labels[n]);
+        ok = r != nullptr && *r == '\n';
+        q = ok ? r + 1 : q;
+      }
+      if (ok) {
+        ESCALA_ASSERT(n < capacity);
+        if (row_ids != nullptr) row_ids[n] = id_base + static_cast<std::uint64_t>(p - c.data);
+        ++n;
+        p = q;
+        continue;
+      }
+    }
     p = SkipNonRecords(c, p, c.end);
     if (p >= c.end) break;
     ESCALA_ASSERT(n < capacity);
@@ -938,6 +967,8 @@ Schema InferCsvTypes(std::string_view records, bool complete, const CsvHeader& h
     for (int j = 0; j < nf; ++j) {
       if (!numeric[static_cast<std::size_t>(j)]) continue;
       const FieldRef& f = fields[static_cast<std::size_t>(j)];
+      float quick;
+      if (!f.escaped && ParseFloatSimple(f.b, c.end, &quick) == f.e && f.e > f.b) continue;
       double v;
       if (f.escaped || !ParseReal(f.b, f.e, &v)) {
         if (!c.missing.Contains(f.view())) numeric[static_cast<std::size_t>(j)] = false;
@@ -1031,6 +1062,12 @@ DenseTarget MakeDenseTarget(const Schema& schema, const DenseSpec& spec) {
     t.has_label = true;
     t.label_name = spec.label;
     t.field_to_col[static_cast<std::size_t>(schema.Index(spec.label))] = DenseTarget::kLabel;
+  }
+  t.simple_layout = true;
+  for (int j = 0; j < schema.num_fields(); ++j) {
+    const int col = t.field_to_col[static_cast<std::size_t>(j)];
+    const bool label_last = col == DenseTarget::kLabel && j == schema.num_fields() - 1;
+    if (col != j && !label_last) t.simple_layout = false;
   }
   return t;
 }
