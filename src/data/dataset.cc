@@ -511,8 +511,12 @@ SparseData Dataset::ReadSparse(Shard shard, ReadReport* report) const {
   ReadReport part;
   part.files = static_cast<std::int64_t>(plan.size());
   part.empty_files = empty_files_;
+  std::uint64_t expected = 0;
+  for (const auto& r : plan) {
+    if (!files_[static_cast<std::size_t>(r.file)].compressed) expected += r.end - r.begin;
+  }
   internal::ReadLibsvmInputs(internal::CsvInputsFor(*this, plan, data_start_, data_line_),
-                             options_.libsvm, true, &out, &part);
+                             options_.libsvm, true, expected, &out, &part);
   if (report != nullptr) report->Merge(part);
   return out;
 }
