@@ -73,6 +73,11 @@ struct WindowError {
 
 // Rows parsed from one window.
 struct DenseChunk {
+  // Set by the reader stage: at most `bound` rows; written straight into the output at row
+  // `offset` when `direct`, else into the buffers below.
+  std::int64_t bound = 0;
+  std::int64_t offset = 0;
+  bool direct = false;
   std::vector<float> features;
   std::vector<float> labels;
   std::vector<std::uint64_t> row_ids;

@@ -99,6 +99,7 @@ std::string ErrorOf(const std::string& contents) {
 TEST(Npy, MalformedFilesNameTheByteOffset) {
   const std::string good_dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }";
   const std::string data = Bytes<float>({1, 2});
+  EXPECT_THAT(ErrorOf(""), HasSubstr("byte offset 0: truncated NPY header: the file has 0 bytes"));
   EXPECT_THAT(ErrorOf("\x93NUM"), HasSubstr("byte offset 4: truncated NPY header"));
   EXPECT_THAT(ErrorOf("PK\x03\x04xxxxxxxxxx"), HasSubstr("byte offset 0: not an NPY file"));
   EXPECT_THAT(ErrorOf(Npy(1, good_dict, data).substr(0, 40)),
