@@ -49,8 +49,15 @@ inline const char* ParseFloatSimple(const char* p, const char* end, float* out) 
   const bool neg = *q == '-';
   q += neg ? 1 : 0;
   std::uint64_t m;
-  const int n_int = DigitRun(q, &m);
-  if (n_int == 8) return nullptr;
+  int n_int;
+  if (static_cast<unsigned>(q[0] - '0') < 10 && q[1] == '.') {
+    // The most common shape, one integer digit ("0.345584", "-1.30316"): no digit-run scan.
+    m = static_cast<unsigned>(q[0] - '0');
+    n_int = 1;
+  } else {
+    n_int = DigitRun(q, &m);
+    if (n_int == 8) return nullptr;
+  }
   q += n_int;
   int exp10 = 0;
   int n_frac = 0;
