@@ -404,13 +404,21 @@ void ParseWindowDense(const CsvWindow& w, const Ctx& c, const DenseTarget& t, bo
       float* row = features + n * cols;
       const char* q = p;
       bool ok = true;
-      for (int j = 0; j < cols; ++j) {
+      // Every field but the last ends at a delimiter, the last at the newline.
+      const int last = c.num_fields - 1;
+      const int inner = std::min(cols, last);
+      for (int j = 0; j < inner; ++j) {
         const char* r = ParseFloatSimple(q, c.end, &row[j]);
-        if (r == nullptr || *r != (j + 1 < c.num_fields ? delim : '\n')) {
+        if (r == nullptr || *r != delim) [[unlikely]] {
           ok = false;
           break;
         }
         q = r + 1;
+      }
+      if (ok && inner < cols) {  // no label: the last feature ends the record
+        const char* r = ParseFloatSimple(q, c.end, &row[inner]);
+        ok = r != nullptr && *r == '\n';
+        q = ok ? r + 1 : q;
       }
       if (ok && label_slots) {
         const char* r = ParseFloatSimple(q, c.end, &labels[n]);

@@ -17,7 +17,7 @@ namespace escala::data::internal {
 // let fast_float handle the general case; either way the result is the correctly rounded float.
 //
 // Digit runs are converted eight bytes at a time (SWAR) when at least 16 bytes follow p.
-inline int DigitRun(const char* p, std::uint64_t* value) {
+[[gnu::always_inline]] inline int DigitRun(const char* p, std::uint64_t* value) {
   std::uint64_t v;
   std::memcpy(&v, p, 8);
   const std::uint64_t t = v ^ 0x3030303030303030ULL;  // '0'..'9' -> 0..9
@@ -39,7 +39,8 @@ inline int DigitRun(const char* p, std::uint64_t* value) {
   return n;
 }
 
-inline const char* ParseFloatSimple(const char* p, const char* end, float* out) {
+[[gnu::always_inline]] inline const char* ParseFloatSimple(const char* p, const char* end,
+                                                           float* out) {
   static constexpr float kPow10[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f,
                                      1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
   static constexpr std::uint64_t kPow10i[] = {1,      10,      100,      1000,     10000,

@@ -253,6 +253,21 @@ TEST(Csv, DenseOutputGrowsAndCompacts) {
   SetNumThreads(0);
 }
 
+// A record longer than a parse window (1 MiB) grows the window, from memory and from files.
+TEST(Csv, RecordsLongerThanAWindow) {
+  const std::string big(3 << 20, 'x');
+  const std::string text = "a,b\n1,\"" + big + "\"\n2,\"y\"\n3," + big.substr(0, 1500000) + "\n";
+  TempDir dir;
+  WriteFile(dir.File("long.csv"), text);
+  for (const Table& t : {ParseCsv(text), ReadCsv(dir.File("long.csv"))}) {
+    ASSERT_EQ(t.num_rows(), 3);
+    EXPECT_EQ(t.column("b").category(0).size(), big.size());
+    EXPECT_EQ(t.column("b").category(1), "y");
+    EXPECT_EQ(t.column("b").category(2).size(), 1500000u);
+    EXPECT_EQ(t.column("a").f64()[2], 3.0);
+  }
+}
+
 TEST(Csv, FilesPlainGzipAndMapped) {
   TempDir dir;
   std::vector<std::array<double, 3>> expected;
