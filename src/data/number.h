@@ -52,7 +52,17 @@ namespace escala::data::internal {
   std::uint64_t m;
   int n_int;
   if (static_cast<unsigned>(q[0] - '0') < 10 && q[1] == '.') {
-    // The most common shape, one integer digit ("0.345584", "-1.30316"): no digit-run scan.
+    // The most common shape, one integer digit and up to 7 fraction digits without an exponent
+    // ("0.345584", "-1.30316"): one digit run and a single correctly rounded division.
+    std::uint64_t f;
+    const int n = DigitRun(q + 2, &f);
+    const std::uint64_t mm = static_cast<unsigned>(q[0] - '0') * kPow10i[n] + f;
+    const char* e = q + 2 + n;
+    if (n < 8 && (*e | 0x20) != 'e' && mm <= (std::uint64_t{1} << 24)) [[likely]] {
+      const float v = static_cast<float>(mm) / kPow10[n];
+      *out = neg ? -v : v;
+      return e;
+    }
     m = static_cast<unsigned>(q[0] - '0');
     n_int = 1;
   } else {
