@@ -89,6 +89,7 @@ X, y = load_svmlight_file(sys.argv[1])
 print(f"{time.perf_counter() - t:.4f} {X.shape[0]}")
 PY
 
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== W3: CSV -> float32 ($runs runs; peers $peer_runs)" >&2
 read -r wc_s _ < <(measure "$runs" 0 wc -l "$w0")
 read -r cat_s _ < <(measure "$runs" 0 cat "$w0")
@@ -110,10 +111,13 @@ if ( ulimit -v 1048576; "$bench" --threads "$threads" stream "$dir/x3" --block-b
   cap_ok=yes
 fi
 
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 matrix_mb=$(awk -v r=1000000 'BEGIN {printf "%.1f", r * 65 * 4 / 1e6}')  # features + labels
 mb() { awk -v b="$1" -v s="$2" 'BEGIN {printf "%.0f", b / 1e6 / s}'; }
 rssmb() { awk -v k="$1" 'BEGIN {printf "%.0f", k * 1024 / 1e6}'; }
 
+echo
+echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), load average $load_before before, $load_after after"
 printf '\n%-34s %-36s %9s %9s %12s\n' "workload" "tool" "median s" "MB/s" "peak RSS MB"
 printf '%-34s %-36s %9.3f %9s %12s\n' "W3 CSV 1M x 64 ($(( w0_bytes / 1000000 )) MB)" "wc -l (floor)" "$wc_s" "$(mb "$w0_bytes" "$wc_s")" "-"
 printf '%-34s %-36s %9.3f %9s %12s\n' "" "cat > /dev/null (floor)" "$cat_s" "$(mb "$w0_bytes" "$cat_s")" "-"
