@@ -46,6 +46,8 @@ struct CsvFileInfo {
 CsvFileInfo ProbeCsvFile(const std::string& path, const CsvOptions& options,
                          std::size_t sample_bytes = std::size_t{4} << 20);
 CsvFileInfo ProbeCsvText(std::string_view text, const CsvOptions& options, std::string_view name);
+// Only the header of a file (reads as little as it can).
+CsvHeader ReadCsvFileHeader(const std::string& path, const CsvOptions& options);
 
 // Where each CSV field goes in a dense output.
 struct DenseTarget {
@@ -57,6 +59,8 @@ struct DenseTarget {
   std::vector<std::string> feature_names;
   std::string label_name;
   std::vector<std::string> field_names;  // every CSV field, for messages
+  // Features are fields 0..cols-1 in order and the label, if any, is the last field.
+  bool simple_layout = false;
 };
 DenseTarget MakeDenseTarget(const Schema& schema, const DenseSpec& spec);
 
@@ -69,6 +73,11 @@ struct WindowError {
 
 // Rows parsed from one window.
 struct DenseChunk {
+  // Set by the reader stage: at most `bound` rows; written straight into the output at row
+  // `offset` when `direct`, else into the buffers below.
+  std::int64_t bound = 0;
+  std::int64_t offset = 0;
+  bool direct = false;
   std::vector<float> features;
   std::vector<float> labels;
   std::vector<std::uint64_t> row_ids;
@@ -111,6 +120,7 @@ class TableBuilder {
   void Append(const TableChunk& chunk);
   std::int64_t rows() const { return rows_; }
   const Schema& schema() const { return schema_; }
+  bool with_row_ids() const { return with_row_ids_; }
   // Moves the rows out as a Table and clears the builder (dictionaries are kept, so codes stay
   // stable across the chunks of a stream).
   Table Take();

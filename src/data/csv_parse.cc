@@ -331,25 +331,47 @@ const char* ParseRecordDense(const Ctx& c, const DenseTarget& t, const char* p, 
 }
 
 // Parses a window into dense rows.
+// Rows a window can hold at most: one per newline, plus an unterminated last record.
+std::int64_t RowBound(std::string_view text) {
+  return static_cast<std::int64_t>(CountNewlines(text.data(), text.data() + text.size())) +
+         (!text.empty() && text.back() != '\n' ? 1 : 0);
+}
+
+// Parses a window into dense rows: into the caller's output at out->offset when out->direct (the
+// reader stage reserved out->bound rows there), else into the chunk's own buffers.
 void ParseWindowDense(const CsvWindow& w, const Ctx& c, const DenseTarget& t, bool with_ids,
-                      DenseChunk* out) {
-  const auto capacity = static_cast<std::int64_t>(CountNewlines(c.data, c.end)) + 1;
+                      DenseChunk* out, float* direct_features, float* direct_labels,
+                      std::uint64_t* direct_ids) {
+  const std::int64_t capacity = out->bound;
   const int cols = t.cols;
-  if (static_cast<std::int64_t>(out->features.size()) < capacity * cols) {
-    out->features.resize(static_cast<std::size_t>(capacity * cols));
+  float* features;
+  float* labels;
+  std::uint64_t* row_ids;
+  if (out->direct) {
+    features = direct_features + out->offset * cols;
+    labels = direct_labels != nullptr ? direct_labels + out->offset : nullptr;
+    row_ids = with_ids ? direct_ids + out->offset : nullptr;
+  } else {
+    if (static_cast<std::int64_t>(out->features.size()) < capacity * cols) {
+      out->features.resize(static_cast<std::size_t>(capacity * cols));
+    }
+    if (static_cast<std::int64_t>(out->labels.size()) < capacity) {
+      out->labels.resize(static_cast<std::size_t>(capacity));
+    }
+    if (with_ids && static_cast<std::int64_t>(out->row_ids.size()) < capacity) {
+      out->row_ids.resize(static_cast<std::size_t>(capacity));
+    }
+    features = out->features.data();
+    labels = out->labels.data();
+    row_ids = with_ids ? out->row_ids.data() : nullptr;
   }
-  if (static_cast<std::int64_t>(out->labels.size()) < capacity) {
-    out->labels.resize(static_cast<std::size_t>(capacity));
-  }
-  if (with_ids && static_cast<std::int64_t>(out->row_ids.size()) < capacity) {
-    out->row_ids.resize(static_cast<std::size_t>(capacity));
-  }
+  // A label slot for layouts without a label column (never read).
+  float no_label = 0;
+  if (labels == nullptr) labels = &no_label;
+  const bool label_slots = t.has_label;
   out->skipped = 0;
   out->errors.clear();
   out->failed = false;
-  float* const features = out->features.data();
-  float* const labels = out->labels.data();
-  std::uint64_t* const row_ids = with_ids ? out->row_ids.data() : nullptr;
   const std::uint64_t id_base = MakeRowId(w.file_index, w.file_offset);
   std::int64_t n = 0;
   RecordError err;
@@ -358,7 +380,8 @@ void ParseWindowDense(const CsvWindow& w, const Ctx& c, const DenseTarget& t, bo
   // The general path for one record at p; returns the next position.
   auto general = [&](const char* p) -> const char* {
     const char* resume = p;
-    const char* next = ParseRecordDense(c, t, p, features + n * cols, labels + n, &err, &resume);
+    const char* next = ParseRecordDense(c, t, p, features + n * cols,
+                                        label_slots ? labels + n : labels, &err, &resume);
     if (next != nullptr) {
       if (row_ids != nullptr) row_ids[n] = id_base + static_cast<std::uint64_t>(p - c.data);
       ++n;
@@ -371,8 +394,45 @@ void ParseWindowDense(const CsvWindow& w, const Ctx& c, const DenseTarget& t, bo
     return SkipRecord(c, resume, err.pos != nullptr ? err.pos : resume);
   };
 
+  // Tight loop for the common layout (features in file order, the label, if any, last; plain
+  // numbers, LF line ends); any record it cannot take goes through the general path.
+  const bool simple = t.simple_layout && !c.missing.numeric_tokens;
+  const char delim = c.delim;
   const char* p = c.data;
   while (!stop) {
+    if (simple && p < c.end && *p != '\n' && *p != '\r' && *p != c.comment) {
+      float* row = features + n * cols;
+      const char* q = p;
+      bool ok = true;
+      // Every field but the last ends at a delimiter, the last at the newline.
+      const int last = c.num_fields - 1;
+      const int inner = std::min(cols, last);
+      for (int j = 0; j < inner; ++j) {
+        const char* r = ParseFloatSimple(q, c.end, &row[j]);
+        if (r == nullptr || *r != delim) [[unlikely]] {
+          ok = false;
+          break;
+        }
+        q = r + 1;
+      }
+      if (ok && inner < cols) {  // no label: the last feature ends the record
+        const char* r = ParseFloatSimple(q, c.end, &row[inner]);
+        ok = r != nullptr && *r == '\n';
+        q = ok ? r + 1 : q;
+      }
+      if (ok && label_slots) {
+        const char* r = ParseFloatSimple(q, c.end, &labels[n]);
+        ok = r != nullptr && *r == '\n';
+        q = ok ? r + 1 : q;
+      }
+      if (ok) {
+        ESCALA_ASSERT(n < capacity);
+        if (row_ids != nullptr) row_ids[n] = id_base + static_cast<std::uint64_t>(p - c.data);
+        ++n;
+        p = q;
+        continue;
+      }
+    }
     p = SkipNonRecords(c, p, c.end);
     if (p >= c.end) break;
     ESCALA_ASSERT(n < capacity);
@@ -705,26 +765,35 @@ bool CsvPipeline::ReadDense(const DenseTarget& target, bool row_ids, std::uint64
     ESCALA_ASSERT(rows == 0);
     out->features.Resize(0, cols);
   }
-  // Rows fit while rows * cols <= capacity; Resize within capacity keeps the buffer.
-  auto capacity_rows = [&] {
-    return cols == 0 ? std::numeric_limits<std::int64_t>::max()
-                     : static_cast<std::int64_t>(out->features.capacity()) / cols;
-  };
-  auto grow = [&](std::int64_t need) {
-    if (need <= capacity_rows()) return;
-    const std::int64_t cap = std::max(need, capacity_rows() + capacity_rows() / 2);
-    MatrixF bigger(cap, cols);
-    AdviseHugePages(bigger.data(), bigger.bytes());
-    if (rows > 0) {
-      std::memcpy(bigger.data(), out->features.data(),
-                  static_cast<std::size_t>(rows * cols) * sizeof(float));
+  ESCALA_ASSERT(!target.has_label || static_cast<std::int64_t>(out->labels.size()) == rows);
+  ESCALA_ASSERT(!row_ids || static_cast<std::int64_t>(out->row_ids.size()) == rows);
+  // Output rows [0, capacity) exist; workers write windows straight into their reserved rows.
+  // The matrix's logical shape is capacity x cols while parsing and rows x cols at the end
+  // (Resize within the allocation keeps the buffer).
+  std::int64_t capacity = rows;
+  auto reserve = [&](std::int64_t need) {
+    const std::int64_t have = cols == 0
+                                  ? std::numeric_limits<std::int64_t>::max()
+                                  : static_cast<std::int64_t>(out->features.capacity()) / cols;
+    if (need > have) {
+      MatrixF bigger(need, cols);
+      AdviseHugePages(bigger.data(), bigger.bytes());
+      if (rows > 0) {
+        std::memcpy(bigger.data(), out->features.data(),
+                    static_cast<std::size_t>(rows * cols) * sizeof(float));
+      }
+      out->features.swap(bigger);
     }
-    bigger.Resize(rows, cols);
-    out->features.swap(bigger);
+    out->features.Resize(std::max(need, capacity), cols);
+    capacity = std::max(need, capacity);
+    if (target.has_label) out->labels.resize(static_cast<std::size_t>(capacity));
+    if (row_ids) out->row_ids.resize(static_cast<std::size_t>(capacity));
   };
   std::uint64_t consumed = 0;
   bool any = false;
-  bool sized = expected_bytes == 0;
+  bool sized = false;
+  bool direct = true;            // placing windows straight into the output
+  std::int64_t next_row = rows;  // first row reserved for the next direct window
   std::vector<void*> tokens;
   for (auto& t : tokens_) tokens.push_back(t.get());
   RunPipeline(
@@ -733,44 +802,79 @@ bool CsvPipeline::ReadDense(const DenseTarget& target, bool row_ids, std::uint64
         if (consumed >= max_bytes) return false;
         auto* t = static_cast<Token*>(p);
         if (!source_->Next(&t->window)) return false;
-        consumed += t->window.data.size();
+        const std::string_view text = t->window.data;
+        consumed += text.size();
         any = true;
+        DenseChunk& d = t->dense;
+        d.bound = RowBound(text);
+        if (!sized) {
+          // Size the output once from the first window's rows per byte (+5%), before any
+          // worker writes to it: nothing moves while windows are in flight.
+          const double per_byte =
+              text.empty() ? 0.0 : static_cast<double>(d.bound) / static_cast<double>(text.size());
+          const auto expected =
+              static_cast<double>(std::max<std::uint64_t>(expected_bytes, text.size()));
+          reserve(rows + static_cast<std::int64_t>(per_byte * expected * 1.05) + 1024);
+          sized = true;
+        }
+        // Once a window does not fit, every later one goes through its own buffer: the output
+        // may then grow (in the ordered stage) while no worker writes to it.
+        d.direct = direct && next_row + d.bound <= capacity;
+        direct = d.direct;
+        if (d.direct) {
+          d.offset = next_row;
+          next_row += d.bound;
+        }
         return true;
       },
       [&](void* p) {
         auto* t = static_cast<Token*>(p);
         const Ctx c(t->window.data, options_, num_fields_, missing);
-        ParseWindowDense(t->window, c, target, row_ids, &t->dense);
+        // Only direct windows touch the output: buffered ones may run while it is regrown.
+        const bool d = t->dense.direct;
+        ParseWindowDense(t->window, c, target, row_ids, &t->dense,
+                         d ? out->features.data() : nullptr,
+                         d && target.has_label ? out->labels.data() : nullptr,
+                         d && row_ids ? out->row_ids.data() : nullptr);
       },
       [&](void* p) {
         auto* t = static_cast<Token*>(p);
         const DenseChunk& d = t->dense;
         Account(t->window, d.rows, d.skipped, d.failed, d.errors, target.field_names, report);
-        if (!sized && d.rows > 0 && !t->window.data.empty()) {
-          // Size the output once from the first window's rows per byte (+5%).
-          const double per_byte =
-              static_cast<double>(d.rows) / static_cast<double>(t->window.data.size());
-          grow(rows +
-               static_cast<std::int64_t>(per_byte * static_cast<double>(expected_bytes) * 1.05) +
-               1024);
-          sized = true;
-        }
         const std::int64_t n = d.rows;
         if (n == 0) return;
-        grow(rows + n);
-        out->features.Resize(rows + n, cols);
-        std::memcpy(out->features.row(rows), d.features.data(),
-                    static_cast<std::size_t>(n * cols) * sizeof(float));
-        if (target.has_label) {
-          out->labels.insert(out->labels.end(), d.labels.begin(),
-                             d.labels.begin() + static_cast<std::ptrdiff_t>(n));
-        }
-        if (row_ids) {
-          out->row_ids.insert(out->row_ids.end(), d.row_ids.begin(),
-                              d.row_ids.begin() + static_cast<std::ptrdiff_t>(n));
+        if (d.direct) {
+          // Close the gap left by blank lines, comments or skipped rows in earlier windows.
+          if (d.offset != rows) {
+            std::memmove(out->features.row(rows), out->features.row(d.offset),
+                         static_cast<std::size_t>(n * cols) * sizeof(float));
+            if (target.has_label) {
+              std::memmove(out->labels.data() + rows, out->labels.data() + d.offset,
+                           static_cast<std::size_t>(n) * sizeof(float));
+            }
+            if (row_ids) {
+              std::memmove(out->row_ids.data() + rows, out->row_ids.data() + d.offset,
+                           static_cast<std::size_t>(n) * sizeof(std::uint64_t));
+            }
+          }
+        } else {
+          if (rows + n > capacity) reserve(std::max(rows + n, capacity + capacity / 2));
+          std::memcpy(out->features.row(rows), d.features.data(),
+                      static_cast<std::size_t>(n * cols) * sizeof(float));
+          if (target.has_label) {
+            std::memcpy(out->labels.data() + rows, d.labels.data(),
+                        static_cast<std::size_t>(n) * sizeof(float));
+          }
+          if (row_ids) {
+            std::memcpy(out->row_ids.data() + rows, d.row_ids.data(),
+                        static_cast<std::size_t>(n) * sizeof(std::uint64_t));
+          }
         }
         rows += n;
       });
+  out->features.Resize(rows, cols);
+  if (target.has_label) out->labels.resize(static_cast<std::size_t>(rows));
+  if (row_ids) out->row_ids.resize(static_cast<std::size_t>(rows));
   out->feature_names = target.feature_names;
   out->label_name = target.label_name;
   return any;
@@ -786,7 +890,7 @@ bool CsvPipeline::ReadTable(TableBuilder* builder, std::uint64_t expected_bytes,
   bool sized = expected_bytes == 0;
   std::vector<void*> tokens;
   for (auto& t : tokens_) tokens.push_back(t.get());
-  const bool row_ids = options_.row_ids;
+  const bool row_ids = builder->with_row_ids();
   RunPipeline(
       tokens,
       [&](void* p) {
@@ -938,6 +1042,8 @@ Schema InferCsvTypes(std::string_view records, bool complete, const CsvHeader& h
     for (int j = 0; j < nf; ++j) {
       if (!numeric[static_cast<std::size_t>(j)]) continue;
       const FieldRef& f = fields[static_cast<std::size_t>(j)];
+      float quick;
+      if (!f.escaped && ParseFloatSimple(f.b, c.end, &quick) == f.e && f.e > f.b) continue;
       double v;
       if (f.escaped || !ParseReal(f.b, f.e, &v)) {
         if (!c.missing.Contains(f.view())) numeric[static_cast<std::size_t>(j)] = false;
@@ -976,17 +1082,37 @@ CsvFileInfo ProbeCsvText(std::string_view text, const CsvOptions& options, std::
   return info;
 }
 
+namespace {
+
+// A prefix of the file that holds its header record (and the sample, when asked for).
+bool HeaderComplete(const std::string& prefix, bool whole, const CsvOptions& options) {
+  if (whole) return true;
+  return LastRecordEnd(prefix, options) != 0 &&
+         CountNewlines(prefix.data(), prefix.data() + prefix.size()) >=
+             static_cast<std::size_t>(options.skip_lines) + 2;
+}
+
+}  // namespace
+
+CsvHeader ReadCsvFileHeader(const std::string& path, const CsvOptions& options) {
+  for (std::size_t bytes = 64 << 10;; bytes *= 4) {
+    const std::string prefix = ReadPrefix(path, bytes);
+    const bool whole = prefix.size() < bytes;
+    if (!HeaderComplete(prefix, whole, options)) continue;
+    const std::string_view text = prefix;
+    return ReadCsvHeader(whole ? text : text.substr(0, LastRecordEnd(text, options)), options,
+                         path);
+  }
+}
+
 CsvFileInfo ProbeCsvFile(const std::string& path, const CsvOptions& options,
                          std::size_t sample_bytes) {
   for (std::size_t bytes = sample_bytes;; bytes *= 4) {
     const std::string prefix = ReadPrefix(path, bytes);
     const bool whole = prefix.size() < bytes;
     // The header must be complete in the sample: grow the sample until it is.
+    if (!HeaderComplete(prefix, whole, options)) continue;
     const std::size_t first_end = LastRecordEnd(prefix, options);
-    if (!whole && (first_end == 0 || CountNewlines(prefix.data(), prefix.data() + prefix.size()) <
-                                         static_cast<std::size_t>(options.skip_lines) + 2)) {
-      continue;
-    }
     CsvFileInfo info;
     info.header = ReadCsvHeader(
         whole ? std::string_view(prefix) : std::string_view(prefix).substr(0, first_end), options,
@@ -1011,6 +1137,12 @@ DenseTarget MakeDenseTarget(const Schema& schema, const DenseSpec& spec) {
     t.has_label = true;
     t.label_name = spec.label;
     t.field_to_col[static_cast<std::size_t>(schema.Index(spec.label))] = DenseTarget::kLabel;
+  }
+  t.simple_layout = true;
+  for (int j = 0; j < schema.num_fields(); ++j) {
+    const int col = t.field_to_col[static_cast<std::size_t>(j)];
+    const bool label_last = col == DenseTarget::kLabel && j == schema.num_fields() - 1;
+    if (col != j && !label_last) t.simple_layout = false;
   }
   return t;
 }

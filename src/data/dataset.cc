@@ -174,8 +174,7 @@ Dataset Dataset::Open(std::span<const std::string> specs, DatasetOptions options
       for (std::size_t i = 0; i < ds.files_.size(); ++i) {
         internal::CsvHeader h = first.header;
         if (i > 0) {
-          const std::string prefix = internal::ReadPrefix(ds.files_[i].path, 1 << 20);
-          h = internal::ReadCsvHeader(prefix, ds.options_.csv, ds.files_[i].path);
+          h = internal::ReadCsvFileHeader(ds.files_[i].path, ds.options_.csv);
           if (h.names != first.header.names) {
             std::vector<Field> fa, fb;
             for (const auto& n : first.header.names) fa.push_back({n, DataType::kFloat64});
@@ -512,8 +511,12 @@ SparseData Dataset::ReadSparse(Shard shard, ReadReport* report) const {
   ReadReport part;
   part.files = static_cast<std::int64_t>(plan.size());
   part.empty_files = empty_files_;
+  std::uint64_t expected = 0;
+  for (const auto& r : plan) {
+    if (!files_[static_cast<std::size_t>(r.file)].compressed) expected += r.end - r.begin;
+  }
   internal::ReadLibsvmInputs(internal::CsvInputsFor(*this, plan, data_start_, data_line_),
-                             options_.libsvm, true, &out, &part);
+                             options_.libsvm, true, expected, &out, &part);
   if (report != nullptr) report->Merge(part);
   return out;
 }

@@ -216,7 +216,8 @@ std::vector<char> Gunzip(std::string_view bytes, const std::string& name) {
   if (bytes.size() >= 18) {
     std::uint32_t isize = 0;
     std::memcpy(&isize, bytes.data() + bytes.size() - 4, 4);
-    if (isize >= bytes.size()) guess = isize + 1;
+    // A corrupt or truncated trailer can claim anything: deflate cannot expand more than ~1032x.
+    if (isize >= bytes.size() && isize / 1100 < bytes.size()) guess = std::size_t{isize} + 1;
   }
   out.resize(std::max<std::size_t>(guess, 4096));
   Inflater inflater(name);

@@ -6,6 +6,7 @@
 
 #include "data/csv_internal.h"
 #include "data/csv_source.h"
+#include "data/input.h"
 #include "data/libsvm_internal.h"
 #include "data/number.h"
 #include "data/pipeline.h"
@@ -49,9 +50,14 @@ const char* ParseLine(const char* p, const char* end, const LibsvmOptions& o, Sp
   while (q < end && IsSpace(*q)) ++q;
   // Label.
   const char* tok = q;
-  while (q < end && !IsSpace(*q) && *q != '\n' && *q != '\r') ++q;
   float label;
-  if (!ParseReal(tok, q, &label)) {
+  const char* fast = ParseFloatSimple(q, end, &label);
+  if (fast != nullptr && (IsSpace(*fast) || *fast == '\n')) {
+    q = fast;
+  } else {
+    while (q < end && !IsSpace(*q) && *q != '\n' && *q != '\r') ++q;
+  }
+  if (fast != q && !ParseReal(tok, q, &label)) {
     return fail(tok, fmt::format("cannot parse the label {} as a number",
                                  Quote(std::string_view(tok, static_cast<std::size_t>(q - tok)))));
   }
@@ -61,6 +67,29 @@ const char* ParseLine(const char* p, const char* end, const LibsvmOptions& o, Sp
     while (q < end && IsSpace(*q)) ++q;
     if (q == end || IsEnd(*q)) break;
     tok = q;
+    {
+      // Fast path: "<digits>:<plain number>" followed by a separator.
+      std::uint64_t index = 0;
+      const char* d = q;
+      while (d < end && d - q < 10 && static_cast<unsigned>(*d - '0') < 10) {
+        index = index * 10 + static_cast<unsigned>(*d - '0');
+        ++d;
+      }
+      float value;
+      const char* r;
+      if (d > q && d < end && *d == ':' && (r = ParseFloatSimple(d + 1, end, &value)) != nullptr &&
+          (IsSpace(*r) || *r == '\n' || *r == '\r' || *r == '#')) {
+        const auto col = static_cast<std::int64_t>(index) - (o.zero_based ? 0 : 1);
+        if (col > prev && (o.num_features <= 0 || col < o.num_features) &&
+            col <= std::numeric_limits<std::int32_t>::max()) {
+          out->indices.push_back(static_cast<std::int32_t>(col));
+          out->values.push_back(value);
+          prev = col;
+          q = r;
+          continue;
+        }
+      }
+    }
     if (end - q >= 4 && std::memcmp(q, "qid:", 4) == 0) {
       q += 4;
       const char* v = q;
@@ -180,7 +209,7 @@ CsvOptions LibsvmLineOptions() {
 }
 
 void ReadLibsvmInputs(std::vector<CsvInput> inputs, const LibsvmOptions& options, bool row_ids,
-                      SparseData* out, ReadReport* report) {
+                      std::uint64_t expected_bytes, SparseData* out, ReadReport* report) {
   const CsvOptions line_options = LibsvmLineOptions();
   CsvWindowSource source(std::move(inputs), line_options, kWindowBytes);
   const int threads = NumThreads();
@@ -198,6 +227,7 @@ void ReadLibsvmInputs(std::vector<CsvInput> inputs, const LibsvmOptions& options
   out->row_ids.clear();
   std::int64_t max_index = -1;
   ReadReport part;
+  bool reserved = false;
   RunPipeline(
       ptrs, [&](void* p) { return source.Next(&static_cast<Token*>(p)->window); },
       [&](void* p) {
@@ -219,6 +249,20 @@ void ReadLibsvmInputs(std::vector<CsvInput> inputs, const LibsvmOptions& options
           if (part.skipped_examples.size() >= ReadReport::kMaxExamples) break;
           part.skipped_examples.push_back(
               FormatWindowError(&source, t->window, e.offset, "", e.message));
+        }
+        if (!reserved && expected_bytes > 0 && !t->window.data.empty()) {
+          // Size the output once from the first window (+5%).
+          const double scale = 1.05 * static_cast<double>(expected_bytes) /
+                               static_cast<double>(t->window.data.size());
+          const auto rows = static_cast<std::size_t>(static_cast<double>(c.rows) * scale) + 1024;
+          const auto nnz_est =
+              static_cast<std::size_t>(static_cast<double>(c.indices.size()) * scale) + 1024;
+          x.indptr.reserve(rows + 1);
+          out->labels.reserve(rows);
+          if (row_ids) out->row_ids.reserve(rows);
+          x.indices.reserve(nnz_est);
+          x.values.reserve(nnz_est);
+          reserved = true;
         }
         std::int64_t nnz = x.indptr.back();
         for (const auto k : c.row_nnz) {
@@ -259,7 +303,7 @@ SparseData ParseLibsvm(std::string_view text, const LibsvmOptions& options, std:
   SparseData out;
   ReadReport part;
   part.files = 1;
-  internal::ReadLibsvmInputs({in}, options, options.row_ids, &out, &part);
+  internal::ReadLibsvmInputs({in}, options, options.row_ids, text.size(), &out, &part);
   if (report != nullptr) report->Merge(part);
   return out;
 }
@@ -272,7 +316,9 @@ SparseData ReadLibsvm(const std::string& path, const LibsvmOptions& options, Rea
   SparseData out;
   ReadReport part;
   part.files = 1;
-  internal::ReadLibsvmInputs({in}, options, options.row_ids, &out, &part);
+  std::error_code ec;
+  const std::uint64_t size = internal::IsGzipFile(path) ? 0 : std::filesystem::file_size(path, ec);
+  internal::ReadLibsvmInputs({in}, options, options.row_ids, ec ? 0 : size, &out, &part);
   if (report != nullptr) report->Merge(part);
   return out;
 }

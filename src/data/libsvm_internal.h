@@ -15,8 +15,9 @@ namespace escala::data::internal {
 CsvOptions LibsvmLineOptions();
 
 // Parses the inputs in parallel into *out (replacing it); skipped rows go to *report.
+// expected_bytes (0 if unknown) sizes the output once.
 void ReadLibsvmInputs(std::vector<CsvInput> inputs, const LibsvmOptions& options, bool row_ids,
-                      SparseData* out, ReadReport* report);
+                      std::uint64_t expected_bytes, SparseData* out, ReadReport* report);
 
 }  // namespace escala::data::internal
 

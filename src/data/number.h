@@ -17,7 +17,7 @@ namespace escala::data::internal {
 // let fast_float handle the general case; either way the result is the correctly rounded float.
 //
 // Digit runs are converted eight bytes at a time (SWAR) when at least 16 bytes follow p.
-inline int DigitRun(const char* p, std::uint64_t* value) {
+[[gnu::always_inline]] inline int DigitRun(const char* p, std::uint64_t* value) {
   std::uint64_t v;
   std::memcpy(&v, p, 8);
   const std::uint64_t t = v ^ 0x3030303030303030ULL;  // '0'..'9' -> 0..9
@@ -39,7 +39,8 @@ inline int DigitRun(const char* p, std::uint64_t* value) {
   return n;
 }
 
-inline const char* ParseFloatSimple(const char* p, const char* end, float* out) {
+[[gnu::always_inline]] inline const char* ParseFloatSimple(const char* p, const char* end,
+                                                           float* out) {
   static constexpr float kPow10[] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f,
                                      1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
   static constexpr std::uint64_t kPow10i[] = {1,      10,      100,      1000,     10000,
@@ -49,8 +50,25 @@ inline const char* ParseFloatSimple(const char* p, const char* end, float* out) 
   const bool neg = *q == '-';
   q += neg ? 1 : 0;
   std::uint64_t m;
-  const int n_int = DigitRun(q, &m);
-  if (n_int == 8) return nullptr;
+  int n_int;
+  if (static_cast<unsigned>(q[0] - '0') < 10 && q[1] == '.') {
+    // The most common shape, one integer digit and up to 7 fraction digits without an exponent
+    // ("0.345584", "-1.30316"): one digit run and a single correctly rounded division.
+    std::uint64_t f;
+    const int n = DigitRun(q + 2, &f);
+    const std::uint64_t mm = static_cast<unsigned>(q[0] - '0') * kPow10i[n] + f;
+    const char* e = q + 2 + n;
+    if (n < 8 && (*e | 0x20) != 'e' && mm <= (std::uint64_t{1} << 24)) [[likely]] {
+      const float v = static_cast<float>(mm) / kPow10[n];
+      *out = neg ? -v : v;
+      return e;
+    }
+    m = static_cast<unsigned>(q[0] - '0');
+    n_int = 1;
+  } else {
+    n_int = DigitRun(q, &m);
+    if (n_int == 8) return nullptr;
+  }
   q += n_int;
   int exp10 = 0;
   int n_frac = 0;

@@ -4,6 +4,7 @@
 
 #include "escala/config.h"
 #include "escala/core/thread_communicator.h"
+#include "escala/data/csv.h"
 #include "escala/gpu/device.h"
 
 int main() {
@@ -13,7 +14,9 @@ int main() {
     comm.AllReduce(std::span<float>(v), escala::ReduceOp::kSum);
     if (comm.rank() == 0) result = v[0];
   });
-  std::printf("escala %s consumer: allreduce 0+1+2 = %.0f, CUDA built in: %s\n",
-              ESCALA_VERSION_STRING, result, escala::gpu::BuiltWithCuda() ? "yes" : "no");
-  return result == 3.0f ? 0 : 1;
+  const escala::data::Table table = escala::data::ParseCsv("x,y\n1,2\n3,4\n");
+  std::printf("escala %s consumer: allreduce 0+1+2 = %.0f, CSV rows %lld, CUDA built in: %s\n",
+              ESCALA_VERSION_STRING, result, static_cast<long long>(table.num_rows()),
+              escala::gpu::BuiltWithCuda() ? "yes" : "no");
+  return result == 3.0f && table.num_rows() == 2 ? 0 : 1;
 }

@@ -81,8 +81,8 @@ class Loader {
 
 class StreamingLoader {
  public:
-  // Streams `shard` of `dataset`; spec selects features and label. options.shard is ignored
-  // (the dataset shard is the unit of distribution here).
+  // Streams `shard` of `dataset`; spec selects features and label. The dataset shard is the unit
+  // of distribution here: options.shard must stay at one worker (kInvalidArgument otherwise).
   StreamingLoader(const Dataset& dataset, Shard shard, DenseSpec spec, LoaderOptions options = {},
                   StreamOptions stream_options = {});
   ~StreamingLoader();

@@ -1,12 +1,12 @@
 // DatasetStream: one pass over a shard of a dataset in chunks, with memory bounded independently
 // of the data size, for data larger than memory (statistics, scoring, training epochs).
 //
-// The stream reads its shard's files in plan order, a block of StreamOptions::block_bytes at a
-// time (pread for plain files, incremental inflate for gzip), parses the complete records of each
-// block in parallel and returns them as one chunk; a record cut by the block end is carried into
-// the next block. Peak memory is about three blocks plus the parsed chunk, whatever the file size
-// (a single record longer than a block grows the block to hold it). CSV and NPY datasets stream;
-// LIBSVM datasets are read whole (Dataset::ReadSparse).
+// The stream reads its shard's files in plan order, about StreamOptions::block_bytes at a time
+// (pread for plain files, incremental inflate for gzip), parses the complete records in parallel
+// and returns them as one chunk; a record cut by the block end is carried into the next block.
+// Peak memory is bounded by a few blocks (input windows in flight and the parsed chunk), whatever
+// the file size (a single record longer than a block grows the block to hold it, up to 1 GiB).
+// CSV and NPY datasets stream; LIBSVM datasets are read whole (Dataset::ReadSparse).
 //
 // Thread-safety: a DatasetStream is used by one thread at a time (its parsing is parallel
 // internally). The Dataset must outlive it.
@@ -24,7 +24,7 @@
 namespace escala::data {
 
 struct StreamOptions {
-  // Input bytes parsed per chunk.
+  // Input bytes parsed per chunk (a chunk holds the records of between one and two blocks).
   std::size_t block_bytes = std::size_t{16} << 20;
 };
 

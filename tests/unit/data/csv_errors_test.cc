@@ -1,5 +1,7 @@
 // Every kind of malformed CSV input: the error names file:line:column and quotes the text, and
 // on_error=skip counts what it drops.
+#include <zlib.h>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -197,6 +199,29 @@ TEST(CsvErrors, LineNumbersAcrossWindows) {
   ASSERT_EQ(report.skipped_examples.size(), 2u);
   EXPECT_THAT(report.skipped_examples[1], HasSubstr("big.csv:390002:8:"));
   SetNumThreads(0);
+}
+
+// Regression: a gzip trailer claiming a huge size made the reader allocate (and zero) that much
+// before noticing the corruption.
+TEST(CsvErrors, RegressionCorruptGzipTrailerFailsCleanly) {
+  TempDir dir;
+  const std::string path = dir.File("c.csv.gz");
+  gzFile f = gzopen(path.c_str(), "wb");
+  const std::string text = "a,b\n1,2\n3,4\n";
+  gzwrite(f, text.data(), static_cast<unsigned>(text.size()));
+  gzclose(f);
+  std::string bytes = testing::ReadFile(path);
+  for (int i = 1; i <= 4; ++i) bytes[bytes.size() - static_cast<std::size_t>(i)] = '\xff';
+  WriteFile(path, bytes);
+  try {
+    CsvOptions mapped;
+    mapped.memory_map = true;  // whole-file inflate, which sizes its buffer from the trailer
+    ReadCsv(path, mapped);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_THAT(e.message(), HasSubstr("invalid gzip data"));
+  }
+  EXPECT_THROW(ReadCsv(path), Error);  // the streaming inflate checks the trailer too
 }
 
 }  // namespace

@@ -217,6 +217,57 @@ TEST(Csv, ManyWindowsWithQuotedNewlinesMatchTheGenerator) {
   SetNumThreads(0);
 }
 
+// The output is sized from the first window; later, shorter rows overflow it (windows then go
+// through their own buffers and the output grows), and blank lines leave gaps that are closed.
+TEST(Csv, DenseOutputGrowsAndCompacts) {
+  for (const int threads : {1, 2, 3}) {
+    SetNumThreads(threads);
+    std::string text = "a,b\n";
+    std::vector<float> expected;
+    for (int i = 0; i < 40000; ++i) {
+      text += fmt::format("{}.000000000000000000000000000000000000000000000000,{}\n", i, -i);
+      if (i % 97 == 0) text += "\n\n";  // blank lines: fewer rows than newlines
+      expected.push_back(static_cast<float>(i));
+    }
+    for (int i = 40000; i < 400000; ++i) {
+      text += fmt::format("{},{}\n", i, -i);
+      expected.push_back(static_cast<float>(i));
+    }
+    DenseSpec spec;
+    spec.label = "b";
+    CsvOptions o;
+    o.row_ids = true;
+    const DenseData d = ParseCsvDense(text, spec, o);
+    ASSERT_EQ(d.rows(), 400000);
+    ASSERT_EQ(d.labels.size(), 400000u);
+    ASSERT_EQ(d.row_ids.size(), 400000u);
+    for (std::int64_t i = 0; i < d.rows(); ++i) {
+      ASSERT_EQ(d.features(i, 0), expected[static_cast<std::size_t>(i)]) << i;
+      ASSERT_EQ(d.labels[static_cast<std::size_t>(i)], -expected[static_cast<std::size_t>(i)]);
+      if (i > 0) {
+        ASSERT_LT(d.row_ids[static_cast<std::size_t>(i) - 1],
+                  d.row_ids[static_cast<std::size_t>(i)]);
+      }
+    }
+  }
+  SetNumThreads(0);
+}
+
+// A record longer than a parse window (1 MiB) grows the window, from memory and from files.
+TEST(Csv, RecordsLongerThanAWindow) {
+  const std::string big(3 << 20, 'x');
+  const std::string text = "a,b\n1,\"" + big + "\"\n2,\"y\"\n3," + big.substr(0, 1500000) + "\n";
+  TempDir dir;
+  WriteFile(dir.File("long.csv"), text);
+  for (const Table& t : {ParseCsv(text), ReadCsv(dir.File("long.csv"))}) {
+    ASSERT_EQ(t.num_rows(), 3);
+    EXPECT_EQ(t.column("b").category(0).size(), big.size());
+    EXPECT_EQ(t.column("b").category(1), "y");
+    EXPECT_EQ(t.column("b").category(2).size(), 1500000u);
+    EXPECT_EQ(t.column("a").f64()[2], 3.0);
+  }
+}
+
 TEST(Csv, FilesPlainGzipAndMapped) {
   TempDir dir;
   std::vector<std::array<double, 3>> expected;
