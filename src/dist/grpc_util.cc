@@ -1,10 +1,15 @@
 #include "dist/grpc_util.h"
 
+#include <grpc/grpc.h>
+
+#include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "dist/transport.h"
 #include "escala/core/logging.h"
 
 namespace escala::dist::internal {
@@ -181,6 +186,22 @@ std::chrono::system_clock::time_point ToSystemDeadline(std::chrono::steady_clock
   const auto left = t > now ? t - now : std::chrono::steady_clock::duration::zero();
   return std::chrono::system_clock::now() +
          std::chrono::duration_cast<std::chrono::system_clock::duration>(left);
+}
+
+std::string PreferPollEngine() {
+  static std::once_flag once;
+  static std::string engine;
+  std::call_once(once, [] {
+    if (const char* v = std::getenv("GRPC_POLL_STRATEGY"); v != nullptr && *v != '\0') {
+      engine = v;
+    } else if (grpc_is_initialized() != 0) {
+      engine = "default";
+    } else {
+      setenv("GRPC_POLL_STRATEGY", "poll", 0);
+      engine = "poll";
+    }
+  });
+  return engine;
 }
 
 bool SecretEquals(std::string_view a, std::string_view b) {

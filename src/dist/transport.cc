@@ -547,7 +547,9 @@ void Transport::OnWriteDone(Link& l, bool ok) {
 void Transport::Dispatch(Tag* tag, bool ok) {
   switch (tag->kind) {
     case Tag::kStart:
-      if (!ok && tag->link->error.empty()) tag->link->error = "the stream could not start";
+      // StartCall uses the same operation slot as Write: the first frame waits for it.
+      OnWriteDone(*tag->link, ok);
+      if (!ok) tag->link->error = "the stream could not start";
       break;
     case Tag::kRead:
       OnReadDone(*tag->link, ok);
@@ -663,6 +665,7 @@ void Transport::Connect(int rank, int world, std::uint64_t round, const std::vec
     l.client_call = l.stub->PrepareCall(l.client_ctx.get(), kLinkMethod, impl_->cq.get());
     ESCALA_CHECK(l.client_call != nullptr, kInternal, "rank {}: cannot prepare a call to {}",
                  rank_, address);
+    l.write_pending = true;  // until the start completes (see Dispatch)
     l.client_call->StartCall(&l.start_tag);
     StartRead(l);
   }
