@@ -232,6 +232,7 @@ class Coordinator::Impl final : public pb::Coordinator::CallbackService, public 
     SessionReactor* session = nullptr;  // holds a reference
     Clock::time_point last_seen;
     bool goodbye = false;
+    std::uint64_t collectives_started = 0;
   };
 
   struct Round {
@@ -648,7 +649,10 @@ void Coordinator::Impl::OnWorkerEvent(SessionReactor* s, const pb::WorkerEvent& 
         break;
       }
       case pb::WorkerEvent::kHeartbeat:
-        if (m != nullptr) m->last_seen = now;
+        if (m != nullptr) {
+          m->last_seen = now;
+          m->collectives_started = ev.heartbeat().collectives_started();
+        }
         break;
       case pb::WorkerEvent::kFailure:
         if (m != nullptr) {
@@ -871,7 +875,10 @@ void Coordinator::Impl::TimerLoop() {
     if (now >= next_heartbeat) {
       next_heartbeat = now + options_.heartbeat_interval;
       pb::CoordinatorEvent hb;
-      hb.mutable_heartbeat();
+      auto* beat = hb.mutable_heartbeat();
+      if (round_.members.size() <= 4096) {
+        for (const Member& m : round_.members) beat->add_collectives_started(m.collectives_started);
+      }
       for (Member& m : round_.members) {
         if (m.session == nullptr) continue;
         SessionReactor* s = m.session;

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -112,7 +113,7 @@ class GrpcRing final : public QueuedCommunicator {
   ~GrpcRing() override {
     if (session_ != nullptr && handler_id_ >= 0) session_->RemoveFailureHandler(handler_id_);
     StopWorker();
-    const bool healthy = poison_status().ok();
+    const bool healthy = poison_status().ok() && !transport_->interrupted();
     // Wait for the linked peers' goodbyes only on a healthy communicator: then they still need
     // what this rank sent them. A failed group is torn down at once.
     transport_->Close(healthy ? Clock::now() + linger_ : Clock::now());
@@ -183,7 +184,7 @@ class GrpcRing final : public QueuedCommunicator {
       for (int d = 1, k = 0; d < world_; d <<= 1, ++k) {
         FrameMeta m = call.Meta(rank_);
         m.step = static_cast<std::uint32_t>(k);
-        transport_->Send((rank_ + d) % world_, m, nullptr, 0, true);
+        SendTo((rank_ + d) % world_, m, nullptr, 0, true);
         Expect(call, (rank_ - d + world_) % world_, FrameType::kData, m.step, 0, 0, ctx, what);
       }
     });
@@ -194,7 +195,7 @@ class GrpcRing final : public QueuedCommunicator {
     {
       std::lock_guard lock(mu_);
       relayed = relayed_;
-      if (!relayed) origin_ = FailureOrigin{rank_, reason.code(), reason.message()};
+      if (!relayed && !origin_) origin_ = FailureOrigin{rank_, reason.code(), reason.message()};
     }
     transport_->Interrupt(reason);
     if (!relayed && session_ != nullptr) session_->ReportFailure(reason);
@@ -206,6 +207,8 @@ class GrpcRing final : public QueuedCommunicator {
   template <typename F>
   void Run(const Call& call, const OpContext& ctx, F&& algorithm) {
     const std::string what = ctx.Describe(OpKindName(call.op));
+    if (session_ != nullptr) session_->SetCollectivesStarted(call.seq + 1);
+    sent_right_ = world_ == 1;
     try {
       transport_->SetScreen(call.seq, [&](const FrameMeta& m) { CheckCall(call, m, what); });
       algorithm(what);
@@ -220,27 +223,50 @@ class GrpcRing final : public QueuedCommunicator {
         if (transport_->peer_failure().rank >= 0) {
           relayed_ = true;
           origin = transport_->peer_failure();
-        } else if (origin_.rank >= 0) {
-          origin = origin_;  // relayed by the coordinator, or Abort() on this rank
+        } else if (origin_) {
+          origin = *origin_;  // relayed by the coordinator, or Abort() on this rank
         } else {
           origin = FailureOrigin{rank_, s.code(), s.message()};
         }
       }
       transport_->SendErrorFrames(origin, std::chrono::milliseconds(250));
+      if (s.code() == ErrorCode::kDeadlineExceeded && origin.rank == rank_) {
+        const std::string laggards = Laggards(call.seq);
+        if (!laggards.empty()) throw Error(s.code(), s.message() + laggards);
+      }
       throw;
     }
   }
 
+  // The ranks that, at the coordinator's last heartbeat, had not started collective `seq`: the
+  // ranks a timed-out collective really waited for (the peer it waited on may itself be waiting).
+  std::string Laggards(std::uint64_t seq) const {
+    if (session_ == nullptr) return {};
+    const std::vector<std::uint64_t> started = session_->PeerCollectivesStarted();
+    std::string list;
+    for (std::size_t r = 0; r < started.size(); ++r) {
+      if (static_cast<int>(r) != rank_ && started[r] <= seq) {
+        list += (list.empty() ? "" : ", ") + std::to_string(r);
+      }
+    }
+    if (list.empty()) return {};
+    return fmt::format("; at the last heartbeat rank(s) {} had not started collective #{}", list,
+                       seq);
+  }
+
+  // A failure elsewhere, from the coordinator: the running collective (or the next one) fails
+  // with it, and the communicator is poisoned then. Not Abort(): a collective queued but not yet
+  // started must still report the relayed code (kInvalidArgument for a mismatch), as it does on
+  // every other rank.
   void OnRelayedFailure(const Status& status) {
     {
       std::lock_guard lock(mu_);
-      if (!relayed_ && origin_.rank < 0) {
-        relayed_ = true;
-        // The coordinator's message already names the failed rank.
-        origin_ = FailureOrigin{-1, status.code(), status.message()};
-      }
+      if (relayed_ || origin_) return;
+      relayed_ = true;
+      // The coordinator's message already names the failed rank.
+      origin_ = FailureOrigin{-1, status.code(), status.message()};
     }
-    Abort(status);
+    transport_->Interrupt(status);
   }
 
   void CheckCall(const Call& call, const FrameMeta& m, const std::string& what) const {
@@ -257,16 +283,36 @@ class GrpcRing final : public QueuedCommunicator {
             DescribeCall(m.op, m.count, m.dtype, m.reduce_op, m.root));
     }
     if (m.seq != call.seq) {
-      Throw(ErrorCode::kInternal, "rank {}/{}: {}: rank {} sent a frame of collective #{}", rank_,
-            world_, what, m.from_rank, m.seq);
+      Throw(ErrorCode::kInvalidArgument,
+            "rank {}/{}: {}: mismatched collective: rank {} is in collective #{} while rank {} "
+            "still expects data of #{}",
+            rank_, world_, what, m.from_rank, m.seq, rank_, call.seq);
     }
+  }
+
+  void SendTo(int peer, const FrameMeta& meta, const void* payload, std::size_t bytes,
+              bool copy) {
+    if (peer == (rank_ + 1) % world_) sent_right_ = true;
+    transport_->Send(peer, meta, payload, bytes, copy);
+  }
+
+  // The next frame from `peer`. Before this rank's first blocking receive of a collective it
+  // makes sure its right neighbour has heard of the call (see FrameType::kAnnounce): otherwise
+  // ranks whose calls disagree could wait for each other without ever exchanging a frame.
+  InFrame RecvFrom(const Call& call, int peer, const OpContext& ctx, const std::string& what) {
+    if (!sent_right_) {
+      FrameMeta m = call.Meta(rank_);
+      m.type = FrameType::kAnnounce;
+      SendTo((rank_ + 1) % world_, m, nullptr, 0, true);
+    }
+    return transport_->Recv(peer, ctx.deadline, what, ctx.timeout);
   }
 
   // Receives the next frame from `peer` and checks that it is the expected one.
   InFrame Expect(const Call& call, int peer, FrameType type, std::uint32_t step,
                  std::uint64_t offset, std::size_t payload, const OpContext& ctx,
                  const std::string& what) {
-    InFrame f = transport_->Recv(peer, ctx.deadline, what, ctx.timeout);
+    InFrame f = RecvFrom(call, peer, ctx, what);
     CheckCall(call, f.meta, what);
     if (f.meta.type != type || f.meta.step != step || f.meta.offset != offset ||
         f.payload_size() != payload) {
@@ -300,7 +346,7 @@ class GrpcRing final : public QueuedCommunicator {
       const std::size_t len = std::min(chunk, seg_begin(seg) + seg_len(seg) - begin);
       m.step = step;
       m.offset = begin;
-      transport_->Send(right, m, buf + begin * esize, len * esize, /*copy=*/false);
+      SendTo(right, m, buf + begin * esize, len * esize, /*copy=*/false);
     };
     auto recv_chunk = [&](std::uint32_t step, int seg, std::size_t k, std::size_t* begin,
                           std::size_t* len) {
@@ -349,7 +395,7 @@ class GrpcRing final : public QueuedCommunicator {
     FrameMeta m = call.Meta(rank_);
     if (rank_ >= p) {
       m.step = kFoldStep;
-      transport_->Send(rank_ - p, m, buf, bytes, true);
+      SendTo(rank_ - p, m, buf, bytes, true);
       Expect(call, rank_ - p, FrameType::kData, kUnfoldStep, 0, bytes, ctx, what).CopyTo(buf);
       return;
     }
@@ -361,7 +407,7 @@ class GrpcRing final : public QueuedCommunicator {
     for (int mask = 1; mask < p; mask <<= 1, ++step) {
       const int partner = rank_ ^ mask;
       m.step = step;
-      transport_->Send(partner, m, buf, bytes, true);
+      SendTo(partner, m, buf, bytes, true);
       InFrame f = Expect(call, partner, FrameType::kData, step, 0, bytes, ctx, what);
       if (rank_ < partner) {
         f.ReduceInto(buf, call.dtype, call.reduce_op);
@@ -375,7 +421,7 @@ class GrpcRing final : public QueuedCommunicator {
     if (call.reduce_op == ReduceOp::kAvg) DivideBy(buf, call.count, call.dtype, world_);
     if (rank_ < extra) {
       m.step = kUnfoldStep;
-      transport_->Send(rank_ + p, m, buf, bytes, true);
+      SendTo(rank_ + p, m, buf, bytes, true);
     }
   }
 
@@ -408,18 +454,18 @@ class GrpcRing final : public QueuedCommunicator {
         Expect(call, parent, FrameType::kData, kBcastData, off, len, ctx, what).CopyTo(buf + off);
       }
       m.offset = off;
-      for (int c : children) transport_->Send(c, m, buf + off, len, /*copy=*/false);
+      for (int c : children) SendTo(c, m, buf + off, len, /*copy=*/false);
     }
     m.type = FrameType::kAck;
     m.offset = 0;
     for (int c : children) Expect(call, c, FrameType::kAck, kBcastAck, 0, 0, ctx, what);
     if (parent >= 0) {
       m.step = kBcastAck;
-      transport_->Send(parent, m, nullptr, 0, true);
+      SendTo(parent, m, nullptr, 0, true);
       Expect(call, parent, FrameType::kAck, kBcastCommit, 0, 0, ctx, what);
     }
     m.step = kBcastCommit;
-    for (int c : children) transport_->Send(c, m, nullptr, 0, true);
+    for (int c : children) SendTo(c, m, nullptr, 0, true);
   }
 
   // Ring all-gather: in step s, forward block (rank - s) to the right neighbour.
@@ -437,7 +483,7 @@ class GrpcRing final : public QueuedCommunicator {
         const std::size_t off = k * chunk_bytes_;
         const std::size_t len = std::min(chunk_bytes_, bytes - std::min(bytes, off));
         m.offset = off;
-        transport_->Send(right, m, out + static_cast<std::size_t>(b) * bytes + off, len, false);
+        SendTo(right, m, out + static_cast<std::size_t>(b) * bytes + off, len, false);
       }
     };
     send_block(0, rank_);
@@ -476,7 +522,7 @@ class GrpcRing final : public QueuedCommunicator {
         const std::size_t off = k * chunk_bytes_;
         const std::size_t len = std::min(chunk_bytes_, v.size() - std::min(v.size(), off));
         m.offset = off;
-        transport_->Send(right, m, v.data() + off, len, false);
+        SendTo(right, m, v.data() + off, len, false);
       }
     };
     send_block(0, rank_);
@@ -485,7 +531,7 @@ class GrpcRing final : public QueuedCommunicator {
       auto& v = (*out)[static_cast<std::size_t>(b)];
       std::size_t nchunks = 1;
       for (std::size_t k = 0; k < nchunks; ++k) {
-        InFrame f = transport_->Recv(left, ctx.deadline, what, ctx.timeout);
+        InFrame f = RecvFrom(call, left, ctx, what);
         CheckCall(call, f.meta, what);
         const std::size_t off = k * chunk_bytes_;
         if (k == 0) {
@@ -516,11 +562,12 @@ class GrpcRing final : public QueuedCommunicator {
   const int world_;
   std::size_t chunk_bytes_ = 0;
   int handler_id_ = -1;
+  bool sent_right_ = false;  // this collective already sent something to rank + 1
   std::vector<std::byte> scratch_;  // recursive doubling; reused across calls
 
   std::mutex mu_;
   bool relayed_ = false;   // guarded by mu_: the failure started elsewhere
-  FailureOrigin origin_;   // guarded by mu_
+  std::optional<FailureOrigin> origin_;  // guarded by mu_
 };
 
 }  // namespace

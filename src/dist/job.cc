@@ -209,6 +209,12 @@ class JobSession::Impl {
 
   const Membership& membership() const { return membership_; }
 
+  void SetStarted(std::uint64_t n) { collectives_started_.store(n, std::memory_order_relaxed); }
+  std::vector<std::uint64_t> PeerProgress() const {
+    std::lock_guard lock(progress_mu_);
+    return peer_progress_;
+  }
+
  private:
   // Writes an event unless the stream is not open or already half-closed.
   void Write(const pb::WorkerEvent& ev) {
@@ -242,6 +248,11 @@ class JobSession::Impl {
     pb::CoordinatorEvent ev;
     while (stream_->Read(&ev)) {
       last_heard_.store(Clock::now().time_since_epoch().count());
+      if (ev.has_heartbeat() && ev.heartbeat().collectives_started_size() > 0) {
+        std::lock_guard lock(progress_mu_);
+        peer_progress_.assign(ev.heartbeat().collectives_started().begin(),
+                              ev.heartbeat().collectives_started().end());
+      }
       if (ev.has_abort()) {
         const auto& a = ev.abort();
         Deliver(internal::RelayedFailure(internal::FailureOrigin{
@@ -284,7 +295,7 @@ class JobSession::Impl {
       }
       lock.unlock();
       pb::WorkerEvent ev;
-      ev.mutable_heartbeat();
+      ev.mutable_heartbeat()->set_collectives_started(collectives_started_.load(std::memory_order_relaxed));
       Write(ev);
       lock.lock();
     }
@@ -301,6 +312,9 @@ class JobSession::Impl {
   std::thread heartbeat_;
   std::atomic<Clock::rep> last_heard_{0};
   std::atomic<bool> failure_reported_{false};
+  std::atomic<std::uint64_t> collectives_started_{0};
+  mutable std::mutex progress_mu_;
+  std::vector<std::uint64_t> peer_progress_;  // guarded by progress_mu_
 
   std::mutex write_mu_;       // one writer on the stream at a time
   bool writes_done_ = false;  // guarded by write_mu_
@@ -352,6 +366,12 @@ void JobSession::ReportFailure(const Status& status) {
 }
 void JobSession::Goodbye() {
   impl_->Close(/*goodbye=*/true);
+}
+void JobSession::SetCollectivesStarted(std::uint64_t n) {
+  impl_->SetStarted(n);
+}
+std::vector<std::uint64_t> JobSession::PeerCollectivesStarted() const {
+  return impl_->PeerProgress();
 }
 void JobSession::Set(const std::string& key, const std::string& value) {
   impl_->Set(key, value);

@@ -68,7 +68,7 @@ void ToProto(const FrameMeta& m, pb::FrameHeader* h) {
 }
 
 bool FromProto(const pb::FrameHeader& h, FrameMeta* m) {
-  if (h.type() > pb::FrameHeader::Type(static_cast<int>(FrameType::kBye)) ||
+  if (h.type() > pb::FrameHeader::Type(static_cast<int>(FrameType::kAnnounce)) ||
       h.op() > pb::FrameHeader::Op(static_cast<int>(OpKind::kBarrier)) ||
       h.dtype() > static_cast<std::uint32_t>(DType::kUInt8) ||
       h.reduce_op() > static_cast<std::uint32_t>(ReduceOp::kMin)) {
@@ -522,6 +522,7 @@ void Transport::OnReadDone(Link& l, bool ok) {
       return;
     case FrameType::kData:
     case FrameType::kAck:
+    case FrameType::kAnnounce:
       l.inbox_bytes += f.payload_size();
       l.inbox.push_back(std::move(f));
       break;
@@ -620,13 +621,22 @@ void Transport::ThrowIfInterrupted(std::string_view what) {
 void Transport::SetScreen(std::uint64_t seq, std::function<void(const FrameMeta&)> screen) {
   screen_seq_ = seq;
   screen_ = std::move(screen);
+  if (screen_) ScreenInboxes();
+}
+
+bool Transport::interrupted() const {
+  return impl_->interrupted.load(std::memory_order_acquire);
 }
 
 void Transport::ScreenInboxes() {
-  if (!screen_) return;
   for (const auto& lp : links_) {
-    if (lp != nullptr && !lp->inbox.empty() && lp->inbox.front().meta.seq == screen_seq_) {
-      screen_(lp->inbox.front().meta);
+    if (lp == nullptr) continue;
+    auto& inbox = lp->inbox;
+    while (!inbox.empty()) {
+      const FrameMeta& m = inbox.front().meta;
+      if (m.seq == screen_seq_ && screen_) screen_(m);
+      if (m.type != FrameType::kAnnounce || m.seq > screen_seq_) break;
+      inbox.pop_front();  // an announcement has done its job once screened
     }
   }
 }
@@ -718,6 +728,10 @@ InFrame Transport::Recv(int peer, Deadline deadline, std::string_view what,
       l.inbox.pop_front();
       l.inbox_bytes -= f.payload_size();
       if (l.read_paused && l.inbox_bytes < options_.inbox_limit_bytes) StartRead(l);
+      if (f.meta.type == FrameType::kAnnounce && f.meta.seq <= screen_seq_) {
+        if (f.meta.seq == screen_seq_ && screen_) screen_(f.meta);
+        continue;
+      }
       return f;
     }
     if (l.read_closed || l.write_failed) {

@@ -30,7 +30,14 @@ namespace escala::dist::internal {
 
 using Deadline = std::chrono::steady_clock::time_point;
 
-enum class FrameType : std::uint8_t { kData = 0, kHello = 1, kError = 2, kAck = 3, kBye = 4 };
+enum class FrameType : std::uint8_t {
+  kData = 0,
+  kHello = 1,
+  kError = 2,
+  kAck = 3,
+  kBye = 4,
+  kAnnounce = 5,
+};
 enum class OpKind : std::uint8_t {
   kNone = 0,
   kAllReduce = 1,
@@ -146,7 +153,12 @@ class Transport {
   // While a Recv waits, frames of collective `seq` that other peers already sent are shown to
   // `screen`, which throws if they disagree with this rank's call (a mismatch is then reported
   // even when the ranks chose different algorithms). Reset with an empty function.
+  // Also drops ANNOUNCE frames of earlier collectives (they only matter while their collective
+  // runs). Recv never returns ANNOUNCE frames: it screens them and moves on.
   void SetScreen(std::uint64_t seq, std::function<void(const FrameMeta&)> screen);
+
+  // Whether Interrupt() was called.
+  bool interrupted() const;
 
   // Queues a frame for `peer`. With copy=false the payload is referenced, not copied: it must stay
   // valid and unmodified until Flush() returned or the peer provably received it.

@@ -98,6 +98,12 @@ class JobSession {
   // Tells the coordinator this worker finished cleanly and closes the session. Idempotent.
   void Goodbye();
 
+  // Progress reporting: how many collectives this worker has started (sent with heartbeats), and
+  // every rank's count as the coordinator last relayed it (empty until the first heartbeat).
+  // Used to name the ranks that never reached a collective that timed out.
+  void SetCollectivesStarted(std::uint64_t n);
+  std::vector<std::uint64_t> PeerCollectivesStarted() const;
+
   // Key-value store of the current round. Values up to max_message_bytes.
   void Set(const std::string& key, const std::string& value);
   // Waits up to `timeout` (0: rpc_timeout) for the key; throws kNotFound when it stays unset.
