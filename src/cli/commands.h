@@ -15,6 +15,10 @@ std::string VersionString();
 // `escala info`: build configuration, threads, GPU devices.
 void RegisterInfo(CLI::App& app);
 
+// `escala launch` (start the local workers of a distributed job) and `escala coordinator` (a
+// job's coordinator on its own).
+void RegisterDist(CLI::App& app);
+
 }  // namespace escala::cli
 
 #endif  // ESCALA_CLI_COMMANDS_H_

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   });
 
   escala::cli::RegisterInfo(app);
+  escala::cli::RegisterDist(app);
 
   try {
     app.parse(argc, argv);

@@ -87,6 +87,14 @@ void ReduceUnaligned(void* acc, const std::byte* in, std::size_t count, DType dt
   }
 }
 
+InFrame InFrame::View(FrameMeta meta, std::vector<std::span<const std::byte>> spans) {
+  InFrame f;
+  f.meta = std::move(meta);
+  for (const auto& s : spans) f.payload_size_ += s.size();
+  f.spans_ = std::move(spans);
+  return f;
+}
+
 void InFrame::CopyTo(void* dst) const {
   auto* out = static_cast<std::byte*>(dst);
   for (const auto& s : spans_) {

@@ -88,6 +88,9 @@ class InFrame {
   // be split and misaligned in memory; acc must be aligned for dtype.
   void ReduceInto(void* acc, DType dtype, ReduceOp op) const;
 
+  // A frame whose payload is caller memory split into `spans` (tests of CopyTo/ReduceInto).
+  static InFrame View(FrameMeta meta, std::vector<std::span<const std::byte>> spans);
+
   // The gRPC buffers behind the payload (opaque outside transport.cc).
   struct Storage;
 
