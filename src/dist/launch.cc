@@ -86,7 +86,8 @@ class Launcher {
   int Run() {
     Validate();
     const int world = o_.nnodes * o_.nproc;
-    if (o_.job_id.empty()) o_.job_id = "escala-" + RandomHex(6);
+    // Launchers on several nodes must agree on the job id without talking to each other.
+    if (o_.job_id.empty()) o_.job_id = o_.nnodes == 1 ? "escala-" + RandomHex(6) : "escala";
     if (o_.job_token.empty() && o_.nnodes == 1) o_.job_token = RandomHex(16);
     std::unique_ptr<Coordinator> coordinator;
     std::string address = o_.coordinator;

@@ -31,7 +31,7 @@ struct LaunchOptions {
   int max_restarts = 0;
   // Between SIGTERM and SIGKILL when the other workers are stopped.
   std::chrono::milliseconds grace_period{std::chrono::seconds(5)};
-  std::string job_id;     // empty: a random id
+  std::string job_id;     // empty: a random id on one node, "escala" on several
   std::string job_token;  // empty: a random token (single node) or none (several nodes)
   std::chrono::milliseconds heartbeat_interval{1000};
   std::chrono::milliseconds heartbeat_timeout{15000};
