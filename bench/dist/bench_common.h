@@ -56,8 +56,7 @@ inline void Report(const char* peer, std::size_t bytes, int ranks, double second
 }
 
 inline double Now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace bench

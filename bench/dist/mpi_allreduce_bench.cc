@@ -1,7 +1,6 @@
 // Peer: Open MPI's MPI_Allreduce, float32 sum, same sizes and timing as escala_allreduce_bench.
 // Usage: mpirun --allow-run-as-root -np 2 --mca btl tcp,self mpi_allreduce_bench
 #include <mpi.h>
-
 #include <vector>
 
 #include "bench_common.h"

@@ -2,10 +2,9 @@
 // links -> communicator. Also the option parsers shared with the CLI.
 #include "escala/dist/connect.h"
 
-#include <malloc.h>
-
 #include <cstdlib>
 #include <cstring>
+#include <malloc.h>
 #include <mutex>
 
 #include <fmt/format.h>
@@ -30,7 +29,8 @@ bool IsLoopback(const std::string& host) {
 
 std::string Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n'))
+    s.remove_suffix(1);
   return std::string(s);
 }
 
@@ -114,8 +114,7 @@ std::size_t ParseByteSize(std::string_view text, std::string_view what) {
           unit);
   }
   const double bytes = v * mult;
-  ESCALA_CHECK(bytes >= 1 && bytes < 1e15, kInvalidArgument, "{} '{}' is out of range", what,
-               text);
+  ESCALA_CHECK(bytes >= 1 && bytes < 1e15, kInvalidArgument, "{} '{}' is out of range", what, text);
   return static_cast<std::size_t>(bytes);
 }
 
@@ -169,9 +168,8 @@ ConnectOptions ConnectOptions::FromEnvironment() {
 }
 
 std::unique_ptr<Communicator> Connect(const WorkerEnv& env, const ConnectOptions& options) {
-  ESCALA_CHECK(env.world_size >= 1 && env.rank >= 0 && env.rank < env.world_size,
-               kInvalidArgument, "rank {} is out of range for world size {}", env.rank,
-               env.world_size);
+  ESCALA_CHECK(env.world_size >= 1 && env.rank >= 0 && env.rank < env.world_size, kInvalidArgument,
+               "rank {} is out of range for world size {}", env.rank, env.world_size);
   if (env.world_size == 1) {
     auto comm = MakeSelfCommunicator();
     comm->set_default_timeout(options.collective_timeout);
@@ -204,7 +202,7 @@ std::unique_ptr<Communicator> Connect(const WorkerEnv& env, const ConnectOptions
   internal::TransportOptions to;
   to.job_id = env.job_id;
   to.job_token = env.job_token;
-  const std::string bind_host = !options.bind_host.empty()       ? options.bind_host
+  const std::string bind_host = !options.bind_host.empty()     ? options.bind_host
                                 : IsLoopback(coordinator.host) ? "127.0.0.1"
                                                                : "0.0.0.0";
   to.bind_address = HostPort{bind_host, 0}.ToString();
@@ -230,16 +228,15 @@ std::unique_ptr<Communicator> Connect(const WorkerEnv& env, const ConnectOptions
   try {
     std::vector<std::string> addresses;
     for (const PeerInfo& p : m.peers) addresses.push_back(p.address);
-    transport->Connect(m.rank, m.world_size, m.round,
-                       internal::LinkedPeers(m.rank, m.world_size), addresses,
-                       std::chrono::steady_clock::now() + ring.connect_timeout);
+    transport->Connect(m.rank, m.world_size, m.round, internal::LinkedPeers(m.rank, m.world_size),
+                       addresses, std::chrono::steady_clock::now() + ring.connect_timeout);
   } catch (...) {
     // Tell the others at once instead of letting them wait for their connect timeout.
     session->ReportFailure(Status::FromCurrentException());
     throw;
   }
-  ESCALA_LOG_DEBUG("rank {}/{} connected (round {}, data plane on port {}, gRPC engine {})",
-                   m.rank, m.world_size, m.round, transport->port(), engine);
+  ESCALA_LOG_DEBUG("rank {}/{} connected (round {}, data plane on port {}, gRPC engine {})", m.rank,
+                   m.world_size, m.round, transport->port(), engine);
   auto comm = internal::MakeGrpcRing(std::move(transport), std::move(session), std::move(hosted),
                                      ring, options.linger_timeout);
   comm->set_default_timeout(options.collective_timeout);

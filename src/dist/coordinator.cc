@@ -60,13 +60,10 @@ class PendingUnary final : public grpc::ServerUnaryReactor {
   std::atomic<std::uint64_t> id_{0};
 };
 
-
 // A worker's session stream.
-class SessionReactor final
-    : public grpc::ServerBidiReactor<pb::WorkerEvent, pb::CoordinatorEvent> {
+class SessionReactor final : public grpc::ServerBidiReactor<pb::WorkerEvent, pb::CoordinatorEvent> {
  public:
-  SessionReactor(ReactorHost* impl, grpc::CallbackServerContext* ctx)
-      : impl_(impl), ctx_(ctx) {}
+  SessionReactor(ReactorHost* impl, grpc::CallbackServerContext* ctx) : impl_(impl), ctx_(ctx) {}
 
   void Begin() { StartRead(&in_); }
 
@@ -156,12 +153,11 @@ class SessionReactor final
   pb::WorkerEvent in_;
   std::mutex mu_;
   std::deque<pb::CoordinatorEvent> out_;  // guarded by mu_; front is being written
-  bool writing_ = false;                   // guarded by mu_
-  bool finishing_ = false;                 // guarded by mu_
-  bool finished_ = false;                  // guarded by mu_
-  grpc::Status final_;                     // guarded by mu_
+  bool writing_ = false;                  // guarded by mu_
+  bool finishing_ = false;                // guarded by mu_
+  bool finished_ = false;                 // guarded by mu_
+  grpc::Status final_;                    // guarded by mu_
 };
-
 
 std::string JoinHostPort(const std::string& host, int port) {
   if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
@@ -193,8 +189,7 @@ class Coordinator::Impl final : public pb::Coordinator::CallbackService, public 
   grpc::ServerUnaryReactor* KeyValueGet(grpc::CallbackServerContext* ctx,
                                         const pb::KeyValueGetRequest* req,
                                         pb::KeyValueGetResponse* resp) override;
-  grpc::ServerUnaryReactor* Barrier(grpc::CallbackServerContext* ctx,
-                                    const pb::BarrierRequest* req,
+  grpc::ServerUnaryReactor* Barrier(grpc::CallbackServerContext* ctx, const pb::BarrierRequest* req,
                                     pb::BarrierResponse* resp) override;
 
   void OnPendingCancelled(std::uint64_t id) override;
@@ -264,15 +259,14 @@ class Coordinator::Impl final : public pb::Coordinator::CallbackService, public 
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool shutting_down_ = false;                 // guarded by mu_
-  Round round_;                                // guarded by mu_
-  std::uint64_t failed_rounds_ = 0;            // guarded by mu_
-  std::uint64_t next_waiter_ = 1;              // guarded by mu_
-  std::map<std::uint64_t, Waiter> waiters_;    // guarded by mu_
-  std::vector<SessionReactor*> sessions_;      // guarded by mu_: every live session (one ref each)
+  bool shutting_down_ = false;               // guarded by mu_
+  Round round_;                              // guarded by mu_
+  std::uint64_t failed_rounds_ = 0;          // guarded by mu_
+  std::uint64_t next_waiter_ = 1;            // guarded by mu_
+  std::map<std::uint64_t, Waiter> waiters_;  // guarded by mu_
+  std::vector<SessionReactor*> sessions_;    // guarded by mu_: every live session (one ref each)
   std::thread timer_;
 };
-
 
 // ---- Impl --------------------------------------------------------------------------------------
 
@@ -398,10 +392,10 @@ grpc::ServerUnaryReactor* Coordinator::Impl::Register(grpc::CallbackServerContex
       status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                             fmt::format("world size must be >= 1, got {}", req->world_size()));
     } else if (options_.world_size > 0 && req->world_size() != options_.world_size) {
-      status = grpc::Status(
-          grpc::StatusCode::INVALID_ARGUMENT,
-          fmt::format("the worker expects world size {} but the job has world size {}",
-                      req->world_size(), options_.world_size));
+      status =
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                       fmt::format("the worker expects world size {} but the job has world size {}",
+                                   req->world_size(), options_.world_size));
     } else if (req->requested_rank() < -1 || req->requested_rank() >= req->world_size()) {
       status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                             fmt::format("requested rank {} is out of range for world size {}",
@@ -424,8 +418,8 @@ grpc::ServerUnaryReactor* Coordinator::Impl::Register(grpc::CallbackServerContex
                      ? grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
                                     fmt::format("rank {} is taken: round {} of job '{}' is "
                                                 "running with {} workers",
-                                                req->requested_rank(), round_.id,
-                                                options_.job_id, round_.world))
+                                                req->requested_rank(), round_.id, options_.job_id,
+                                                round_.world))
                      : grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                                     fmt::format("round {} of job '{}' is already running with "
                                                 "its {} workers",
@@ -616,10 +610,9 @@ void Coordinator::Impl::OnWorkerEvent(SessionReactor* s, const pb::WorkerEvent& 
         if (!Authorized(h.auth(), &reject)) break;
         if (h.round() != round_.id || round_.phase == Phase::kGathering || h.rank() < 0 ||
             h.rank() >= static_cast<int>(round_.members.size())) {
-          reject = grpc::Status(
-              grpc::StatusCode::FAILED_PRECONDITION,
-              fmt::format("rank {} of round {} is not part of round {}", h.rank(), h.round(),
-                          round_.id));
+          reject = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                fmt::format("rank {} of round {} is not part of round {}", h.rank(),
+                                            h.round(), round_.id));
           break;
         }
         Member& mm = round_.members[static_cast<std::size_t>(h.rank())];
@@ -657,10 +650,9 @@ void Coordinator::Impl::OnWorkerEvent(SessionReactor* s, const pb::WorkerEvent& 
       case pb::WorkerEvent::kFailure:
         if (m != nullptr) {
           m->last_seen = now;
-          FailRoundLocked(s->rank,
-                          Status(static_cast<ErrorCode>(ev.failure().code()),
-                                 ev.failure().message()),
-                          actions);
+          FailRoundLocked(
+              s->rank, Status(static_cast<ErrorCode>(ev.failure().code()), ev.failure().message()),
+              actions);
         }
         break;
       case pb::WorkerEvent::kGoodbye:
@@ -860,15 +852,15 @@ void Coordinator::Impl::TimerLoop() {
       for (int r = 0; r < static_cast<int>(round_.members.size()); ++r) {
         const Member& m = round_.members[static_cast<std::size_t>(r)];
         if (m.goodbye || now - m.last_seen <= options_.heartbeat_timeout) continue;
-        FailRoundLocked(r,
-                        Status(ErrorCode::kDeadlineExceeded,
-                               fmt::format("{} {} for {} ms", DescribeMember(r),
-                                           m.session == nullptr ? "opened no session"
-                                                                : "sent no heartbeat",
-                                           std::chrono::duration_cast<std::chrono::milliseconds>(
-                                               now - m.last_seen)
-                                               .count())),
-                        actions);
+        FailRoundLocked(
+            r,
+            Status(
+                ErrorCode::kDeadlineExceeded,
+                fmt::format("{} {} for {} ms", DescribeMember(r),
+                            m.session == nullptr ? "opened no session" : "sent no heartbeat",
+                            std::chrono::duration_cast<std::chrono::milliseconds>(now - m.last_seen)
+                                .count())),
+            actions);
         break;
       }
     }

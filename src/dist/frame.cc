@@ -28,7 +28,7 @@ std::string_view OpKindName(OpKind op) {
 
 Status RelayedFailure(const FailureOrigin& origin) {
   const ErrorCode code = origin.code == ErrorCode::kInvalidArgument ? ErrorCode::kInvalidArgument
-                                                                     : ErrorCode::kAborted;
+                                                                    : ErrorCode::kAborted;
   if (origin.rank < 0) return Status(code, origin.message);
   return Status(code, fmt::format("rank {} failed: {}", origin.rank, origin.message));
 }

@@ -124,8 +124,7 @@ class GrpcRing final : public QueuedCommunicator {
     }
     if (hosted_ != nullptr) {
       if (healthy && !hosted_->WaitUntilRoundEnds(linger_)) {
-        ESCALA_LOG_WARN("rank {}: stopping the coordinator while workers are still running",
-                        rank_);
+        ESCALA_LOG_WARN("rank {}: stopping the coordinator while workers are still running", rank_);
       }
       hosted_.reset();
     }
@@ -272,15 +271,14 @@ class GrpcRing final : public QueuedCommunicator {
   void CheckCall(const Call& call, const FrameMeta& m, const std::string& what) const {
     if (call.op != m.op) {
       Throw(ErrorCode::kInvalidArgument,
-            "rank {}/{}: {}: mismatched collective: rank {} called {} but rank {} called {}",
-            rank_, world_, what, rank_, OpKindName(call.op), m.from_rank, OpKindName(m.op));
+            "rank {}/{}: {}: mismatched collective: rank {} called {} but rank {} called {}", rank_,
+            world_, what, rank_, OpKindName(call.op), m.from_rank, OpKindName(m.op));
     }
     if (!SameCall(call, m)) {
       Throw(ErrorCode::kInvalidArgument,
-            "rank {}/{}: {}: mismatched collective: rank {} has {}, rank {} has {}", rank_,
-            world_, what, rank_,
-            DescribeCall(call.op, call.count, call.dtype, call.reduce_op, call.root), m.from_rank,
-            DescribeCall(m.op, m.count, m.dtype, m.reduce_op, m.root));
+            "rank {}/{}: {}: mismatched collective: rank {} has {}, rank {} has {}", rank_, world_,
+            what, rank_, DescribeCall(call.op, call.count, call.dtype, call.reduce_op, call.root),
+            m.from_rank, DescribeCall(m.op, m.count, m.dtype, m.reduce_op, m.root));
     }
     if (m.seq != call.seq) {
       Throw(ErrorCode::kInvalidArgument,
@@ -290,8 +288,7 @@ class GrpcRing final : public QueuedCommunicator {
     }
   }
 
-  void SendTo(int peer, const FrameMeta& meta, const void* payload, std::size_t bytes,
-              bool copy) {
+  void SendTo(int peer, const FrameMeta& meta, const void* payload, std::size_t bytes, bool copy) {
     if (peer == (rank_ + 1) % world_) sent_right_ = true;
     transport_->Send(peer, meta, payload, bytes, copy);
   }
@@ -507,8 +504,8 @@ class GrpcRing final : public QueuedCommunicator {
 
   // Ring all-gather of blocks whose sizes only their owners know: the first frame of a block
   // announces its size.
-  void AllGatherV(std::vector<std::vector<std::byte>>* out, const Call& call,
-                  const OpContext& ctx, const std::string& what) {
+  void AllGatherV(std::vector<std::vector<std::byte>>* out, const Call& call, const OpContext& ctx,
+                  const std::string& what) {
     const int n = world_;
     const int right = (rank_ + 1) % n;
     const int left = (rank_ - 1 + n) % n;
@@ -562,11 +559,11 @@ class GrpcRing final : public QueuedCommunicator {
   const int world_;
   std::size_t chunk_bytes_ = 0;
   int handler_id_ = -1;
-  bool sent_right_ = false;  // this collective already sent something to rank + 1
+  bool sent_right_ = false;         // this collective already sent something to rank + 1
   std::vector<std::byte> scratch_;  // recursive doubling; reused across calls
 
   std::mutex mu_;
-  bool relayed_ = false;   // guarded by mu_: the failure started elsewhere
+  bool relayed_ = false;                 // guarded by mu_: the failure started elsewhere
   std::optional<FailureOrigin> origin_;  // guarded by mu_
 };
 

@@ -1,13 +1,12 @@
 #include "dist/grpc_util.h"
 
-#include <grpc/grpc.h>
-
 #include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 
 #include <fmt/format.h>
+#include <grpc/grpc.h>
 
 #include "dist/transport.h"
 #include "escala/core/logging.h"

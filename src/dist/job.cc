@@ -2,13 +2,12 @@
 // relay on two threads of its own), key-value store and barriers, on gRPC's synchronous API.
 #include "escala/dist/job.h"
 
-#include <unistd.h>
-
 #include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
@@ -69,8 +68,8 @@ class JobSession::Impl {
               connected ? fmt::format("not all {} workers registered", reg.world_size)
                         : std::string("the coordinator could not be reached"));
       }
-      internal::FromGrpcStatus(st, fmt::format("rendezvous at coordinator {}",
-                                               options_.coordinator))
+      internal::FromGrpcStatus(st,
+                               fmt::format("rendezvous at coordinator {}", options_.coordinator))
           .ThrowIfError();
     }
     membership_.rank = resp.rank();
@@ -295,7 +294,8 @@ class JobSession::Impl {
       }
       lock.unlock();
       pb::WorkerEvent ev;
-      ev.mutable_heartbeat()->set_collectives_started(collectives_started_.load(std::memory_order_relaxed));
+      ev.mutable_heartbeat()->set_collectives_started(
+          collectives_started_.load(std::memory_order_relaxed));
       Write(ev);
       lock.lock();
     }

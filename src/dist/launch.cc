@@ -1,20 +1,19 @@
 #include "escala/dist/launch.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <memory>
+#include <poll.h>
 #include <random>
+#include <signal.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 #include "escala/core/error.h"
 #include "escala/dist/coordinator.h"
@@ -79,8 +78,16 @@ struct Worker {
 class Launcher {
  public:
   explicit Launcher(const LaunchOptions& o) : o_(o) {
-    if (!o_.out) o_.out = [](std::string_view s) { fwrite(s.data(), 1, s.size(), stdout); fflush(stdout); };
-    if (!o_.err) o_.err = [](std::string_view s) { fwrite(s.data(), 1, s.size(), stderr); fflush(stderr); };
+    if (!o_.out)
+      o_.out = [](std::string_view s) {
+        fwrite(s.data(), 1, s.size(), stdout);
+        fflush(stdout);
+      };
+    if (!o_.err)
+      o_.err = [](std::string_view s) {
+        fwrite(s.data(), 1, s.size(), stderr);
+        fflush(stderr);
+      };
   }
 
   int Run() {

@@ -371,8 +371,8 @@ Transport::~Transport() {
     delete impl_->refs;
   } else {
     // gRPC still holds payload references (it should not); keep the counter alive for them.
-    ESCALA_LOG_WARN("rank {}: {} payload buffers still referenced by gRPC at shutdown",
-                    rank_, impl_->refs->outstanding.load());
+    ESCALA_LOG_WARN("rank {}: {} payload buffers still referenced by gRPC at shutdown", rank_,
+                    impl_->refs->outstanding.load());
   }
 }
 
@@ -426,22 +426,21 @@ void Transport::OnAccepted(bool ok) {
   } else if (!SecretEquals(get("x-escala-token"), options_.job_token)) {
     reject = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "wrong job token");
   } else if (get("x-escala-round") != std::to_string(round_)) {
-    reject = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                          fmt::format("round {} is over (this job is in round {})",
-                                      get("x-escala-round"), round_));
+    reject = grpc::Status(
+        grpc::StatusCode::FAILED_PRECONDITION,
+        fmt::format("round {} is over (this job is in round {})", get("x-escala-round"), round_));
   } else if (from <= rank_ || from >= world_ || links_.empty() ||
              !impl_->expected[static_cast<std::size_t>(from)]) {
     reject = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          fmt::format("rank {} does not link to rank '{}'", rank_,
-                                      rank_text));
+                          fmt::format("rank {} does not link to rank '{}'", rank_, rank_text));
   } else if (links_[static_cast<std::size_t>(from)] != nullptr &&
              links_[static_cast<std::size_t>(from)]->server != nullptr) {
     reject = grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
                           fmt::format("rank {} is already linked", from));
   }
   if (!reject.ok()) {
-    ESCALA_LOG_WARN("rank {}: refused a data-plane connection from {}: {}", rank_,
-                    a->ctx.peer(), reject.error_message());
+    ESCALA_LOG_WARN("rank {}: refused a data-plane connection from {}: {}", rank_, a->ctx.peer(),
+                    reject.error_message());
     a->stream.Finish(reject, &a->done_tag);
     impl_->rejected.push_back(std::move(a));
     return;
@@ -489,9 +488,9 @@ void Transport::OnReadDone(Link& l, bool ok) {
     l.read_closed = true;
     l.error = "protocol error: " + err;
     if (!impl_->pending_failure) {
-      impl_->pending_failure = FailureOrigin{
-          rank_, ErrorCode::kDataLoss,
-          fmt::format("malformed frame from rank {}: {}", l.peer, err)};
+      impl_->pending_failure =
+          FailureOrigin{rank_, ErrorCode::kDataLoss,
+                        fmt::format("malformed frame from rank {}: {}", l.peer, err)};
     }
     return;
   }
@@ -572,9 +571,9 @@ void Transport::Dispatch(Tag* tag, bool ok) {
       break;
     case Tag::kRejectDone: {
       auto& v = impl_->rejected;
-      v.erase(std::remove_if(v.begin(), v.end(),
-                             [&](const auto& a) { return a.get() == tag->accept; }),
-              v.end());
+      v.erase(
+          std::remove_if(v.begin(), v.end(), [&](const auto& a) { return a.get() == tag->accept; }),
+          v.end());
       break;
     }
     case Tag::kAlarm:
@@ -673,8 +672,8 @@ void Transport::Connect(int rank, int world, std::uint64_t round, const std::vec
     l.client_ctx->AddMetadata("x-escala-rank", std::to_string(rank_));
     l.client_ctx->AddMetadata("x-escala-round", std::to_string(round_));
     l.client_call = l.stub->PrepareCall(l.client_ctx.get(), kLinkMethod, impl_->cq.get());
-    ESCALA_CHECK(l.client_call != nullptr, kInternal, "rank {}: cannot prepare a call to {}",
-                 rank_, address);
+    ESCALA_CHECK(l.client_call != nullptr, kInternal, "rank {}: cannot prepare a call to {}", rank_,
+                 address);
     l.write_pending = true;  // until the start completes (see Dispatch)
     l.client_call->StartCall(&l.start_tag);
     StartRead(l);
@@ -686,8 +685,7 @@ void Transport::Connect(int rank, int world, std::uint64_t round, const std::vec
       if (l.ready) continue;
       if (l.client && l.read_closed && !l.finish_pending) {
         const std::string context =
-            fmt::format("rank {}/{}: cannot connect to rank {} at {}", rank_,
-                        world_, p, l.address);
+            fmt::format("rank {}/{}: cannot connect to rank {} at {}", rank_, world_, p, l.address);
         Status s = l.finished && !l.finish_status.ok()
                        ? FromGrpcStatus(l.finish_status, context)
                        : Status(ErrorCode::kUnavailable, context + ": " + l.error);
@@ -702,8 +700,7 @@ void Transport::Connect(int rank, int world, std::uint64_t round, const std::vec
       std::string list;
       for (int p : missing) list += (list.empty() ? "" : ", ") + std::to_string(p);
       Throw(ErrorCode::kDeadlineExceeded,
-            "rank {}/{}: links to rank(s) {} not up after {} ms (grpc-ring)", rank_,
-            world_, list,
+            "rank {}/{}: links to rank(s) {} not up after {} ms (grpc-ring)", rank_, world_, list,
             std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
     }
     Progress(deadline);
@@ -751,8 +748,7 @@ InFrame Transport::Recv(int peer, Deadline deadline, std::string_view what,
   }
 }
 
-void Transport::Flush(Deadline deadline, std::string_view what,
-                      std::chrono::milliseconds timeout) {
+void Transport::Flush(Deadline deadline, std::string_view what, std::chrono::milliseconds timeout) {
   for (;;) {
     ThrowIfInterrupted(what);
     int busy = -1;
@@ -772,8 +768,7 @@ void Transport::Flush(Deadline deadline, std::string_view what,
             Where(what), timeout.count(), busy < 0 ? rank_ : busy);
     }
     // Payload references can be dropped by gRPC without a completion event: poll briefly.
-    Progress(busy < 0 ? std::min(deadline, Clock::now() + std::chrono::milliseconds(1))
-                      : deadline);
+    Progress(busy < 0 ? std::min(deadline, Clock::now() + std::chrono::milliseconds(1)) : deadline);
   }
 }
 
@@ -794,7 +789,8 @@ void Transport::SendErrorFrames(const FailureOrigin& origin, std::chrono::millis
   const Deadline until = Clock::now() + drain;
   while (Clock::now() < until) {
     bool busy = false;
-    for (const auto& lp : links_) busy |= lp != nullptr && lp->ready && lp->Busy() && !lp->write_failed;
+    for (const auto& lp : links_)
+      busy |= lp != nullptr && lp->ready && lp->Busy() && !lp->write_failed;
     if (!busy) break;
     Progress(until);
   }

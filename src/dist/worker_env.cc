@@ -16,7 +16,8 @@ std::optional<int> ParseInt(const WorkerEnv::Lookup& lookup, std::string_view na
   if (!v) return std::nullopt;
   std::string_view s = *v;
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) s.remove_suffix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n'))
+    s.remove_suffix(1);
   int value = 0;
   bool neg = false;
   std::size_t i = 0;
@@ -133,9 +134,9 @@ HostPort ParseHostPort(std::string_view address, std::string_view what) {
   std::string_view port;
   if (address.starts_with('[')) {
     const auto close = address.find(']');
-    ESCALA_CHECK(close != std::string_view::npos && close + 1 < address.size() &&
-                     address[close + 1] == ':',
-                 kInvalidArgument, "{} '{}' is not [host]:port", what, address);
+    ESCALA_CHECK(
+        close != std::string_view::npos && close + 1 < address.size() && address[close + 1] == ':',
+        kInvalidArgument, "{} '{}' is not [host]:port", what, address);
     hp.host = std::string(address.substr(1, close - 1));
     port = address.substr(close + 2);
   } else {
@@ -188,8 +189,8 @@ WorkerEnv WorkerEnv::FromLookup(const Lookup& lookup) {
     const char* node_rank;
   };
   static constexpr Family kFamilies[] = {
-      {"escala", "ESCALA_RANK", "ESCALA_WORLD_SIZE", "ESCALA_LOCAL_RANK",
-       "ESCALA_LOCAL_WORLD_SIZE", "ESCALA_NODE_RANK"},
+      {"escala", "ESCALA_RANK", "ESCALA_WORLD_SIZE", "ESCALA_LOCAL_RANK", "ESCALA_LOCAL_WORLD_SIZE",
+       "ESCALA_NODE_RANK"},
       {"torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK"},
       {"slurm", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", nullptr, "SLURM_NODEID"},
       {"openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_LOCAL_RANK",
@@ -204,9 +205,9 @@ WorkerEnv WorkerEnv::FromLookup(const Lookup& lookup) {
     if (f.local_world != nullptr) {
       env.local_world_size = geti(f.local_world).value_or(env.world_size);
     } else {
-      env.local_world_size = FirstTaskCount(get("SLURM_NTASKS_PER_NODE"))
-                                 .value_or(FirstTaskCount(get("SLURM_TASKS_PER_NODE"))
-                                               .value_or(env.world_size));
+      env.local_world_size =
+          FirstTaskCount(get("SLURM_NTASKS_PER_NODE"))
+              .value_or(FirstTaskCount(get("SLURM_TASKS_PER_NODE")).value_or(env.world_size));
     }
     env.node_rank = f.node_rank != nullptr ? geti(f.node_rank).value_or(0) : 0;
     ESCALA_CHECK(env.world_size >= 1, kInvalidArgument, "{}={} must be >= 1", f.world,
@@ -234,8 +235,7 @@ WorkerEnv WorkerEnv::FromLookup(const Lookup& lookup) {
                  port);
     env.coordinator = HostPort{*addr, port}.ToString();
   } else if (!env.nodes.empty()) {
-    const int port =
-        geti("ESCALA_COORDINATOR_PORT").value_or(geti("MASTER_PORT").value_or(29500));
+    const int port = geti("ESCALA_COORDINATOR_PORT").value_or(geti("MASTER_PORT").value_or(29500));
     ESCALA_CHECK(port > 0 && port <= 65535, kInvalidArgument, "coordinator port {} out of range",
                  port);
     env.coordinator = HostPort{env.nodes.front(), port}.ToString();
@@ -256,7 +256,8 @@ WorkerEnv WorkerEnv::FromLookup(const Lookup& lookup) {
   }
   env.job_token = get("ESCALA_JOB_TOKEN").value_or("");
   env.run_coordinator = env.rank == 0 && env.world_size > 1;
-  if (auto rc = lookup("ESCALA_RUN_COORDINATOR")) env.run_coordinator = env.rank == 0 && ParseBool(rc);
+  if (auto rc = lookup("ESCALA_RUN_COORDINATOR"))
+    env.run_coordinator = env.rank == 0 && ParseBool(rc);
   return env;
 }
 

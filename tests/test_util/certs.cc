@@ -22,8 +22,8 @@ bool MakeCa(const std::string& base, const std::string& name, std::string* error
 
 bool MakeCert(const std::string& ca, const std::string& base, const std::string& ext,
               std::string* error) {
-  return Run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " +
-                 base + ".key -out " + base + ".csr -subj /CN=escala-worker",
+  return Run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " + base +
+                 ".key -out " + base + ".csr -subj /CN=escala-worker",
              error) &&
          Run("openssl x509 -req -in " + base + ".csr -CA " + ca + ".pem -CAkey " + ca +
                  ".key -CAcreateserial -out " + base + ".pem -days 2 -extfile " + ext,

@@ -10,8 +10,8 @@
 namespace escala::testing {
 
 struct TestCerts {
-  std::string ca;          // PEM files
-  std::string cert;        // signed by ca; SAN IP:127.0.0.1, DNS:localhost and `extra_ips`
+  std::string ca;    // PEM files
+  std::string cert;  // signed by ca; SAN IP:127.0.0.1, DNS:localhost and `extra_ips`
   std::string key;
   std::string rogue_ca;    // an unrelated CA
   std::string rogue_cert;  // signed by rogue_ca, same SANs

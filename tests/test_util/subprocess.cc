@@ -1,15 +1,15 @@
 #include "test_util/subprocess.h"
 
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstring>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdexcept>
 #include <thread>
+#include <unistd.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 
 #include "test_util/temp_dir.h"
 

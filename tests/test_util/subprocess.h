@@ -4,13 +4,13 @@
 #ifndef ESCALA_TESTS_TEST_UTIL_SUBPROCESS_H_
 #define ESCALA_TESTS_TEST_UTIL_SUBPROCESS_H_
 
-#include <sys/types.h>
-
 #include <chrono>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <sys/types.h>
 
 namespace escala::testing {
 

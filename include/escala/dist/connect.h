@@ -5,9 +5,10 @@
 // coordinator if this process is to host it (rank 0 by default), starts this worker's data-plane
 // server, registers (rendezvous), connects the links of the gRPC ring and returns the "grpc-ring"
 // communicator, which owns the job session (heartbeats, error relay) and, on rank 0, the hosted
-// coordinator. Destroying the communicator says goodbye; on the hosting rank it then waits up to
-// JobOptions-independent `linger_timeout` for the other workers to finish before stopping the
-// coordinator.
+// coordinator. Destroying the communicator says goodbye to its peers and the coordinator; on the
+// hosting rank it then waits up to `linger_timeout` for the other workers to finish before
+// stopping the coordinator. Destroy it before the process exits: a worker that vanishes without
+// a goodbye is reported to the others as failed.
 //
 // The gRPC ring communicator: all-reduce is a ring reduce-scatter + all-gather, in chunks of
 // chunk_bytes pipelined across steps, for messages above small_message_bytes, and recursive
@@ -71,7 +72,10 @@ struct ConnectOptions {
 };
 
 // Joins the job described by `env`. Throws what JobSession::Join throws, kUnavailable when a
-// peer cannot be reached, kDeadlineExceeded when the links are not up within connect_timeout.
+// peer cannot be reached, kDeadlineExceeded when the links are not up within connect_timeout,
+// kInvalidArgument for inconsistent options. Process-wide side effects (docs/distributed.md):
+// selects gRPC's "poll" engine unless GRPC_POLL_STRATEGY is set or gRPC is already running, and
+// tunes glibc malloc unless GLIBC_TUNABLES sets malloc options or ESCALA_MALLOC_TUNING=0.
 std::unique_ptr<Communicator> Connect(const WorkerEnv& env, const ConnectOptions& options = {});
 
 // Parses "250ms", "30s", "5m", "1h" (a bare number is seconds). Throws kInvalidArgument naming

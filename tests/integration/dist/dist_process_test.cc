@@ -1,9 +1,8 @@
 // Collectives and faults with ranks as processes on 127.0.0.1: the sweep over world sizes 1-8
 // (through `escala launch`), and a worker SIGKILLed at various moments, a hung (stopped) worker,
 // the coordinator killed. Every wait is bounded; every process is killed at the end.
-#include <signal.h>
-
 #include <chrono>
+#include <signal.h>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -29,8 +28,8 @@ class SweepProcesses : public ::testing::TestWithParam<int> {};
 TEST_P(SweepProcesses, EveryCollectiveMatchesTheSerialReference) {
   const int world = GetParam();
   TempDir dir;
-  Subprocess launch({CliPath(), "launch", "--nproc", std::to_string(world), "--grace-period",
-                     "2s", "--", WorkerPath(), "sweep"},
+  Subprocess launch({CliPath(), "launch", "--nproc", std::to_string(world), "--grace-period", "2s",
+                     "--", WorkerPath(), "sweep"},
                     {{"ESCALA_COLLECTIVE_TIMEOUT", "60s"}}, dir.File("out"));
   const auto status = launch.Wait(seconds(120));
   const std::string out = launch.Output();
@@ -52,9 +51,9 @@ void ExpectOthersFail(WorkerJob& job, int world, int killed, std::chrono::second
     if (r == killed) continue;
     const auto left = bound - (std::chrono::steady_clock::now() - start);
     const auto status = job.proc(r).Wait(std::chrono::duration_cast<milliseconds>(left));
-    ASSERT_TRUE(status.has_value()) << "rank " << r << " still running after " << bound.count()
-                                    << " s:\n"
-                                    << job.Output(r);
+    ASSERT_TRUE(status.has_value())
+        << "rank " << r << " still running after " << bound.count() << " s:\n"
+        << job.Output(r);
     EXPECT_NE(*status, 0) << job.Output(r);
     const std::string out = job.Output(r);
     bool found = any_of.empty();
@@ -97,11 +96,10 @@ TEST(DistFaults, HungWorkerIsDetectedByHeartbeats) {
 TEST(DistFaults, KilledCoordinatorStopsTheWorkers) {
   TempDir dir;
   const int port = FreePort();
-  Subprocess coordinator(
-      {CliPath(), "coordinator", "--listen", "127.0.0.1:" + std::to_string(port), "--world-size",
-       "3", "--job-id", "process-test", "--job-token", "t0ken", "--heartbeat-interval", "200ms",
-       "--heartbeat-timeout", "3s"},
-      {}, dir.File("coordinator"));
+  Subprocess coordinator({CliPath(), "coordinator", "--listen", "127.0.0.1:" + std::to_string(port),
+                          "--world-size", "3", "--job-id", "process-test", "--job-token", "t0ken",
+                          "--heartbeat-interval", "200ms", "--heartbeat-timeout", "3s"},
+                         {}, dir.File("coordinator"));
   WorkerJob job(3, {"hold", "60"},
                 {{"ESCALA_COORDINATOR", "127.0.0.1:" + std::to_string(port)},
                  {"ESCALA_RUN_COORDINATOR", "0"}});
@@ -113,10 +111,9 @@ TEST(DistFaults, KilledCoordinatorStopsTheWorkers) {
 TEST(DistFaults, StandaloneCoordinatorServesOneRoundAndExits) {
   TempDir dir;
   const int port = FreePort();
-  Subprocess coordinator(
-      {CliPath(), "coordinator", "--listen", "127.0.0.1:" + std::to_string(port), "--job-id",
-       "process-test", "--job-token", "t0ken"},
-      {}, dir.File("coordinator"));
+  Subprocess coordinator({CliPath(), "coordinator", "--listen", "127.0.0.1:" + std::to_string(port),
+                          "--job-id", "process-test", "--job-token", "t0ken"},
+                         {}, dir.File("coordinator"));
   WorkerJob job(2, {"loop", "30", "5000"},
                 {{"ESCALA_COORDINATOR", "127.0.0.1:" + std::to_string(port)},
                  {"ESCALA_RUN_COORDINATOR", "0"}});

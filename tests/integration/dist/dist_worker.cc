@@ -9,16 +9,15 @@
 //                                     DIST_WORKER_DIE_ON_RESTART, default 0)
 //   dist_worker hold <seconds>        barriers every 50 ms for that long
 // Exit status: 0 on success, 3 on an escala error (printed), 4 on a wrong result.
-#include <signal.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <signal.h>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 
 #include <fmt/format.h>
@@ -57,8 +56,9 @@ void SweepAllReduce(Communicator& comm, std::size_t count) {
       T acc = Value<T>(0, i);
       for (int r = 1; r < world; ++r) {
         const T v = Value<T>(r, i);
-        acc = op == ReduceOp::kMax ? std::max(acc, v) : op == ReduceOp::kMin ? std::min(acc, v)
-                                                                              : acc + v;
+        acc = op == ReduceOp::kMax   ? std::max(acc, v)
+              : op == ReduceOp::kMin ? std::min(acc, v)
+                                     : acc + v;
       }
       if (op == ReduceOp::kAvg) acc /= static_cast<T>(world);
       const bool ok = std::is_floating_point_v<T>
@@ -77,9 +77,9 @@ void SweepAllReduce(Communicator& comm, std::size_t count) {
 void Sweep(Communicator& comm) {
   const int world = comm.size();
   // Empty, one, primes around the chunk and segment boundaries, and a large count.
-  for (std::size_t count : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{7},
-                            std::size_t{31}, std::size_t{257}, std::size_t{4099},
-                            std::size_t{65537}, std::size_t{262147}}) {
+  for (std::size_t count :
+       {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{7}, std::size_t{31},
+        std::size_t{257}, std::size_t{4099}, std::size_t{65537}, std::size_t{262147}}) {
     SweepAllReduce<float>(comm, count);
     SweepAllReduce<double>(comm, count);
     SweepAllReduce<std::int64_t>(comm, count);
@@ -116,7 +116,8 @@ void Loop(Communicator& comm, int iterations, std::size_t count) {
   std::vector<float> data(count);
   for (int it = 0; it < iterations; ++it) {
     if (comm.rank() == die_rank && it == die_at && die_now) {
-      std::fprintf(stderr, "dist_worker rank %d: killing myself at iteration %d\n", comm.rank(), it);
+      std::fprintf(stderr, "dist_worker rank %d: killing myself at iteration %d\n", comm.rank(),
+                   it);
       raise(SIGKILL);
     }
     std::fill(data.begin(), data.end(), static_cast<float>(comm.rank() + it));

@@ -35,9 +35,10 @@ Result Launch(const std::vector<std::string>& args, std::chrono::seconds bound =
 }
 
 TEST(Launch, SetsTheEnvironmentAndPrefixesOutput) {
-  const Result r = Launch({"--nproc", "3", "--", "/bin/sh", "-c",
-                           "echo rank=$ESCALA_RANK world=$ESCALA_WORLD_SIZE "
-                           "local=$ESCALA_LOCAL_RANK coord=${ESCALA_COORDINATOR%:*}; echo oops >&2"});
+  const Result r =
+      Launch({"--nproc", "3", "--", "/bin/sh", "-c",
+              "echo rank=$ESCALA_RANK world=$ESCALA_WORLD_SIZE "
+              "local=$ESCALA_LOCAL_RANK coord=${ESCALA_COORDINATOR%:*}; echo oops >&2"});
   ASSERT_EQ(r.status, 0) << r.out;
   for (int i = 0; i < 3; ++i) {
     const std::string line = "[rank " + std::to_string(i) + "] rank=" + std::to_string(i) +
@@ -61,11 +62,11 @@ TEST(Launch, FailingWorkerStopsTheOthersWithinTheGracePeriod) {
 
 TEST(Launch, RestartReformsTheJobAfterAWorkerIsKilled) {
   // On the first attempt rank 2 SIGKILLs itself mid-job; the restarted job completes.
-  const Result r = Launch({"--nproc", "3", "--max-restarts", "1", "--grace-period", "2s",
-                           "--collective-timeout", "30s", "--", "/usr/bin/env",
-                           "DIST_WORKER_DIE_RANK=2", "DIST_WORKER_DIE_AT=5", WorkerPath(), "loop",
-                           "40", "20000"},
-                          seconds(90));
+  const Result r =
+      Launch({"--nproc", "3", "--max-restarts", "1", "--grace-period", "2s", "--collective-timeout",
+              "30s", "--", "/usr/bin/env", "DIST_WORKER_DIE_RANK=2", "DIST_WORKER_DIE_AT=5",
+              WorkerPath(), "loop", "40", "20000"},
+             seconds(90));
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("killed by signal 9"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("restarting the job (restart 1 of 1)"), std::string::npos) << r.out;
@@ -86,8 +87,8 @@ TEST(Launch, BadFlagsAreRejected) {
   Result r = Launch({"--nproc", "2", "--nnodes", "2", "--", "/bin/true"});
   EXPECT_EQ(r.status, 2) << r.out;
   EXPECT_NE(r.out.find("--coordinator"), std::string::npos) << r.out;
-  r = Launch({"--nnodes", "2", "--node-rank", "2", "--coordinator", "127.0.0.1:1", "--",
-              "/bin/true"});
+  r = Launch(
+      {"--nnodes", "2", "--node-rank", "2", "--coordinator", "127.0.0.1:1", "--", "/bin/true"});
   EXPECT_EQ(r.status, 2) << r.out;
   r = Launch({"--nproc", "2", "--", "/no/such/program"});
   EXPECT_NE(r.status, 0) << r.out;
@@ -101,9 +102,9 @@ TEST(Launch, MutualTlsFromTheCommandLine) {
   TestCerts certs;
   std::string error;
   if (!GenerateTestCerts(dir.path().string(), &certs, &error)) GTEST_SKIP() << error;
-  const Result r = Launch({"--nproc", "2", "--tls-ca", certs.ca, "--tls-cert", certs.cert,
-                           "--tls-key", certs.key, "--tls-mutual", "--", WorkerPath(), "loop",
-                           "20", "10000"});
+  const Result r =
+      Launch({"--nproc", "2", "--tls-ca", certs.ca, "--tls-cert", certs.cert, "--tls-key",
+              certs.key, "--tls-mutual", "--", WorkerPath(), "loop", "20", "10000"});
   EXPECT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("loop ok rank 1"), std::string::npos) << r.out;
 }

@@ -1,10 +1,9 @@
 // Multi-host: two nodes in separate network namespaces joined by a veth pair, each running
 // `escala launch --nnodes 2` with two workers, rendezvous and ring across the namespaces. Needs
 // root and iproute2; skips cleanly otherwise. Only the namespaces' own 10.x addresses are used.
-#include <unistd.h>
-
 #include <chrono>
 #include <string>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -33,11 +32,10 @@ class NetNs : public ::testing::Test {
     const std::string script =
         "set -e; ip netns add " + ns_a_ + "; ip netns add " + ns_b_ + "; ip link add " + veth_a_ +
         " type veth peer name " + veth_b_ + "; ip link set " + veth_a_ + " netns " + ns_a_ +
-        "; ip link set " + veth_b_ + " netns " + ns_b_ + "; ip -n " + ns_a_ + " addr add " +
-        ip_a_ + "/24 dev " + veth_a_ + "; ip -n " + ns_b_ + " addr add " + ip_b_ + "/24 dev " +
-        veth_b_ + "; ip -n " + ns_a_ + " link set " + veth_a_ + " up; ip -n " + ns_b_ +
-        " link set " + veth_b_ + " up; ip -n " + ns_a_ + " link set lo up; ip -n " + ns_b_ +
-        " link set lo up";
+        "; ip link set " + veth_b_ + " netns " + ns_b_ + "; ip -n " + ns_a_ + " addr add " + ip_a_ +
+        "/24 dev " + veth_a_ + "; ip -n " + ns_b_ + " addr add " + ip_b_ + "/24 dev " + veth_b_ +
+        "; ip -n " + ns_a_ + " link set " + veth_a_ + " up; ip -n " + ns_b_ + " link set " +
+        veth_b_ + " up; ip -n " + ns_a_ + " link set lo up; ip -n " + ns_b_ + " link set lo up";
     std::string out;
     if (RunCommand("sh -c '" + script + "'", &out) != 0) {
       Cleanup();
@@ -59,11 +57,27 @@ class NetNs : public ::testing::Test {
     TempDir dir;
     const std::string coordinator = ip_a_ + ":29611";
     auto launcher = [&](const std::string& ns, int node) {
-      std::vector<std::string> argv = {"/usr/bin/env", "ip", "netns", "exec", ns, CliPath(),
-                                       "launch", "--nnodes", "2", "--node-rank",
-                                       std::to_string(node), "--nproc", "2", "--coordinator",
-                                       coordinator, "--job-token", "netns-secret",
-                                       "--grace-period", "2s", "--rendezvous-timeout", "30s"};
+      std::vector<std::string> argv = {"/usr/bin/env",
+                                       "ip",
+                                       "netns",
+                                       "exec",
+                                       ns,
+                                       CliPath(),
+                                       "launch",
+                                       "--nnodes",
+                                       "2",
+                                       "--node-rank",
+                                       std::to_string(node),
+                                       "--nproc",
+                                       "2",
+                                       "--coordinator",
+                                       coordinator,
+                                       "--job-token",
+                                       "netns-secret",
+                                       "--grace-period",
+                                       "2s",
+                                       "--rendezvous-timeout",
+                                       "30s"};
       argv.insert(argv.end(), extra.begin(), extra.end());
       argv.push_back("--");
       argv.insert(argv.end(), worker.begin(), worker.end());

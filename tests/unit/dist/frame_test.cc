@@ -68,10 +68,11 @@ TEST(LinkedPeers, SymmetricAndCoversEveryAlgorithm) {
     while (p * 2 <= world) p *= 2;
     for (int r = 0; r < world; ++r) {
       const auto& mine = links[static_cast<std::size_t>(r)];
-      for (int q : mine) EXPECT_EQ(links[static_cast<std::size_t>(q)].count(r), 1u) << r << "-" << q;
+      for (int q : mine)
+        EXPECT_EQ(links[static_cast<std::size_t>(q)].count(r), 1u) << r << "-" << q;
       if (world == 1) continue;
       EXPECT_EQ(mine.count((r + 1) % world), 1u);  // ring
-      for (int d = 1; d < world; d <<= 1) {         // barrier, broadcast trees
+      for (int d = 1; d < world; d <<= 1) {        // barrier, broadcast trees
         EXPECT_EQ(mine.count((r + d) % world), 1u);
         EXPECT_EQ(mine.count((r - d % world + world) % world), 1u);
       }
@@ -106,7 +107,8 @@ TEST(Options, ParseDurationAndByteSize) {
   EXPECT_EQ(ParseByteSize("64KiB"), 65536u);
   EXPECT_EQ(ParseByteSize("4MiB"), 4u << 20);
   EXPECT_EQ(ParseByteSize("1G"), 1u << 30);
-  for (const char* bad : {"", "MiB", "12 apples", "0"}) EXPECT_THROW(ParseByteSize(bad), Error) << bad;
+  for (const char* bad : {"", "MiB", "12 apples", "0"})
+    EXPECT_THROW(ParseByteSize(bad), Error) << bad;
 }
 
 }  // namespace

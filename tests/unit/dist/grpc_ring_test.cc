@@ -118,8 +118,8 @@ TEST_P(GrpcRingByWorld, BroadcastFromEveryRoot) {
       world,
       [&](Communicator& comm) {
         for (int root = 0; root < world; ++root) {
-          for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{1001},
-                                std::size_t{10007}}) {
+          for (std::size_t n :
+               {std::size_t{0}, std::size_t{1}, std::size_t{1001}, std::size_t{10007}}) {
             std::vector<double> data(n, comm.rank() == root ? 0.0 : -1.0);
             if (comm.rank() == root) std::iota(data.begin(), data.end(), root * 10.0);
             comm.Broadcast(std::span<double>(data), root);

@@ -127,10 +127,12 @@ TEST(WorkerEnv, MalformedValuesNameTheVariable) {
   ExpectInvalid({{"ESCALA_RANK", "4"}, {"ESCALA_WORLD_SIZE", "4"}, {"ESCALA_COORDINATOR", "h:1"}},
                 "ESCALA_RANK=4");
   ExpectInvalid({{"ESCALA_RANK", "0"}, {"ESCALA_WORLD_SIZE", "0"}}, "ESCALA_WORLD_SIZE=0");
-  ExpectInvalid({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "70000"}},
-                "MASTER_PORT");
-  ExpectInvalid({{"ESCALA_RANK", "0"}, {"ESCALA_WORLD_SIZE", "2"}, {"ESCALA_COORDINATOR", "nohost"}},
-                "ESCALA_COORDINATOR");
+  ExpectInvalid(
+      {{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"MASTER_ADDR", "h"}, {"MASTER_PORT", "70000"}},
+      "MASTER_PORT");
+  ExpectInvalid(
+      {{"ESCALA_RANK", "0"}, {"ESCALA_WORLD_SIZE", "2"}, {"ESCALA_COORDINATOR", "nohost"}},
+      "ESCALA_COORDINATOR");
   ExpectInvalid({{"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "2"}, {"SLURM_JOB_NODELIST", "n[1-"}},
                 "host list");
 }
