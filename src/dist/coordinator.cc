@@ -239,6 +239,8 @@ class Coordinator::Impl final : public pb::Coordinator::CallbackService, public 
     std::map<std::string, std::string> kv;
     std::map<std::string, int> barrier_counts;
     int finished = 0;
+    int failed_rank = -1;  // once failed: who, and why (told to sessions that attach late)
+    Status failure;
   };
 
   bool Authorized(const pb::JobAuth& auth, grpc::Status* status) const;
@@ -526,6 +528,8 @@ void Coordinator::Impl::FailRoundLocked(int rank, const Status& cause, Actions& 
   if (round_.phase == Phase::kFailed || round_.phase == Phase::kFinished) return;
   const bool gathering = round_.phase == Phase::kGathering;
   round_.phase = Phase::kFailed;
+  round_.failed_rank = rank;
+  round_.failure = cause;
   ++failed_rounds_;
   ESCALA_LOG_WARN("coordinator: round {} of job '{}' failed: {}", round_.id, options_.job_id,
                   cause.ToString());
@@ -627,12 +631,11 @@ void Coordinator::Impl::OnWorkerEvent(SessionReactor* s, const pb::WorkerEvent& 
         mm.session = s;
         mm.last_seen = now;
         if (round_.phase == Phase::kFailed) {
-          // Too late: tell it at once.
+          // The round failed before this session opened: tell it what happened, at once.
           pb::CoordinatorEvent abort;
-          abort.mutable_abort()->set_failed_rank(-1);
-          abort.mutable_abort()->set_code(static_cast<int>(ErrorCode::kAborted));
-          abort.mutable_abort()->set_message(
-              fmt::format("round {} of job '{}' already failed", round_.id, options_.job_id));
+          abort.mutable_abort()->set_failed_rank(round_.failed_rank);
+          abort.mutable_abort()->set_code(static_cast<int>(round_.failure.code()));
+          abort.mutable_abort()->set_message(round_.failure.message());
           s->Ref();
           actions.push_back([s, abort] {
             s->Send(abort);

@@ -173,7 +173,14 @@ std::string HostFromPeer(const std::string& peer) {
     p.remove_prefix(5);
     if (p.starts_with('[')) {
       const auto close = p.find(']');
-      if (close != std::string_view::npos) return std::string(p.substr(1, close - 1));
+      if (close != std::string_view::npos) {
+        std::string_view host = p.substr(1, close - 1);
+        // An IPv4 client of a dual-stack server: peers should dial the IPv4 address.
+        if (host.starts_with("::ffff:") && host.find('.') != std::string_view::npos) {
+          host.remove_prefix(7);
+        }
+        return std::string(host);
+      }
     }
     return {};
   }
