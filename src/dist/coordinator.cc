@@ -403,6 +403,20 @@ grpc::ServerUnaryReactor* Coordinator::Impl::Register(grpc::CallbackServerContex
                             fmt::format("requested rank {} is out of range for world size {}",
                                         req->requested_rank(), req->world_size()));
     } else {
+      // A restarted worker may register before the coordinator noticed that the process it
+      // replaces is gone (its session already closed): that round is over.
+      const int want = req->requested_rank();
+      if (round_.phase == Phase::kRunning && want >= 0 &&
+          want < static_cast<int>(round_.members.size())) {
+        const Member& holder = round_.members[static_cast<std::size_t>(want)];
+        if (holder.session == nullptr && !holder.goodbye) {
+          FailRoundLocked(want,
+                          Status(ErrorCode::kAborted,
+                                 fmt::format("{} left; a new worker registered for its rank",
+                                             DescribeMember(want))),
+                          actions);
+        }
+      }
       if (round_.id == 0 || round_.phase == Phase::kFailed || round_.phase == Phase::kFinished) {
         OpenRoundLocked(req->world_size());
       }

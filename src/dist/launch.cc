@@ -132,6 +132,13 @@ class Launcher {
       }
       o_.err(fmt::format("escala launch: restarting the job (restart {} of {})\n", attempt + 1,
                          o_.max_restarts));
+      // Let the coordinator close the failed round first (it normally already has).
+      if (coordinator != nullptr) {
+        const CoordinatorStats st = coordinator->stats();
+        if (st.round_complete && !st.round_failed && !st.round_finished) {
+          coordinator->WaitUntilRoundEnds(o_.heartbeat_timeout + std::chrono::seconds(1));
+        }
+      }
     }
     sigaction(SIGINT, &old_int, nullptr);
     sigaction(SIGTERM, &old_term, nullptr);
