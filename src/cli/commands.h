@@ -30,6 +30,9 @@ void RegisterServe(CLI::App& app);
 void RegisterScore(CLI::App& app);
 // `escala query`: send rows to a running server (cmd_serve.cc).
 void RegisterQuery(CLI::App& app);
+// `escala launch` (start the local workers of a distributed job) and `escala coordinator` (a
+// job's coordinator on its own).
+void RegisterDist(CLI::App& app);
 
 }  // namespace escala::cli
 

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   escala::cli::RegisterServe(app);
   escala::cli::RegisterScore(app);
   escala::cli::RegisterQuery(app);
+  escala::cli::RegisterDist(app);
 
   try {
     app.parse(argc, argv);

@@ -38,9 +38,20 @@ std::string_view ReduceOpName(ReduceOp op) {
 // ---- Work ------------------------------------------------------------------------------------
 
 void Work::Wait() {
+  std::function<void()> run;
+  {
+    std::lock_guard lock(mu_);
+    if (!done_) run = inline_runner_;
+  }
+  if (run) run();
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return done_; });
   status_.ThrowIfError();
+}
+
+void Work::SetInlineRunner(std::function<void()> run) {
+  std::lock_guard lock(mu_);
+  if (!done_) inline_runner_ = std::move(run);
 }
 
 bool Work::WaitFor(std::chrono::milliseconds timeout) {
@@ -59,11 +70,13 @@ Status Work::status() const {
 }
 
 void Work::Complete(Status status) {
+  std::function<void()> runner;  // released outside the lock
   {
     std::lock_guard lock(mu_);
     ESCALA_ASSERT(!done_);
     status_ = std::move(status);
     done_ = true;
+    runner.swap(inline_runner_);
   }
   cv_.notify_all();
 }

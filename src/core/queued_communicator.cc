@@ -1,5 +1,7 @@
 #include "escala/core/queued_communicator.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace escala {
@@ -9,7 +11,17 @@ std::string QueuedCommunicator::OpContext::Describe(std::string_view op) const {
   return fmt::format("{} #{}", op, seq);
 }
 
-QueuedCommunicator::QueuedCommunicator() : worker_([this] { WorkerLoop(); }) {}
+// Lets Work::Wait() reach the communicator while it exists: the owner is cleared (under mu, so
+// after any operation running inline has finished) before the communicator goes away.
+struct QueuedCommunicator::InlineGate {
+  std::mutex mu;
+  QueuedCommunicator* owner = nullptr;  // guarded by mu
+};
+
+QueuedCommunicator::QueuedCommunicator()
+    : gate_(std::make_shared<InlineGate>()), worker_([this] { WorkerLoop(); }) {
+  gate_->owner = this;
+}
 
 QueuedCommunicator::~QueuedCommunicator() {
   // Derived classes must have called StopWorker(); calling it again is harmless.
@@ -30,6 +42,11 @@ void QueuedCommunicator::StopWorker() {
     Poison(Status(ErrorCode::kCancelled, "communicator destroyed while a collective was running"));
   }
   cv_.notify_all();
+  {
+    // Waits for an operation running inline on a waiting thread (poisoned above, so it ends).
+    std::lock_guard gate(gate_->mu);
+    gate_->owner = nullptr;
+  }
   if (worker_.joinable() && worker_.get_id() != std::this_thread::get_id()) worker_.join();
 }
 
@@ -64,7 +81,12 @@ std::shared_ptr<Work> QueuedCommunicator::Enqueue(std::string_view name,
     }
     queue_.push_back(Task{std::string(name), options, next_seq_++, std::move(fn), work});
   }
-  cv_.notify_one();
+  // A thread that waits for this operation before the worker picked it up runs it itself.
+  work->SetInlineRunner([gate = gate_, target = work.get()] {
+    std::lock_guard lock(gate->mu);
+    if (gate->owner != nullptr) gate->owner->RunInline(target);
+  });
+  cv_.notify_all();
   return work;
 }
 
@@ -73,10 +95,11 @@ void QueuedCommunicator::WorkerLoop() {
     Task task;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
+      // One operation at a time: wait while one runs inline on a waiting thread.
+      cv_.wait(lock, [&] { return stopping_ || (!queue_.empty() && !running_); });
       if (stopping_) {
         // Fail what is left rather than run collectives on a communicator being destroyed.
+        cv_.wait(lock, [&] { return !running_; });
         while (!queue_.empty()) {
           queue_.front().work->Complete(
               Status(ErrorCode::kCancelled, "communicator destroyed with operations pending"));
@@ -88,38 +111,58 @@ void QueuedCommunicator::WorkerLoop() {
       queue_.pop_front();
       running_ = true;
     }
-    OpContext ctx;
-    ctx.seq = task.seq;
-    ctx.timeout = ResolveTimeout(task.options);
-    ctx.deadline = std::chrono::steady_clock::now() + ctx.timeout;
-    ctx.tag = task.options.tag;
-    ctx.location = task.options.location;
+    Execute(std::move(task));
+  }
+}
 
-    const Status poisoned = poison_status();
-    if (!poisoned.ok()) {
-      {
-        std::lock_guard lock(mu_);
-        running_ = false;
-      }
-      task.work->Complete(
-          Status(ErrorCode::kAborted,
-                 fmt::format("rank {}/{}: {} not started: communicator failed earlier: {}", rank(),
-                             size(), ctx.Describe(task.name), poisoned.ToString())));
-      continue;
+void QueuedCommunicator::RunInline(const Work* target) {
+  for (;;) {
+    Task task;
+    {
+      std::lock_guard lock(mu_);
+      if (running_ || stopping_) return;
+      const bool queued = std::any_of(queue_.begin(), queue_.end(),
+                                      [&](const Task& t) { return t.work.get() == target; });
+      if (!queued) return;
+      // Operations run in issue order: earlier ones first.
+      task = std::move(queue_.front());
+      queue_.pop_front();
+      running_ = true;
     }
-    Status result;
+    const bool done = task.work.get() == target;
+    Execute(std::move(task));
+    if (done) return;
+  }
+}
+
+void QueuedCommunicator::Execute(Task task) {
+  OpContext ctx;
+  ctx.seq = task.seq;
+  ctx.timeout = ResolveTimeout(task.options);
+  ctx.deadline = std::chrono::steady_clock::now() + ctx.timeout;
+  ctx.tag = task.options.tag;
+  ctx.location = task.options.location;
+
+  Status result;
+  const Status poisoned = poison_status();
+  if (!poisoned.ok()) {
+    result = Status(ErrorCode::kAborted,
+                    fmt::format("rank {}/{}: {} not started: communicator failed earlier: {}",
+                                rank(), size(), ctx.Describe(task.name), poisoned.ToString()));
+  } else {
     try {
       task.fn(ctx);
     } catch (...) {
       result = Status::FromCurrentException();
     }
     if (!result.ok()) Poison(result);
-    {
-      std::lock_guard lock(mu_);
-      running_ = false;
-    }
-    task.work->Complete(std::move(result));
   }
+  {
+    std::lock_guard lock(mu_);
+    running_ = false;
+  }
+  cv_.notify_all();
+  task.work->Complete(std::move(result));
 }
 
 std::shared_ptr<Work> QueuedCommunicator::AllReduceAsync(void* data, std::size_t count, DType dtype,

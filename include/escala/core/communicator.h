@@ -74,14 +74,22 @@ class Work {
   // For implementations: records the outcome and wakes waiters. Called exactly once.
   void Complete(Status status);
 
+  // For implementations: lets Wait() run the operation on the waiting thread when it has not
+  // started yet, instead of sleeping while another thread runs it (QueuedCommunicator does this:
+  // a synchronous collective then costs no thread hand-off). `run` is called without any lock of
+  // this Work held; it returns when the operation is complete or when it declined to run it.
+  // WaitFor() never runs it (it would not honour its timeout).
+  void SetInlineRunner(std::function<void()> run);
+
   // A Work that is already complete.
   static std::shared_ptr<Work> Done(Status status = Status::Ok());
 
  private:
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  bool done_ = false;  // guarded by mu_
-  Status status_;      // guarded by mu_
+  bool done_ = false;                    // guarded by mu_
+  Status status_;                        // guarded by mu_
+  std::function<void()> inline_runner_;  // guarded by mu_
 };
 
 class Communicator {

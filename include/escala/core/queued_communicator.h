@@ -1,12 +1,15 @@
 // A base for Communicator implementations whose collectives execute one at a time, in issue
-// order, on a background thread owned by the communicator.
+// order, on a background thread owned by the communicator — or on the thread that waits for an
+// operation the background thread has not started yet (Work::Wait() then runs it and any earlier
+// queued ones itself, which spares a synchronous collective two thread hand-offs).
 //
 // Derived classes implement the blocking Run* methods; this class turns them into the
 // asynchronous interface, resolves timeouts into deadlines, numbers operations (the sequence
 // number used in error messages and for matching across ranks), and poisons the communicator
 // after the first failure so that no later operation runs on a group in an unknown state.
 //
-// Thread-safety: as Communicator. Run* methods are only ever called from the worker thread.
+// Thread-safety: as Communicator. Run* methods are called one at a time, in issue order, from the
+// worker thread or from a thread blocked in Work::Wait(); never concurrently.
 #ifndef ESCALA_CORE_QUEUED_COMMUNICATOR_H_
 #define ESCALA_CORE_QUEUED_COMMUNICATOR_H_
 
@@ -56,7 +59,7 @@ class QueuedCommunicator : public Communicator {
     std::string Describe(std::string_view op) const;
   };
 
-  // Blocking implementations; throw escala::Error on failure. Called on the worker thread.
+  // Blocking implementations; throw escala::Error on failure. Called one at a time (see above).
   virtual void RunAllReduce(void* data, std::size_t count, DType dtype, ReduceOp op,
                             const OpContext& ctx) = 0;
   virtual void RunBroadcast(void* data, std::size_t bytes, int root, const OpContext& ctx) = 0;
@@ -76,7 +79,10 @@ class QueuedCommunicator : public Communicator {
   std::shared_ptr<Work> Enqueue(std::string_view name, const CollectiveOptions& options,
                                 std::function<void(const OpContext&)> fn);
   void WorkerLoop();
+  // Runs queued operations on the calling thread up to `target`, if none is running.
+  void RunInline(const Work* target);
   void Poison(const Status& reason);
+  struct InlineGate;
 
   struct Task {
     std::string name;
@@ -85,14 +91,17 @@ class QueuedCommunicator : public Communicator {
     std::function<void(const OpContext&)> fn;
     std::shared_ptr<Work> work;
   };
+  // Runs one dequeued operation (running_ is set) and completes its Work.
+  void Execute(Task task);
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Task> queue_;      // guarded by mu_
   std::uint64_t next_seq_ = 0;  // guarded by mu_
   bool stopping_ = false;       // guarded by mu_
-  bool running_ = false;        // guarded by mu_: a task is executing on the worker
+  bool running_ = false;        // guarded by mu_: a task is executing (worker or inline)
   Status poison_;               // guarded by mu_
+  std::shared_ptr<InlineGate> gate_;
   std::thread worker_;
 };
 

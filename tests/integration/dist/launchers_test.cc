@@ -1,0 +1,85 @@
+// The documented ways to start workers without `escala launch`, run for real: the sbatch script
+// of examples/dist under a simulated Slurm (a stand-in `srun` that starts the tasks with the
+// variables Slurm sets), torchrun's variables, and mpirun (when Open MPI is installed).
+#include <chrono>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "integration/dist/process_test_util.h"
+
+namespace escala::testing {
+namespace {
+
+using std::chrono::seconds;
+
+TEST(Launchers, SbatchScriptRunsWithSlurmsEnvironment) {
+  TempDir dir;
+  // srun stand-in: N tasks on this node with the variables Slurm gives each task.
+  const std::string srun = dir.File("srun");
+  WriteFile(srun,
+            "#!/bin/sh\n"
+            "while [ \"${1#-}\" != \"$1\" ]; do shift; done\n"
+            "n=${FAKE_SLURM_NTASKS:-2}; i=0; pids=\n"
+            "while [ $i -lt $n ]; do\n"
+            "  SLURM_PROCID=$i SLURM_LOCALID=$i SLURM_NODEID=0 SLURM_NTASKS=$n \\\n"
+            "  SLURM_NTASKS_PER_NODE=$n SLURM_JOB_ID=777 SLURM_JOB_NODELIST='localhost' \"$@\" &\n"
+            "  pids=\"$pids $!\"; i=$((i+1))\n"
+            "done\n"
+            "rc=0; for p in $pids; do wait $p || rc=1; done; exit $rc\n");
+  chmod(srun.c_str(), 0755);
+  const int port = FreePort();
+  Subprocess job({"/bin/bash", SourcePath("examples/dist/train.sbatch")},
+                 {{"PATH", dir.path().string() + ":/usr/bin:/bin"},
+                  {"FAKE_SLURM_NTASKS", "3"},
+                  {"ESCALA_COORDINATOR_PORT", std::to_string(port)},
+                  {"ESCALA_WORKER", WorkerPath() + " loop 20 5000"}},
+                 dir.File("out"));
+  const auto st = job.Wait(seconds(60));
+  ASSERT_TRUE(st.has_value()) << job.Output();
+  EXPECT_EQ(*st, 0) << job.Output();
+  for (int r = 0; r < 3; ++r) {
+    EXPECT_NE(job.Output().find("loop ok rank " + std::to_string(r)), std::string::npos)
+        << job.Output();
+  }
+}
+
+TEST(Launchers, TorchrunVariables) {
+  TempDir dir;
+  const int port = FreePort();
+  std::vector<std::unique_ptr<Subprocess>> procs;
+  for (int r = 0; r < 2; ++r) {
+    procs.push_back(std::make_unique<Subprocess>(
+        std::vector<std::string>{WorkerPath(), "loop", "20", "5000"},
+        std::map<std::string, std::string>{{"RANK", std::to_string(r)},
+                                           {"WORLD_SIZE", "2"},
+                                           {"LOCAL_RANK", std::to_string(r)},
+                                           {"MASTER_ADDR", "127.0.0.1"},
+                                           {"MASTER_PORT", std::to_string(port)},
+                                           {"TORCHELASTIC_RUN_ID", "tr-1"}},
+        dir.File("rank" + std::to_string(r))));
+  }
+  for (auto& p : procs) {
+    const auto st = p->Wait(seconds(60));
+    ASSERT_TRUE(st.has_value()) << p->Output();
+    EXPECT_EQ(*st, 0) << p->Output();
+  }
+}
+
+TEST(Launchers, MpirunLine) {
+  if (RunCommand("mpirun --version") != 0) GTEST_SKIP() << "Open MPI is not installed";
+  TempDir dir;
+  const int port = FreePort();
+  std::string out;
+  const int rc = RunCommand(
+      "timeout 60 mpirun --allow-run-as-root --oversubscribe -np 2 -x "
+      "MASTER_ADDR=127.0.0.1 -x MASTER_PORT=" +
+          std::to_string(port) + " " + WorkerPath() + " loop 20 5000",
+      &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("loop ok rank 1"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace escala::testing
