@@ -62,6 +62,7 @@ struct TrainFlags {
   std::string init_from;
   bool refit_pipeline = false;
   int lbfgs_iterations = 200;
+  std::int64_t bucket_kb = 256;
   std::string out;
   std::string history;
   std::string name;
@@ -234,6 +235,8 @@ void RunTrain(const TrainFlags& f) {
   o.checkpoint.every_steps = f.checkpoint_every_steps;
   o.checkpoint.resume = f.resume;
   o.lbfgs_max_iterations = f.lbfgs_iterations;
+  ESCALA_CHECK(f.bucket_kb >= 0, kInvalidArgument, "--bucket-kb must be >= 0, got {}", f.bucket_kb);
+  o.bucket_bytes = static_cast<std::size_t>(f.bucket_kb) << 10;
   train::Validate(o);
 
   const train::DataShard train_shard{std::as_const(x).view(), y, ids};
@@ -419,6 +422,10 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_flag("--refit-pipeline", f->refit_pipeline,
                 "With --init-from: refit the pipeline on this data instead of reusing it");
   cmd->add_option("--lbfgs-iterations", f->lbfgs_iterations, "L-BFGS iteration limit")
+      ->capture_default_str();
+  cmd->add_option("--bucket-kb", f->bucket_kb,
+                  "Distributed training: all-reduce gradients in buckets of this many KiB, "
+                  "overlapped with the backward pass (0: one all-reduce per step)")
       ->capture_default_str();
   cmd->add_option("--out", f->out, "Write the model bundle here");
   cmd->add_option("--history", f->history, "Write per-epoch history (.csv or .json)");

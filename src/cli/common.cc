@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <set>
 
 #include <fmt/format.h>
 
 #include "escala/core/error.h"
 #include "escala/core/logging.h"
+#include "escala/core/parallel.h"
+#include "escala/dist/connect.h"
 #include "escala/features/sketches.h"
 
 namespace escala::cli {
@@ -46,7 +49,16 @@ data::DatasetOptions DataFlags::ToOptions() const {
 }
 
 std::unique_ptr<Communicator> MakeWorkerCommunicator() {
-  return MakeSelfCommunicator();
+  const dist::WorkerEnv env = dist::WorkerEnv::FromEnvironment();
+  if (env.world_size == 1) return MakeSelfCommunicator();
+  SetLogTag(fmt::format("rank {}/{}", env.rank, env.world_size));
+  ESCALA_LOG_INFO("joining {}", env.Describe());
+  auto comm = dist::Connect(env, dist::ConnectOptions::FromEnvironment());
+  // Parallel loops share the node's cores with the other local workers.
+  if (env.local_world_size > 1 && std::getenv("ESCALA_NUM_THREADS") == nullptr) {
+    SetNumThreads(std::max(1, HardwareConcurrency() / env.local_world_size));
+  }
+  return comm;
 }
 
 data::Table ReadShard(const std::vector<std::string>& files, const DataFlags& flags,

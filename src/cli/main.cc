@@ -1,6 +1,8 @@
 // The `escala` command-line tool.
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -27,7 +29,11 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.parse_complete_callback([&] {
     if (!log_level.empty()) escala::SetLogLevel(escala::ParseLogLevel(log_level));
-    if (threads > 0) escala::SetNumThreads(threads);
+    if (threads > 0) {
+      escala::SetNumThreads(threads);
+      // Recorded for code that sizes thread pools later (a distributed worker's share of cores).
+      setenv("ESCALA_NUM_THREADS", std::to_string(threads).c_str(), 1);
+    }
   });
 
   escala::cli::RegisterInfo(app);

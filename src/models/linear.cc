@@ -66,9 +66,13 @@ void LinearModel::Logits(ConstMatrixViewF x, MatrixViewF logits, Workspace&) con
   }
 }
 
+std::vector<std::pair<std::size_t, std::size_t>> LinearModel::ParameterGroups() const {
+  return {{0, params_.size()}};
+}
+
 double LinearModel::AccumulateGradient(ConstMatrixViewF x, std::span<const float> labels,
                                        std::span<float> grad, const BatchContext&,
-                                       Workspace& ws_base) const {
+                                       Workspace& ws_base, const GradientReadyFn* ready) const {
   ESCALA_ASSERT(grad.size() == params_.size());
   auto& ws = static_cast<LinearWorkspace&>(ws_base);
   ws.z.Resize(x.rows(), k_);
@@ -85,6 +89,7 @@ double LinearModel::AccumulateGradient(ConstMatrixViewF x, std::span<const float
     gw.noalias() += AsEigen(x).transpose() * g;
   }
   gb += g.colwise().sum();
+  if (ready != nullptr) (*ready)(0, params_.size());
   return loss;
 }
 

@@ -199,9 +199,18 @@ void Mlp::Logits(ConstMatrixViewF x, MatrixViewF logits, Workspace& ws_base) con
   }
 }
 
+std::vector<std::pair<std::size_t, std::size_t>> Mlp::ParameterGroups() const {
+  std::vector<std::pair<std::size_t, std::size_t>> groups;
+  for (std::size_t l = 0; l + 1 < sizes_.size(); ++l) {
+    groups.emplace_back(offsets_[l], offsets_[l] + static_cast<std::size_t>(
+                                                       sizes_[l] * sizes_[l + 1] + sizes_[l + 1]));
+  }
+  return groups;
+}
+
 double Mlp::AccumulateGradient(ConstMatrixViewF x, std::span<const float> labels,
-                               std::span<float> grad, const BatchContext& ctx,
-                               Workspace& ws_base) const {
+                               std::span<float> grad, const BatchContext& ctx, Workspace& ws_base,
+                               const GradientReadyFn* ready) const {
   ESCALA_ASSERT(grad.size() == params_.size());
   auto& ws = static_cast<Ws&>(ws_base);
   Forward(x, ws, &ctx);
@@ -221,6 +230,9 @@ double Mlp::AccumulateGradient(ConstMatrixViewF x, std::span<const float> labels
     auto gb = Eigen::Map<Eigen::RowVectorXf>(grad.data() + offsets_[l] + in * out, out);
     gw.noalias() += AsEigen(input).transpose() * d;
     gb += d.colwise().sum();
+    if (ready != nullptr) {
+      (*ready)(offsets_[l], offsets_[l] + static_cast<std::size_t>(in * out + out));
+    }
     if (l == 0) break;
     const auto w = Eigen::Map<const EigenRowMajor<float>>(params_.data() + offsets_[l], in, out);
     MatrixF& next = ws.delta[ping];

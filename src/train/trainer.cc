@@ -1,11 +1,13 @@
 #include "escala/train/trainer.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <numeric>
 
 #include <fmt/format.h>
@@ -385,7 +387,42 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
     t.ids.reserve(static_cast<std::size_t>(max_part));
     t.grad.assign(np, 0.0f);
   }
-  AlignedVector<float> reduced(np + 1);  // gradient sums, then the loss sum
+  // reduced[0] holds the loss sum and reduced[1 + i] gradient i, so that the bucket of the first
+  // layer (the last to finish backward) carries the loss in the same all-reduce.
+  AlignedVector<float> reduced(np + 1);
+
+  // Overlap (multi-rank): gradients are all-reduced in buckets of whole layers, each launched as
+  // soon as every thread has finished those layers' backward pass, while the earlier layers are
+  // still being computed. Buckets are formed from the last layer backwards.
+  struct Bucket {
+    std::size_t begin = 0, end = 0;  // parameter range
+    int groups = 0;
+  };
+  const auto groups = model_.ParameterGroups();
+  std::vector<Bucket> buckets;
+  std::vector<int> group_bucket(groups.size(), 0);
+  const bool overlap = comm_.size() > 1 && options_.bucket_bytes > 0 && groups.size() > 1;
+  if (overlap) {
+    Bucket cur;
+    cur.end = groups.back().second;
+    for (std::size_t g = groups.size(); g-- > 0;) {
+      cur.begin = groups[g].first;
+      ++cur.groups;
+      group_bucket[g] = static_cast<int>(buckets.size());
+      if ((cur.end - cur.begin) * sizeof(float) >= options_.bucket_bytes || g == 0) {
+        buckets.push_back(cur);
+        cur = Bucket{};
+        cur.end = groups[g].first;
+      }
+    }
+  }
+  std::vector<std::atomic<int>> group_left(groups.size());
+  std::vector<std::atomic<int>> bucket_left(buckets.size());
+  std::vector<std::uint8_t> bucket_ready(buckets.size());
+  std::vector<std::shared_ptr<Work>> bucket_work(buckets.size());
+  std::mutex launch_mu;
+  std::size_t next_launch = 0;
+  CollectiveOptions step_opts;
   const auto n_local = static_cast<std::size_t>(train.rows());
   std::vector<std::pair<std::uint64_t, std::uint32_t>> order(n_local);
   std::vector<std::size_t> batch_begin(num_batches + 1);
@@ -425,11 +462,64 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
       base_ctx.training = true;
       base_ctx.seed = options_.seed;
       base_ctx.step = st.step;
+      step_opts.tag = st.step;
+      // Launches, in bucket order (every rank must issue collectives in the same order), the
+      // buckets whose layers are all summed; the first layer's bucket waits for the loss.
+      auto launch_ready = [&](bool final_bucket) {
+        std::lock_guard lock(launch_mu);
+        while (next_launch < buckets.size() && bucket_ready[next_launch] &&
+               (next_launch + 1 < buckets.size() || final_bucket)) {
+          const Bucket& bk = buckets[next_launch];
+          const bool first_layer = next_launch + 1 == buckets.size();
+          float* base = reduced.data() + (first_layer ? 0 : 1 + bk.begin);
+          const std::size_t count = (first_layer ? 1 : 0) + bk.end - bk.begin;
+          bucket_work[next_launch] =
+              comm_.AllReduceAsync(base, count, DType::kFloat32, ReduceOp::kSum, step_opts);
+          ++next_launch;
+        }
+      };
+      models::GradientReadyFn ready;
+      if (overlap) {
+        for (std::size_t g = 0; g < groups.size(); ++g) group_left[g] = static_cast<int>(parts);
+        for (std::size_t k = 0; k < buckets.size(); ++k) {
+          bucket_left[k] = buckets[k].groups;
+          bucket_ready[k] = 0;
+          bucket_work[k].reset();
+        }
+        next_launch = 0;
+        ready = [&](std::size_t begin, std::size_t end) {
+          const auto g =
+              static_cast<std::size_t>(std::lower_bound(groups.begin(), groups.end(),
+                                                        std::make_pair(begin, std::size_t{0})) -
+                                       groups.begin());
+          if (group_left[g].fetch_sub(1) != 1) return;
+          // The last thread to finish this layer sums every thread's partial, in thread order.
+          for (std::size_t i = begin; i < end; ++i) {
+            float v = tb[0].grad[i];
+            for (std::size_t q = 1; q < parts; ++q) v += tb[q].grad[i];
+            reduced[1 + i] = v;
+          }
+          const int k = group_bucket[g];
+          if (bucket_left[static_cast<std::size_t>(k)].fetch_sub(1) == 1) {
+            {
+              std::lock_guard lock(launch_mu);
+              bucket_ready[static_cast<std::size_t>(k)] = 1;
+            }
+            launch_ready(false);
+          }
+        };
+      }
       ParallelForStatic(m, parts, [&](std::size_t p, std::size_t b, std::size_t e) {
         ThreadBuf& t = tb[p];
         std::fill(t.grad.begin(), t.grad.end(), 0.0f);
         t.loss = 0;
-        if (b == e) return;
+        if (b == e) {
+          // No rows here: this thread's (zero) partial of every layer is final now.
+          if (overlap) {
+            for (std::size_t g = groups.size(); g-- > 0;) ready(groups[g].first, groups[g].second);
+          }
+          return;
+        }
         const auto rows = static_cast<std::int64_t>(e - b);
         t.x.Resize(rows, d);
         t.y.clear();
@@ -443,21 +533,24 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
         }
         models::BatchContext ctx = base_ctx;
         ctx.row_ids = t.ids;
-        t.loss = model_.AccumulateGradient(std::as_const(t.x).view(), t.y, t.grad, ctx, *t.ws);
+        t.loss = model_.AccumulateGradient(std::as_const(t.x).view(), t.y, t.grad, ctx, *t.ws,
+                                           overlap ? &ready : nullptr);
       });
       double loss_sum = 0;
-      std::copy(tb[0].grad.begin(), tb[0].grad.end(), reduced.begin());
-      loss_sum = tb[0].loss;
-      for (std::size_t p = 1; p < parts; ++p) {
-        const float* g = tb[p].grad.data();
-        for (std::size_t i = 0; i < np; ++i) reduced[i] += g[i];
-        loss_sum += tb[p].loss;
+      for (std::size_t p = 0; p < parts; ++p) loss_sum += tb[p].loss;
+      reduced[0] = static_cast<float>(loss_sum);
+      if (overlap) {
+        launch_ready(true);
+        for (auto& w : bucket_work) w->Wait();
+      } else {
+        std::copy(tb[0].grad.begin(), tb[0].grad.end(), reduced.begin() + 1);
+        for (std::size_t p = 1; p < parts; ++p) {
+          const float* g = tb[p].grad.data();
+          for (std::size_t i = 0; i < np; ++i) reduced[1 + i] += g[i];
+        }
+        comm_.AllReduce(std::span<float>(reduced), ReduceOp::kSum, step_opts);
       }
-      reduced[np] = static_cast<float>(loss_sum);
-      CollectiveOptions copts;
-      copts.tag = st.step;
-      comm_.AllReduce(std::span<float>(reduced), ReduceOp::kSum, copts);
-      const double batch_loss = reduced[np];
+      const double batch_loss = reduced[0];
       if (!std::isfinite(batch_loss)) {
         Throw(ErrorCode::kAborted,
               "training diverged at epoch {} step {}: the loss is {} (learning rate {} may be too "
@@ -466,7 +559,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
               ckpt_path.empty() ? "" : fmt::format("; the last good checkpoint is {}", ckpt_path));
       }
       const float inv = 1.0f / static_cast<float>(global_count);
-      std::span<float> grad(reduced.data(), np);
+      std::span<float> grad(reduced.data() + 1, np);
       for (float& g : grad) g *= inv;
       ClipGradNorm(grad, options_.clip_norm);
       lr = ScheduledLr(options_.schedule, options_.optimizer.lr, st.step, total_steps);

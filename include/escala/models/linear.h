@@ -25,8 +25,9 @@ class LinearModel final : public Model {
   std::unique_ptr<Workspace> NewWorkspace() const override;
   void Logits(ConstMatrixViewF x, MatrixViewF logits, Workspace& ws) const override;
   double AccumulateGradient(ConstMatrixViewF x, std::span<const float> labels,
-                            std::span<float> grad, const BatchContext& ctx,
-                            Workspace& ws) const override;
+                            std::span<float> grad, const BatchContext& ctx, Workspace& ws,
+                            const GradientReadyFn* ready = nullptr) const override;
+  std::vector<std::pair<std::size_t, std::size_t>> ParameterGroups() const override;
   std::unique_ptr<Model> Clone() const override;
   std::string Describe() const override;
 

@@ -17,10 +17,12 @@
 #define ESCALA_MODELS_MODEL_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "escala/core/matrix.h"
@@ -51,6 +53,12 @@ struct BatchContext {
   // Global row identities of the batch rows (may be empty when training is false).
   std::span<const std::uint64_t> row_ids;
 };
+
+// Called while a gradient is being accumulated, once per parameter group (a layer), as soon as
+// that group's slice [begin, end) of the gradient is final for this call. Groups finish in
+// backward order (the last layer first), so a data-parallel trainer can start all-reducing them
+// while earlier layers are still being computed.
+using GradientReadyFn = std::function<void(std::size_t begin, std::size_t end)>;
 
 class Model {
  public:
@@ -87,9 +95,14 @@ class Model {
   // x, and returns that summed loss (without penalties). Labels: the target value for
   // regression, 0/1 for binary, the class index 0..C-1 for multiclass; validated, an invalid
   // label throws kInvalidArgument naming the row.
+  // `ready`, when given, is told as each parameter group's gradient becomes final.
   virtual double AccumulateGradient(ConstMatrixViewF x, std::span<const float> labels,
-                                    std::span<float> grad, const BatchContext& ctx,
-                                    Workspace& ws) const = 0;
+                                    std::span<float> grad, const BatchContext& ctx, Workspace& ws,
+                                    const GradientReadyFn* ready = nullptr) const = 0;
+
+  // Parameter groups (layers) as [begin, end) ranges of parameters(), in layout order; together
+  // they cover every parameter.
+  virtual std::vector<std::pair<std::size_t, std::size_t>> ParameterGroups() const = 0;
 
   virtual std::unique_ptr<Model> Clone() const = 0;
 

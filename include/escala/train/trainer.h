@@ -75,7 +75,11 @@ struct TrainOptions {
   int lbfgs_max_iterations = 200;
   double lbfgs_tolerance = 1e-6;  // relative objective decrease
   int lbfgs_memory = 10;
-  int threads = 0;         // per rank; 0: NumThreads()
+  int threads = 0;  // per rank; 0: NumThreads()
+  // With several ranks, gradients are all-reduced in buckets of about this size (whole layers),
+  // each started as soon as its layers' backward pass is done, overlapping communication with
+  // the rest of the backward pass. 0: one all-reduce after the backward pass.
+  std::size_t bucket_bytes = 256 << 10;
   bool progress = true;    // progress bar / log lines on rank 0
   bool initialize = true;  // call model.Initialize(seed) first (false: warm start)
 };

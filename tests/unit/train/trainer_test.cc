@@ -108,30 +108,41 @@ TEST(Trainer, ThreadRanksMatchOneRankWithTheSameGlobalBatch) {
     auto comm = MakeSelfCommunicator();
     Trainer(*reference, o, *comm).Fit({data.x.view(), data.y, {}}, nullptr);
   }
+  // Every layout: 2 and 4 ranks, 1 or 2 threads per rank, one all-reduce per step or one bucket
+  // per layer overlapped with the backward pass.
   for (int world : {2, 4}) {
-    std::vector<std::unique_ptr<models::Model>> replicas(static_cast<std::size_t>(world));
-    RunOnThreadRanks(world, [&](Communicator& comm) {
-      // Uneven contiguous shards.
-      const std::int64_t n = 1000;
-      const std::int64_t begin = n * comm.rank() / world + (comm.rank() > 0 ? 7 : 0);
-      const std::int64_t end = comm.rank() + 1 == world ? n : n * (comm.rank() + 1) / world + 7;
-      auto m = MakeMlp(6, 0.2f);
-      DataShard shard{data.x.view().Rows(begin, end - begin),
-                      std::span<const float>(data.y).subspan(static_cast<std::size_t>(begin),
-                                                             static_cast<std::size_t>(end - begin)),
-                      {}};
-      Trainer(*m, o, comm).Fit(shard, nullptr);
-      replicas[static_cast<std::size_t>(comm.rank())] = std::move(m);
-    });
-    for (int r = 0; r < world; ++r) {
-      const auto a = reference->parameters();
-      const auto b = replicas[static_cast<std::size_t>(r)]->parameters();
-      double max_diff = 0;
-      for (std::size_t i = 0; i < a.size(); ++i)
-        max_diff = std::max(max_diff, double(std::fabs(a[i] - b[i])));
-      EXPECT_LT(max_diff, 1e-4) << "world " << world << " rank " << r;
-      // Every rank holds the same replica, bit for bit.
-      EXPECT_TRUE(std::equal(b.begin(), b.end(), replicas[0]->parameters().begin()));
+    for (int threads : {1, 2}) {
+      for (std::size_t bucket : {std::size_t{0}, std::size_t{64}}) {
+        TrainOptions ro = o;
+        ro.threads = threads;
+        ro.bucket_bytes = bucket;
+        std::vector<std::unique_ptr<models::Model>> replicas(static_cast<std::size_t>(world));
+        RunOnThreadRanks(world, [&](Communicator& comm) {
+          // Uneven contiguous shards.
+          const std::int64_t n = 1000;
+          const std::int64_t begin = n * comm.rank() / world + (comm.rank() > 0 ? 7 : 0);
+          const std::int64_t end = comm.rank() + 1 == world ? n : n * (comm.rank() + 1) / world + 7;
+          auto m = MakeMlp(6, 0.2f);
+          DataShard shard{
+              data.x.view().Rows(begin, end - begin),
+              std::span<const float>(data.y).subspan(static_cast<std::size_t>(begin),
+                                                     static_cast<std::size_t>(end - begin)),
+              {}};
+          Trainer(*m, ro, comm).Fit(shard, nullptr);
+          replicas[static_cast<std::size_t>(comm.rank())] = std::move(m);
+        });
+        for (int r = 0; r < world; ++r) {
+          const auto a = reference->parameters();
+          const auto b = replicas[static_cast<std::size_t>(r)]->parameters();
+          double max_diff = 0;
+          for (std::size_t i = 0; i < a.size(); ++i)
+            max_diff = std::max(max_diff, double(std::fabs(a[i] - b[i])));
+          EXPECT_LT(max_diff, 1e-4) << "world " << world << " threads " << threads << " bucket "
+                                    << bucket << " rank " << r;
+          // Every rank holds the same replica, bit for bit.
+          EXPECT_TRUE(std::equal(b.begin(), b.end(), replicas[0]->parameters().begin()));
+        }
+      }
     }
   }
 }

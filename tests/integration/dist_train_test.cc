@@ -1,0 +1,161 @@
+// Data-parallel training through `escala launch` with real worker processes: the same model for 1,
+// 2 and 4 workers, a worker killed mid-training, and a restart from the last checkpoint.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <signal.h>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "escala/core/file_util.h"
+#include "escala/io/bundle.h"
+#include "test_util/process.h"
+#include "test_util/temp_dir.h"
+
+namespace escala {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::CliPath;
+using testing::RunCommand;
+using testing::TempDir;
+
+// Direct children of a process (the workers of a launcher), from /proc.
+std::vector<pid_t> Children(pid_t parent) {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    char state = 0;
+    int ppid = 0;
+    if (std::sscanf(line.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == parent) {
+      out.push_back(std::stoi(name));
+    }
+  }
+  return out;
+}
+
+void MaxParamDiff(const std::string& a, const std::string& b, double* diff) {
+  const auto x = io::ModelBundle::Load(a), y = io::ModelBundle::Load(b);
+  const auto p = x.model->parameters(), q = y.model->parameters();
+  ASSERT_EQ(p.size(), q.size());
+  *diff = 0;
+  for (std::size_t i = 0; i < p.size(); ++i)
+    *diff = std::max(*diff, double(std::fabs(p[i] - q[i])));
+}
+
+class DistTrain : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string out;
+    // Three part files, as a Spark job would write them.
+    for (int part = 0; part < 3; ++part) {
+      ASSERT_EQ(RunCommand(CliPath() + " datagen --task classification --rows 2000 --start-row " +
+                               std::to_string(part * 2000) +
+                               " --features 8 --informative 4 --seed 3 --out " +
+                               dir_.File("part-0000" + std::to_string(part) + ".csv"),
+                           &out),
+                0)
+          << out;
+    }
+  }
+  std::string Train(const std::string& extra) const {
+    return " --threads 1 train --data " + dir_.path().string() +
+           " --label label --model mlp --hidden 16,8 --dropout 0.1 --batch-size 64"
+           " --seed 7 --valid-fraction 0.1 --bucket-kb 1 " +
+           extra;
+  }
+  TempDir dir_;
+};
+
+TEST_F(DistTrain, OneTwoAndFourWorkersTrainTheSameModel) {
+  std::string out;
+  for (int n : {1, 2, 4}) {
+    const std::string bundle = dir_.File("m" + std::to_string(n) + ".bundle");
+    ASSERT_EQ(RunCommand(CliPath() + " launch --nproc " + std::to_string(n) + " -- " + CliPath() +
+                             Train("--epochs 3 --out " + bundle),
+                         &out),
+              0)
+        << out;
+  }
+  double d2 = 1, d4 = 1;
+  MaxParamDiff(dir_.File("m1.bundle"), dir_.File("m2.bundle"), &d2);
+  MaxParamDiff(dir_.File("m1.bundle"), dir_.File("m4.bundle"), &d4);
+  EXPECT_LT(d2, 1e-4);
+  EXPECT_LT(d4, 1e-4);
+  const auto m1 = io::ModelBundle::Load(dir_.File("m1.bundle"));
+  const auto m4 = io::ModelBundle::Load(dir_.File("m4.bundle"));
+  EXPECT_NEAR(m1.metrics.at("valid_logloss"), m4.metrics.at("valid_logloss"), 1e-4);
+  EXPECT_EQ(m4.training_config.at("workers"), "4");
+}
+
+TEST_F(DistTrain, AKilledWorkerStopsTheJobWithAClearErrorInsteadOfAHang) {
+  testing::ChildProcess launcher(
+      {"/bin/sh", "-c",
+       "exec " + CliPath() +
+           " launch --nproc 2 --heartbeat-timeout 3s --collective-timeout 20s -- " + CliPath() +
+           Train("--epochs 400 --checkpoint-dir " + dir_.File("ck") + " --out " +
+                 dir_.File("never.bundle"))},
+      dir_.File("launch.log"));
+  // Wait until training runs (a checkpoint appears), then kill one worker.
+  for (int i = 0; i < 600 && !std::filesystem::exists(dir_.File("ck/checkpoint.ckpt")); ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(std::filesystem::exists(dir_.File("ck/checkpoint.ckpt")))
+      << testing::ReadFile(dir_.File("launch.log"));
+  const auto workers = Children(launcher.pid());
+  ASSERT_EQ(workers.size(), 2u);
+  const auto start = std::chrono::steady_clock::now();
+  ::kill(workers[1], SIGKILL);
+  const auto rc = launcher.Wait(60s);
+  ASSERT_TRUE(rc.has_value()) << "the job hung after a worker died";
+  EXPECT_NE(*rc, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 45s);
+  const std::string log = testing::ReadFile(dir_.File("launch.log"));
+  EXPECT_NE(log.find("rank"), std::string::npos) << log;
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("never.bundle")));
+  // The last checkpoint is intact: its frame (magic, length, checksum) verifies.
+  std::uint32_t version = 0;
+  const std::string ck = ReadFileToString(dir_.File("ck/checkpoint.ckpt"));
+  EXPECT_NO_THROW(UnframePayload(ck, "ESCALACK", &version, "checkpoint"));
+}
+
+TEST_F(DistTrain, MaxRestartsResumesFromTheLastCheckpointAndEndsWithTheSameModel) {
+  std::string out;
+  const std::string args =
+      "--epochs 6 --checkpoint-dir " + dir_.File("ck") + " --checkpoint-every-steps 10 --resume";
+  ASSERT_EQ(RunCommand(CliPath() + " launch --nproc 2 -- " + CliPath() +
+                           Train("--epochs 6 --out " + dir_.File("clean.bundle")),
+                       &out),
+            0)
+      << out;
+  testing::ChildProcess launcher(
+      {"/bin/sh", "-c",
+       "exec " + CliPath() + " launch --nproc 2 --max-restarts 1 --heartbeat-timeout 3s -- " +
+           CliPath() + Train(args + " --out " + dir_.File("restarted.bundle"))},
+      dir_.File("launch.log"));
+  for (int i = 0; i < 600 && !std::filesystem::exists(dir_.File("ck/checkpoint.ckpt")); ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  const auto workers = Children(launcher.pid());
+  ASSERT_EQ(workers.size(), 2u);
+  ::kill(workers[0], SIGKILL);
+  const auto rc = launcher.Wait(120s);
+  ASSERT_TRUE(rc.has_value());
+  const std::string log = testing::ReadFile(dir_.File("launch.log"));
+  ASSERT_EQ(*rc, 0) << log;
+  EXPECT_NE(log.find("restarting the job"), std::string::npos) << log;
+  EXPECT_NE(log.find("resuming from"), std::string::npos) << log;
+  double diff = 1;
+  MaxParamDiff(dir_.File("clean.bundle"), dir_.File("restarted.bundle"), &diff);
+  EXPECT_EQ(diff, 0.0);
+}
+
+}  // namespace
+}  // namespace escala
