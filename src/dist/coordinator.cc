@@ -312,7 +312,7 @@ void Coordinator::Impl::Shutdown() {
     std::lock_guard lock(mu_);
     if (shutting_down_) return;
     shutting_down_ = true;
-    FailWaitersLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the coordinator is stopping"),
+    FailWaitersLocked(ToGrpcStatus(Status(ErrorCode::kUnavailable, "the coordinator is stopping")),
                       actions);
     for (SessionReactor* s : sessions_) {
       s->Ref();
@@ -323,7 +323,7 @@ void Coordinator::Impl::Shutdown() {
   if (timer_.joinable()) timer_.join();
   for (auto& a : actions) a();
   for (SessionReactor* s : sessions) {
-    s->FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the coordinator is stopping"));
+    s->FinishWith(ToGrpcStatus(Status(ErrorCode::kUnavailable, "the coordinator is stopping")));
     s->Unref();
   }
   if (server_ != nullptr) {
@@ -335,14 +335,14 @@ void Coordinator::Impl::Shutdown() {
 bool Coordinator::Impl::Authorized(const pb::JobAuth& auth, grpc::Status* status) const {
   if (!internal::SecretEquals(auth.job_token(), options_.job_token) &&
       !options_.job_token.empty()) {
-    *status = grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                           fmt::format("wrong job token for job '{}'", options_.job_id));
+    *status = ToGrpcStatus(Status(ErrorCode::kPermissionDenied,
+                                  fmt::format("wrong job token for job '{}'", options_.job_id)));
     return false;
   }
   if (auth.job_id() != options_.job_id) {
-    *status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                           fmt::format("this coordinator serves job '{}', not job '{}'",
-                                       options_.job_id, auth.job_id()));
+    *status = ToGrpcStatus(Status(ErrorCode::kInvalidArgument,
+                                  fmt::format("this coordinator serves job '{}', not job '{}'",
+                                              options_.job_id, auth.job_id())));
     return false;
   }
   return true;
@@ -388,20 +388,22 @@ grpc::ServerUnaryReactor* Coordinator::Impl::Register(grpc::CallbackServerContex
   {
     std::lock_guard lock(mu_);
     if (shutting_down_) {
-      status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "the coordinator is stopping");
+      status = ToGrpcStatus(Status(ErrorCode::kUnavailable, "the coordinator is stopping"));
     } else if (!Authorized(req->auth(), &status)) {
     } else if (req->world_size() < 1) {
-      status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            fmt::format("world size must be >= 1, got {}", req->world_size()));
-    } else if (options_.world_size > 0 && req->world_size() != options_.world_size) {
       status =
-          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                       fmt::format("the worker expects world size {} but the job has world size {}",
-                                   req->world_size(), options_.world_size));
+          ToGrpcStatus(Status(ErrorCode::kInvalidArgument,
+                              fmt::format("world size must be >= 1, got {}", req->world_size())));
+    } else if (options_.world_size > 0 && req->world_size() != options_.world_size) {
+      status = ToGrpcStatus(
+          Status(ErrorCode::kInvalidArgument,
+                 fmt::format("the worker expects world size {} but the job has world size {}",
+                             req->world_size(), options_.world_size)));
     } else if (req->requested_rank() < -1 || req->requested_rank() >= req->world_size()) {
-      status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            fmt::format("requested rank {} is out of range for world size {}",
-                                        req->requested_rank(), req->world_size()));
+      status =
+          ToGrpcStatus(Status(ErrorCode::kInvalidArgument,
+                              fmt::format("requested rank {} is out of range for world size {}",
+                                          req->requested_rank(), req->world_size())));
     } else {
       // A restarted worker may register before the coordinator noticed that the process it
       // replaces is gone (its session already closed): that round is over.
@@ -430,25 +432,26 @@ grpc::ServerUnaryReactor* Coordinator::Impl::Register(grpc::CallbackServerContex
         }
       }
       if (round_.phase == Phase::kRunning) {
-        status = req->requested_rank() >= 0
-                     ? grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
-                                    fmt::format("rank {} is taken: round {} of job '{}' is "
-                                                "running with {} workers",
-                                                req->requested_rank(), round_.id, options_.job_id,
-                                                round_.world))
-                     : grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                    fmt::format("round {} of job '{}' is already running with "
-                                                "its {} workers",
-                                                round_.id, options_.job_id, round_.world));
+        status =
+            req->requested_rank() >= 0
+                ? ToGrpcStatus(Status(
+                      ErrorCode::kAlreadyExists,
+                      fmt::format("rank {} is taken: round {} of job '{}' is "
+                                  "running with {} workers",
+                                  req->requested_rank(), round_.id, options_.job_id, round_.world)))
+                : ToGrpcStatus(Status(ErrorCode::kFailedPrecondition,
+                                      fmt::format("round {} of job '{}' is already running with "
+                                                  "its {} workers",
+                                                  round_.id, options_.job_id, round_.world)));
       } else if (req->world_size() != round_.world) {
-        status = grpc::Status(
-            grpc::StatusCode::INVALID_ARGUMENT,
-            fmt::format("the worker expects world size {} but the job has world size {}",
-                        req->world_size(), round_.world));
+        status = ToGrpcStatus(
+            Status(ErrorCode::kInvalidArgument,
+                   fmt::format("the worker expects world size {} but the job has world size {}",
+                               req->world_size(), round_.world)));
       } else if (!holder.empty()) {
-        status = grpc::Status(
-            grpc::StatusCode::ALREADY_EXISTS,
-            fmt::format("rank {} is already registered by {}", req->requested_rank(), holder));
+        status = ToGrpcStatus(Status(
+            ErrorCode::kAlreadyExists,
+            fmt::format("rank {} is already registered by {}", req->requested_rank(), holder)));
       } else {
         Waiter w;
         w.reactor = reactor;
@@ -547,10 +550,11 @@ void Coordinator::Impl::FailRoundLocked(int rank, const Status& cause, Actions& 
   ++failed_rounds_;
   ESCALA_LOG_WARN("coordinator: round {} of job '{}' failed: {}", round_.id, options_.job_id,
                   cause.ToString());
-  FailWaitersLocked(grpc::Status(grpc::StatusCode::ABORTED,
-                                 gathering ? fmt::format("rendezvous failed: {}", cause.message())
-                                           : fmt::format("the job failed: {}", cause.message())),
-                    actions);
+  FailWaitersLocked(
+      ToGrpcStatus(Status(ErrorCode::kAborted,
+                          gathering ? fmt::format("rendezvous failed: {}", cause.message())
+                                    : fmt::format("the job failed: {}", cause.message()))),
+      actions);
   pb::CoordinatorEvent ev;
   ev.mutable_abort()->set_failed_rank(rank);
   ev.mutable_abort()->set_code(static_cast<int>(cause.code()));
@@ -574,7 +578,7 @@ void Coordinator::Impl::OnPendingCancelled(std::uint64_t id) {
     if (it == waiters_.end()) return;  // already answered
     Waiter w = std::move(it->second);
     waiters_.erase(it);
-    FinishLater(actions, w.reactor, grpc::Status::CANCELLED);
+    FinishLater(actions, w.reactor, ToGrpcStatus(Status(ErrorCode::kCancelled, "cancelled")));
     if (w.kind == WaitKind::kRegister && round_.phase == Phase::kGathering) {
       // A worker that gives up (or dies) during rendezvous: the others cannot complete.
       FailRoundLocked(-1,
@@ -603,7 +607,7 @@ grpc::ServerBidiReactor<pb::WorkerEvent, pb::CoordinatorEvent>* Coordinator::Imp
     }
   }
   if (reject) {
-    s->FinishWith(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the coordinator is stopping"));
+    s->FinishWith(ToGrpcStatus(Status(ErrorCode::kUnavailable, "the coordinator is stopping")));
   } else {
     s->Begin();
   }
@@ -628,15 +632,15 @@ void Coordinator::Impl::OnWorkerEvent(SessionReactor* s, const pb::WorkerEvent& 
         if (!Authorized(h.auth(), &reject)) break;
         if (h.round() != round_.id || round_.phase == Phase::kGathering || h.rank() < 0 ||
             h.rank() >= static_cast<int>(round_.members.size())) {
-          reject = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                                fmt::format("rank {} of round {} is not part of round {}", h.rank(),
-                                            h.round(), round_.id));
+          reject = ToGrpcStatus(Status(ErrorCode::kFailedPrecondition,
+                                       fmt::format("rank {} of round {} is not part of round {}",
+                                                   h.rank(), h.round(), round_.id)));
           break;
         }
         Member& mm = round_.members[static_cast<std::size_t>(h.rank())];
         if (mm.session != nullptr) {
-          reject = grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
-                                fmt::format("rank {} already has a session", h.rank()));
+          reject = ToGrpcStatus(Status(ErrorCode::kAlreadyExists,
+                                       fmt::format("rank {} already has a session", h.rank())));
           break;
         }
         s->rank = h.rank();
@@ -747,8 +751,8 @@ grpc::ServerUnaryReactor* Coordinator::Impl::KeyValueSet(grpc::CallbackServerCon
     std::lock_guard lock(mu_);
     if (Authorized(req->auth(), &status)) {
       if (req->round() != round_.id || round_.phase != Phase::kRunning) {
-        status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                              fmt::format("round {} is not running", req->round()));
+        status = ToGrpcStatus(Status(ErrorCode::kFailedPrecondition,
+                                     fmt::format("round {} is not running", req->round())));
       } else {
         round_.kv[req->key()] = req->value();
         for (auto it = waiters_.begin(); it != waiters_.end();) {
@@ -777,13 +781,13 @@ grpc::ServerUnaryReactor* Coordinator::Impl::KeyValueGet(grpc::CallbackServerCon
     std::lock_guard lock(mu_);
     if (Authorized(req->auth(), &status)) {
       if (req->round() != round_.id || round_.phase != Phase::kRunning) {
-        status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                              fmt::format("round {} is not running", req->round()));
+        status = ToGrpcStatus(Status(ErrorCode::kFailedPrecondition,
+                                     fmt::format("round {} is not running", req->round())));
       } else if (auto it = round_.kv.find(req->key()); it != round_.kv.end()) {
         resp->set_value(it->second);
       } else if (req->wait_ms() <= 0) {
-        status = grpc::Status(grpc::StatusCode::NOT_FOUND,
-                              fmt::format("key '{}' is not set", req->key()));
+        status = ToGrpcStatus(
+            Status(ErrorCode::kNotFound, fmt::format("key '{}' is not set", req->key())));
       } else {
         Waiter w;
         w.reactor = reactor;
@@ -811,8 +815,8 @@ grpc::ServerUnaryReactor* Coordinator::Impl::Barrier(grpc::CallbackServerContext
     std::lock_guard lock(mu_);
     if (Authorized(req->auth(), &status)) {
       if (req->round() != round_.id || round_.phase != Phase::kRunning) {
-        status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                              fmt::format("round {} is not running", req->round()));
+        status = ToGrpcStatus(Status(ErrorCode::kFailedPrecondition,
+                                     fmt::format("round {} is not running", req->round())));
       } else if (++round_.barrier_counts[req->name()] == round_.world) {
         round_.barrier_counts.erase(req->name());
         for (auto it = waiters_.begin(); it != waiters_.end();) {
@@ -854,12 +858,13 @@ void Coordinator::Impl::TimerLoop() {
     // Deadlines of waiting key-value reads and barriers.
     for (auto it = waiters_.begin(); it != waiters_.end();) {
       if (it->second.kind != WaitKind::kRegister && now >= it->second.deadline) {
-        FinishLater(actions, it->second.reactor,
-                    it->second.kind == WaitKind::kGet
-                        ? grpc::Status(grpc::StatusCode::NOT_FOUND,
-                                       fmt::format("key '{}' was not set in time", it->second.key))
-                        : grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                                       fmt::format("barrier '{}' timed out", it->second.barrier)));
+        FinishLater(
+            actions, it->second.reactor,
+            it->second.kind == WaitKind::kGet
+                ? ToGrpcStatus(Status(ErrorCode::kNotFound,
+                                      fmt::format("key '{}' was not set in time", it->second.key)))
+                : ToGrpcStatus(Status(ErrorCode::kDeadlineExceeded,
+                                      fmt::format("barrier '{}' timed out", it->second.barrier))));
         it = waiters_.erase(it);
       } else {
         ++it;

@@ -135,9 +135,9 @@ grpc::ChannelArguments MakeChannelArguments(const TlsOptions& tls, std::size_t m
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   if (data_plane) {
     // Bulk transfer: a large initial stream window (no slow start of HTTP/2 flow control) and
-    // large frames, so a chunk crosses in few frames and few write calls.
+    // large socket reads. HTTP/2 frames stay at gRPC's default size: larger ones measured no
+    // faster, sometimes slower.
     args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 << 20);
-    args.SetInt(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, (1 << 24) - 1);
     args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     args.SetInt(GRPC_ARG_TCP_READ_CHUNK_SIZE, 1 << 20);
     args.SetInt(GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE, 64 << 10);
@@ -153,7 +153,6 @@ void ConfigureServerBuilder(grpc::ServerBuilder& builder, std::size_t max_messag
   builder.SetMaxSendMessageSize(ClampInt(max_message_bytes));
   if (data_plane) {
     builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 << 20);
-    builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_FRAME_SIZE, (1 << 24) - 1);
     builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     builder.AddChannelArgument(GRPC_ARG_TCP_READ_CHUNK_SIZE, 1 << 20);
     builder.AddChannelArgument(GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE, 64 << 10);

@@ -418,25 +418,26 @@ void Transport::OnAccepted(bool ok) {
     from = -1;
   }
   if (a->ctx.method() != kLinkMethod) {
-    reject = grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "unknown method " + a->ctx.method());
+    reject = ToGrpcStatus(Status(ErrorCode::kUnimplemented, "unknown method " + a->ctx.method()));
   } else if (get("x-escala-job") != options_.job_id) {
-    reject = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          fmt::format("job id '{}' does not match this job ('{}')",
-                                      get("x-escala-job"), options_.job_id));
+    reject = ToGrpcStatus(Status(ErrorCode::kInvalidArgument,
+                                 fmt::format("job id '{}' does not match this job ('{}')",
+                                             get("x-escala-job"), options_.job_id)));
   } else if (!SecretEquals(get("x-escala-token"), options_.job_token)) {
-    reject = grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "wrong job token");
+    reject = ToGrpcStatus(Status(ErrorCode::kPermissionDenied, "wrong job token"));
   } else if (get("x-escala-round") != std::to_string(round_)) {
-    reject = grpc::Status(
-        grpc::StatusCode::FAILED_PRECONDITION,
-        fmt::format("round {} is over (this job is in round {})", get("x-escala-round"), round_));
+    reject = ToGrpcStatus(Status(
+        ErrorCode::kFailedPrecondition,
+        fmt::format("round {} is over (this job is in round {})", get("x-escala-round"), round_)));
   } else if (from <= rank_ || from >= world_ || links_.empty() ||
              !impl_->expected[static_cast<std::size_t>(from)]) {
-    reject = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          fmt::format("rank {} does not link to rank '{}'", rank_, rank_text));
+    reject =
+        ToGrpcStatus(Status(ErrorCode::kInvalidArgument,
+                            fmt::format("rank {} does not link to rank '{}'", rank_, rank_text)));
   } else if (links_[static_cast<std::size_t>(from)] != nullptr &&
              links_[static_cast<std::size_t>(from)]->server != nullptr) {
-    reject = grpc::Status(grpc::StatusCode::ALREADY_EXISTS,
-                          fmt::format("rank {} is already linked", from));
+    reject = ToGrpcStatus(
+        Status(ErrorCode::kAlreadyExists, fmt::format("rank {} is already linked", from)));
   }
   if (!reject.ok()) {
     ESCALA_LOG_WARN("rank {}: refused a data-plane connection from {}: {}", rank_, a->ctx.peer(),

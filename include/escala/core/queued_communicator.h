@@ -9,7 +9,8 @@
 // after the first failure so that no later operation runs on a group in an unknown state.
 //
 // Thread-safety: as Communicator. Run* methods are called one at a time, in issue order, from the
-// worker thread or from a thread blocked in Work::Wait(); never concurrently.
+// worker thread or from a thread blocked in Work::Wait(); never concurrently. They must not rely
+// on per-thread state (a GPU backend selects its device in each call).
 #ifndef ESCALA_CORE_QUEUED_COMMUNICATOR_H_
 #define ESCALA_CORE_QUEUED_COMMUNICATOR_H_
 

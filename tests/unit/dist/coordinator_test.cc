@@ -229,6 +229,42 @@ TEST(Coordinator, KeyValueStoreAndBarrier) {
   }
 }
 
+TEST(Coordinator, MessagesAboveTheSizeLimitAreRefused) {
+  Coordinator c(Options(1));
+  auto s = JobSession::Join(Client(c), Reg(1, 0));
+  s->Set("small", std::string(1 << 20, 'x'));
+  try {
+    s->Set("huge", std::string(5 << 20, 'x'));  // the limit is 4 MiB
+    FAIL() << "expected kResourceExhausted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kResourceExhausted) << e.what();
+  }
+  EXPECT_EQ(s->Get("small").size(), std::size_t{1} << 20);
+}
+
+TEST(Connect, InconsistentOptionsAreInvalidArgument) {
+  WorkerEnv env;
+  env.rank = 0;
+  env.world_size = 2;
+  env.coordinator = "127.0.0.1:1";
+  ConnectOptions o;
+  o.ring.chunk_bytes = 8 << 20;
+  o.ring.max_message_bytes = 4 << 20;  // a chunk must fit in a message
+  try {
+    Connect(env, o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+  }
+  env.rank = 2;  // out of range
+  EXPECT_THROW(Connect(env, ConnectOptions{}), Error);
+  // A world of one needs no coordinator and no network.
+  WorkerEnv single;
+  auto comm = Connect(single);
+  EXPECT_EQ(comm->size(), 1);
+  EXPECT_EQ(comm->backend(), "self");
+}
+
 TEST(Coordinator, FailureReportIsRelayedToTheOtherWorkers) {
   Coordinator c(Options(3));
   auto a = JoinAsync(Client(c), Reg(3, 0));
