@@ -243,6 +243,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
   const auto start = Clock::now();
   std::uint64_t total_rows = 0;
   const std::vector<std::uint64_t> ids = ResolveRowIds(train, &total_rows);
+  const auto n_rows_local = static_cast<std::uint64_t>(train.rows());
   const auto batch = static_cast<std::uint64_t>(options_.batch_size);
   const std::uint64_t num_batches =
       options_.drop_last ? total_rows / batch : (total_rows + batch - 1) / batch;
@@ -331,8 +332,37 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
     }
   }
 
+  // ---- backend (escala/train/backend.h): when set, it runs the steps and holds the current
+  // parameters and optimizer state; sync_host() copies them back before anything reads them ----
+  std::unique_ptr<TrainBackend> backend;
+  if (options_.backend) {
+    backend = options_.backend();
+    BackendSetup setup;
+    setup.model = &model_;
+    setup.optimizer = options_.optimizer;
+    setup.clip_norm = options_.clip_norm;
+    setup.features = train.features;
+    setup.labels = train.labels;
+    setup.row_ids = ids;
+    setup.max_batch_rows = static_cast<std::int64_t>(std::min<std::uint64_t>(batch, n_rows_local));
+    setup.comm = &comm_;
+    setup.bucket_bytes = options_.bucket_bytes;
+    setup.optimizer_state = optimizer->state();
+    setup.optimizer_steps = optimizer->steps();
+    backend->Start(setup);
+    if (comm_.rank() == 0) ESCALA_LOG_INFO("training on {}", backend->Describe());
+  }
+  auto sync_host = [&](bool with_optimizer_state) {
+    if (!backend) return;
+    const std::uint64_t steps =
+        backend->Sync(params, with_optimizer_state ? &optimizer->state() : nullptr);
+    optimizer->set_steps(steps);
+  };
+  std::vector<std::uint32_t> epoch_rows;  // with a backend: this rank's rows in epoch order
+
   auto write_checkpoint = [&]() {
     if (ckpt_path.empty() || comm_.rank() != 0) return;
+    sync_host(true);
     pb::Checkpoint ck;
     ck.set_config_fingerprint(fingerprint);
     models::ModelToProto(model_, ck.mutable_model());
@@ -446,6 +476,10 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
       order[i] = {perm.Map(ids[i]), static_cast<std::uint32_t>(i)};
     }
     std::sort(order.begin(), order.end());
+    if (backend) {
+      epoch_rows.resize(n_local);
+      for (std::size_t i = 0; i < n_local; ++i) epoch_rows[i] = order[i].second;
+    }
     {
       std::size_t pos = 0;
       for (std::uint64_t j = 0; j <= num_batches; ++j) {
@@ -463,107 +497,131 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
       base_ctx.seed = options_.seed;
       base_ctx.step = st.step;
       step_opts.tag = st.step;
-      // Launches, in bucket order (every rank must issue collectives in the same order), the
-      // buckets whose layers are all summed; the first layer's bucket waits for the loss.
-      auto launch_ready = [&](bool final_bucket) {
-        std::lock_guard lock(launch_mu);
-        while (next_launch < buckets.size() && bucket_ready[next_launch] &&
-               (next_launch + 1 < buckets.size() || final_bucket)) {
-          const Bucket& bk = buckets[next_launch];
-          const bool first_layer = next_launch + 1 == buckets.size();
-          float* base = reduced.data() + (first_layer ? 0 : 1 + bk.begin);
-          const std::size_t count = (first_layer ? 1 : 0) + bk.end - bk.begin;
-          bucket_work[next_launch] =
-              comm_.AllReduceAsync(base, count, DType::kFloat32, ReduceOp::kSum, step_opts);
-          ++next_launch;
+      double batch_loss = 0;
+      float backend_lr = lr;
+      if (backend) {
+        // The backend computes, sums over ranks and applies the update in one call.
+        backend_lr = ScheduledLr(options_.schedule, options_.optimizer.lr, st.step, total_steps);
+        BackendBatch bb;
+        bb.rows = std::span<const std::uint32_t>(epoch_rows).subspan(b0, m);
+        if (j + 1 < num_batches) {
+          bb.next_rows = std::span<const std::uint32_t>(epoch_rows)
+                             .subspan(batch_begin[j + 1], batch_begin[j + 2] - batch_begin[j + 1]);
         }
-      };
-      models::GradientReadyFn ready;
-      if (overlap) {
-        for (std::size_t g = 0; g < groups.size(); ++g) group_left[g] = static_cast<int>(parts);
-        for (std::size_t k = 0; k < buckets.size(); ++k) {
-          bucket_left[k] = buckets[k].groups;
-          bucket_ready[k] = 0;
-          bucket_work[k].reset();
-        }
-        next_launch = 0;
-        ready = [&](std::size_t begin, std::size_t end) {
-          const auto g =
-              static_cast<std::size_t>(std::lower_bound(groups.begin(), groups.end(),
-                                                        std::make_pair(begin, std::size_t{0})) -
-                                       groups.begin());
-          if (group_left[g].fetch_sub(1) != 1) return;
-          // The last thread to finish this layer sums every thread's partial, in thread order.
-          for (std::size_t i = begin; i < end; ++i) {
-            float v = tb[0].grad[i];
-            for (std::size_t q = 1; q < parts; ++q) v += tb[q].grad[i];
-            reduced[1 + i] = v;
-          }
-          const int k = group_bucket[g];
-          if (bucket_left[static_cast<std::size_t>(k)].fetch_sub(1) == 1) {
-            {
-              std::lock_guard lock(launch_mu);
-              bucket_ready[static_cast<std::size_t>(k)] = 1;
-            }
-            launch_ready(false);
+        bb.global_count = global_count;
+        bb.step = st.step;
+        bb.seed = options_.seed;
+        bb.lr = backend_lr;
+        batch_loss = backend->Step(bb);
+      } else {
+        // Launches, in bucket order (every rank must issue collectives in the same order), the
+        // buckets whose layers are all summed; the first layer's bucket waits for the loss.
+        auto launch_ready = [&](bool final_bucket) {
+          std::lock_guard lock(launch_mu);
+          while (next_launch < buckets.size() && bucket_ready[next_launch] &&
+                 (next_launch + 1 < buckets.size() || final_bucket)) {
+            const Bucket& bk = buckets[next_launch];
+            const bool first_layer = next_launch + 1 == buckets.size();
+            float* base = reduced.data() + (first_layer ? 0 : 1 + bk.begin);
+            const std::size_t count = (first_layer ? 1 : 0) + bk.end - bk.begin;
+            bucket_work[next_launch] =
+                comm_.AllReduceAsync(base, count, DType::kFloat32, ReduceOp::kSum, step_opts);
+            ++next_launch;
           }
         };
-      }
-      ParallelForStatic(m, parts, [&](std::size_t p, std::size_t b, std::size_t e) {
-        ThreadBuf& t = tb[p];
-        std::fill(t.grad.begin(), t.grad.end(), 0.0f);
-        t.loss = 0;
-        if (b == e) {
-          // No rows here: this thread's (zero) partial of every layer is final now.
-          if (overlap) {
-            for (std::size_t g = groups.size(); g-- > 0;) ready(groups[g].first, groups[g].second);
+        models::GradientReadyFn ready;
+        if (overlap) {
+          for (std::size_t g = 0; g < groups.size(); ++g) group_left[g] = static_cast<int>(parts);
+          for (std::size_t k = 0; k < buckets.size(); ++k) {
+            bucket_left[k] = buckets[k].groups;
+            bucket_ready[k] = 0;
+            bucket_work[k].reset();
           }
-          return;
+          next_launch = 0;
+          ready = [&](std::size_t begin, std::size_t end) {
+            const auto g =
+                static_cast<std::size_t>(std::lower_bound(groups.begin(), groups.end(),
+                                                          std::make_pair(begin, std::size_t{0})) -
+                                         groups.begin());
+            if (group_left[g].fetch_sub(1) != 1) return;
+            // The last thread to finish this layer sums every thread's partial, in thread order.
+            for (std::size_t i = begin; i < end; ++i) {
+              float v = tb[0].grad[i];
+              for (std::size_t q = 1; q < parts; ++q) v += tb[q].grad[i];
+              reduced[1 + i] = v;
+            }
+            const int k = group_bucket[g];
+            if (bucket_left[static_cast<std::size_t>(k)].fetch_sub(1) == 1) {
+              {
+                std::lock_guard lock(launch_mu);
+                bucket_ready[static_cast<std::size_t>(k)] = 1;
+              }
+              launch_ready(false);
+            }
+          };
         }
-        const auto rows = static_cast<std::int64_t>(e - b);
-        t.x.Resize(rows, d);
-        t.y.clear();
-        t.ids.clear();
-        for (std::size_t r = b; r < e; ++r) {
-          const std::uint32_t li = order[b0 + r].second;
-          std::memcpy(t.x.row(static_cast<std::int64_t>(r - b)), train.features.row(li),
-                      static_cast<std::size_t>(d) * sizeof(float));
-          t.y.push_back(train.labels[li]);
-          t.ids.push_back(ids[li]);
+        ParallelForStatic(m, parts, [&](std::size_t p, std::size_t b, std::size_t e) {
+          ThreadBuf& t = tb[p];
+          std::fill(t.grad.begin(), t.grad.end(), 0.0f);
+          t.loss = 0;
+          if (b == e) {
+            // No rows here: this thread's (zero) partial of every layer is final now.
+            if (overlap) {
+              for (std::size_t g = groups.size(); g-- > 0;)
+                ready(groups[g].first, groups[g].second);
+            }
+            return;
+          }
+          const auto rows = static_cast<std::int64_t>(e - b);
+          t.x.Resize(rows, d);
+          t.y.clear();
+          t.ids.clear();
+          for (std::size_t r = b; r < e; ++r) {
+            const std::uint32_t li = order[b0 + r].second;
+            std::memcpy(t.x.row(static_cast<std::int64_t>(r - b)), train.features.row(li),
+                        static_cast<std::size_t>(d) * sizeof(float));
+            t.y.push_back(train.labels[li]);
+            t.ids.push_back(ids[li]);
+          }
+          models::BatchContext ctx = base_ctx;
+          ctx.row_ids = t.ids;
+          t.loss = model_.AccumulateGradient(std::as_const(t.x).view(), t.y, t.grad, ctx, *t.ws,
+                                             overlap ? &ready : nullptr);
+        });
+        double loss_sum = 0;
+        for (std::size_t p = 0; p < parts; ++p) loss_sum += tb[p].loss;
+        reduced[0] = static_cast<float>(loss_sum);
+        if (overlap) {
+          launch_ready(true);
+          for (auto& w : bucket_work) w->Wait();
+        } else {
+          std::copy(tb[0].grad.begin(), tb[0].grad.end(), reduced.begin() + 1);
+          for (std::size_t p = 1; p < parts; ++p) {
+            const float* g = tb[p].grad.data();
+            for (std::size_t i = 0; i < np; ++i) reduced[1 + i] += g[i];
+          }
+          comm_.AllReduce(std::span<float>(reduced), ReduceOp::kSum, step_opts);
         }
-        models::BatchContext ctx = base_ctx;
-        ctx.row_ids = t.ids;
-        t.loss = model_.AccumulateGradient(std::as_const(t.x).view(), t.y, t.grad, ctx, *t.ws,
-                                           overlap ? &ready : nullptr);
-      });
-      double loss_sum = 0;
-      for (std::size_t p = 0; p < parts; ++p) loss_sum += tb[p].loss;
-      reduced[0] = static_cast<float>(loss_sum);
-      if (overlap) {
-        launch_ready(true);
-        for (auto& w : bucket_work) w->Wait();
-      } else {
-        std::copy(tb[0].grad.begin(), tb[0].grad.end(), reduced.begin() + 1);
-        for (std::size_t p = 1; p < parts; ++p) {
-          const float* g = tb[p].grad.data();
-          for (std::size_t i = 0; i < np; ++i) reduced[1 + i] += g[i];
-        }
-        comm_.AllReduce(std::span<float>(reduced), ReduceOp::kSum, step_opts);
+        batch_loss = reduced[0];
       }
-      const double batch_loss = reduced[0];
       if (!std::isfinite(batch_loss)) {
+        sync_host(false);  // the parameters before this step
         Throw(ErrorCode::kAborted,
               "training diverged at epoch {} step {}: the loss is {} (learning rate {} may be too "
               "high){}",
               st.epoch + 1, st.step, batch_loss, lr,
               ckpt_path.empty() ? "" : fmt::format("; the last good checkpoint is {}", ckpt_path));
       }
-      const float inv = 1.0f / static_cast<float>(global_count);
-      std::span<float> grad(reduced.data() + 1, np);
-      for (float& g : grad) g *= inv;
-      ClipGradNorm(grad, options_.clip_norm);
-      lr = ScheduledLr(options_.schedule, options_.optimizer.lr, st.step, total_steps);
-      optimizer->Step(params, grad, lr);
+      if (backend) {
+        lr = backend_lr;
+      } else {
+        const float inv = 1.0f / static_cast<float>(global_count);
+        std::span<float> grad(reduced.data() + 1, np);
+        for (float& g : grad) g *= inv;
+        ClipGradNorm(grad, options_.clip_norm);
+        lr = ScheduledLr(options_.schedule, options_.optimizer.lr, st.step, total_steps);
+        optimizer->Step(params, grad, lr);
+      }
       ++st.step;
       st.epoch_loss_sum += batch_loss;
       st.epoch_loss_count += static_cast<std::int64_t>(global_count);
@@ -589,6 +647,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
         static_cast<double>(st.step - step_at_epoch_start) * static_cast<double>(batch);
     rec.samples_per_second =
         rec.seconds > 0 ? std::min(samples, static_cast<double>(total_rows)) / rec.seconds : 0;
+    if (valid != nullptr || options_.early_stopping.patience > 0) sync_host(false);
     rec.valid = ValidationMetrics(valid);
     const double monitored = valid != nullptr ? rec.valid.at(options_.metric) : rec.train_loss;
     const bool monitor_higher = valid != nullptr ? higher_better : false;
@@ -633,6 +692,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
       break;
     }
   }
+  sync_host(false);
   progress.Finish();
   if (result.early_stopped && options_.early_stopping.restore_best && !st.best_params.empty()) {
     std::copy(st.best_params.begin(), st.best_params.end(), params.begin());
@@ -656,6 +716,9 @@ TrainResult Trainer::FitLbfgs(const DataShard& train, const DataShard* valid) {
   std::uint64_t total_rows = 0;
   ResolveRowIds(train, &total_rows);
   ESCALA_CHECK(total_rows > 0, kInvalidArgument, "no training rows");
+  ESCALA_CHECK(!options_.backend, kInvalidArgument,
+               "lbfgs runs on the CPU only; choose a first-order optimizer (sgd, momentum, "
+               "nesterov, adam, adamw) to train on another device");
   ESCALA_CHECK(model_.kind() != "mlp", kInvalidArgument,
                "lbfgs is for the convex models (linear, logistic, softmax); use adam or sgd for "
                "an MLP");
