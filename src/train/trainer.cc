@@ -497,11 +497,10 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
       base_ctx.seed = options_.seed;
       base_ctx.step = st.step;
       step_opts.tag = st.step;
-      double batch_loss = 0;
-      float backend_lr = lr;
       if (backend) {
-        // The backend computes, sums over ranks and applies the update in one call.
-        backend_lr = ScheduledLr(options_.schedule, options_.optimizer.lr, st.step, total_steps);
+        // The backend computes the gradient, sums it over the ranks and applies the update in
+        // one call; what follows it is the CPU path's bookkeeping after its update.
+        lr = ScheduledLr(options_.schedule, options_.optimizer.lr, st.step, total_steps);
         BackendBatch bb;
         bb.rows = std::span<const std::uint32_t>(epoch_rows).subspan(b0, m);
         if (j + 1 < num_batches) {
@@ -511,117 +510,134 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
         bb.global_count = global_count;
         bb.step = st.step;
         bb.seed = options_.seed;
-        bb.lr = backend_lr;
-        batch_loss = backend->Step(bb);
-      } else {
-        // Launches, in bucket order (every rank must issue collectives in the same order), the
-        // buckets whose layers are all summed; the first layer's bucket waits for the loss.
-        auto launch_ready = [&](bool final_bucket) {
-          std::lock_guard lock(launch_mu);
-          while (next_launch < buckets.size() && bucket_ready[next_launch] &&
-                 (next_launch + 1 < buckets.size() || final_bucket)) {
-            const Bucket& bk = buckets[next_launch];
-            const bool first_layer = next_launch + 1 == buckets.size();
-            float* base = reduced.data() + (first_layer ? 0 : 1 + bk.begin);
-            const std::size_t count = (first_layer ? 1 : 0) + bk.end - bk.begin;
-            bucket_work[next_launch] =
-                comm_.AllReduceAsync(base, count, DType::kFloat32, ReduceOp::kSum, step_opts);
-            ++next_launch;
+        bb.lr = lr;
+        const double batch_loss = backend->Step(bb);
+        if (!std::isfinite(batch_loss)) {
+          sync_host(false);  // the parameters before this step
+          Throw(
+              ErrorCode::kAborted,
+              "training diverged at epoch {} step {}: the loss is {} (learning rate {} may be "
+              "too high){}",
+              st.epoch + 1, st.step, batch_loss, lr,
+              ckpt_path.empty() ? "" : fmt::format("; the last good checkpoint is {}", ckpt_path));
+        }
+        ++st.step;
+        st.epoch_loss_sum += batch_loss;
+        st.epoch_loss_count += static_cast<std::int64_t>(global_count);
+        progress.Add(global_count);
+        if (options_.progress && comm_.rank() == 0 && (st.step % 64 == 0 || j + 1 == num_batches)) {
+          progress.SetStatus(
+              fmt::format("epoch {}/{} loss {:.4f}", st.epoch + 1, options_.epochs,
+                          st.epoch_loss_sum / static_cast<double>(st.epoch_loss_count)));
+        }
+        if (options_.checkpoint.every_steps > 0 &&
+            st.step % static_cast<std::uint64_t>(options_.checkpoint.every_steps) == 0) {
+          st.next_batch = static_cast<std::int64_t>(j + 1);
+          write_checkpoint();
+        }
+        continue;
+      }
+      // Launches, in bucket order (every rank must issue collectives in the same order), the
+      // buckets whose layers are all summed; the first layer's bucket waits for the loss.
+      auto launch_ready = [&](bool final_bucket) {
+        std::lock_guard lock(launch_mu);
+        while (next_launch < buckets.size() && bucket_ready[next_launch] &&
+               (next_launch + 1 < buckets.size() || final_bucket)) {
+          const Bucket& bk = buckets[next_launch];
+          const bool first_layer = next_launch + 1 == buckets.size();
+          float* base = reduced.data() + (first_layer ? 0 : 1 + bk.begin);
+          const std::size_t count = (first_layer ? 1 : 0) + bk.end - bk.begin;
+          bucket_work[next_launch] =
+              comm_.AllReduceAsync(base, count, DType::kFloat32, ReduceOp::kSum, step_opts);
+          ++next_launch;
+        }
+      };
+      models::GradientReadyFn ready;
+      if (overlap) {
+        for (std::size_t g = 0; g < groups.size(); ++g) group_left[g] = static_cast<int>(parts);
+        for (std::size_t k = 0; k < buckets.size(); ++k) {
+          bucket_left[k] = buckets[k].groups;
+          bucket_ready[k] = 0;
+          bucket_work[k].reset();
+        }
+        next_launch = 0;
+        ready = [&](std::size_t begin, std::size_t end) {
+          const auto g =
+              static_cast<std::size_t>(std::lower_bound(groups.begin(), groups.end(),
+                                                        std::make_pair(begin, std::size_t{0})) -
+                                       groups.begin());
+          if (group_left[g].fetch_sub(1) != 1) return;
+          // The last thread to finish this layer sums every thread's partial, in thread order.
+          for (std::size_t i = begin; i < end; ++i) {
+            float v = tb[0].grad[i];
+            for (std::size_t q = 1; q < parts; ++q) v += tb[q].grad[i];
+            reduced[1 + i] = v;
+          }
+          const int k = group_bucket[g];
+          if (bucket_left[static_cast<std::size_t>(k)].fetch_sub(1) == 1) {
+            {
+              std::lock_guard lock(launch_mu);
+              bucket_ready[static_cast<std::size_t>(k)] = 1;
+            }
+            launch_ready(false);
           }
         };
-        models::GradientReadyFn ready;
-        if (overlap) {
-          for (std::size_t g = 0; g < groups.size(); ++g) group_left[g] = static_cast<int>(parts);
-          for (std::size_t k = 0; k < buckets.size(); ++k) {
-            bucket_left[k] = buckets[k].groups;
-            bucket_ready[k] = 0;
-            bucket_work[k].reset();
-          }
-          next_launch = 0;
-          ready = [&](std::size_t begin, std::size_t end) {
-            const auto g =
-                static_cast<std::size_t>(std::lower_bound(groups.begin(), groups.end(),
-                                                          std::make_pair(begin, std::size_t{0})) -
-                                         groups.begin());
-            if (group_left[g].fetch_sub(1) != 1) return;
-            // The last thread to finish this layer sums every thread's partial, in thread order.
-            for (std::size_t i = begin; i < end; ++i) {
-              float v = tb[0].grad[i];
-              for (std::size_t q = 1; q < parts; ++q) v += tb[q].grad[i];
-              reduced[1 + i] = v;
-            }
-            const int k = group_bucket[g];
-            if (bucket_left[static_cast<std::size_t>(k)].fetch_sub(1) == 1) {
-              {
-                std::lock_guard lock(launch_mu);
-                bucket_ready[static_cast<std::size_t>(k)] = 1;
-              }
-              launch_ready(false);
-            }
-          };
-        }
-        ParallelForStatic(m, parts, [&](std::size_t p, std::size_t b, std::size_t e) {
-          ThreadBuf& t = tb[p];
-          std::fill(t.grad.begin(), t.grad.end(), 0.0f);
-          t.loss = 0;
-          if (b == e) {
-            // No rows here: this thread's (zero) partial of every layer is final now.
-            if (overlap) {
-              for (std::size_t g = groups.size(); g-- > 0;)
-                ready(groups[g].first, groups[g].second);
-            }
-            return;
-          }
-          const auto rows = static_cast<std::int64_t>(e - b);
-          t.x.Resize(rows, d);
-          t.y.clear();
-          t.ids.clear();
-          for (std::size_t r = b; r < e; ++r) {
-            const std::uint32_t li = order[b0 + r].second;
-            std::memcpy(t.x.row(static_cast<std::int64_t>(r - b)), train.features.row(li),
-                        static_cast<std::size_t>(d) * sizeof(float));
-            t.y.push_back(train.labels[li]);
-            t.ids.push_back(ids[li]);
-          }
-          models::BatchContext ctx = base_ctx;
-          ctx.row_ids = t.ids;
-          t.loss = model_.AccumulateGradient(std::as_const(t.x).view(), t.y, t.grad, ctx, *t.ws,
-                                             overlap ? &ready : nullptr);
-        });
-        double loss_sum = 0;
-        for (std::size_t p = 0; p < parts; ++p) loss_sum += tb[p].loss;
-        reduced[0] = static_cast<float>(loss_sum);
-        if (overlap) {
-          launch_ready(true);
-          for (auto& w : bucket_work) w->Wait();
-        } else {
-          std::copy(tb[0].grad.begin(), tb[0].grad.end(), reduced.begin() + 1);
-          for (std::size_t p = 1; p < parts; ++p) {
-            const float* g = tb[p].grad.data();
-            for (std::size_t i = 0; i < np; ++i) reduced[1 + i] += g[i];
-          }
-          comm_.AllReduce(std::span<float>(reduced), ReduceOp::kSum, step_opts);
-        }
-        batch_loss = reduced[0];
       }
+      ParallelForStatic(m, parts, [&](std::size_t p, std::size_t b, std::size_t e) {
+        ThreadBuf& t = tb[p];
+        std::fill(t.grad.begin(), t.grad.end(), 0.0f);
+        t.loss = 0;
+        if (b == e) {
+          // No rows here: this thread's (zero) partial of every layer is final now.
+          if (overlap) {
+            for (std::size_t g = groups.size(); g-- > 0;) ready(groups[g].first, groups[g].second);
+          }
+          return;
+        }
+        const auto rows = static_cast<std::int64_t>(e - b);
+        t.x.Resize(rows, d);
+        t.y.clear();
+        t.ids.clear();
+        for (std::size_t r = b; r < e; ++r) {
+          const std::uint32_t li = order[b0 + r].second;
+          std::memcpy(t.x.row(static_cast<std::int64_t>(r - b)), train.features.row(li),
+                      static_cast<std::size_t>(d) * sizeof(float));
+          t.y.push_back(train.labels[li]);
+          t.ids.push_back(ids[li]);
+        }
+        models::BatchContext ctx = base_ctx;
+        ctx.row_ids = t.ids;
+        t.loss = model_.AccumulateGradient(std::as_const(t.x).view(), t.y, t.grad, ctx, *t.ws,
+                                           overlap ? &ready : nullptr);
+      });
+      double loss_sum = 0;
+      for (std::size_t p = 0; p < parts; ++p) loss_sum += tb[p].loss;
+      reduced[0] = static_cast<float>(loss_sum);
+      if (overlap) {
+        launch_ready(true);
+        for (auto& w : bucket_work) w->Wait();
+      } else {
+        std::copy(tb[0].grad.begin(), tb[0].grad.end(), reduced.begin() + 1);
+        for (std::size_t p = 1; p < parts; ++p) {
+          const float* g = tb[p].grad.data();
+          for (std::size_t i = 0; i < np; ++i) reduced[1 + i] += g[i];
+        }
+        comm_.AllReduce(std::span<float>(reduced), ReduceOp::kSum, step_opts);
+      }
+      const double batch_loss = reduced[0];
       if (!std::isfinite(batch_loss)) {
-        sync_host(false);  // the parameters before this step
         Throw(ErrorCode::kAborted,
               "training diverged at epoch {} step {}: the loss is {} (learning rate {} may be too "
               "high){}",
               st.epoch + 1, st.step, batch_loss, lr,
               ckpt_path.empty() ? "" : fmt::format("; the last good checkpoint is {}", ckpt_path));
       }
-      if (backend) {
-        lr = backend_lr;
-      } else {
-        const float inv = 1.0f / static_cast<float>(global_count);
-        std::span<float> grad(reduced.data() + 1, np);
-        for (float& g : grad) g *= inv;
-        ClipGradNorm(grad, options_.clip_norm);
-        lr = ScheduledLr(options_.schedule, options_.optimizer.lr, st.step, total_steps);
-        optimizer->Step(params, grad, lr);
-      }
+      const float inv = 1.0f / static_cast<float>(global_count);
+      std::span<float> grad(reduced.data() + 1, np);
+      for (float& g : grad) g *= inv;
+      ClipGradNorm(grad, options_.clip_norm);
+      lr = ScheduledLr(options_.schedule, options_.optimizer.lr, st.step, total_steps);
+      optimizer->Step(params, grad, lr);
       ++st.step;
       st.epoch_loss_sum += batch_loss;
       st.epoch_loss_count += static_cast<std::int64_t>(global_count);
