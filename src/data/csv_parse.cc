@@ -715,7 +715,9 @@ struct CsvPipeline::Token {
 CsvPipeline::CsvPipeline(CsvWindowSource* source, const CsvOptions& options, int num_fields)
     : source_(source), options_(options), num_fields_(num_fields) {
   const int threads = NumThreads();
-  const int tokens = threads <= 1 ? 1 : 2 * threads + 1;
+  // Several windows per thread: a worker descheduled mid-window (a busy machine) does not stall
+  // the ordered stages while the others keep parsing.
+  const int tokens = threads <= 1 ? 1 : 4 * threads;
   for (int i = 0; i < tokens; ++i) tokens_.push_back(std::make_unique<Token>());
 }
 

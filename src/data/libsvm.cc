@@ -234,7 +234,7 @@ void ReadLibsvmInputs(std::vector<CsvInput> inputs, const LibsvmOptions& options
   const CsvOptions line_options = LibsvmLineOptions();
   CsvWindowSource source(std::move(inputs), line_options, kWindowBytes);
   const int threads = NumThreads();
-  const std::size_t ntokens = threads <= 1 ? 1 : static_cast<std::size_t>(2 * threads + 1);
+  const std::size_t ntokens = threads <= 1 ? 1 : static_cast<std::size_t>(4 * threads);
   struct Token {
     CsvWindow window;
     SparseChunk chunk;
