@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Data-loading benchmarks of escala against the Python peers, side by side on the same files in
-# the same run (see ../../../shared/BENCHMARKS.md for the peers and how to run them fairly).
+# Data-loading benchmarks of escala against the Python peers (Debian's python3-pandas and
+# python3-sklearn, with libopenblas0-pthread), side by side on the same files in the same run.
 #
 #   bench/data/run.sh [--runs N] [--peer-runs N] [--threads T] [--dir DIR]
 #
