@@ -25,10 +25,11 @@ stage "1. explore: statistics, correlations, outliers, duplicates"
 "$escala" stats --data "$data" --label species --html "$out/penguins_report.html"
 echo "(HTML report with histograms and a correlation heat map: $out/penguins_report.html)"
 
-stage "2. features + training: a pipeline fitted on the data, an MLP with early stopping"
+stage "2. features + training across 2 local workers (escala launch): each reads its shard, the
+   pipeline's statistics and the gradients are all-reduced over gRPC"
 pipeline="impute(median) | impute(most_frequent) | clip(iqr=3) | expr(bill_ratio = bill_length_mm / bill_depth_mm) | standardize | onehot(island, sex, unknown=ignore)"
 mkdir -p "$out/repo/penguins/1"
-"$escala" train --data "$data" --label species --model mlp --hidden 32,16 \
+"$escala" launch --nproc 2 -- "$escala" train --data "$data" --label species --model mlp --hidden 32,16 \
   --epochs 60 --batch-size 32 --lr 0.01 --early-stopping 8 --valid-fraction 0.2 \
   --pipeline "$pipeline" --history "$out/history_v1.csv" \
   --out "$out/repo/penguins/1/model.bundle"
@@ -68,12 +69,15 @@ wait "$server"
 trap - EXIT
 echo "server exited cleanly"
 
-stage "7. at scale: 200k synthetic rows, logistic regression (L-BFGS) and batch scoring"
-"$escala" datagen --task classification --rows 200000 --features 32 --informative 16 \
-  --seed 42 --out "$out/synthetic.csv"
-"$escala" train --data "$out/synthetic.csv" --label label --model logistic \
+stage "7. at scale: 200k synthetic rows in 4 part files, logistic regression (L-BFGS) on 2 workers, batch scoring"
+mkdir -p "$out/synthetic"
+for part in 0 1 2 3; do
+  "$escala" datagen --task classification --rows 50000 --start-row $((part * 50000)) --features 32 \
+    --informative 16 --seed 42 --out "$out/synthetic/part-0000$part.csv"
+done
+"$escala" launch --nproc 2 -- "$escala" train --data "$out/synthetic" --label label --model logistic \
   --valid-fraction 0.1 --out "$out/synthetic.bundle"
-"$escala" score --model "$out/synthetic.bundle" --data "$out/synthetic.csv" --out "$out/synthetic_scores.npy"
+"$escala" score --model "$out/synthetic.bundle" --data "$out/synthetic" --out "$out/synthetic_scores.npy"
 
 echo
 echo "demo finished: outputs in $out"

@@ -1,12 +1,13 @@
 // The data module's benchmark program: one timed operation per process, so that a driver can
 // measure each run's wall time and peak memory from outside (bench/data/run.sh).
 //
-//   escala_bench_data csv FILE [--label COL] [--mmap]       CSV -> dense float32
+//   escala_bench_data csv FILE [--label COL] [--mmap] [--repeat N]   CSV -> dense float32
 //   escala_bench_data libsvm FILE                           LIBSVM -> CSR
 //   escala_bench_data stream SPEC [--block-bytes N]         streaming pass (column sums)
 //   escala_bench_data make-libsvm FILE ROWS FEATURES NNZ    writes a synthetic LIBSVM file
 //
-// Each prints one line "<seconds> <bytes> <rows> <checksum>"; --threads N caps the threads.
+// Each prints one line "<seconds> <bytes> <rows> <checksum> <peak RSS KiB>" (csv --repeat: one
+// per read); --threads N caps the threads.
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -72,14 +73,19 @@ int Run(std::vector<std::string> args) {
     spec.label = flag("--label");
     escala::data::CsvOptions o;
     o.memory_map = has("--mmap");
-    escala::data::ReadReport report;
-    const auto t0 = Clock::now();
-    const escala::data::DenseData d = escala::data::ReadCsvDense(path, spec, o, &report);
-    const double s = Seconds(t0);
-    double checksum = 0;
-    for (std::int64_t i = 0; i < d.rows(); i += 997) checksum += d.features(i, 0);
-    std::printf("%.4f %lld %lld %.6g %ld\n", s, static_cast<long long>(report.bytes),
-                static_cast<long long>(d.rows()), checksum, PeakRssKb());
+    // --repeat N reads the file N times in this process: the first read pays for fresh memory
+    // pages, later ones reuse the memory the previous read released.
+    const int repeat = flag("--repeat").empty() ? 1 : std::atoi(flag("--repeat").c_str());
+    for (int r = 0; r < repeat; ++r) {
+      escala::data::ReadReport report;
+      const auto t0 = Clock::now();
+      const escala::data::DenseData d = escala::data::ReadCsvDense(path, spec, o, &report);
+      const double s = Seconds(t0);
+      double checksum = 0;
+      for (std::int64_t i = 0; i < d.rows(); i += 997) checksum += d.features(i, 0);
+      std::printf("%.4f %lld %lld %.6g %ld\n", s, static_cast<long long>(report.bytes),
+                  static_cast<long long>(d.rows()), checksum, PeakRssKb());
+    }
     return 0;
   }
   if (mode == "libsvm") {

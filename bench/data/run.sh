@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Data-loading benchmarks of escala against the Python peers, side by side on the same files in
-# the same run (see ../../../shared/BENCHMARKS.md for the peers and how to run them fairly).
+# Data-loading benchmarks of escala against the Python peers (Debian's python3-pandas and
+# python3-sklearn, with libopenblas0-pthread), side by side on the same files in the same run.
 #
 #   bench/data/run.sh [--runs N] [--peer-runs N] [--threads T] [--dir DIR]
 #
@@ -11,7 +11,8 @@
 #   LIBSVM  500,000 rows x 20 of 1,000 features: escala vs scikit-learn load_svmlight_file.
 #   STREAM  a streaming pass (column sums) over 1x and 3x the W0 CSV: peak RSS must not grow with
 #           the data.
-# Every figure is the median of the runs, each run a fresh process with a warm page cache.
+# Every figure is the median of the runs, each run a fresh process with a warm page cache; escala
+# and its peer alternate run by run, so that both see the same machine conditions.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -57,21 +58,42 @@ svm_bytes=$(stat -c %s "$svm")
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-# Runs a command N times; prints "median_seconds median_peak_rss_kb". The command prints its own
-# timing as the first field of its last line, unless own_time=0 (then wall time is used).
+# One run: prints "seconds peak_rss_kb". The command prints its own timing as the first field of
+# its last line, unless own_time=0 (then wall time is used).
+once() {
+  local own_time=$1; shift
+  local out wall kb
+  out=$( { /usr/bin/time -f "__time %e %M" "$@" > "$dir/out.txt"; } 2>&1 )
+  wall=$(grep __time <<<"$out" | awk '{print $2}')
+  kb=$(grep __time <<<"$out" | awk '{print $3}')
+  if (( own_time )); then echo "$(tail -1 "$dir/out.txt" | awk '{print $1}') $kb"; else echo "$wall $kb"; fi
+}
+
+# Runs a command N times; prints "median_seconds median_peak_rss_kb".
 measure() {
   local n=$1 own_time=$2; shift 2
   local times=() rss=()
   for ((i = 0; i < n; i++)); do
-    local out
-    out=$( { /usr/bin/time -f "__time %e %M" "$@" > "$dir/out.txt"; } 2>&1 )
-    local wall kb
-    wall=$(grep __time <<<"$out" | awk '{print $2}')
-    kb=$(grep __time <<<"$out" | awk '{print $3}')
-    if (( own_time )); then times+=("$(tail -1 "$dir/out.txt" | awk '{print $1}')"); else times+=("$wall"); fi
+    local t kb
+    read -r t kb < <(once "$own_time" "$@")
+    times+=("$t")
     rss+=("$kb")
   done
   echo "$(printf '%s\n' "${times[@]}" | median) $(printf '%s\n' "${rss[@]}" | median)"
+}
+
+# Alternates runs of escala (command A, n_a times) and its peer (command B, n_b times) so that
+# both see the same machine conditions; prints "median_a rss_a median_b rss_b". Commands are
+# passed as strings (word-split).
+versus() {
+  local n_a=$1 n_b=$2 cmd_a=$3 cmd_b=$4
+  local ta=() ra=() tb=() rb=() t kb
+  for ((i = 0; i < n_a || i < n_b; i++)); do
+    if (( i < n_a )); then read -r t kb < <(once 1 $cmd_a); ta+=("$t"); ra+=("$kb"); fi
+    if (( i < n_b )); then read -r t kb < <(once 1 $cmd_b); tb+=("$t"); rb+=("$kb"); fi
+  done
+  echo "$(printf '%s\n' "${ta[@]}" | median) $(printf '%s\n' "${ra[@]}" | median)" \
+       "$(printf '%s\n' "${tb[@]}" | median) $(printf '%s\n' "${rb[@]}" | median)"
 }
 
 cat > "$dir/pandas_csv.py" <<'PY'
@@ -93,14 +115,20 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== W3: CSV -> float32 ($runs runs; peers $peer_runs)" >&2
 read -r wc_s _ < <(measure "$runs" 0 wc -l "$w0")
 read -r cat_s _ < <(measure "$runs" 0 cat "$w0")
-read -r esc_s esc_kb < <(measure "$runs" 1 "$bench" --threads "$threads" csv "$w0" --label label)
+read -r esc_s esc_kb pd_s pd_kb < <(OPENBLAS_NUM_THREADS=1 versus "$runs" "$peer_runs" \
+  "$bench --threads $threads csv $w0 --label label" "$py $dir/pandas_csv.py $w0")
 read -r esc1_s _ < <(measure "$runs" 1 "$bench" --threads 1 csv "$w0" --label label)
+# Warm: later reads in one process reuse the memory of the previous one (no fresh pages).
+warm=()
+for ((i = 0; i < runs; i++)); do
+  warm+=("$("$bench" --threads "$threads" csv "$w0" --label label --repeat 3 | tail -1 | awk '{print $1}')")
+done
+warm_s=$(printf '%s\n' "${warm[@]}" | median)
 read -r mmap_s mmap_kb < <(measure "$runs" 1 "$bench" --threads "$threads" csv "$w0" --label label --mmap)
-read -r pd_s pd_kb < <(OPENBLAS_NUM_THREADS=1 measure "$peer_runs" 1 "$py" "$dir/pandas_csv.py" "$w0")
 
 echo "== LIBSVM -> CSR" >&2
-read -r svm_s svm_kb < <(measure "$runs" 1 "$bench" --threads "$threads" libsvm "$svm")
-read -r skl_s skl_kb < <(measure "$peer_runs" 1 "$py" "$dir/sklearn_svm.py" "$svm")
+read -r svm_s svm_kb skl_s skl_kb < <(versus "$runs" "$peer_runs" \
+  "$bench --threads $threads libsvm $svm" "$py $dir/sklearn_svm.py $svm")
 
 echo "== streaming pass (16 MiB blocks)" >&2
 read -r st1_s st1_kb < <(measure 3 1 "$bench" --threads "$threads" stream "$w0" --block-bytes 16777216)
@@ -123,6 +151,7 @@ printf '%-34s %-36s %9.3f %9s %12s\n' "W3 CSV 1M x 64 ($(( w0_bytes / 1000000 ))
 printf '%-34s %-36s %9.3f %9s %12s\n' "" "cat > /dev/null (floor)" "$cat_s" "$(mb "$w0_bytes" "$cat_s")" "-"
 printf '%-34s %-36s %9.3f %9s %12s\n' "" "escala, $threads threads (pread)" "$esc_s" "$(mb "$w0_bytes" "$esc_s")" "$(rssmb "$esc_kb")"
 printf '%-34s %-36s %9.3f %9s %12s\n' "" "escala, 1 thread" "$esc1_s" "$(mb "$w0_bytes" "$esc1_s")" "-"
+printf '%-34s %-36s %9.3f %9s %12s\n' "" "escala, $threads threads, 3rd read in process" "$warm_s" "$(mb "$w0_bytes" "$warm_s")" "-"
 printf '%-34s %-36s %9.3f %9s %12s\n' "" "escala, $threads threads, memory map" "$mmap_s" "$(mb "$w0_bytes" "$mmap_s")" "$(rssmb "$mmap_kb")"
 printf '%-34s %-36s %9.3f %9s %12s\n' "" "pandas $($py -c 'import pandas; print(pandas.__version__)') read_csv" "$pd_s" "$(mb "$w0_bytes" "$pd_s")" "$(rssmb "$pd_kb")"
 printf '%-34s %-36s %9.3f %9s %12s\n' "LIBSVM 500k x 1000, nnz 20 ($(( svm_bytes / 1000000 )) MB)" "escala, $threads threads" "$svm_s" "$(mb "$svm_bytes" "$svm_s")" "$(rssmb "$svm_kb")"
@@ -134,6 +163,8 @@ echo
 echo "ratios (targets in brackets):"
 awk -v e="$esc_s" -v p="$pd_s" 'BEGIN {printf "  CSV: escala vs pandas read_csv          %6.1fx  [>= 15x]\n", p / e}'
 awk -v b="$w0_bytes" -v e="$esc_s" 'BEGIN {printf "  CSV: escala throughput                  %6.2f GB/s [>= 1 GB/s]\n", b / 1e9 / e}'
+awk -v b="$w0_bytes" -v e="$warm_s" 'BEGIN {printf "  CSV: escala throughput, warm memory     %6.2f GB/s\n", b / 1e9 / e}'
+awk -v e="$warm_s" -v p="$pd_s" 'BEGIN {printf "  CSV: escala warm vs pandas read_csv     %6.1fx\n", p / e}'
 awk -v k="$esc_kb" -v m="$matrix_mb" 'BEGIN {printf "  CSV: peak RSS / output matrix (pread)   %6.2f  [<= 1.3, no input mapping]\n", k * 1024 / 1e6 / m}'
 awk -v k="$mmap_kb" -v m="$matrix_mb" -v b="$w0_bytes" 'BEGIN {printf "  CSV: peak RSS / (matrix + mapping), mmap %5.2f  [<= 1.3]\n", k * 1024 / (m * 1e6 + b)}'
 awk -v e="$svm_s" -v p="$skl_s" 'BEGIN {printf "  LIBSVM: escala vs scikit-learn          %6.1fx  [>= 5x]\n", p / e}'

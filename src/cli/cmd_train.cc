@@ -412,7 +412,6 @@ void RunEvaluate(const EvalFlags& f) {
 void RegisterTrain(CLI::App& app) {
   auto f = std::make_shared<TrainFlags>();
   auto* cmd = app.add_subcommand("train", "Fit a feature pipeline and train a model into a bundle");
-  cmd->set_config("--config", "", "Read options from a TOML/INI file (keys are the option names)");
   cmd->add_option("--data", f->data, "Training data: files, globs or directories")->required();
   cmd->add_option("--label", f->label, "Label column")->required();
   cmd->add_option("--valid", f->valid, "Validation data (files, globs or directories)");

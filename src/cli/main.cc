@@ -16,6 +16,12 @@ int main(int argc, char** argv) {
       "escala: machine learning at scale.\n"
       "Explore and clean data, fit feature pipelines, train across workers, serve and retrain."};
   app.set_version_flag("--version", escala::cli::VersionString());
+  // One config file for every subcommand: a [train] section holds `escala train`'s options
+  // (keys are the long option names), [serve] `escala serve`'s, and so on. Command-line flags
+  // may also appear; a flag given in both places is an error rather than a silent override.
+  app.set_config("--config", "",
+                 "Read options from a TOML/INI file: a [train], [serve], ... section per "
+                 "subcommand, keys are the long option names");
   app.require_subcommand(1);
   // Global flags (--threads, --log-level) may also follow the subcommand.
   app.fallthrough();

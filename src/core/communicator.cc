@@ -213,7 +213,9 @@ class SelfCommunicator final : public Communicator {
       return Work::Done(
           Status(ErrorCode::kAborted, fmt::format("communicator aborted: {}", poison_.ToString())));
     }
-    return Work::Done();
+    // One shared completed handle: a single-process training step allocates nothing here.
+    static const std::shared_ptr<Work> kDone = Work::Done();
+    return kDone;
   }
 
   std::mutex mu_;

@@ -67,7 +67,7 @@ int NumThreads() {
 }
 
 void ParallelFor(std::size_t n, std::size_t grain,
-                 const std::function<void(std::size_t, std::size_t)>& body) {
+                 FunctionRef<void(std::size_t, std::size_t)> body) {
   if (n == 0) return;
   const int threads = EnsureInit();
   if (grain == 0) grain = std::max<std::size_t>(1, n / (static_cast<std::size_t>(threads) * 8));
@@ -80,7 +80,7 @@ void ParallelFor(std::size_t n, std::size_t grain,
 }
 
 void ParallelForStatic(std::size_t n, std::size_t parts,
-                       const std::function<void(std::size_t, std::size_t, std::size_t)>& body) {
+                       FunctionRef<void(std::size_t, std::size_t, std::size_t)> body) {
   if (parts == 0) return;
   EnsureInit();
   auto chunk = [&](std::size_t p) {

@@ -443,7 +443,7 @@ void ParseWindowDense(const CsvWindow& w, const Ctx& c, const DenseTarget& t, bo
 
 void ParseWindowTable(const CsvWindow& w, const Ctx& c, const Schema& schema, bool with_ids,
                       TableChunk* out) {
-  const auto capacity = static_cast<std::int64_t>(CountNewlines(c.data, c.end)) + 1;
+  const std::int64_t capacity = w.row_bound >= 0 ? w.row_bound : RowBound(w.data);
   const int nf = c.num_fields;
   if (out->columns.size() != static_cast<std::size_t>(nf)) {
     out->columns.clear();
@@ -715,7 +715,9 @@ struct CsvPipeline::Token {
 CsvPipeline::CsvPipeline(CsvWindowSource* source, const CsvOptions& options, int num_fields)
     : source_(source), options_(options), num_fields_(num_fields) {
   const int threads = NumThreads();
-  const int tokens = threads <= 1 ? 1 : 2 * threads + 1;
+  // Several windows per thread: a worker descheduled mid-window (a busy machine) does not stall
+  // the ordered stages while the others keep parsing.
+  const int tokens = threads <= 1 ? 1 : 4 * threads;
   for (int i = 0; i < tokens; ++i) tokens_.push_back(std::make_unique<Token>());
 }
 
@@ -806,7 +808,7 @@ bool CsvPipeline::ReadDense(const DenseTarget& target, bool row_ids, std::uint64
         consumed += text.size();
         any = true;
         DenseChunk& d = t->dense;
-        d.bound = RowBound(text);
+        d.bound = t->window.row_bound >= 0 ? t->window.row_bound : RowBound(text);
         if (!sized) {
           // Size the output once from the first window's rows per byte (+5%), before any
           // worker writes to it: nothing moves while windows are in flight.

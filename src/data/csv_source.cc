@@ -264,18 +264,24 @@ bool CsvWindowSource::Next(CsvWindow* w) {
     }
     std::size_t cut = 0;
     bool last = false;
-    if (in.end - s.pos <= text.size()) {
+    std::int64_t newlines = -1;  // in text[0, cut), when known from the scan
+    if (in.end - s.pos > text.size() && !at_eof) {
+      // The common case, one pass: without quotes every newline ends a record.
+      const TextScan scan = ScanText(text, QuoteMode(options_) ? options_.quote : '\0');
+      if (!scan.has_quote) {
+        cut = scan.last_newline == static_cast<std::size_t>(-1) ? 0 : scan.last_newline + 1;
+        newlines = static_cast<std::int64_t>(scan.newlines);
+      } else {
+        cut = LastRecordEnd(text, options_);
+      }
+    } else if (in.end - s.pos <= text.size()) {
       cut = RecordEndAfter(text, static_cast<std::size_t>(in.end - 1 - s.pos), options_);
       if (cut == 0 && at_eof) cut = text.size();
       last = cut != 0;
     }
-    if (!last) {
-      if (at_eof) {
-        cut = text.size();
-        last = true;
-      } else {
-        cut = LastRecordEnd(text, options_);
-      }
+    if (!last && at_eof) {
+      cut = text.size();
+      last = true;
     }
     if (cut == 0) {
       if (at_eof || text.empty()) {
@@ -307,9 +313,12 @@ bool CsvWindowSource::Next(CsvWindow* w) {
       w->buffer.Resize(cut);
       w->data = std::string_view(w->buffer.data(), cut);
     }
-    if (s.line >= 0) {
-      s.line += static_cast<std::int64_t>(CountNewlines(w->data.data(), w->data.data() + cut));
+    if (newlines < 0 && s.line >= 0) {
+      newlines = static_cast<std::int64_t>(CountNewlines(w->data.data(), w->data.data() + cut));
     }
+    if (s.line >= 0) s.line += newlines;
+    // A window cut after its last newline holds at most one record per newline.
+    w->row_bound = newlines >= 0 && w->data.back() == '\n' ? newlines : -1;
     s.pos += cut;
     bytes_ += cut;
     s.want = window_bytes_;

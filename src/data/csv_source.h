@@ -65,6 +65,9 @@ struct CsvWindow {
   std::uint64_t file_index = 0;
   int input = 0;                 // index into the source's inputs
   std::int64_t first_line = -1;  // line number of data[0]; -1 until resolved
+  // Rows the window can hold at most (one per record end), when the cut already counted them;
+  // -1 otherwise.
+  std::int64_t row_bound = -1;
 };
 
 class CsvWindowSource {

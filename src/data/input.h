@@ -116,6 +116,15 @@ void AdviseHugePages(void* p, std::size_t n);
 // Counts '\n' bytes (vectorised).
 std::size_t CountNewlines(const char* begin, const char* end);
 
+// One vectorised pass over text: the number of '\n', the offset of the last one (npos if none)
+// and whether `quote` occurs ('\0': not looked for).
+struct TextScan {
+  std::size_t newlines = 0;
+  std::size_t last_newline = static_cast<std::size_t>(-1);
+  bool has_quote = false;
+};
+TextScan ScanText(std::string_view text, char quote);
+
 }  // namespace escala::data::internal
 
 #endif  // ESCALA_SRC_DATA_INPUT_H_

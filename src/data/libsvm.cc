@@ -63,7 +63,28 @@ const char* ParseLine(const char* p, const char* end, const LibsvmOptions& o, Sp
   }
   const std::size_t first_entry = out->indices.size();
   std::int64_t prev = -1;
+  const std::int64_t index_base = o.zero_based ? 0 : 1;
   for (;;) {
+    // Fastest path: one space, then "<index>:<plain number>" and a separator (digit runs are
+    // converted eight bytes at a time).
+    if (end - q >= 48 && *q == ' ') {
+      const char* s = q + 1;
+      std::uint64_t index;
+      const int n = DigitRun(s, &index);
+      float value;
+      const char* r;
+      if (n > 0 && n < 8 && s[n] == ':' && (r = ParseFloatSimple(s + n + 1, end, &value)) &&
+          (*r == ' ' || *r == '\n')) {
+        const auto col = static_cast<std::int64_t>(index) - index_base;
+        if (col > prev && (o.num_features <= 0 || col < o.num_features)) {
+          out->indices.push_back(static_cast<std::int32_t>(col));
+          out->values.push_back(value);
+          prev = col;
+          q = r;
+          continue;
+        }
+      }
+    }
     while (q < end && IsSpace(*q)) ++q;
     if (q == end || IsEnd(*q)) break;
     tok = q;
@@ -213,7 +234,7 @@ void ReadLibsvmInputs(std::vector<CsvInput> inputs, const LibsvmOptions& options
   const CsvOptions line_options = LibsvmLineOptions();
   CsvWindowSource source(std::move(inputs), line_options, kWindowBytes);
   const int threads = NumThreads();
-  const std::size_t ntokens = threads <= 1 ? 1 : static_cast<std::size_t>(2 * threads + 1);
+  const std::size_t ntokens = threads <= 1 ? 1 : static_cast<std::size_t>(4 * threads);
   struct Token {
     CsvWindow window;
     SparseChunk chunk;

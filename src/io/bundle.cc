@@ -52,6 +52,7 @@ std::string ModelBundle::SerializeToString() const {
     h->set_learning_rate(r.learning_rate);
     h->set_seconds(r.seconds);
     h->set_samples_per_second(r.samples_per_second);
+    h->set_comm_seconds(r.comm_seconds);
     for (const auto& [k, v] : r.valid.values) {
       auto* mv = h->add_valid();
       mv->set_name(k);
@@ -103,6 +104,7 @@ ModelBundle ModelBundle::ParseFromString(std::string_view bytes, std::string_vie
     r.learning_rate = h.learning_rate();
     r.seconds = h.seconds();
     r.samples_per_second = h.samples_per_second();
+    r.comm_seconds = h.comm_seconds();
     for (const auto& mv : h.valid()) r.valid.values[mv.name()] = mv.value();
     out.history.push_back(r);
   }

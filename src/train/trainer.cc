@@ -116,12 +116,12 @@ void WriteHistoryCsv(const std::vector<EpochRecord>& history, const std::string&
       if (std::find(names.begin(), names.end(), k) == names.end()) names.push_back(k);
     }
   }
-  std::string out = "epoch,step,train_loss,learning_rate,seconds,samples_per_second";
+  std::string out = "epoch,step,train_loss,learning_rate,seconds,samples_per_second,comm_seconds";
   for (const auto& n : names) out += ",valid_" + n;
   out += "\n";
   for (const auto& r : history) {
-    out += fmt::format("{},{},{:.9g},{:.9g},{:.6f},{:.1f}", r.epoch, r.step, r.train_loss,
-                       r.learning_rate, r.seconds, r.samples_per_second);
+    out += fmt::format("{},{},{:.9g},{:.9g},{:.6f},{:.1f},{:.6f}", r.epoch, r.step, r.train_loss,
+                       r.learning_rate, r.seconds, r.samples_per_second, r.comm_seconds);
     for (const auto& n : names) {
       auto it = r.valid.values.find(n);
       out += it == r.valid.values.end() ? "," : fmt::format(",{:.9g}", it->second);
@@ -138,9 +138,9 @@ void WriteHistoryJson(const std::vector<EpochRecord>& history, const std::string
     const auto& r = history[i];
     out += fmt::format(
         "  {{\"epoch\": {}, \"step\": {}, \"train_loss\": {}, \"learning_rate\": {}, "
-        "\"seconds\": {}, \"samples_per_second\": {}, \"valid\": {{",
+        "\"seconds\": {}, \"samples_per_second\": {}, \"comm_seconds\": {}, \"valid\": {{",
         r.epoch, r.step, num(r.train_loss), num(r.learning_rate), num(r.seconds),
-        num(r.samples_per_second));
+        num(r.samples_per_second), num(r.comm_seconds));
     bool first = true;
     for (const auto& [k, v] : r.valid.values) {
       out += fmt::format("{}\"{}\": {}", first ? "" : ", ", k, num(v));
@@ -321,6 +321,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
         r.learning_rate = h.learning_rate();
         r.seconds = h.seconds();
         r.samples_per_second = h.samples_per_second();
+        r.comm_seconds = h.comm_seconds();
         r.valid = MetricsFromProto(h.valid());
         st.history.push_back(r);
       }
@@ -387,6 +388,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
       h->set_learning_rate(r.learning_rate);
       h->set_seconds(r.seconds);
       h->set_samples_per_second(r.samples_per_second);
+      h->set_comm_seconds(r.comm_seconds);
       MetricsToProto(r.valid, h->mutable_valid());
     }
     ck.set_world_size(comm_.size());
@@ -453,13 +455,51 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
   std::mutex launch_mu;
   std::size_t next_launch = 0;
   CollectiveOptions step_opts;
+  // Launches, in bucket order (every rank must issue collectives in the same order), the
+  // buckets whose layers are all summed; the first layer's bucket waits for the loss.
+  auto launch_ready = [&](bool final_bucket) {
+    std::lock_guard lock(launch_mu);
+    while (next_launch < buckets.size() && bucket_ready[next_launch] &&
+           (next_launch + 1 < buckets.size() || final_bucket)) {
+      const Bucket& bk = buckets[next_launch];
+      const bool first_layer = next_launch + 1 == buckets.size();
+      float* base = reduced.data() + (first_layer ? 0 : 1 + bk.begin);
+      const std::size_t count = (first_layer ? 1 : 0) + bk.end - bk.begin;
+      bucket_work[next_launch] =
+          comm_.AllReduceAsync(base, count, DType::kFloat32, ReduceOp::kSum, step_opts);
+      ++next_launch;
+    }
+  };
+  // Told by each thread as it finishes a layer's backward pass (overlap only). Defined once: the
+  // hot loop must not allocate.
+  models::GradientReadyFn ready = [&](std::size_t begin, std::size_t end) {
+    const auto g = static_cast<std::size_t>(
+        std::lower_bound(groups.begin(), groups.end(), std::make_pair(begin, std::size_t{0})) -
+        groups.begin());
+    if (group_left[g].fetch_sub(1) != 1) return;
+    // The last thread to finish this layer sums every thread's partial, in thread order.
+    for (std::size_t i = begin; i < end; ++i) {
+      float v = tb[0].grad[i];
+      for (std::size_t q = 1; q < parts; ++q) v += tb[q].grad[i];
+      reduced[1 + i] = v;
+    }
+    const int k = group_bucket[g];
+    if (bucket_left[static_cast<std::size_t>(k)].fetch_sub(1) == 1) {
+      {
+        std::lock_guard lock(launch_mu);
+        bucket_ready[static_cast<std::size_t>(k)] = 1;
+      }
+      launch_ready(false);
+    }
+  };
   const auto n_local = static_cast<std::size_t>(train.rows());
   std::vector<std::pair<std::uint64_t, std::uint32_t>> order(n_local);
   std::vector<std::size_t> batch_begin(num_batches + 1);
 
   ProgressOptions popts;
   popts.unit = "samples";
-  if (!options_.progress || comm_.rank() != 0) popts.mode = ProgressOptions::Mode::kSilent;
+  const bool show_progress = options_.progress && comm_.rank() == 0;
+  if (!show_progress) popts.mode = ProgressOptions::Mode::kSilent;
   ProgressReporter progress(fmt::format("train {}", model_.kind()),
                             total_rows * static_cast<std::uint64_t>(options_.epochs), popts);
   progress.Update(
@@ -469,6 +509,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
   for (; st.epoch < options_.epochs; ++st.epoch, st.next_batch = 0) {
     const auto epoch_start = Clock::now();
     const std::uint64_t step_at_epoch_start = st.step;
+    double epoch_comm_seconds = 0;
     // Place this rank's rows in the epoch's global order.
     const RandomPermutation perm(total_rows,
                                  HashCombine(options_.seed, static_cast<std::uint64_t>(st.epoch)));
@@ -537,22 +578,6 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
         }
         continue;
       }
-      // Launches, in bucket order (every rank must issue collectives in the same order), the
-      // buckets whose layers are all summed; the first layer's bucket waits for the loss.
-      auto launch_ready = [&](bool final_bucket) {
-        std::lock_guard lock(launch_mu);
-        while (next_launch < buckets.size() && bucket_ready[next_launch] &&
-               (next_launch + 1 < buckets.size() || final_bucket)) {
-          const Bucket& bk = buckets[next_launch];
-          const bool first_layer = next_launch + 1 == buckets.size();
-          float* base = reduced.data() + (first_layer ? 0 : 1 + bk.begin);
-          const std::size_t count = (first_layer ? 1 : 0) + bk.end - bk.begin;
-          bucket_work[next_launch] =
-              comm_.AllReduceAsync(base, count, DType::kFloat32, ReduceOp::kSum, step_opts);
-          ++next_launch;
-        }
-      };
-      models::GradientReadyFn ready;
       if (overlap) {
         for (std::size_t g = 0; g < groups.size(); ++g) group_left[g] = static_cast<int>(parts);
         for (std::size_t k = 0; k < buckets.size(); ++k) {
@@ -561,27 +586,6 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
           bucket_work[k].reset();
         }
         next_launch = 0;
-        ready = [&](std::size_t begin, std::size_t end) {
-          const auto g =
-              static_cast<std::size_t>(std::lower_bound(groups.begin(), groups.end(),
-                                                        std::make_pair(begin, std::size_t{0})) -
-                                       groups.begin());
-          if (group_left[g].fetch_sub(1) != 1) return;
-          // The last thread to finish this layer sums every thread's partial, in thread order.
-          for (std::size_t i = begin; i < end; ++i) {
-            float v = tb[0].grad[i];
-            for (std::size_t q = 1; q < parts; ++q) v += tb[q].grad[i];
-            reduced[1 + i] = v;
-          }
-          const int k = group_bucket[g];
-          if (bucket_left[static_cast<std::size_t>(k)].fetch_sub(1) == 1) {
-            {
-              std::lock_guard lock(launch_mu);
-              bucket_ready[static_cast<std::size_t>(k)] = 1;
-            }
-            launch_ready(false);
-          }
-        };
       }
       ParallelForStatic(m, parts, [&](std::size_t p, std::size_t b, std::size_t e) {
         ThreadBuf& t = tb[p];
@@ -613,6 +617,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
       double loss_sum = 0;
       for (std::size_t p = 0; p < parts; ++p) loss_sum += tb[p].loss;
       reduced[0] = static_cast<float>(loss_sum);
+      const auto comm_start = Clock::now();
       if (overlap) {
         launch_ready(true);
         for (auto& w : bucket_work) w->Wait();
@@ -624,6 +629,8 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
         }
         comm_.AllReduce(std::span<float>(reduced), ReduceOp::kSum, step_opts);
       }
+      // Communication the backward pass did not hide (the summing of thread partials included).
+      epoch_comm_seconds += Seconds(comm_start);
       const double batch_loss = reduced[0];
       if (!std::isfinite(batch_loss)) {
         Throw(ErrorCode::kAborted,
@@ -642,8 +649,12 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
       st.epoch_loss_sum += batch_loss;
       st.epoch_loss_count += static_cast<std::int64_t>(global_count);
       progress.Add(global_count);
-      progress.SetStatus(fmt::format("epoch {}/{} loss {:.4f}", st.epoch + 1, options_.epochs,
-                                     st.epoch_loss_sum / static_cast<double>(st.epoch_loss_count)));
+      // The status string is formatted only now and then: the step itself must not allocate.
+      if (show_progress && (st.step % 64 == 0 || j + 1 == num_batches)) {
+        progress.SetStatus(
+            fmt::format("epoch {}/{} loss {:.4f}", st.epoch + 1, options_.epochs,
+                        st.epoch_loss_sum / static_cast<double>(st.epoch_loss_count)));
+      }
       if (options_.checkpoint.every_steps > 0 &&
           st.step % static_cast<std::uint64_t>(options_.checkpoint.every_steps) == 0) {
         st.next_batch = static_cast<std::int64_t>(j + 1);
@@ -659,6 +670,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
                          : std::nan("");
     rec.learning_rate = lr;
     rec.seconds = Seconds(epoch_start);
+    rec.comm_seconds = epoch_comm_seconds;
     const double samples =
         static_cast<double>(st.step - step_at_epoch_start) * static_cast<double>(batch);
     rec.samples_per_second =
@@ -683,9 +695,12 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
     }
     st.history.push_back(rec);
     if (comm_.rank() == 0) {
-      ESCALA_LOG_INFO("epoch {}/{}: loss {:.5f}{}{} ({:.1f} s, {:.0f} samples/s)", rec.epoch,
+      ESCALA_LOG_INFO("epoch {}/{}: loss {:.5f}{}{} ({:.1f} s, {:.0f} samples/s{})", rec.epoch,
                       options_.epochs, rec.train_loss, valid != nullptr ? "  valid " : "",
-                      rec.valid.ToString(), rec.seconds, rec.samples_per_second);
+                      rec.valid.ToString(), rec.seconds, rec.samples_per_second,
+                      comm_.size() > 1
+                          ? fmt::format(", {:.2f} s waiting on all-reduce", rec.comm_seconds)
+                          : "");
     }
     st.epoch_loss_sum = 0;
     st.epoch_loss_count = 0;

@@ -10,7 +10,7 @@
 
 #include "escala/core/file_util.h"
 #include "escala/io/bundle.h"
-#include "test_util/process.h"
+#include "test_util/subprocess.h"
 #include "test_util/temp_dir.h"
 
 namespace escala {
@@ -96,7 +96,7 @@ TEST_F(DistTrain, OneTwoAndFourWorkersTrainTheSameModel) {
 }
 
 TEST_F(DistTrain, AKilledWorkerStopsTheJobWithAClearErrorInsteadOfAHang) {
-  testing::ChildProcess launcher(
+  testing::Subprocess launcher(
       {"/bin/sh", "-c",
        "exec " + CliPath() +
            " launch --nproc 2 --heartbeat-timeout 3s --collective-timeout 20s -- " + CliPath() +
@@ -135,7 +135,7 @@ TEST_F(DistTrain, MaxRestartsResumesFromTheLastCheckpointAndEndsWithTheSameModel
                        &out),
             0)
       << out;
-  testing::ChildProcess launcher(
+  testing::Subprocess launcher(
       {"/bin/sh", "-c",
        "exec " + CliPath() + " launch --nproc 2 --max-restarts 1 --heartbeat-timeout 3s -- " +
            CliPath() + Train(args + " --out " + dir_.File("restarted.bundle"))},

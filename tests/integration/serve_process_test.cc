@@ -166,8 +166,8 @@ TEST(ServeProcess, TwoReplicasBehindNginxAbsorbTheLossOfOne) {
       << "  server {\n    listen 127.0.0.1:" << port << " http2;\n"
       << "    location / {\n      grpc_pass grpc://escala;\n"
       << "      grpc_next_upstream error timeout;\n      grpc_connect_timeout 1s;\n    }\n  }\n}\n";
-  testing::ChildProcess nginx({"/usr/sbin/nginx", "-p", prefix, "-c", prefix + "/nginx.conf"},
-                              prefix + "/stderr.log");
+  testing::Subprocess nginx({"/usr/sbin/nginx", "-p", prefix, "-c", prefix + "/nginx.conf"},
+                            prefix + "/stderr.log");
   serving::Client client("127.0.0.1:" + std::to_string(port));
   // Wait for nginx to accept.
   bool up = false;

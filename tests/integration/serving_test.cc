@@ -15,6 +15,7 @@
 #include "escala/serving/client.h"
 #include "escala/serving/server.h"
 #include "test_util/bundles.h"
+#include "test_util/certs.h"
 #include "test_util/temp_dir.h"
 
 namespace escala::serving {
@@ -291,6 +292,76 @@ TEST(Serving, ShutdownDrainsInFlightRequestsAndRefusesNewOnes) {
   }
   for (auto& f : inflight) EXPECT_NO_THROW(f.get());
   stopper.join();
+}
+
+}  // namespace
+}  // namespace escala::serving
+
+namespace escala::serving {
+namespace {
+
+TEST(ServingSecurity, TlsAndMutualTls) {
+  testing::TempDir dir;
+  testing::TestCerts certs;
+  std::string why;
+  if (!testing::GenerateTestCerts(dir.path().string(), &certs, &why)) GTEST_SKIP() << why;
+  auto bundle = testing::NumericLogisticBundle(4);
+  TlsOptions tls;
+  tls.cert_file = certs.cert;
+  tls.key_file = certs.key;
+  tls.ca_file = certs.ca;
+  tls.require_client_cert = true;
+  auto server = PredictionServer::Builder()
+                    .SetGrpcAddress("127.0.0.1:0")
+                    .SetHttpAddress("")
+                    .SetTls(tls)
+                    .AddModel("m", bundle)
+                    .Build();
+  const std::string target = "127.0.0.1:" + std::to_string(server->grpc_port());
+  ClientOptions good;
+  good.ca_file = certs.ca;
+  good.cert_file = certs.cert;
+  good.key_file = certs.key;
+  good.max_attempts = 1;
+  good.timeout = std::chrono::milliseconds(5000);
+  Client client(target, good);
+  EXPECT_TRUE(client.ServerReady());
+  EXPECT_EQ(client.Infer("m", {Tensor::Fp32("features", {1, 4}, {1, 2, 3, 4})}).model_version, "1");
+  // No client certificate: refused by mutual TLS.
+  ClientOptions no_cert = good;
+  no_cert.cert_file.clear();
+  no_cert.key_file.clear();
+  EXPECT_THROW(Client(target, no_cert).ServerReady(), Error);
+  // A server certificate from an unknown CA: refused by the client.
+  ClientOptions rogue = good;
+  rogue.ca_file = certs.rogue_ca;
+  EXPECT_THROW(Client(target, rogue).ServerReady(), Error);
+  // Plain text to a TLS server fails.
+  ClientOptions plain;
+  plain.max_attempts = 1;
+  plain.timeout = std::chrono::milliseconds(2000);
+  EXPECT_THROW(Client(target, plain).ServerReady(), Error);
+  server->Shutdown(std::chrono::seconds(1));
+}
+
+TEST(ServingLimits, OversizedRequestsAreResourceExhausted) {
+  auto server = PredictionServer::Builder()
+                    .SetGrpcAddress("127.0.0.1:0")
+                    .SetHttpAddress("")
+                    .SetMaxMessageBytes(64 << 10)
+                    .AddModel("m", testing::NumericLogisticBundle(4))
+                    .Build();
+  Client client("127.0.0.1:" + std::to_string(server->grpc_port()));
+  std::vector<float> big(4 * 40000, 1.0f);  // 640 KB > 64 KB
+  try {
+    client.Infer("m", {Tensor::Fp32("features", {40000, 4}, big)});
+    FAIL() << "an oversized request was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kResourceExhausted) << e.what();
+  }
+  // The server still serves normal requests.
+  EXPECT_NO_THROW(client.Infer("m", {Tensor::Fp32("features", {1, 4}, {1, 2, 3, 4})}));
+  server->Shutdown(std::chrono::seconds(1));
 }
 
 }  // namespace

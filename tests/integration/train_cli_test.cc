@@ -184,3 +184,68 @@ TEST(TrainCli, SigkillAndResumeGivesTheSameWeights) {
 
 }  // namespace
 }  // namespace escala
+
+namespace escala {
+namespace {
+
+TEST(TrainCli, ConfigFileHoldsTheSameKeys) {
+  TempDir dir;
+  testing::WriteFile(dir.File("train.toml"),
+                     "# escala train options\n[train]\nlabel = \"species\"\nmodel = \"softmax\"\n"
+                     "optimizer = \"adam\"\nlr = 0.05\nepochs = 4\nbatch-size = 32\n"
+                     "valid-fraction = 0.25\n");
+  std::string out;
+  ASSERT_EQ(
+      RunCommand(CliPath() + " train --config " + dir.File("train.toml") + " --data " +
+                     SourcePath("examples/data/penguins.csv") + " --out " + dir.File("m.bundle"),
+                 &out),
+      0)
+      << out;
+  const auto b = io::ModelBundle::Load(dir.File("m.bundle"));
+  EXPECT_EQ(b.training_config.at("optimizer"), "adam");
+  EXPECT_EQ(b.training_config.at("epochs"), "4");
+  EXPECT_EQ(b.history.size(), 4u);
+  testing::WriteFile(dir.File("bad.toml"), "[train]\nmodle = \"mlp\"\n");
+  EXPECT_NE(
+      RunCommand(CliPath() + " train --config " + dir.File("bad.toml") + " --data x --label y",
+                 &out),
+      0);
+}
+
+TEST(StatsCli, TwoWorkersReportTheSameStatisticsAsOne) {
+  TempDir dir;
+  std::string out;
+  const std::string data = SourcePath("examples/data/penguins.csv");
+  ASSERT_EQ(RunCommand(CliPath() + " stats --data " + data + " --label species --json " +
+                           dir.File("one.json") + " --html " + dir.File("one.html"),
+                       &out),
+            0)
+      << out;
+  ASSERT_EQ(RunCommand(CliPath() + " launch --nproc 2 -- " + CliPath() + " stats --data " + data +
+                           " --label species --json " + dir.File("two.json"),
+                       &out),
+            0)
+      << out;
+  const std::string html = testing::ReadFile(dir.File("one.html"));
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  if (RunCommand("/usr/bin/python3 -c 'import json'") != 0)
+    GTEST_SKIP() << "no python3 to compare JSON";
+  const std::string compare =
+      "/usr/bin/python3 -c 'import json,sys,math\n"
+      "a,b=(json.load(open(f)) for f in sys.argv[1:3])\n"
+      "assert a[\"rows\"]==b[\"rows\"]==344 and a[\"duplicate_rows\"]==b[\"duplicate_rows\"]\n"
+      "for x,y in zip(a[\"columns\"],b[\"columns\"]):\n"
+      "  for k in (\"count\",\"missing\",\"distinct\",\"outliers\"): assert "
+      "x[k]==y[k],(x[\"name\"],k)\n"
+      "  for k in (\"mean\",\"std\",\"min\",\"max\",\"median\"):\n"
+      "    assert (x[k] is None and y[k] is None) or "
+      "math.isclose(x[k],y[k],rel_tol=1e-9),(x[\"name\"],k,x[k],y[k])\n"
+      "for r,s in zip(a[\"correlation\"],b[\"correlation\"]):\n"
+      "  for u,v in zip(r,s): assert (u is None and v is None) or abs(u-v)<1e-6\n"
+      "' " +
+      dir.File("one.json") + " " + dir.File("two.json");
+  EXPECT_EQ(RunCommand(compare, &out), 0) << out;
+}
+
+}  // namespace
+}  // namespace escala

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdexcept>
 #include <thread>
@@ -17,17 +18,15 @@ extern char** environ;
 
 namespace escala::testing {
 
-Subprocess::Subprocess(const std::vector<std::string>& argv,
-                       const std::map<std::string, std::string>& env,
-                       const std::string& output_file)
-    : output_file_(output_file) {
+Subprocess::Subprocess(const std::vector<std::string>& argv, const SubprocessOptions& options)
+    : output_file_(options.output_file) {
   std::map<std::string, std::string> all;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     std::string kv = *e;
     const auto eq = kv.find('=');
     if (eq != std::string::npos) all[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  for (const auto& [k, v] : env) all[k] = v;
+  for (const auto& [k, v] : options.env) all[k] = v;
   std::vector<std::string> env_strings;
   for (const auto& [k, v] : all) env_strings.push_back(k + "=" + v);
   std::vector<char*> envp;
@@ -37,19 +36,34 @@ Subprocess::Subprocess(const std::vector<std::string>& argv,
   std::vector<char*> argp;
   for (auto& a : args) argp.push_back(a.data());
   argp.push_back(nullptr);
-  const int fd = open(output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot open " + output_file);
+  int out_fd = -1;
+  if (!options.output_file.empty()) {
+    out_fd = open(options.output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out_fd < 0) throw std::runtime_error("cannot open " + options.output_file);
+  }
+  int pipe_fds[2] = {-1, -1};
+  if (options.pipe_stdout && pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    if (out_fd >= 0) close(out_fd);
+    throw std::runtime_error("pipe failed");
+  }
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
     setpgid(0, 0);
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
+    if (options.pipe_stdout) dup2(pipe_fds[1], STDOUT_FILENO);
+    if (out_fd >= 0) {
+      if (!options.pipe_stdout) dup2(out_fd, STDOUT_FILENO);
+      dup2(out_fd, STDERR_FILENO);
+    }
     execve(argp[0], argp.data(), envp.data());
     _exit(127);
   }
   setpgid(pid_, pid_);
-  close(fd);
+  if (out_fd >= 0) close(out_fd);
+  if (options.pipe_stdout) {
+    close(pipe_fds[1]);
+    stdout_fd_ = pipe_fds[0];
+  }
 }
 
 Subprocess::~Subprocess() {
@@ -59,6 +73,7 @@ Subprocess::~Subprocess() {
     int st;
     waitpid(pid_, &st, 0);
   }
+  if (stdout_fd_ >= 0) close(stdout_fd_);
 }
 
 void Subprocess::Signal(int sig) {
@@ -82,6 +97,28 @@ std::optional<int> Subprocess::Wait(std::chrono::milliseconds timeout) {
 
 bool Subprocess::Running() {
   return !Wait(std::chrono::milliseconds(0)).has_value();
+}
+
+std::optional<std::string> Subprocess::ReadLine(std::chrono::milliseconds timeout) {
+  if (stdout_fd_ < 0) throw std::logic_error("ReadLine needs SubprocessOptions::pipe_stdout");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto nl = buffer_.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = buffer_.substr(0, nl);
+      buffer_.erase(0, nl + 1);
+      return line;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    pollfd p{stdout_fd_, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) return std::nullopt;
+    char buf[1024];
+    const ssize_t n = read(stdout_fd_, buf, sizeof(buf));
+    if (n <= 0) return std::nullopt;
+    buffer_.append(buf, static_cast<std::size_t>(n));
+  }
 }
 
 std::string Subprocess::Output() const {

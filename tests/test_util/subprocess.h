@@ -1,6 +1,7 @@
-// Test helper: a child process with extra environment variables, its stdout+stderr captured to a
-// file, waited for with a bound, and killed (its whole process group) if still running when the
-// object goes away. For multi-process tests (gloo's MultiProcTest::signalProcess idea).
+// Test helper: a child process for end-to-end and multi-process tests. It runs in its own process
+// group with extra environment variables; its output goes to a file, or stdout to a pipe the test
+// reads line by line; it is waited for with a bound, and the destructor kills the whole group
+// (SIGKILL) if it is still running, so a failing test never leaves a server or worker behind.
 #ifndef ESCALA_TESTS_TEST_UTIL_SUBPROCESS_H_
 #define ESCALA_TESTS_TEST_UTIL_SUBPROCESS_H_
 
@@ -14,13 +15,26 @@
 
 namespace escala::testing {
 
+struct SubprocessOptions {
+  // Added to (or overriding) the current environment.
+  std::map<std::string, std::string> env;
+  // Where output goes: stdout and stderr, or only stderr when `pipe_stdout`. Empty: inherited.
+  std::string output_file;
+  // Puts stdout on a pipe for ReadLine().
+  bool pipe_stdout = false;
+};
+
 class Subprocess {
  public:
-  // Starts argv[0] (a path) with the current environment plus `env`; output goes to
-  // `output_file`. Throws std::runtime_error if it cannot start.
+  // Starts argv[0] (a path). Throws std::runtime_error if it cannot start.
+  Subprocess(const std::vector<std::string>& argv, const SubprocessOptions& options);
+  // Output (stdout and stderr) to `output_file`.
+  Subprocess(const std::vector<std::string>& argv, const std::string& output_file)
+      : Subprocess(argv, SubprocessOptions{{}, output_file, false}) {}
   Subprocess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-             const std::string& output_file);
-  ~Subprocess();  // SIGKILL to the process group if running, then reaps
+             const std::string& output_file)
+      : Subprocess(argv, SubprocessOptions{env, output_file, false}) {}
+  ~Subprocess();
   Subprocess(const Subprocess&) = delete;
   Subprocess& operator=(const Subprocess&) = delete;
 
@@ -30,11 +44,15 @@ class Subprocess {
   // Waits up to `timeout`; returns the exit status (128 + signal for a signal) or nullopt.
   std::optional<int> Wait(std::chrono::milliseconds timeout);
   bool Running();
-  // Everything the process wrote so far.
+  // The next line of stdout (pipe_stdout only), or nullopt on end of file or timeout.
+  std::optional<std::string> ReadLine(std::chrono::milliseconds timeout);
+  // Everything the process wrote to `output_file` so far.
   std::string Output() const;
 
  private:
   pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  std::string buffer_;
   std::optional<int> status_;
   std::string output_file_;
 };

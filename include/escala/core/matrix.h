@@ -93,6 +93,8 @@ class MatrixView {
 
 // Owning row-major matrix with 64-byte-aligned, contiguous storage. Resize() keeps the
 // allocation when it is large enough, so hot loops can reuse a Matrix without allocating.
+// Within capacity the buffer's bytes are left as they were (reinterpreted in the new shape, not
+// cleared); growing past capacity allocates a fresh, uninitialised buffer.
 template <typename T>
 class Matrix {
   static_assert(std::is_trivially_copyable_v<T>, "Matrix holds trivially copyable elements");

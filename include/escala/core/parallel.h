@@ -15,8 +15,32 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <type_traits>
+#include <utility>
 
 namespace escala {
+
+// A non-owning reference to a callable: what parallel loops take instead of std::function, so that
+// passing a lambda never allocates (hot loops call them once per batch). The callable must outlive
+// the call it is passed to.
+template <typename Signature>
+class FunctionRef;
+
+template <typename R, typename... Args>
+class FunctionRef<R(Args...)> {
+ public:
+  template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, FunctionRef>>>
+  FunctionRef(F&& f) noexcept  // NOLINT(google-explicit-constructor): a reference, like a span
+      : object_(const_cast<void*>(static_cast<const void*>(&f))),
+        call_([](void* o, Args... args) -> R {
+          return (*static_cast<std::remove_reference_t<F>*>(o))(std::forward<Args>(args)...);
+        }) {}
+  R operator()(Args... args) const { return call_(object_, std::forward<Args>(args)...); }
+
+ private:
+  void* object_;
+  R (*call_)(void*, Args...);
+};
 
 // Caps the threads used by escala's parallel loops, process-wide. 0 restores the default
 // (ESCALA_NUM_THREADS if set, else all available cores). Returns the effective count.
@@ -30,14 +54,14 @@ int HardwareConcurrency();
 // chunk worth a task (0: choose from n and the thread count). Exceptions thrown by the body
 // propagate to the caller (the first one wins; the other chunks may still run).
 void ParallelFor(std::size_t n, std::size_t grain,
-                 const std::function<void(std::size_t begin, std::size_t end)>& body);
+                 FunctionRef<void(std::size_t begin, std::size_t end)> body);
 
 // Splits [0, n) into exactly `parts` contiguous chunks, calling body(part, begin, end) for each
 // in parallel. Use when the partition must not depend on scheduling (deterministic reductions:
 // each part accumulates its own partial and the caller combines them in part order).
 void ParallelForStatic(
     std::size_t n, std::size_t parts,
-    const std::function<void(std::size_t part, std::size_t begin, std::size_t end)>& body);
+    FunctionRef<void(std::size_t part, std::size_t begin, std::size_t end)> body);
 
 // A private set of worker threads. Work submitted through Run() uses only this arena's threads,
 // so that, e.g., a server's request handling cannot be starved by a training loop.

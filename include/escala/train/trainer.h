@@ -98,6 +98,8 @@ struct EpochRecord {
   double learning_rate = 0;
   double seconds = 0;
   double samples_per_second = 0;
+  // Time this rank waited for gradient all-reduces that the backward pass did not hide.
+  double comm_seconds = 0;
   Metrics valid;  // empty without validation data
 };
 

@@ -1,33 +1,12 @@
 // Steady-state transforms and predictions allocate nothing: a counting operator new (this test
 // binary only) watches repeated batches after the first one.
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
 #include <gtest/gtest.h>
 
 #include "escala/core/communicator.h"
 #include "escala/features/pipeline.h"
 #include "escala/io/bundle.h"
 #include "escala/models/mlp.h"
-
-namespace {
-std::atomic<long> g_allocations{0};
-std::atomic<bool> g_counting{false};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (g_counting.load(std::memory_order_relaxed))
-    g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
+#include "test_util/counting_new.h"
 
 namespace escala::features {
 namespace {
@@ -65,14 +44,12 @@ TEST(NoAllocation, PipelineTransformAndModelPredictInSteadyState) {
   // Warm-up: buffers grow to their final size.
   p.TransformInto(batch, features.view(), scratch);
   mlp.Predict(std::as_const(features).view(), out.view(), *ws);
-  g_allocations = 0;
-  g_counting = true;
+  testing::StartCountingAllocations();
   for (int i = 0; i < 20; ++i) {
     p.TransformInto(batch, features.view(), scratch);
     mlp.Predict(std::as_const(features).view(), out.view(), *ws);
   }
-  g_counting = false;
-  EXPECT_EQ(g_allocations.load(), 0) << "allocations in 20 steady-state batches";
+  EXPECT_EQ(testing::StopCountingAllocations(), 0) << "allocations in 20 steady-state batches";
 }
 
 }  // namespace
