@@ -4,23 +4,27 @@
 // Host code only (compiled by the C++ compiler): .cu files hold kernels and launchers that
 // return cudaError_t, and their callers check it here. This keeps fmt's compile-time format
 // checks, which nvcc's front end cannot evaluate, out of nvcc.
+//
+// NCCL is loaded at run time (nccl/nccl_library.h), so NCCL_CHECK takes the library's error
+// string with the result: NCCL_CHECK(lib, lib.AllReduce(...)).
 #ifndef ESCALA_CUDA_SRC_CUDA_CHECK_H_
 #define ESCALA_CUDA_SRC_CUDA_CHECK_H_
 
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include "escala/core/error.h"
 
 namespace escala::gpu::internal {
 
-[[noreturn]] inline void ThrowCuda(cudaError_t err, const char* call, const char* file, int line) {
-  const ErrorCode code = (err == cudaErrorMemoryAllocation) ? ErrorCode::kResourceExhausted
-                         : (err == cudaErrorNoDevice || err == cudaErrorInsufficientDriver)
-                             ? ErrorCode::kUnavailable
-                             : ErrorCode::kInternal;
-  Throw(code, "CUDA error {} ({}) in {} at {}:{}", cudaGetErrorName(err), cudaGetErrorString(err),
-        call, file, line);
-}
+[[noreturn]] void ThrowCuda(cudaError_t err, const char* call, const char* file, int line);
+[[noreturn]] void ThrowCublas(cublasStatus_t status, const char* call, const char* file, int line);
+// `message` is ncclGetErrorString's text; `code` the ncclResult_t value.
+[[noreturn]] void ThrowNccl(int code, const char* message, const char* call, const char* file,
+                            int line);
+
+// The error code escala uses for a CUDA runtime error.
+ErrorCode CudaErrorCode(cudaError_t err);
 
 }  // namespace escala::gpu::internal
 
@@ -34,5 +38,24 @@ namespace escala::gpu::internal {
 
 // After a kernel launch: catches launch-configuration errors immediately.
 #define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
+
+#define CUBLAS_CHECK(call)                                                                    \
+  do {                                                                                        \
+    const cublasStatus_t escala_cublas_status_ = (call);                                      \
+    if (escala_cublas_status_ != CUBLAS_STATUS_SUCCESS) [[unlikely]] {                        \
+      ::escala::gpu::internal::ThrowCublas(escala_cublas_status_, #call, __FILE__, __LINE__); \
+    }                                                                                         \
+  } while (false)
+
+// `lib` is an internal::NcclLibrary; the result 0 is ncclSuccess.
+#define NCCL_CHECK(lib, call)                                                                     \
+  do {                                                                                            \
+    const auto escala_nccl_result_ = (call);                                                      \
+    if (static_cast<int>(escala_nccl_result_) != 0) [[unlikely]] {                                \
+      ::escala::gpu::internal::ThrowNccl(static_cast<int>(escala_nccl_result_),                   \
+                                         (lib).ErrorString(escala_nccl_result_), #call, __FILE__, \
+                                         __LINE__);                                               \
+    }                                                                                             \
+  } while (false)
 
 #endif  // ESCALA_CUDA_SRC_CUDA_CHECK_H_

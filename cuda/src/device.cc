@@ -6,25 +6,9 @@
 
 #include "cuda_check.h"
 #include "kernels/kernels.h"
+#include "memory.h"
 
 namespace escala::gpu {
-namespace {
-
-// Device memory released on every path, including when a later CUDA call throws.
-struct DeviceBuffer {
-  explicit DeviceBuffer(std::size_t bytes) {
-    if (bytes > 0) CUDA_CHECK(cudaMalloc(&ptr, bytes));
-  }
-  ~DeviceBuffer() {
-    if (ptr != nullptr) cudaFree(ptr);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  float* get() const { return static_cast<float*>(ptr); }
-  void* ptr = nullptr;
-};
-
-}  // namespace
 
 bool BuiltWithCuda() {
   return true;
@@ -67,16 +51,20 @@ void RequireDevice(std::string_view what) {
   ESCALA_CHECK(DeviceCount() > 0, kUnavailable, "{}: no CUDA device is available", what);
 }
 
+int SelectDevice(const DeviceSpec& spec, int local_rank) {
+  return ResolveDeviceIndex(spec, local_rank, DeviceCount());
+}
+
 void VectorAdd(const float* a, const float* b, float* out, std::size_t n, int device) {
   RequireDevice("VectorAdd");
-  CUDA_CHECK(cudaSetDevice(device));
+  internal::UseDevice(device);
   if (n == 0) return;
   const std::size_t bytes = n * sizeof(float);
-  DeviceBuffer da(bytes), db(bytes), dout(bytes);
-  CUDA_CHECK(cudaMemcpy(da.get(), a, bytes, cudaMemcpyHostToDevice));
-  CUDA_CHECK(cudaMemcpy(db.get(), b, bytes, cudaMemcpyHostToDevice));
-  CUDA_CHECK(kernels::LaunchVectorAdd(da.get(), db.get(), dout.get(), n, nullptr));
-  CUDA_CHECK(cudaMemcpy(out, dout.get(), bytes, cudaMemcpyDeviceToHost));
+  internal::DeviceBuffer<float> da(device, n), db(device, n), dout(device, n);
+  CUDA_CHECK(cudaMemcpy(da.data(), a, bytes, cudaMemcpyHostToDevice));
+  CUDA_CHECK(cudaMemcpy(db.data(), b, bytes, cudaMemcpyHostToDevice));
+  CUDA_CHECK(kernels::LaunchVectorAdd(da.data(), db.data(), dout.data(), n, nullptr));
+  CUDA_CHECK(cudaMemcpy(out, dout.data(), bytes, cudaMemcpyDeviceToHost));
 }
 
 }  // namespace escala::gpu

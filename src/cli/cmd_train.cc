@@ -11,7 +11,12 @@
 #include "escala/core/file_util.h"
 #include "escala/core/logging.h"
 #include "escala/data/split.h"
+#include "escala/dist/connect.h"
+#include "escala/dist/worker_env.h"
 #include "escala/features/pipeline.h"
+#include "escala/gpu/device.h"
+#include "escala/gpu/nccl.h"
+#include "escala/gpu/train.h"
 #include "escala/io/bundle.h"
 #include "escala/models/factory.h"
 #include "escala/train/metrics.h"
@@ -68,8 +73,30 @@ struct TrainFlags {
   std::string name;
   std::uint64_t seed = 42;
   bool drop_missing_labels = false;
+  std::string device = "cpu";
+  std::string precision = "fp32";
   DataFlags data_flags;
 };
+
+// With several GPU workers, gradients travel through NCCL; host collectives (metadata, metrics)
+// stay on the job's communicator, which the NCCL communicator wraps. Rank 0 publishes NCCL's
+// unique id in the coordinator's key-value store, and failures the job relays abort NCCL.
+std::unique_ptr<Communicator> WithNccl(std::unique_ptr<Communicator> comm, int cuda_device) {
+  gpu::NcclBootstrap nb;
+  if (auto session = dist::JobSessionOf(*comm)) {
+    nb.set = [session](const std::string& k, const std::string& v) { session->Set(k, v); };
+    nb.get = [session](const std::string& k, std::chrono::milliseconds t) {
+      return session->Get(k, t);
+    };
+    nb.add_failure_handler = [session](std::function<void(const Status&)> h) {
+      return session->AddFailureHandler(std::move(h));
+    };
+    nb.remove_failure_handler = [session](int id) { session->RemoveFailureHandler(id); };
+  }
+  gpu::NcclOptions no;
+  no.device = cuda_device;
+  return gpu::MakeNcclCommunicator(std::move(comm), nb, no);
+}
 
 // Rows whose label is missing, removed (with a count in the log) when asked to.
 data::Table DropMissingLabels(const data::Table& t, const std::string& label, Communicator& comm) {
@@ -137,7 +164,15 @@ models::Task ResolveTask(const TrainFlags& f, const data::Table& t, Communicator
 }
 
 void RunTrain(const TrainFlags& f) {
+  // The device first: `--device cuda` in a CPU-only build fails here, before any work.
+  const gpu::DeviceSpec device = gpu::ParseDeviceSpec(f.device);
+  const gpu::Precision precision = gpu::ParsePrecision(f.precision);
+  int cuda_device = -1;
+  if (device.cuda) {
+    cuda_device = gpu::SelectDevice(device, dist::WorkerEnv::FromEnvironment().local_rank);
+  }
   auto comm = MakeWorkerCommunicator();
+  if (device.cuda && comm->size() > 1) comm = WithNccl(std::move(comm), cuda_device);
   const bool leader = comm->rank() == 0;
   ESCALA_CHECK(!f.label.empty(), kInvalidArgument, "--label is required");
   ESCALA_CHECK(f.valid_fraction >= 0 && f.valid_fraction < 1, kInvalidArgument,
@@ -213,7 +248,10 @@ void RunTrain(const TrainFlags& f) {
   spec.activation = models::ParseActivation(f.activation);
   spec.dropout = f.dropout;
   train::TrainOptions o;
-  o.optimizer.name = !f.optimizer.empty() ? f.optimizer : (f.model == "mlp" ? "adam" : "lbfgs");
+  // L-BFGS has no GPU form: on a GPU every model defaults to adam.
+  o.optimizer.name = !f.optimizer.empty()                ? f.optimizer
+                     : (f.model == "mlp" || device.cuda) ? "adam"
+                                                         : "lbfgs";
   // 0 (the flag's default) picks the optimizer's usual rate; anything else is validated as given.
   o.optimizer.lr =
       f.lr != 0 ? f.lr
@@ -237,6 +275,12 @@ void RunTrain(const TrainFlags& f) {
   o.lbfgs_max_iterations = f.lbfgs_iterations;
   ESCALA_CHECK(f.bucket_kb >= 0, kInvalidArgument, "--bucket-kb must be >= 0, got {}", f.bucket_kb);
   o.bucket_bytes = static_cast<std::size_t>(f.bucket_kb) << 10;
+  if (device.cuda) {
+    gpu::CudaTrainOptions co;
+    co.device = cuda_device;
+    co.precision = precision;
+    o.backend = gpu::CudaBackend(co);
+  }
   train::Validate(o);
 
   const train::DataShard train_shard{std::as_const(x).view(), y, ids};
@@ -307,6 +351,8 @@ void RunTrain(const TrainFlags& f) {
                               {"seed", std::to_string(o.seed)},
                               {"pipeline", pipeline.spec()},
                               {"workers", std::to_string(comm->size())},
+                              {"device", f.device},
+                              {"precision", device.cuda ? f.precision : "fp32"},
                               {"data", fmt::format("{}", fmt::join(f.data, " "))},
                               {"init_from", f.init_from},
                               {"stop_reason", result.stop_reason}};
@@ -432,6 +478,12 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_option("--seed", f->seed, "Random seed")->capture_default_str();
   cmd->add_flag("--drop-missing-labels", f->drop_missing_labels,
                 "Drop rows whose label is missing (otherwise they are an error)");
+  cmd->add_option("--device", f->device,
+                  "Where to train: cpu, cuda (the GPU of this worker's local rank) or cuda:N")
+      ->capture_default_str();
+  cmd->add_option("--precision", f->precision,
+                  "GPU GEMM precision: fp32, or tf32 (tensor cores, ~1e-3 relative error)")
+      ->capture_default_str();
   f->data_flags.Register(cmd);
   cmd->callback([f] { RunTrain(*f); });
 }

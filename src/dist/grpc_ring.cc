@@ -110,6 +110,8 @@ class GrpcRing final : public QueuedCommunicator {
     }
   }
 
+  const std::shared_ptr<JobSession>& session() const { return session_; }
+
   ~GrpcRing() override {
     if (session_ != nullptr && handler_id_ >= 0) session_->RemoveFailureHandler(handler_id_);
     StopWorker();
@@ -597,3 +599,12 @@ std::unique_ptr<Communicator> MakeGrpcRing(std::unique_ptr<Transport> transport,
 }
 
 }  // namespace escala::dist::internal
+
+namespace escala::dist {
+
+std::shared_ptr<JobSession> JobSessionOf(const Communicator& comm) {
+  const auto* ring = dynamic_cast<const internal::GrpcRing*>(&comm);
+  return ring != nullptr ? ring->session() : nullptr;
+}
+
+}  // namespace escala::dist

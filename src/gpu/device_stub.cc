@@ -2,6 +2,8 @@
 // missing symbol, so that CPU-only programs link and `--device cuda` explains itself.
 #include "escala/core/error.h"
 #include "escala/gpu/device.h"
+#include "escala/gpu/nccl.h"
+#include "escala/gpu/train.h"
 
 namespace escala::gpu {
 namespace {
@@ -28,8 +30,18 @@ std::vector<DeviceInfo> ListDevices() {
 void RequireDevice(std::string_view what) {
   NoCuda(what);
 }
+int SelectDevice(const DeviceSpec&, int) {
+  NoCuda("--device cuda");
+}
 void VectorAdd(const float*, const float*, float*, std::size_t, int) {
   NoCuda("VectorAdd");
+}
+train::BackendFactory CudaBackend(const CudaTrainOptions&) {
+  NoCuda("the CUDA training backend");
+}
+std::unique_ptr<Communicator> MakeNcclCommunicator(std::unique_ptr<Communicator>,
+                                                   const NcclBootstrap&, const NcclOptions&) {
+  NoCuda("the NCCL communicator");
 }
 
 }  // namespace escala::gpu

@@ -243,6 +243,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
   const auto start = Clock::now();
   std::uint64_t total_rows = 0;
   const std::vector<std::uint64_t> ids = ResolveRowIds(train, &total_rows);
+  const auto n_rows_local = static_cast<std::uint64_t>(train.rows());
   const auto batch = static_cast<std::uint64_t>(options_.batch_size);
   const std::uint64_t num_batches =
       options_.drop_last ? total_rows / batch : (total_rows + batch - 1) / batch;
@@ -332,8 +333,37 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
     }
   }
 
+  // ---- backend (escala/train/backend.h): when set, it runs the steps and holds the current
+  // parameters and optimizer state; sync_host() copies them back before anything reads them ----
+  std::unique_ptr<TrainBackend> backend;
+  if (options_.backend) {
+    backend = options_.backend();
+    BackendSetup setup;
+    setup.model = &model_;
+    setup.optimizer = options_.optimizer;
+    setup.clip_norm = options_.clip_norm;
+    setup.features = train.features;
+    setup.labels = train.labels;
+    setup.row_ids = ids;
+    setup.max_batch_rows = static_cast<std::int64_t>(std::min<std::uint64_t>(batch, n_rows_local));
+    setup.comm = &comm_;
+    setup.bucket_bytes = options_.bucket_bytes;
+    setup.optimizer_state = optimizer->state();
+    setup.optimizer_steps = optimizer->steps();
+    backend->Start(setup);
+    if (comm_.rank() == 0) ESCALA_LOG_INFO("training on {}", backend->Describe());
+  }
+  auto sync_host = [&](bool with_optimizer_state) {
+    if (!backend) return;
+    const std::uint64_t steps =
+        backend->Sync(params, with_optimizer_state ? &optimizer->state() : nullptr);
+    optimizer->set_steps(steps);
+  };
+  std::vector<std::uint32_t> epoch_rows;  // with a backend: this rank's rows in epoch order
+
   auto write_checkpoint = [&]() {
     if (ckpt_path.empty() || comm_.rank() != 0) return;
+    sync_host(true);
     pb::Checkpoint ck;
     ck.set_config_fingerprint(fingerprint);
     models::ModelToProto(model_, ck.mutable_model());
@@ -487,6 +517,10 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
       order[i] = {perm.Map(ids[i]), static_cast<std::uint32_t>(i)};
     }
     std::sort(order.begin(), order.end());
+    if (backend) {
+      epoch_rows.resize(n_local);
+      for (std::size_t i = 0; i < n_local; ++i) epoch_rows[i] = order[i].second;
+    }
     {
       std::size_t pos = 0;
       for (std::uint64_t j = 0; j <= num_batches; ++j) {
@@ -504,6 +538,46 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
       base_ctx.seed = options_.seed;
       base_ctx.step = st.step;
       step_opts.tag = st.step;
+      if (backend) {
+        // The backend computes the gradient, sums it over the ranks and applies the update in
+        // one call; what follows it is the CPU path's bookkeeping after its update.
+        lr = ScheduledLr(options_.schedule, options_.optimizer.lr, st.step, total_steps);
+        BackendBatch bb;
+        bb.rows = std::span<const std::uint32_t>(epoch_rows).subspan(b0, m);
+        if (j + 1 < num_batches) {
+          bb.next_rows = std::span<const std::uint32_t>(epoch_rows)
+                             .subspan(batch_begin[j + 1], batch_begin[j + 2] - batch_begin[j + 1]);
+        }
+        bb.global_count = global_count;
+        bb.step = st.step;
+        bb.seed = options_.seed;
+        bb.lr = lr;
+        const double batch_loss = backend->Step(bb);
+        if (!std::isfinite(batch_loss)) {
+          sync_host(false);  // the parameters before this step
+          Throw(
+              ErrorCode::kAborted,
+              "training diverged at epoch {} step {}: the loss is {} (learning rate {} may be "
+              "too high){}",
+              st.epoch + 1, st.step, batch_loss, lr,
+              ckpt_path.empty() ? "" : fmt::format("; the last good checkpoint is {}", ckpt_path));
+        }
+        ++st.step;
+        st.epoch_loss_sum += batch_loss;
+        st.epoch_loss_count += static_cast<std::int64_t>(global_count);
+        progress.Add(global_count);
+        if (options_.progress && comm_.rank() == 0 && (st.step % 64 == 0 || j + 1 == num_batches)) {
+          progress.SetStatus(
+              fmt::format("epoch {}/{} loss {:.4f}", st.epoch + 1, options_.epochs,
+                          st.epoch_loss_sum / static_cast<double>(st.epoch_loss_count)));
+        }
+        if (options_.checkpoint.every_steps > 0 &&
+            st.step % static_cast<std::uint64_t>(options_.checkpoint.every_steps) == 0) {
+          st.next_batch = static_cast<std::int64_t>(j + 1);
+          write_checkpoint();
+        }
+        continue;
+      }
       if (overlap) {
         for (std::size_t g = 0; g < groups.size(); ++g) group_left[g] = static_cast<int>(parts);
         for (std::size_t k = 0; k < buckets.size(); ++k) {
@@ -601,6 +675,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
         static_cast<double>(st.step - step_at_epoch_start) * static_cast<double>(batch);
     rec.samples_per_second =
         rec.seconds > 0 ? std::min(samples, static_cast<double>(total_rows)) / rec.seconds : 0;
+    if (valid != nullptr || options_.early_stopping.patience > 0) sync_host(false);
     rec.valid = ValidationMetrics(valid);
     const double monitored = valid != nullptr ? rec.valid.at(options_.metric) : rec.train_loss;
     const bool monitor_higher = valid != nullptr ? higher_better : false;
@@ -648,6 +723,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
       break;
     }
   }
+  sync_host(false);
   progress.Finish();
   if (result.early_stopped && options_.early_stopping.restore_best && !st.best_params.empty()) {
     std::copy(st.best_params.begin(), st.best_params.end(), params.begin());
@@ -671,6 +747,9 @@ TrainResult Trainer::FitLbfgs(const DataShard& train, const DataShard* valid) {
   std::uint64_t total_rows = 0;
   ResolveRowIds(train, &total_rows);
   ESCALA_CHECK(total_rows > 0, kInvalidArgument, "no training rows");
+  ESCALA_CHECK(!options_.backend, kInvalidArgument,
+               "lbfgs runs on the CPU only; choose a first-order optimizer (sgd, momentum, "
+               "nesterov, adam, adamw) to train on another device");
   ESCALA_CHECK(model_.kind() != "mlp", kInvalidArgument,
                "lbfgs is for the convex models (linear, logistic, softmax); use adam or sgd for "
                "an MLP");

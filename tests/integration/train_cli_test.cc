@@ -12,6 +12,7 @@
 
 #include "escala/core/file_util.h"
 #include "escala/data/npy.h"
+#include "escala/gpu/device.h"
 #include "escala/io/bundle.h"
 #include "test_util/temp_dir.h"
 
@@ -61,6 +62,34 @@ TEST(TrainCli, TrainEvaluateScoreOnThePenguins) {
       << out;
   const auto npy = data::ReadNpy(dir.File("p.npy"));
   EXPECT_EQ(npy.shape, (std::vector<std::int64_t>{344, 3}));
+}
+
+// --device cuda where no GPU can be used: a CPU build says it was built without CUDA, a CUDA build
+// that there is no device; either way exit status 1 before any work, and no bundle.
+TEST(TrainCli, DeviceCudaWithoutAGpuExplainsItself) {
+  if (gpu::DeviceCount() > 0) GTEST_SKIP() << "a CUDA device is present";
+  TempDir dir;
+  const std::string data = SourcePath("examples/data/penguins.csv");
+  std::string out;
+  EXPECT_EQ(
+      RunCommand(CliPath() + " train --data " + data +
+                     " --label species --model mlp --device cuda --out " + dir.File("m.bundle"),
+                 &out),
+      1)
+      << out;
+  EXPECT_NE(out.find(gpu::BuiltWithCuda() ? "Unavailable: no CUDA device is available"
+                                          : "Unimplemented: --device cuda: escala was built "
+                                            "without CUDA"),
+            std::string::npos)
+      << out;
+  EXPECT_FALSE(std::filesystem::exists(dir.File("m.bundle")));
+  // A device that is not a device at all is a usage error (status 2).
+  EXPECT_EQ(RunCommand(CliPath() + " train --data " + data +
+                           " --label species --device tpu --out " + dir.File("m.bundle"),
+                       &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("unknown device 'tpu'"), std::string::npos) << out;
 }
 
 TEST(TrainCli, BadInputGivesClearErrorsAndWritesNothing) {

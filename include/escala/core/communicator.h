@@ -54,6 +54,10 @@ struct CollectiveOptions {
   // Caller-chosen label shown in errors and logs (e.g. the training step); not matched.
   std::uint64_t tag = 0;
   MemoryLocation location = MemoryLocation::kHost;
+  // kDevice only: the CUDA stream (a cudaStream_t; null: the legacy default stream) that
+  // produces the buffers. A device communicator orders the collective after the work enqueued on
+  // it so far, and the work enqueued on it afterwards after the collective.
+  void* stream = nullptr;
 };
 
 // Completion handle of an asynchronous collective.

@@ -78,6 +78,12 @@ struct ConnectOptions {
 // tunes glibc malloc unless GLIBC_TUNABLES sets malloc options or ESCALA_MALLOC_TUNING=0.
 std::unique_ptr<Communicator> Connect(const WorkerEnv& env, const ConnectOptions& options = {});
 
+// The job session of a communicator returned by Connect (null for any other communicator, e.g.
+// the size-1 one): its key-value store and failure relay serve other transports of the same job,
+// such as the NCCL communicator's bootstrap (escala/gpu/nccl.h). Shared: it stays valid after
+// the communicator is gone, but says goodbye when the communicator is destroyed.
+std::shared_ptr<JobSession> JobSessionOf(const Communicator& comm);
+
 // Parses "250ms", "30s", "5m", "1h" (a bare number is seconds). Throws kInvalidArgument naming
 // `what`.
 std::chrono::milliseconds ParseDuration(std::string_view text, std::string_view what = "duration");

@@ -1,4 +1,4 @@
-// GPU device discovery and a minimal device smoke test.
+// GPU device discovery and selection, and a minimal device smoke test.
 //
 // This header carries no CUDA types, so it can be included by code compiled without nvcc. In a
 // build without the CUDA backend (ESCALA_WITH_CUDA == 0 in escala/config.h) DeviceCount()
@@ -39,6 +39,25 @@ std::vector<DeviceInfo> ListDevices();
 // Throws kUnimplemented with a message that names `what` when the build has no CUDA, and
 // kUnavailable when it has CUDA but no device is present.
 void RequireDevice(std::string_view what);
+
+// Which device a command runs on: "cpu", "cuda" (the device of this process's local rank) or
+// "cuda:N" (device N).
+struct DeviceSpec {
+  bool cuda = false;
+  int index = -1;  // -1: chosen from the local rank
+};
+// Throws kInvalidArgument for anything else, naming the text.
+DeviceSpec ParseDeviceSpec(std::string_view text);
+
+// The rule behind SelectDevice, without asking the driver: spec.index when given; otherwise the
+// local rank when several devices are visible, and 0 when one is (a launcher that gives each
+// process its own GPU through CUDA_VISIBLE_DEVICES). Throws kUnavailable for 0 devices and
+// kNotFound for an index out of range. Two ranks on one GPU are refused later, by the NCCL
+// communicator.
+int ResolveDeviceIndex(const DeviceSpec& spec, int local_rank, int device_count);
+
+// ResolveDeviceIndex with this machine's device count. Throws kUnimplemented in a CPU build.
+int SelectDevice(const DeviceSpec& spec, int local_rank);
 
 // out[i] = a[i] + b[i] computed on `device`; host pointers in and out. A smoke test of the whole
 // path (allocation, copies, kernel launch, error checks).

@@ -31,6 +31,7 @@
 #include "escala/core/communicator.h"
 #include "escala/core/matrix.h"
 #include "escala/models/model.h"
+#include "escala/train/backend.h"
 #include "escala/train/metrics.h"
 #include "escala/train/optimizer.h"
 
@@ -82,6 +83,9 @@ struct TrainOptions {
   std::size_t bucket_bytes = 256 << 10;
   bool progress = true;    // progress bar / log lines on rank 0
   bool initialize = true;  // call model.Initialize(seed) first (false: warm start)
+  // Where minibatch steps run (escala/train/backend.h): empty for the CPU loop; e.g.
+  // gpu::CudaBackend(...) for a GPU. Not used by L-BFGS (which refuses a backend).
+  BackendFactory backend;
 };
 
 // Throws kInvalidArgument naming the first bad field.

@@ -1,5 +1,6 @@
 #include "escala/gpu/device.h"
 
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -7,6 +8,8 @@
 
 #include "escala/config.h"
 #include "escala/core/error.h"
+#include "escala/gpu/nccl.h"
+#include "escala/gpu/train.h"
 
 namespace escala::gpu {
 namespace {
@@ -39,6 +42,64 @@ TEST(GpuDevice, VectorAddMatchesCpuReference) {
   }
   VectorAdd(a.data(), b.data(), out.data(), n);
   for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(out[i], a[i] + b[i]) << i;
+}
+
+TEST(GpuDevice, DeviceSpecs) {
+  EXPECT_FALSE(ParseDeviceSpec("cpu").cuda);
+  EXPECT_TRUE(ParseDeviceSpec("cuda").cuda);
+  EXPECT_EQ(ParseDeviceSpec("cuda").index, -1);
+  EXPECT_EQ(ParseDeviceSpec("cuda:3").index, 3);
+  for (const char* bad : {"gpu:1", "cuda:", "cuda:-1", "cuda:1x", "tpu", ""}) {
+    try {
+      ParseDeviceSpec(bad);
+      ADD_FAILURE() << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << bad;
+    }
+  }
+  EXPECT_EQ(ParsePrecision("tf32"), Precision::kTf32);
+  EXPECT_THROW(ParsePrecision("fp16"), Error);
+}
+
+TEST(GpuDevice, LocalRankPicksTheDevice) {
+  const DeviceSpec by_rank = ParseDeviceSpec("cuda");
+  EXPECT_EQ(ResolveDeviceIndex(by_rank, 2, 4), 2);
+  // One visible device (CUDA_VISIBLE_DEVICES per process): every local rank uses it.
+  EXPECT_EQ(ResolveDeviceIndex(by_rank, 3, 1), 0);
+  EXPECT_EQ(ResolveDeviceIndex(ParseDeviceSpec("cuda:1"), 0, 2), 1);
+  auto code = [](const DeviceSpec& s, int local_rank, int count) {
+    try {
+      ResolveDeviceIndex(s, local_rank, count);
+    } catch (const Error& e) {
+      return e.code();
+    }
+    return ErrorCode::kOk;
+  };
+  EXPECT_EQ(code(by_rank, 0, 0), ErrorCode::kUnavailable);  // no device at all
+  EXPECT_EQ(code(by_rank, 5, 4), ErrorCode::kNotFound);     // more workers than GPUs
+  EXPECT_EQ(code(ParseDeviceSpec("cuda:4"), 0, 4), ErrorCode::kNotFound);
+}
+
+// What `--device cuda` meets on a machine without a usable GPU: in a CPU build "built without
+// CUDA" (kUnimplemented); in a CUDA build without a device, kUnavailable. Never a crash.
+TEST(GpuDevice, EntryPointsWithoutADeviceFailClearly) {
+  if (DeviceCount() > 0) GTEST_SKIP() << "a CUDA device is present";
+  const ErrorCode expected = BuiltWithCuda() ? ErrorCode::kUnavailable : ErrorCode::kUnimplemented;
+  auto check = [&](const std::function<void()>& fn, const char* what) {
+    try {
+      fn();
+      ADD_FAILURE() << what << " did not throw";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), expected) << what << ": " << e.what();
+      if (!BuiltWithCuda()) {
+        EXPECT_NE(std::string(e.what()).find("built without CUDA"), std::string::npos) << what;
+      }
+    }
+  };
+  check([] { SelectDevice(ParseDeviceSpec("cuda"), 0); }, "SelectDevice");
+  check([] { CudaBackend({}); }, "CudaBackend");
+  check([] { MakeNcclCommunicator(MakeSelfCommunicator(), {}, {}); }, "MakeNcclCommunicator");
+  check([] { RequireDevice("test"); }, "RequireDevice");
 }
 
 TEST(GpuDevice, MissingDeviceIsNotFound) {
