@@ -704,7 +704,9 @@ void Coordinator::Impl::OnSessionEnded(SessionReactor* s) {
         s->rank < static_cast<int>(round_.members.size())) {
       Member& m = round_.members[static_cast<std::size_t>(s->rank)];
       if (m.session == s) {
-        if (!m.goodbye && round_.phase == Phase::kRunning) {
+        // While the coordinator stops, every session ends; the workers learn that from the
+        // "coordinator is stopping" status, not from a failure relayed between them.
+        if (!m.goodbye && round_.phase == Phase::kRunning && !shutting_down_) {
           FailRoundLocked(
               s->rank,
               Status(ErrorCode::kUnavailable,
