@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "escala/core/error.h"
+#include "escala/core/parallel.h"
 
 namespace escala::train {
 
@@ -31,6 +32,10 @@ void Validate(const OptimizerConfig& c) {
 
 namespace {
 
+// Parameters per parallel task: the updates are elementwise, so any split gives the same bits;
+// below a few thousand the task costs more than it saves.
+constexpr std::size_t kGrain = 16384;
+
 class FirstOrder : public Optimizer {
  public:
   FirstOrder(const OptimizerConfig& c, std::size_t n, std::span<const std::uint8_t> mask,
@@ -42,22 +47,26 @@ class FirstOrder : public Optimizer {
   void Step(std::span<float> w, std::span<const float> g, float lr) override {
     ESCALA_ASSERT(w.size() == g.size() && w.size() == mask_.size());
     ++steps_;
-    Update(w, g, lr);
-    if (c_.l1 > 0) {
-      // Proximal step for lr * l1 * |w|: soft-thresholding keeps exact zeros (sparsity).
-      const float t = lr * c_.l1;
-      for (std::size_t i = 0; i < w.size(); ++i) {
-        if (!mask_[i]) continue;
-        const float a = std::fabs(w[i]) - t;
-        w[i] = a > 0 ? std::copysign(a, w[i]) : 0.0f;
+    ParallelFor(w.size(), kGrain, [&](std::size_t b, std::size_t e) {
+      Update(w.data(), g.data(), lr, b, e);
+      if (c_.l1 > 0) {
+        // Proximal step for lr * l1 * |w|: soft-thresholding keeps exact zeros (sparsity).
+        const float t = lr * c_.l1;
+        for (std::size_t i = b; i < e; ++i) {
+          if (!mask_[i]) continue;
+          const float a = std::fabs(w[i]) - t;
+          w[i] = a > 0 ? std::copysign(a, w[i]) : 0.0f;
+        }
       }
-    }
+    });
   }
 
  protected:
-  virtual void Update(std::span<float> w, std::span<const float> g, float lr) = 0;
-  // Gradient with coupled L2 for parameter i.
-  float G(std::span<const float> w, std::span<const float> g, std::size_t i) const {
+  // Updates parameters [b, e). The loops are written to vectorise: raw pointers that do not
+  // alias, and the penalty mask as a select rather than a branch.
+  virtual void Update(float* w, const float* g, float lr, std::size_t b, std::size_t e) = 0;
+  // Gradient with coupled L2 for parameter i: g + l2 * w where the penalty applies.
+  float G(const float* __restrict w, const float* __restrict g, std::size_t i) const {
     return mask_[i] ? g[i] + c_.l2 * w[i] : g[i];
   }
 
@@ -72,8 +81,9 @@ class Sgd final : public FirstOrder {
       : FirstOrder(c, n, m, 0) {}
 
  protected:
-  void Update(std::span<float> w, std::span<const float> g, float lr) override {
-    for (std::size_t i = 0; i < w.size(); ++i) w[i] -= lr * G(w, g, i);
+  void Update(float* __restrict w, const float* __restrict g, float lr, std::size_t b,
+              std::size_t e) override {
+    for (std::size_t i = b; i < e; ++i) w[i] -= lr * G(w, g, i);
   }
 };
 
@@ -83,13 +93,21 @@ class Momentum final : public FirstOrder {
       : FirstOrder(c, n, m, 1), nesterov_(nesterov) {}
 
  protected:
-  void Update(std::span<float> w, std::span<const float> g, float lr) override {
-    auto& v = state_[0];
+  void Update(float* __restrict w, const float* __restrict g, float lr, std::size_t b,
+              std::size_t e) override {
+    float* __restrict v = state_[0].data();
     const float mu = c_.momentum;
-    for (std::size_t i = 0; i < w.size(); ++i) {
-      const float gi = G(w, g, i);
-      v[i] = mu * v[i] + gi;
-      w[i] -= lr * (nesterov_ ? gi + mu * v[i] : v[i]);
+    if (nesterov_) {
+      for (std::size_t i = b; i < e; ++i) {
+        const float gi = G(w, g, i);
+        v[i] = mu * v[i] + gi;
+        w[i] -= lr * (gi + mu * v[i]);
+      }
+    } else {
+      for (std::size_t i = b; i < e; ++i) {
+        v[i] = mu * v[i] + G(w, g, i);
+        w[i] -= lr * v[i];
+      }
     }
   }
 
@@ -103,9 +121,11 @@ class Adam final : public FirstOrder {
       : FirstOrder(c, n, m, 2), decoupled_(decoupled) {}
 
  protected:
-  void Update(std::span<float> w, std::span<const float> g, float lr) override {
-    auto& m = state_[0];
-    auto& v = state_[1];
+  void Update(float* __restrict w, const float* __restrict g, float lr, std::size_t b,
+              std::size_t e) override {
+    float* __restrict m = state_[0].data();
+    float* __restrict v = state_[1].data();
+    const std::uint8_t* __restrict mask = mask_.data();
     const float b1 = c_.beta1;
     const float b2 = c_.beta2;
     const auto t = static_cast<double>(steps_);
@@ -115,12 +135,15 @@ class Adam final : public FirstOrder {
     const float step = lr * std::sqrt(c2) / c1;
     const float eps = c_.epsilon * std::sqrt(c2);
     const float decay = decoupled_ ? lr * c_.weight_decay : 0.0f;
-    for (std::size_t i = 0; i < w.size(); ++i) {
-      const float gi = G(w, g, i);
+    const float l2 = c_.l2;
+    for (std::size_t i = b; i < e; ++i) {
+      const bool penalised = mask[i] != 0;
+      const float gi = penalised ? g[i] + l2 * w[i] : g[i];
       m[i] = b1 * m[i] + (1 - b1) * gi;
       v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-      if (decay > 0 && mask_[i]) w[i] -= decay * w[i];
-      w[i] -= step * m[i] / (std::sqrt(v[i]) + eps);
+      float wi = w[i];
+      wi = penalised && decay > 0 ? wi - decay * wi : wi;
+      w[i] = wi - step * m[i] / (std::sqrt(v[i]) + eps);
     }
   }
 

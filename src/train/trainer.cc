@@ -622,11 +622,16 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
         launch_ready(true);
         for (auto& w : bucket_work) w->Wait();
       } else {
-        std::copy(tb[0].grad.begin(), tb[0].grad.end(), reduced.begin() + 1);
-        for (std::size_t p = 1; p < parts; ++p) {
-          const float* g = tb[p].grad.data();
-          for (std::size_t i = 0; i < np; ++i) reduced[1 + i] += g[i];
-        }
+        // The threads' partials, summed in thread order (the same bits for any split of the
+        // parameters among the summing tasks).
+        ParallelFor(np, 16384, [&](std::size_t b, std::size_t e) {
+          float* __restrict out = reduced.data() + 1;
+          std::copy(tb[0].grad.data() + b, tb[0].grad.data() + e, out + b);
+          for (std::size_t p = 1; p < parts; ++p) {
+            const float* __restrict g = tb[p].grad.data();
+            for (std::size_t i = b; i < e; ++i) out[i] += g[i];
+          }
+        });
         comm_.AllReduce(std::span<float>(reduced), ReduceOp::kSum, step_opts);
       }
       // Communication the backward pass did not hide (the summing of thread partials included).
@@ -641,8 +646,10 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
       }
       const float inv = 1.0f / static_cast<float>(global_count);
       std::span<float> grad(reduced.data() + 1, np);
-      for (float& g : grad) g *= inv;
-      ClipGradNorm(grad, options_.clip_norm);
+      ParallelFor(np, 16384, [&](std::size_t b, std::size_t e) {
+        for (std::size_t i = b; i < e; ++i) grad[i] *= inv;
+      });
+      if (options_.clip_norm > 0) ClipGradNorm(grad, options_.clip_norm);
       lr = ScheduledLr(options_.schedule, options_.optimizer.lr, st.step, total_steps);
       optimizer->Step(params, grad, lr);
       ++st.step;
