@@ -167,6 +167,7 @@ NumericSummary NumericSummary::Parse(std::string_view bytes) {
 QuantileSketch::QuantileSketch(int k, std::uint64_t seed) : k_(k), rng_(Mix64(seed) | 1) {
   ESCALA_CHECK(k >= 8, kInvalidArgument, "quantile sketch k must be >= 8, got {}", k);
   levels_.emplace_back();
+  UpdateCapacities();
 }
 
 std::size_t QuantileSketch::Capacity(std::size_t level) const {
@@ -174,6 +175,15 @@ std::size_t QuantileSketch::Capacity(std::size_t level) const {
   const std::size_t depth = levels_.size() - 1 - level;
   const double cap = static_cast<double>(k_) * std::pow(2.0 / 3.0, static_cast<double>(depth));
   return std::max<std::size_t>(8, static_cast<std::size_t>(std::ceil(cap)));
+}
+
+void QuantileSketch::UpdateCapacities() {
+  capacity_.resize(levels_.size());
+  total_capacity_ = 0;
+  for (std::size_t h = 0; h < levels_.size(); ++h) {
+    capacity_[h] = Capacity(h);
+    total_capacity_ += capacity_[h];
+  }
 }
 
 bool QuantileSketch::NextCoin() {
@@ -187,29 +197,37 @@ bool QuantileSketch::NextCoin() {
 void QuantileSketch::Add(double v) {
   levels_[0].push_back(v);
   ++n_;
-  if (levels_[0].size() >= Capacity(0)) Compress();
+  if (++held_ >= total_capacity_) CompressOne();
 }
 
-void QuantileSketch::Compress() {
-  for (std::size_t h = 0; h < levels_.size(); ++h) {
-    if (levels_[h].size() < Capacity(h)) continue;
-    if (h + 1 == levels_.size()) levels_.emplace_back();
-    auto& level = levels_[h];
-    std::sort(level.begin(), level.end());
-    // An odd item stays behind so that the total weight is preserved exactly.
-    double leftover = 0;
-    const bool odd = level.size() % 2 == 1;
-    if (odd) {
-      leftover = level.back();
-      level.pop_back();
-    }
-    const std::size_t offset = NextCoin() ? 1 : 0;
-    auto& up = levels_[h + 1];
-    for (std::size_t i = offset; i < level.size(); i += 2) up.push_back(level[i]);
-    level.clear();
-    if (odd) level.push_back(leftover);
-    ++compactions_;
+void QuantileSketch::CompressOne() {
+  // Some level is at or over its capacity whenever the whole sketch is.
+  std::size_t h = 0;
+  while (h < levels_.size() && levels_[h].size() < capacity_[h]) ++h;
+  ESCALA_ASSERT(h < levels_.size());
+  if (h + 1 == levels_.size()) {
+    levels_.emplace_back();
+    UpdateCapacities();
   }
+  auto& level = levels_[h];
+  // Levels above 0 are kept sorted (they receive sorted runs, merged in), so only level 0 sorts.
+  if (h == 0) std::sort(level.begin(), level.end());
+  // An odd item stays behind so that the total weight is preserved exactly.
+  double leftover = 0;
+  const bool odd = level.size() % 2 == 1;
+  if (odd) {
+    leftover = level.back();
+    level.pop_back();
+  }
+  const std::size_t offset = NextCoin() ? 1 : 0;
+  auto& up = levels_[h + 1];
+  const auto mid = static_cast<std::ptrdiff_t>(up.size());
+  for (std::size_t i = offset; i < level.size(); i += 2) up.push_back(level[i]);
+  std::inplace_merge(up.begin(), up.begin() + mid, up.end());
+  held_ -= level.size() / 2;
+  level.clear();
+  if (odd) level.push_back(leftover);
+  ++compactions_;
 }
 
 void QuantileSketch::Merge(const QuantileSketch& o) {
@@ -217,17 +235,16 @@ void QuantileSketch::Merge(const QuantileSketch& o) {
                o.k_);
   while (levels_.size() < o.levels_.size()) levels_.emplace_back();
   for (std::size_t h = 0; h < o.levels_.size(); ++h) {
-    levels_[h].insert(levels_[h].end(), o.levels_[h].begin(), o.levels_[h].end());
+    auto& level = levels_[h];
+    const auto mid = static_cast<std::ptrdiff_t>(level.size());
+    level.insert(level.end(), o.levels_[h].begin(), o.levels_[h].end());
+    if (h > 0) std::inplace_merge(level.begin(), level.begin() + mid, level.end());
   }
   n_ += o.n_;
   compactions_ += o.compactions_;
-  // Compress until every level fits (a merge can overfill several levels).
-  for (;;) {
-    bool over = false;
-    for (std::size_t h = 0; h < levels_.size(); ++h) over |= levels_[h].size() >= Capacity(h);
-    if (!over) break;
-    Compress();
-  }
+  held_ += o.held_;
+  UpdateCapacities();
+  while (held_ >= total_capacity_) CompressOne();
 }
 
 std::vector<std::pair<double, std::uint64_t>> QuantileSketch::Weighted() const {
@@ -313,8 +330,14 @@ QuantileSketch QuantileSketch::Parse(std::string_view bytes) {
   s.n_ = m.n();
   s.compactions_ = m.compactions();
   s.levels_.clear();
-  for (const auto& level : m.levels())
+  s.held_ = 0;
+  for (const auto& level : m.levels()) {
     s.levels_.emplace_back(level.items().begin(), level.items().end());
+    s.held_ += s.levels_.back().size();
+    if (s.levels_.size() > 1) std::sort(s.levels_.back().begin(), s.levels_.back().end());
+  }
+  s.UpdateCapacities();
+  while (s.held_ >= s.total_capacity_) s.CompressOne();
   return s;
 }
 

@@ -1,6 +1,7 @@
 #include "escala/features/summary.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -17,6 +18,32 @@ namespace {
 
 constexpr std::int64_t kChunk = 4096;
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// One rank holding at most this many rows computes exact quantiles by selection (a copy of one
+// column per thread, 8 bytes a value) rather than through the sketch.
+constexpr std::int64_t kExactQuantileRows = std::int64_t{1} << 25;
+
+// Quantiles of v (finite values, reordered in place) at ascending qs, interpolating linearly
+// between order statistics at position q (n - 1) as numpy and pandas do. O(n) per quantile.
+void SelectQuantiles(std::vector<double>& v, std::span<const double> qs, double* out) {
+  const std::size_t n = v.size();
+  std::size_t begin = 0;
+  for (std::size_t i = 0; i < qs.size(); ++i) {
+    if (n == 0) {
+      out[i] = kNaN;
+      continue;
+    }
+    const double pos = std::clamp(qs[i], 0.0, 1.0) * static_cast<double>(n - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(pos));
+    const double frac = pos - static_cast<double>(lo);
+    const auto first = v.begin() + static_cast<std::ptrdiff_t>(begin);
+    const auto nth = v.begin() + static_cast<std::ptrdiff_t>(lo);
+    std::nth_element(first, nth, v.end());
+    const double a = *nth;
+    const double b = frac > 0 && lo + 1 < n ? *std::min_element(nth + 1, v.end()) : a;
+    out[i] = a + frac * (b - a);
+    begin = lo;  // everything from lo on is >= v[lo]: later quantiles select within it
+  }
+}
 
 // Values of rows [b, e) of a numeric column as doubles (NaN when missing).
 void ReadChunk(const data::Column& c, std::int64_t b, std::int64_t e, double* out) {
@@ -134,8 +161,12 @@ TableSummary Summarize(const data::Table& t, const SummaryOptions& options, Comm
     frequent.emplace_back(cat ? 4096 : 64,
                           cat ? FrequentItems::Mode::kCategorical : FrequentItems::Mode::kNumeric);
   }
+  const bool exact_quantiles = comm.size() == 1 && t.num_rows() <= kExactQuantileRows;
+  const double kQuartiles[] = {0.25, 0.5, 0.75};
+  std::vector<std::array<double, 3>> quartiles(static_cast<std::size_t>(ncol));
   ParallelFor(static_cast<std::size_t>(ncol), 1, [&](std::size_t b, std::size_t e) {
     std::vector<double> buf(kChunk);
+    std::vector<double> values;  // exact_quantiles: the column's finite values
     for (std::size_t j = b; j < e; ++j) {
       const data::Column& c = t.column(static_cast<int>(j));
       if (c.type() == data::DataType::kCategorical) {
@@ -150,6 +181,7 @@ TableSummary Summarize(const data::Table& t, const SummaryOptions& options, Comm
         }
         continue;
       }
+      values.clear();
       for (std::int64_t r = 0; r < c.size(); r += kChunk) {
         const std::int64_t end = std::min(c.size(), r + kChunk);
         ReadChunk(c, r, end, buf.data());
@@ -158,17 +190,22 @@ TableSummary Summarize(const data::Table& t, const SummaryOptions& options, Comm
         for (std::size_t i = 0; i < n; ++i) {
           const double v = buf[i];
           if (!std::isfinite(v)) continue;
-          sketches[j].Add(v);
+          if (exact_quantiles) {
+            values.push_back(v);
+          } else {
+            sketches[j].Add(v);
+          }
           distinct[j].AddDouble(v);
           frequent[j].AddNumber(v);
         }
       }
+      if (exact_quantiles) SelectQuantiles(values, kQuartiles, quartiles[j].data());
     }
   });
   for (int j = 0; j < ncol; ++j) {
     const auto jj = static_cast<std::size_t>(j);
     sums[jj] = AllMerge(sums[jj], comm);
-    sketches[jj] = AllMerge(sketches[jj], comm);
+    if (!exact_quantiles) sketches[jj] = AllMerge(sketches[jj], comm);
     distinct[jj] = AllMerge(distinct[jj], comm);
     frequent[jj] = AllMerge(frequent[jj], comm);
     const data::Column& c = t.column(j);
@@ -191,12 +228,14 @@ TableSummary Summarize(const data::Table& t, const SummaryOptions& options, Comm
     cs.stddev = sums[jj].stddev();
     cs.min = sums[jj].min();
     cs.max = sums[jj].max();
-    const double qs[] = {0.25, 0.5, 0.75};
-    const auto q = sketches[jj].Quantiles(qs);
+    const std::array<double, 3> q = exact_quantiles ? quartiles[jj] : [&] {
+      const auto v = sketches[jj].Quantiles(kQuartiles);
+      return std::array<double, 3>{v[0], v[1], v[2]};
+    }();
     cs.q25 = q[0];
     cs.median = q[1];
     cs.q75 = q[2];
-    cs.quantiles_exact = sketches[jj].exact();
+    cs.quantiles_exact = exact_quantiles || sketches[jj].exact();
   }
 
   // Numeric columns for correlations; a two-class categorical label joins them as 0/1.
@@ -224,30 +263,39 @@ TableSummary Summarize(const data::Table& t, const SummaryOptions& options, Comm
   }
   const int d = static_cast<int>(num_cols.size()) + (label_binary_cat ? 1 : 0);
 
-  // Pass 2: histograms and IQR outliers per column, co-moments over row blocks.
-  for (int j : num_cols) {
-    const auto jj = static_cast<std::size_t>(j);
-    ColumnSummary& cs = s.columns[jj];
-    const data::Column& c = t.column(j);
-    const int bins = options.histogram_bins;
-    std::vector<std::int64_t> hist(static_cast<std::size_t>(bins) + 1, 0);  // last: outliers
-    const double lo = cs.min, hi = cs.max;
-    const double fence_lo = cs.q25 - 1.5 * (cs.q75 - cs.q25);
-    const double fence_hi = cs.q75 + 1.5 * (cs.q75 - cs.q25);
+  // Pass 2: histograms and IQR outliers per column (columns in parallel, then summed over the
+  // ranks in column order), co-moments over row blocks.
+  const int bins = options.histogram_bins;
+  std::vector<std::vector<std::int64_t>> hists(num_cols.size());
+  ParallelFor(num_cols.size(), 1, [&](std::size_t b, std::size_t e) {
     std::vector<double> buf(kChunk);
-    for (std::int64_t r = 0; r < c.size(); r += kChunk) {
-      const std::int64_t end = std::min(c.size(), r + kChunk);
-      ReadChunk(c, r, end, buf.data());
-      for (std::int64_t i = 0; i < end - r; ++i) {
-        const double v = buf[static_cast<std::size_t>(i)];
-        if (!std::isfinite(v)) continue;
-        int b = hi > lo ? static_cast<int>((v - lo) / (hi - lo) * bins) : 0;
-        b = std::clamp(b, 0, bins - 1);
-        ++hist[static_cast<std::size_t>(b)];
-        if (v < fence_lo || v > fence_hi) ++hist.back();
+    for (std::size_t k = b; k < e; ++k) {
+      const int j = num_cols[k];
+      const ColumnSummary& cs = s.columns[static_cast<std::size_t>(j)];
+      const data::Column& c = t.column(j);
+      auto& hist = hists[k];
+      hist.assign(static_cast<std::size_t>(bins) + 1, 0);  // last: outliers
+      const double lo = cs.min, hi = cs.max;
+      const double fence_lo = cs.q25 - 1.5 * (cs.q75 - cs.q25);
+      const double fence_hi = cs.q75 + 1.5 * (cs.q75 - cs.q25);
+      for (std::int64_t r = 0; r < c.size(); r += kChunk) {
+        const std::int64_t end = std::min(c.size(), r + kChunk);
+        ReadChunk(c, r, end, buf.data());
+        for (std::int64_t i = 0; i < end - r; ++i) {
+          const double v = buf[static_cast<std::size_t>(i)];
+          if (!std::isfinite(v)) continue;
+          int bin = hi > lo ? static_cast<int>((v - lo) / (hi - lo) * bins) : 0;
+          bin = std::clamp(bin, 0, bins - 1);
+          ++hist[static_cast<std::size_t>(bin)];
+          if (v < fence_lo || v > fence_hi) ++hist.back();
+        }
       }
     }
+  });
+  for (std::size_t k = 0; k < num_cols.size(); ++k) {
+    auto& hist = hists[k];
     comm.AllReduce(std::span<std::int64_t>(hist), ReduceOp::kSum);
+    ColumnSummary& cs = s.columns[static_cast<std::size_t>(num_cols[k])];
     cs.outliers = hist.back();
     hist.pop_back();
     cs.histogram = std::move(hist);

@@ -96,7 +96,12 @@ class QuantileSketch {
 
  private:
   std::size_t Capacity(std::size_t level) const;
-  void Compress();
+  // Recomputes the per-level capacities and their sum after the number of levels changed.
+  void UpdateCapacities();
+  // Lazy compaction (as in KLL's reference implementations): runs only when the sketch holds as
+  // many items as all its levels' capacities together, and halves the lowest level that is at
+  // or over its own capacity. Level 0 thus buffers many items between sorts.
+  void CompressOne();
   bool NextCoin();
   // (value, weight) pairs sorted by value.
   std::vector<std::pair<double, std::uint64_t>> Weighted() const;
@@ -106,6 +111,9 @@ class QuantileSketch {
   std::int64_t n_ = 0;
   std::uint64_t compactions_ = 0;
   std::vector<std::vector<double>> levels_;
+  std::vector<std::size_t> capacity_;  // per level
+  std::size_t held_ = 0;               // items in all levels
+  std::size_t total_capacity_ = 0;     // sum of capacity_
 };
 
 class DistinctCounter {

@@ -121,6 +121,38 @@ TEST(Summary, DescribesColumnsCorrelationsAndDuplicates) {
   });
 }
 
+TEST(Summary, OneRankQuantilesAreExactBeyondTheSketch) {
+  // More values than the sketch holds (k = 2048), shuffled, with missing values: one rank selects
+  // exact order statistics, interpolated at q (n - 1) as numpy does.
+  std::vector<double> v;
+  for (int i = 0; i <= 10000; ++i) v.push_back((i * 7919) % 10001);
+  v.push_back(kNa);
+  std::vector<double> w;
+  for (int i = 10; i >= 1; --i) w.push_back(i);
+  for (int i = 0; i < 10; ++i) w.push_back(kNa);
+  w.resize(v.size(), kNa);
+  const data::Table t({Num("x", v), Num("w", w)});
+  auto comm = MakeSelfCommunicator();
+  SummaryOptions o;
+  o.duplicates = false;
+  const auto s = Summarize(t, o, *comm);
+  EXPECT_TRUE(s.columns[0].quantiles_exact);
+  EXPECT_EQ(s.columns[0].q25, 2500);
+  EXPECT_EQ(s.columns[0].median, 5000);
+  EXPECT_EQ(s.columns[0].q75, 7500);
+  EXPECT_DOUBLE_EQ(s.columns[1].q25, 3.25);  // positions 2.25, 4.5, 6.75 of 1..10
+  EXPECT_DOUBLE_EQ(s.columns[1].median, 5.5);
+  EXPECT_DOUBLE_EQ(s.columns[1].q75, 7.75);
+  // Several ranks merge sketches instead: within the sketch's rank bound.
+  RunOnThreadRanks(2, [&](Communicator& c) {
+    const auto half = static_cast<std::int64_t>(v.size() / 2);
+    const auto part =
+        Summarize(t.Slice(c.rank() * half, c.rank() == 0 ? half : t.num_rows() - half), o, c);
+    EXPECT_FALSE(part.columns[0].quantiles_exact);
+    EXPECT_NEAR(part.columns[0].median, 5000, 10001 * 0.01);
+  });
+}
+
 TEST(Summary, UnknownLabelIsAnError) {
   const data::Table t({Num("x", {1, 2})});
   auto comm = MakeSelfCommunicator();
