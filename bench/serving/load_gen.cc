@@ -55,7 +55,10 @@ void Issue(Stream* s, Shared* sh);
 void OnDone(Stream* s, Shared* sh, const grpc::Status& status) {
   const auto now = Clock::now();
   if (!status.ok()) {
-    sh->errors.fetch_add(1);
+    if (sh->errors.fetch_add(1) == 0) {
+      std::fprintf(stderr, "load_gen: first error: code %d: %s\n",
+                   static_cast<int>(status.error_code()), status.error_message().c_str());
+    }
   } else if (s->start >= sh->measure_from && now <= sh->stop_at) {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now - s->start).count();
     std::lock_guard lock(sh->mu);

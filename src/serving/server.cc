@@ -6,7 +6,6 @@
 #include <thread>
 
 #include <fmt/format.h>
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -20,6 +19,7 @@
 #include "serving/http_endpoint.h"
 #include "serving/metrics.h"
 #include "serving/models.h"
+#include "serving/reflection.h"
 
 namespace escala::serving {
 
@@ -45,6 +45,7 @@ struct PredictionServer::Impl {
   internal::MetricsRegistry metrics;
   internal::ModelManager manager;
   std::unique_ptr<InferenceService> service;
+  std::unique_ptr<grpc::CallbackGenericService> reflection;
   std::unique_ptr<grpc::Server> grpc_server;
   std::unique_ptr<internal::HttpEndpoint> http;
   int grpc_port = 0;
@@ -468,7 +469,6 @@ std::unique_ptr<PredictionServer> Builder::Build() {
   impl->manager.Poll();
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   std::shared_ptr<grpc::ServerCredentials> creds;
   if (options_.tls.enabled()) {
     grpc::SslServerCredentialsOptions ssl(
@@ -490,6 +490,12 @@ std::unique_ptr<PredictionServer> Builder::Build() {
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
   builder.RegisterService(impl->service.get());
+  // Every service is a callback service: a synchronous one would add polling threads that
+  // compete with the callback threads for I/O events (see serving/reflection.h).
+  impl->reflection = internal::MakeReflectionService(
+      {"inference.GRPCInferenceService", "grpc.health.v1.Health",
+       "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"});
+  builder.RegisterCallbackGenericService(impl->reflection.get());
   impl->grpc_server = builder.BuildAndStart();
   ESCALA_CHECK(impl->grpc_server != nullptr && impl->grpc_port > 0, kUnavailable,
                "cannot listen on {} (address in use or invalid?)", options_.grpc_address);
