@@ -35,10 +35,10 @@ dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q "ok inst
   echo "run.sh: warning: libopenblas0-pthread missing; numpy/scipy use the reference BLAS" >&2
 
 echo "== build (preset bench)" >&2
-cmake --preset bench >/dev/null
-cmake --build --preset bench --target escala_cli escala_bench_data >/dev/null
-escala=build/bench/src/cli/escala
-bench=build/bench/bench/data/escala_bench_data
+source bench/build.sh
+bench_build escala_cli escala_bench_data
+escala=$b/src/cli/escala
+bench=$b/bench/data/escala_bench_data
 
 mkdir -p "$dir"
 w0="$dir/w0_train.csv"

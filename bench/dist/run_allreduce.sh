@@ -23,16 +23,16 @@ while (( $# > 0 )); do
 done
 export BENCH_REPS=$reps
 
-cmake --preset bench >/dev/null
+source bench/build.sh
 targets=(escala_cli escala_allreduce_bench memcpy_bench)
 have_gloo=0; have_mpi=0
 if [[ -f /usr/include/gloo/allreduce.h ]]; then targets+=(gloo_allreduce_bench); have_gloo=1; fi
 if command -v mpirun >/dev/null && command -v mpicxx >/dev/null; then
   targets+=(mpi_allreduce_bench); have_mpi=1
 fi
-cmake --build --preset bench --target "${targets[@]}" >/dev/null
-bin=build/bench/bench/dist
-escala=build/bench/src/cli/escala
+bench_build "${targets[@]}"
+bin=$b/bench/dist
+escala=$b/src/cli/escala
 
 results=$(mktemp)
 trap 'rm -f "$results"; rm -rf "${store:-}"' EXIT

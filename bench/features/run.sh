@@ -11,9 +11,8 @@ root=$(pwd)
 reps=${1:-5}
 work=${2:-$(mktemp -d)}
 scripts/install-deps.sh --bench >/dev/null
-cmake --preset bench >/dev/null
-cmake --build --preset bench --target escala_cli bench_features >/dev/null
-b="$root/build/bench"
+source bench/build.sh
+bench_build escala_cli bench_features
 mkdir -p "$work"
 [[ -f "$work/w0_train.csv" ]] || "$b/src/cli/escala" datagen --task classification --rows 1000000 \
   --features 64 --informative 16 --classes 2 --noise 0.02 --seed 42 --out "$work/w0_train.csv" 2>/dev/null

@@ -14,9 +14,8 @@ root=$(pwd)
 seconds=${1:-5}
 reps=${2:-3}
 scripts/install-deps.sh --bench >/dev/null
-cmake --preset bench >/dev/null
-cmake --build --preset bench --target escala_cli bench_serving_load_gen bench_serving_bare_server >/dev/null
-b="$root/build/bench"
+source bench/build.sh
+bench_build escala_cli bench_serving_load_gen bench_serving_bare_server
 escala="$b/src/cli/escala"
 load="$b/bench/serving/bench_serving_load_gen"
 work=$(mktemp -d)
@@ -46,7 +45,7 @@ start() {  # start NAME CMD... ; sets PORT
   "$@" >"$work/$name.out" 2>"$work/$name.log" &
   pids+=($!)
   for _ in $(seq 200); do
-    PORT=$(sed -n 's/.*port \([0-9][0-9]*\).*/\1/p' "$work/$name.out" | head -1)
+    PORT=$(sed -n 's/^[^0-9]*port \([0-9][0-9]*\).*/\1/p' "$work/$name.out" | head -1)
     [[ -n "$PORT" ]] && return 0
     sleep 0.05
   done

@@ -13,9 +13,9 @@ root=$(pwd)
 reps=${1:-3}
 work=${2:-$(mktemp -d)}
 scripts/install-deps.sh --bench >/dev/null
-cmake --preset bench >/dev/null
-cmake --build --preset bench --target escala_cli >/dev/null
-escala="$root/build/bench/src/cli/escala"
+source bench/build.sh
+bench_build escala_cli
+escala="$b/src/cli/escala"
 mkdir -p "$work"
 gen() {  # gen OUT START ROWS
   [[ -f "$1" ]] || "$escala" datagen --task classification --rows "$3" --start-row "$2" \
