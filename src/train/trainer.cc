@@ -529,6 +529,24 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
       }
     }
     float lr = options_.optimizer.lr;
+    // The bookkeeping after an update, on the CPU loop and after a backend's step alike.
+    auto end_step = [&](double batch_loss, std::uint64_t global_count, std::uint64_t j) {
+      ++st.step;
+      st.epoch_loss_sum += batch_loss;
+      st.epoch_loss_count += static_cast<std::int64_t>(global_count);
+      progress.Add(global_count);
+      // The status string is formatted only now and then: the step itself must not allocate.
+      if (show_progress && (st.step % 64 == 0 || j + 1 == num_batches)) {
+        progress.SetStatus(
+            fmt::format("epoch {}/{} loss {:.4f}", st.epoch + 1, options_.epochs,
+                        st.epoch_loss_sum / static_cast<double>(st.epoch_loss_count)));
+      }
+      if (options_.checkpoint.every_steps > 0 &&
+          st.step % static_cast<std::uint64_t>(options_.checkpoint.every_steps) == 0) {
+        st.next_batch = static_cast<std::int64_t>(j + 1);
+        write_checkpoint();
+      }
+    };
     for (auto j = static_cast<std::uint64_t>(st.next_batch); j < num_batches; ++j) {
       const std::size_t b0 = batch_begin[j];
       const std::size_t m = batch_begin[j + 1] - b0;
@@ -562,20 +580,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
               st.epoch + 1, st.step, batch_loss, lr,
               ckpt_path.empty() ? "" : fmt::format("; the last good checkpoint is {}", ckpt_path));
         }
-        ++st.step;
-        st.epoch_loss_sum += batch_loss;
-        st.epoch_loss_count += static_cast<std::int64_t>(global_count);
-        progress.Add(global_count);
-        if (options_.progress && comm_.rank() == 0 && (st.step % 64 == 0 || j + 1 == num_batches)) {
-          progress.SetStatus(
-              fmt::format("epoch {}/{} loss {:.4f}", st.epoch + 1, options_.epochs,
-                          st.epoch_loss_sum / static_cast<double>(st.epoch_loss_count)));
-        }
-        if (options_.checkpoint.every_steps > 0 &&
-            st.step % static_cast<std::uint64_t>(options_.checkpoint.every_steps) == 0) {
-          st.next_batch = static_cast<std::int64_t>(j + 1);
-          write_checkpoint();
-        }
+        end_step(batch_loss, global_count, j);
         continue;
       }
       if (overlap) {
@@ -652,21 +657,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
       if (options_.clip_norm > 0) ClipGradNorm(grad, options_.clip_norm);
       lr = ScheduledLr(options_.schedule, options_.optimizer.lr, st.step, total_steps);
       optimizer->Step(params, grad, lr);
-      ++st.step;
-      st.epoch_loss_sum += batch_loss;
-      st.epoch_loss_count += static_cast<std::int64_t>(global_count);
-      progress.Add(global_count);
-      // The status string is formatted only now and then: the step itself must not allocate.
-      if (show_progress && (st.step % 64 == 0 || j + 1 == num_batches)) {
-        progress.SetStatus(
-            fmt::format("epoch {}/{} loss {:.4f}", st.epoch + 1, options_.epochs,
-                        st.epoch_loss_sum / static_cast<double>(st.epoch_loss_count)));
-      }
-      if (options_.checkpoint.every_steps > 0 &&
-          st.step % static_cast<std::uint64_t>(options_.checkpoint.every_steps) == 0) {
-        st.next_batch = static_cast<std::int64_t>(j + 1);
-        write_checkpoint();
-      }
+      end_step(batch_loss, global_count, j);
     }
     // ---- end of epoch ----
     EpochRecord rec;
