@@ -8,7 +8,7 @@
 
 #include "escala/core/error.h"
 #include "escala/data/split.h"
-#include "unit/data/alloc_counter.h"
+#include "test_util/counting_new.h"
 #include "unit/data/data_test_util.h"
 
 namespace escala::data {
