@@ -67,7 +67,7 @@ struct TrainFlags {
   std::string init_from;
   bool refit_pipeline = false;
   int lbfgs_iterations = 200;
-  std::int64_t bucket_kb = 256;
+  std::int64_t bucket_kb = 25600;
   std::string out;
   std::string history;
   std::string name;

@@ -79,8 +79,11 @@ struct TrainOptions {
   int threads = 0;  // per rank; 0: NumThreads()
   // With several ranks, gradients are all-reduced in buckets of about this size (whole layers),
   // each started as soon as its layers' backward pass is done, overlapping communication with
-  // the rest of the backward pass. 0: one all-reduce after the backward pass.
-  std::size_t bucket_bytes = 256 << 10;
+  // the rest of the backward pass. 0: one all-reduce after the backward pass. The default (as
+  // PyTorch DDP's 25 MB) gives small models one all-reduce per step: splitting a 330 KB gradient
+  // in two made W2 with 2 workers 1.9x slower (bench/dist/run_scaling.sh); large models still
+  // overlap.
+  std::size_t bucket_bytes = std::size_t{25} << 20;
   bool progress = true;    // progress bar / log lines on rank 0
   bool initialize = true;  // call model.Initialize(seed) first (false: warm start)
   // Where minibatch steps run (escala/train/backend.h): empty for the CPU loop; e.g.
