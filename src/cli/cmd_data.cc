@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "escala/core/error.h"
+#include "escala/core/file_util.h"
 #include "escala/core/logging.h"
 #include "escala/core/progress.h"
 #include "escala/data/datagen.h"
@@ -54,6 +55,10 @@ void RunConvert(const ConvertArgs& a) {
   options.libsvm.zero_based = a.zero_based;
   const auto t0 = std::chrono::steady_clock::now();
   const data::Dataset ds = data::Dataset::Open(a.data, options);
+  std::vector<std::string> inputs = a.data;
+  for (const auto& f : ds.files()) inputs.push_back(f.path);
+  CheckOutputIsNotInput(a.out, "--out", inputs);
+  CheckOutputIsNotInput(LabelsPath(a.out), "--out (its labels file)", inputs);
   data::DenseSpec spec;
   spec.label = a.label;
   spec.exclude = a.exclude;

@@ -119,6 +119,10 @@ void RunScore(const ScoreFlags& f) {
   io::Predictor predictor(bundle);
   auto dopts = f.data_flags.ToOptions();
   const auto dataset = data::Dataset::Open(f.data, dopts);
+  CheckOutputIsNotInput(f.out, "--out", InputPaths(f.data, f.data_flags));
+  CheckOutputIsNotInput(f.out, "--out", {f.model});
+  ESCALA_CHECK(f.chunk_mb > 0 && f.chunk_mb <= 4096, kInvalidArgument,
+               "--chunk-mb must be in (0, 4096], got {}", f.chunk_mb);
   data::StreamOptions so;
   so.block_bytes = static_cast<std::size_t>(f.chunk_mb * (1 << 20));
   data::DatasetStream stream(dataset, {}, so);
@@ -127,15 +131,11 @@ void RunScore(const ScoreFlags& f) {
   ESCALA_CHECK(!npy || f.keep.empty(), kInvalidArgument, "--keep needs CSV output");
 
   std::unique_ptr<data::NpyWriter> npy_writer;
-  std::string tmp;
-  std::FILE* csv = nullptr;
+  std::unique_ptr<AtomicFileWriter> csv;
   if (npy) {
     npy_writer = std::make_unique<data::NpyWriter>(f.out, predictor.num_outputs());
   } else {
-    std::random_device rd;
-    tmp = f.out + fmt::format(".tmp-{}", rd());
-    csv = std::fopen(tmp.c_str(), "w");
-    if (csv == nullptr) ThrowErrno(errno, "create {}", tmp);
+    csv = std::make_unique<AtomicFileWriter>(f.out);
     std::string header;
     for (const auto& k : f.keep) header += k + ",";
     if (task == models::Task::kRegression) {
@@ -151,7 +151,7 @@ void RunScore(const ScoreFlags& f) {
       }
       header += "label";
     }
-    std::fprintf(csv, "%s\n", header.c_str());
+    csv->Write(header + "\n");
   }
   ProgressOptions popts;
   popts.unit = "rows";
@@ -160,7 +160,7 @@ void RunScore(const ScoreFlags& f) {
   MatrixF p;
   std::vector<std::int32_t> classes;
   std::int64_t rows = 0;
-  try {
+  {
     while (stream.Next(&chunk)) {
       if (chunk.num_rows() == 0) continue;
       predictor.PredictTable(chunk, &p);
@@ -185,8 +185,7 @@ void RunScore(const ScoreFlags& f) {
               (cls < bundle->class_names.size() ? bundle->class_names[cls] : std::to_string(cls)) +
               "\n";
         }
-        if (std::fwrite(out.data(), 1, out.size(), csv) != out.size())
-          ThrowErrno(errno, "write {}", tmp);
+        csv->Write(out);
       }
       rows += chunk.num_rows();
       progress.Add(static_cast<std::uint64_t>(chunk.num_rows()));
@@ -194,17 +193,8 @@ void RunScore(const ScoreFlags& f) {
     if (npy) {
       npy_writer->Close();
     } else {
-      if (std::fflush(csv) != 0 || fsync(fileno(csv)) != 0) ThrowErrno(errno, "flush {}", tmp);
-      std::fclose(csv);
-      csv = nullptr;
-      std::filesystem::rename(tmp, f.out);
+      csv->Commit();
     }
-  } catch (...) {
-    if (csv != nullptr) {
-      std::fclose(csv);
-      std::remove(tmp.c_str());
-    }
-    throw;
   }
   progress.Finish();
   std::printf("scored %lld rows -> %s (%s)\n", static_cast<long long>(rows), f.out.c_str(),

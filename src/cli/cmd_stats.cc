@@ -23,8 +23,11 @@ struct StatsFlags {
 };
 
 void RunStats(const StatsFlags& f) {
+  for (const auto& [flag, out] : {std::pair{"--json", f.json}, std::pair{"--html", f.html}}) {
+    if (!out.empty()) CheckOutputIsNotInput(out, flag, InputPaths(f.data, f.data_flags));
+  }
   auto comm = MakeWorkerCommunicator();
-  const data::Table t = ReadShard(f.data, f.data_flags, *comm, "data");
+  const data::Table t = ReadShard(f.data, f.data_flags, *comm, "data", f.label);
   features::SummaryOptions o;
   o.label = f.label;
   o.top_k = f.top_k;

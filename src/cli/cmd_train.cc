@@ -163,6 +163,25 @@ models::Task ResolveTask(const TrainFlags& f, const data::Table& t, Communicator
   return task;
 }
 
+// Outputs must not overwrite inputs; training that keeps nothing says so.
+void CheckOutputs(const TrainFlags& f) {
+  std::vector<std::string> inputs = InputPaths(f.data, f.data_flags);
+  if (!f.valid.empty()) {
+    const auto v = InputPaths(f.valid, f.data_flags);
+    inputs.insert(inputs.end(), v.begin(), v.end());
+  }
+  if (!f.init_from.empty()) inputs.push_back(f.init_from);
+  if (!f.pipeline_file.empty()) inputs.push_back(f.pipeline_file);
+  if (!f.out.empty()) CheckOutputIsNotInput(f.out, "--out", inputs);
+  if (!f.history.empty()) {
+    CheckOutputIsNotInput(f.history, "--history", inputs);
+    if (!f.out.empty()) CheckOutputIsNotInput(f.history, "--history", {f.out});
+  }
+  if (f.out.empty()) {
+    ESCALA_LOG_WARN("no --out given: the trained model will not be saved");
+  }
+}
+
 void RunTrain(const TrainFlags& f) {
   // The device first: `--device cuda` in a CPU-only build fails here, before any work.
   const gpu::DeviceSpec device = gpu::ParseDeviceSpec(f.device);
@@ -179,12 +198,13 @@ void RunTrain(const TrainFlags& f) {
                "--valid-fraction must be in [0, 1), got {}", f.valid_fraction);
   ESCALA_CHECK(f.valid.empty() || f.valid_fraction == 0, kInvalidArgument,
                "give --valid or --valid-fraction, not both");
+  CheckOutputs(f);
 
   // Warm start: the earlier bundle supplies the pipeline (unless refitted), classes and weights.
   std::optional<io::ModelBundle> previous;
   if (!f.init_from.empty()) previous = io::ModelBundle::Load(f.init_from);
 
-  data::Table table = ReadShard(f.data, f.data_flags, *comm, "training data");
+  data::Table table = ReadShard(f.data, f.data_flags, *comm, "training data", f.label);
   ESCALA_CHECK(table.num_rows() > 0 || comm->size() > 1, kInvalidArgument,
                "training data has no rows");
   table.column(f.label);  // a missing label column fails here, listing the columns
@@ -192,7 +212,7 @@ void RunTrain(const TrainFlags& f) {
   data::Table valid;
   bool has_valid = false;
   if (!f.valid.empty()) {
-    valid = ReadShard(f.valid, f.data_flags, *comm, "validation data");
+    valid = ReadShard(f.valid, f.data_flags, *comm, "validation data", f.label);
     if (f.drop_missing_labels) valid = DropMissingLabels(valid, f.label, *comm);
     has_valid = true;
   } else if (f.valid_fraction > 0) {
@@ -386,7 +406,7 @@ void RunEvaluate(const EvalFlags& f) {
   const auto bundle = std::make_shared<const io::ModelBundle>(io::ModelBundle::Load(f.model));
   const std::string label = f.label.empty() ? bundle->label : f.label;
   ESCALA_CHECK(!label.empty(), kInvalidArgument, "--label is required (the bundle names none)");
-  const data::Table t = ReadShard(f.data, f.data_flags, *comm, "evaluation data");
+  const data::Table t = ReadShard(f.data, f.data_flags, *comm, "evaluation data", label);
   const std::vector<float> y = EncodeLabels(t, label, bundle->class_names);
   io::Predictor predictor(bundle);
   MatrixF p;

@@ -62,12 +62,24 @@ std::unique_ptr<Communicator> MakeWorkerCommunicator() {
 }
 
 data::Table ReadShard(const std::vector<std::string>& files, const DataFlags& flags,
-                      const Communicator& comm, const std::string& what) {
-  const auto dataset = data::Dataset::Open(files, flags.ToOptions());
+                      const Communicator& comm, const std::string& what,
+                      const std::string& label) {
+  data::DatasetOptions options = flags.ToOptions();
+  if (!label.empty()) options.label_column = label;
+  const auto dataset = data::Dataset::Open(files, options);
   data::ReadReport report;
   data::Table t = dataset.ReadTable(data::Shard{comm.rank(), comm.size()}, &report);
   ESCALA_LOG_INFO("{}: {} ({} file(s))", what, report.Summary(), dataset.files().size());
   return t;
+}
+
+std::vector<std::string> InputPaths(const std::vector<std::string>& specs, const DataFlags& flags) {
+  std::vector<std::string> paths = specs;
+  const data::Dataset dataset = data::Dataset::Open(specs, flags.ToOptions());
+  for (const auto& f : dataset.files()) {
+    paths.push_back(f.path);
+  }
+  return paths;
 }
 
 std::vector<std::string> ClassNames(const data::Table& table, const std::string& label,

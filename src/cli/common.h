@@ -32,9 +32,15 @@ struct DataFlags {
 // (escala launch, torchrun, Slurm, Open MPI variables), else a single process.
 std::unique_ptr<Communicator> MakeWorkerCommunicator();
 
-// Reads this worker's shard of a dataset as a table, logging what was read and skipped.
+// Reads this worker's shard of a dataset as a table, logging what was read and skipped. Labels
+// kept apart from the features (NPY's <stem>.labels.npy, LIBSVM) become the column `label`.
 data::Table ReadShard(const std::vector<std::string>& files, const DataFlags& flags,
-                      const Communicator& comm, const std::string& what);
+                      const Communicator& comm, const std::string& what,
+                      const std::string& label = "");
+
+// The files a --data/--valid list names (globs and directories expanded): what an output flag
+// must not overwrite (see CheckOutputIsNotInput in escala/core/file_util.h).
+std::vector<std::string> InputPaths(const std::vector<std::string>& specs, const DataFlags& flags);
 
 // Class labels of a classification label column, merged over all ranks: sorted strings
 // (categorical) or numbers in increasing order, formatted as text.

@@ -5,10 +5,14 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <random>
+#include <signal.h>
+#include <utility>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <sys/stat.h>
+
+#include <fmt/format.h>
 
 #include "escala/core/error.h"
 
@@ -49,38 +53,122 @@ constexpr std::size_t kHeaderSize = 8 + 4 + 8 + 4;
 
 }  // namespace
 
-void WriteFileAtomic(const std::string& path, std::string_view contents) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::random_device rd;
-  const std::string tmp =
-      (dir / (".tmp-" + target.filename().string() + "-" + std::to_string(rd()))).string();
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) ThrowErrno(errno, "create {}", tmp);
-  try {
-    WriteAll(fd, contents, tmp);
-    if (::fsync(fd) != 0) ThrowErrno(errno, "fsync {}", tmp);
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path DirectoryOf(const fs::path& target) {
+  return target.has_parent_path() ? target.parent_path() : fs::path(".");
+}
+
+// ".NAME.tmp-": the prefix of this destination's temporary files; the writer's pid follows.
+std::string TempPrefix(const fs::path& target) {
+  return "." + target.filename().string() + ".tmp-";
+}
+
+// Removes temporary files of `target` whose writing process is gone (killed mid-write). Another
+// live writer's file is left alone. Best effort: errors are ignored.
+void RemoveStaleTemps(const fs::path& target) {
+  const std::string prefix = TempPrefix(target);
+  std::error_code ec;
+  for (fs::directory_iterator it(DirectoryOf(target), ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+    if (pid <= 0 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)) {
+      std::error_code ignored;
+      fs::remove(it->path(), ignored);
+    }
   }
-  if (::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    ThrowErrno(err, "close {}", tmp);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    ThrowErrno(err, "rename {} to {}", tmp, path);
-  }
-  // Make the rename itself durable.
+}
+
+void SyncDirectory(const fs::path& dir) {
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);
     ::close(dfd);
+  }
+}
+
+}  // namespace
+
+AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
+  const fs::path target(path_);
+  struct stat st {};
+  if (::stat(path_.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    ESCALA_CHECK(!S_ISDIR(st.st_mode), kInvalidArgument, "{} is a directory, not a file", path_);
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) ThrowErrno(errno, "cannot open {} for writing", path_);
+    return;
+  }
+  RemoveStaleTemps(target);
+  std::random_device rd;
+  tmp_ = (DirectoryOf(target) /
+          fmt::format("{}{}-{}", TempPrefix(target), ::getpid(), rd() % 1000000))
+             .string();
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) ThrowErrno(errno, "cannot create {} (writing {})", tmp_, path_);
+}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  if (!tmp_.empty()) ::unlink(tmp_.c_str());
+}
+
+void AtomicFileWriter::Write(const void* data, std::size_t n) {
+  ESCALA_CHECK(fd_ >= 0, kFailedPrecondition, "{} was already committed", path_);
+  WriteAll(fd_, std::string_view(static_cast<const char*>(data), n), path_);
+  written_ += n;
+}
+
+void AtomicFileWriter::WriteAt(std::uint64_t offset, const void* data, std::size_t n) {
+  ESCALA_CHECK(fd_ >= 0 && !tmp_.empty(), kFailedPrecondition,
+               "{}: cannot write at an offset (committed, or not a regular file)", path_);
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::pwrite(fd_, p, n, static_cast<off_t>(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      ThrowErrno(errno, "cannot write {}", path_);
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+    offset += static_cast<std::uint64_t>(w);
+  }
+}
+
+void AtomicFileWriter::Commit() {
+  ESCALA_CHECK(fd_ >= 0, kFailedPrecondition, "{} was already committed", path_);
+  const int fd = std::exchange(fd_, -1);
+  if (tmp_.empty()) {  // a special file written in place
+    if (::close(fd) != 0) ThrowErrno(errno, "cannot close {}", path_);
+    return;
+  }
+  int err = ::fsync(fd) != 0 ? errno : 0;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err == 0 && ::rename(tmp_.c_str(), path_.c_str()) != 0) err = errno;
+  if (err != 0) {
+    ::unlink(tmp_.c_str());
+    ThrowErrno(err, "cannot write {} (through {})", path_, tmp_);
+  }
+  SyncDirectory(DirectoryOf(fs::path(path_)));
+}
+
+void WriteFileAtomic(const std::string& path, std::string_view contents) {
+  AtomicFileWriter out(path);
+  out.Write(contents);
+  out.Commit();
+}
+
+void CheckOutputIsNotInput(const std::string& output, const std::string& flag,
+                           const std::vector<std::string>& inputs) {
+  for (const auto& in : inputs) {
+    std::error_code ec;
+    ESCALA_CHECK(!fs::equivalent(output, in, ec) || ec, kInvalidArgument,
+                 "{} {} is also an input ({}): writing it would destroy the input", flag, output,
+                 in);
   }
 }
 

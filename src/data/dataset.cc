@@ -55,6 +55,29 @@ Format FormatFromPath(std::string_view path) {
 
 namespace {
 
+// A sparse dataset densified for a table or a dense matrix may take at most this much memory.
+constexpr double kMaxDenseBytes = 64.0 * (1 << 30);
+
+// Columns of a dense read as a table: float32 features, then the label when there is one.
+Table DenseToTable(const DenseData& d) {
+  std::vector<Column> cols;
+  auto add = [&](const std::string& name, auto&& value) {
+    Column c(name, DataType::kFloat32, d.rows());
+    auto v = c.mutable_f32();
+    for (std::int64_t i = 0; i < d.rows(); ++i) v[static_cast<std::size_t>(i)] = value(i);
+    cols.push_back(std::move(c));
+  };
+  for (std::int64_t j = 0; j < d.cols(); ++j) {
+    add(d.feature_names[static_cast<std::size_t>(j)], [&](std::int64_t i) { return d.features(i, j); });
+  }
+  if (!d.label_name.empty() && !d.labels.empty()) {
+    add(d.label_name, [&](std::int64_t i) { return d.labels[static_cast<std::size_t>(i)]; });
+  }
+  Table table(std::move(cols));
+  table.set_row_ids(d.row_ids);
+  return table;
+}
+
 bool HasGlob(std::string_view s) {
   return s.find_first_of("*?[") != std::string_view::npos;
 }
@@ -361,31 +384,32 @@ Table Dataset::ReadTable(Shard shard, ReadReport* report) const {
       table = builder.Take();
       break;
     }
-    case Format::kNpy: {
+    case Format::kNpy:
+    case Format::kLibsvm: {
+      // Labels stored beside the features (NPY's <stem>.labels.npy, LIBSVM's first field)
+      // become the column options_.label_column.
       DenseSpec spec;
-      const DenseData d = ReadDense(spec, shard, nullptr);
-      std::vector<Column> cols;
-      for (std::int64_t j = 0; j < d.cols(); ++j) {
-        Column c(d.feature_names[static_cast<std::size_t>(j)], DataType::kFloat32, d.rows());
-        auto v = c.mutable_f32();
-        for (std::int64_t i = 0; i < d.rows(); ++i)
-          v[static_cast<std::size_t>(i)] = d.features(i, j);
-        cols.push_back(std::move(c));
-      }
-      table = Table(std::move(cols));
-      table.set_row_ids(d.row_ids);
+      if (HasSeparateLabels()) spec.label = options_.label_column;
+      const DenseData d = ReadDense(spec, shard, &part);
+      table = DenseToTable(d);
       part.rows = d.rows();
       break;
     }
-    case Format::kLibsvm:
-      Throw(ErrorCode::kInvalidArgument,
-            "LIBSVM data is sparse: read it with ReadSparse() or ReadDense(), not as a table");
     case Format::kAuto:
       ESCALA_ASSERT(false);
   }
   internal::WarnIfSkipped(files_.front().path, part);
   if (report != nullptr) report->Merge(part);
   return table;
+}
+
+bool Dataset::HasSeparateLabels() const {
+  if (options_.label_column.empty() || schema_.Find(options_.label_column) >= 0) return false;
+  if (options_.format == Format::kLibsvm) return true;
+  if (options_.format != Format::kNpy) return false;
+  return std::all_of(files_.begin(), files_.end(), [](const DataFile& f) {
+    return fs::exists(internal::NpyLabelsPath(f.path));
+  });
 }
 
 DenseData Dataset::ReadDense(const DenseSpec& spec, Shard shard, ReadReport* report) const {
@@ -483,12 +507,18 @@ DenseData Dataset::ReadDense(const DenseSpec& spec, Shard shard, ReadReport* rep
       const SparseData s = ReadSparse(shard, &part);
       ESCALA_CHECK(spec.features.empty() && spec.exclude.empty(), kInvalidArgument,
                    "LIBSVM columns have no names to select");
+      const double bytes = static_cast<double>(s.x.rows) * static_cast<double>(s.x.cols) * 4;
+      ESCALA_CHECK(bytes <= kMaxDenseBytes, kResourceExhausted,
+                   "{}: LIBSVM data of {} rows x {} features would take {:.1f} GiB as a dense "
+                   "matrix (the limit is {:.0f} GiB); a feature index that large is likely wrong",
+                   files_.front().path, s.x.rows, s.x.cols, bytes / (1 << 30),
+                   kMaxDenseBytes / (1 << 30));
       out.features = s.x.ToDense();
       out.labels = s.labels;
       out.row_ids = s.row_ids;
       for (std::int64_t j = 0; j < s.x.cols; ++j)
         out.feature_names.push_back(fmt::format("f{}", j));
-      out.label_name = "label";
+      out.label_name = spec.label.empty() ? "label" : spec.label;
       if (report != nullptr) report->Merge(part);
       return out;
     }

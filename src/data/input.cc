@@ -313,67 +313,6 @@ std::unique_ptr<ByteSource> OpenByteSource(const std::string& path, std::uint64_
 // ---------------------------------------------------------------------------------------------
 // Output
 
-AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
-  const std::filesystem::path p(path_);
-  std::random_device rd;
-  const std::string tmp_name =
-      fmt::format(".{}.tmp{}-{}", p.filename().string(), ::getpid(), rd() % 1000000);
-  tmp_ = (p.parent_path() / tmp_name).string();
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) ThrowErrno(errno, "cannot create {} (writing {})", tmp_, path_);
-}
-
-AtomicFile::~AtomicFile() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-    ::unlink(tmp_.c_str());
-  }
-}
-
-void AtomicFile::Write(const void* data, std::size_t n) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd_, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      ThrowErrno(errno, "cannot write {}", path_);
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-    written_ += static_cast<std::uint64_t>(w);
-  }
-}
-
-void AtomicFile::WriteAt(std::uint64_t offset, const void* data, std::size_t n) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::pwrite(fd_, p, n, static_cast<off_t>(offset));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      ThrowErrno(errno, "cannot write {}", path_);
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-    offset += static_cast<std::uint64_t>(w);
-  }
-}
-
-void AtomicFile::Commit() {
-  ESCALA_CHECK(fd_ >= 0, kFailedPrecondition, "{} was already committed", path_);
-  if (::fsync(fd_) != 0) ThrowErrno(errno, "cannot fsync {}", path_);
-  if (::close(fd_) != 0) {
-    fd_ = -1;
-    ::unlink(tmp_.c_str());
-    ThrowErrno(errno, "cannot close {}", path_);
-  }
-  fd_ = -1;
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp_.c_str());
-    ThrowErrno(err, "cannot rename {} to {}", tmp_, path_);
-  }
-}
-
 struct GzipWriter::Impl {
   AtomicFile* out;
   z_stream zs{};

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "escala/core/file_util.h"
+
 namespace escala::data::internal {
 
 // True when the file starts with the gzip magic bytes.
@@ -58,28 +60,8 @@ class ByteSource {
 // seek; gzip files decompress and discard up to it).
 std::unique_ptr<ByteSource> OpenByteSource(const std::string& path, std::uint64_t offset = 0);
 
-// Writes a file atomically: data goes to a temporary file beside `path`; Commit() fsyncs and
-// renames it into place. Destroyed without Commit(), it removes the temporary file.
-class AtomicFile {
- public:
-  explicit AtomicFile(std::string path);
-  ~AtomicFile();
-  AtomicFile(const AtomicFile&) = delete;
-  AtomicFile& operator=(const AtomicFile&) = delete;
-
-  void Write(const void* data, std::size_t n);
-  // Overwrites bytes at an absolute offset (e.g. a header written last).
-  void WriteAt(std::uint64_t offset, const void* data, std::size_t n);
-  std::uint64_t bytes_written() const { return written_; }
-  void Commit();
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-  std::string tmp_;
-  int fd_ = -1;
-  std::uint64_t written_ = 0;
-};
+// Output files are written through the one atomic writer (escala/core/file_util.h).
+using AtomicFile = ::escala::AtomicFileWriter;
 
 // Streams gzip-compressed data into an AtomicFile.
 class GzipWriter {

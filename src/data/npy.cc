@@ -20,6 +20,8 @@ namespace {
 static_assert(std::endian::native == std::endian::little, "NPY support assumes little-endian");
 
 constexpr char kMagic[] = "\x93NUMPY";
+// Headers describe dtype, order and shape in a few hundred bytes; this bounds a hostile one.
+constexpr std::size_t kMaxHeaderBytes = std::size_t{1} << 20;
 constexpr std::size_t kMagicLen = 6;
 
 [[noreturn]] void Bad(const std::string& name, std::size_t offset, std::string_view what) {
@@ -305,12 +307,27 @@ NpyHeader ReadNpyFileHeader(const std::string& path) {
       need = 12 + len;
     }
   }
+  // The declared length is trusted only once the magic and version are right, and only up to
+  // the file's size and kMaxHeaderBytes: junk named .npy must not make us allocate gigabytes.
+  const std::uint64_t size = std::filesystem::file_size(path);
   if (need > head.size() && static_cast<std::size_t>(n) == 4096) {
+    if (std::memcmp(head.data(), kMagic, kMagicLen) != 0 || head[6] < std::byte{1} ||
+        head[6] > std::byte{3}) {
+      ParseNpyHeader(head, path);  // throws: not an NPY file, or an unsupported version
+    }
+    if (need > kMaxHeaderBytes) {
+      Bad(path, 8,
+          fmt::format("the NPY header declares {} bytes; more than the {} this reader accepts",
+                      need, kMaxHeaderBytes));
+    }
+    if (need > size) {
+      Bad(path, 8,
+          fmt::format("truncated NPY header: it declares {} bytes, the file has {}", need, size));
+    }
     head.resize(need);
     PreadAll(fd.get(), head.data(), need, 0, path);
   }
   NpyHeader h = ParseNpyHeader(head, path);
-  const std::uint64_t size = std::filesystem::file_size(path);
   const auto nbytes = static_cast<std::uint64_t>(Product(h.shape, path) * NpyItemSize(h.dtype));
   const auto offset = static_cast<std::uint64_t>(h.data_offset);
   if (size < offset + nbytes) {

@@ -140,9 +140,117 @@ std::string Html(const std::string& s) {
   return out;
 }
 
+// What the correlation pass needs to know about the columns: the numeric columns, and where the
+// label sits among them (a two-class categorical label joins as 0/1 after them).
+struct CorrelationColumns {
+  std::vector<int> num_cols;
+  int label_pos = -1;
+  bool label_binary_cat = false;
+  std::string label_positive;
+};
+
+// Rows per co-moment block: a block is rows x d floats, kept near 4 MiB however wide the table.
+std::int64_t BlockRows(int d) {
+  return std::clamp<std::int64_t>((std::int64_t{1} << 20) / std::max(1, d), 1, kChunk);
+}
+
+// Pearson correlations over the numeric columns (pairwise complete), the label correlations and
+// the strongest pairs, into s.
+void Correlate(const data::Table& t, const SummaryOptions& options, const CorrelationColumns& cc,
+               TableSummary& s, Communicator& comm) {
+  const std::vector<int>& num_cols = cc.num_cols;
+  const int label_pos = cc.label_pos;
+  const bool label_binary_cat = cc.label_binary_cat;
+  const std::string& label_positive = cc.label_positive;
+  const int d = static_cast<int>(num_cols.size()) + (label_binary_cat ? 1 : 0);
+  std::vector<double> shift;
+  for (int j : num_cols) {
+    const double m = s.columns[static_cast<std::size_t>(j)].mean;
+    shift.push_back(std::isfinite(m) ? m : 0.0);
+  }
+  if (label_binary_cat) shift.push_back(0.5);
+  const int li = label_binary_cat ? t.ColumnIndex(options.label) : -1;
+  const std::int64_t n = t.num_rows();
+  const std::size_t parts = static_cast<std::size_t>(std::max(1, NumThreads()));
+  std::vector<CoMoments> partial(parts, CoMoments(shift));
+  ParallelForStatic(
+      static_cast<std::size_t>(n), parts, [&](std::size_t p, std::size_t b, std::size_t e) {
+        const std::int64_t block_rows = BlockRows(d);
+        MatrixF block(block_rows, d);
+        std::vector<double> buf(static_cast<std::size_t>(block_rows));
+        for (auto r = static_cast<std::int64_t>(b); r < static_cast<std::int64_t>(e);
+             r += block_rows) {
+          const std::int64_t end = std::min(static_cast<std::int64_t>(e), r + block_rows);
+          const std::int64_t m = end - r;
+          block.Resize(m, d);
+          for (std::size_t k = 0; k < num_cols.size(); ++k) {
+            ReadChunk(t.column(num_cols[k]), r, end, buf.data());
+            for (std::int64_t i = 0; i < m; ++i)
+              block(i, static_cast<std::int64_t>(k)) =
+                  static_cast<float>(buf[static_cast<std::size_t>(i)]);
+          }
+          if (label_binary_cat) {
+            const data::Column& lc = t.column(li);
+            for (std::int64_t i = 0; i < m; ++i) {
+              block(i, d - 1) = lc.is_missing(r + i)
+                                    ? NAN
+                                    : (lc.category(r + i) == label_positive ? 1.0f : 0.0f);
+            }
+          }
+          partial[p].AddBlock(std::as_const(block).view());
+        }
+      });
+  CoMoments all = partial[0];
+  for (std::size_t p = 1; p < parts; ++p) all.Merge(partial[p]);
+  all = AllMerge(all, comm);
+  const auto corr = all.Correlation();
+  const int nn = static_cast<int>(num_cols.size());
+  for (int a = 0; a < nn; ++a) {
+    s.numeric.push_back(t.column(num_cols[static_cast<std::size_t>(a)]).name());
+    for (int b = 0; b < nn; ++b)
+      s.correlation.push_back(corr[static_cast<std::size_t>(a * d + b)]);
+  }
+  if (label_pos >= 0) {
+    for (int a = 0; a < nn; ++a) {
+      s.columns[static_cast<std::size_t>(num_cols[static_cast<std::size_t>(a)])]
+          .label_correlation =
+          a == label_pos ? kNaN : corr[static_cast<std::size_t>(a * d + label_pos)];
+    }
+  }
+  for (int a = 0; a < nn; ++a) {
+    for (int b = a + 1; b < nn; ++b) {
+      if (a == label_pos || b == label_pos) continue;
+      const double r = corr[static_cast<std::size_t>(a * d + b)];
+      if (std::isfinite(r))
+        s.top_pairs.push_back(
+            {s.numeric[static_cast<std::size_t>(a)], s.numeric[static_cast<std::size_t>(b)], r});
+    }
+  }
+  std::sort(s.top_pairs.begin(), s.top_pairs.end(), [](const auto& x, const auto& y) {
+    return std::fabs(x.r) != std::fabs(y.r) ? std::fabs(x.r) > std::fabs(y.r)
+                                            : std::tie(x.a, x.b) < std::tie(y.a, y.b);
+  });
+  if (s.top_pairs.size() > static_cast<std::size_t>(options.top_pairs)) {
+    s.top_pairs.resize(static_cast<std::size_t>(options.top_pairs));
+  }
+}
+
+void ValidateOptions(const SummaryOptions& o) {
+  ESCALA_CHECK(o.histogram_bins >= 1 && o.histogram_bins <= kMaxHistogramBins, kInvalidArgument,
+               "histogram bins (--bins) must be in [1, {}], got {}", kMaxHistogramBins,
+               o.histogram_bins);
+  ESCALA_CHECK(o.top_k >= 0 && o.top_k <= kMaxTopValues, kInvalidArgument,
+               "top values per column (--top) must be in [0, {}], got {}", kMaxTopValues, o.top_k);
+  ESCALA_CHECK(o.top_pairs >= 0, kInvalidArgument, "top_pairs must be >= 0, got {}", o.top_pairs);
+  ESCALA_CHECK(o.sketch_k >= 8, kInvalidArgument, "sketch_k must be >= 8, got {}", o.sketch_k);
+  ESCALA_CHECK(o.max_correlation_columns >= 0, kInvalidArgument,
+               "max_correlation_columns must be >= 0, got {}", o.max_correlation_columns);
+}
+
 }  // namespace
 
 TableSummary Summarize(const data::Table& t, const SummaryOptions& options, Communicator& comm) {
+  ValidateOptions(options);
   TableSummary s;
   s.label = options.label;
   if (!options.label.empty()) t.column(options.label);  // unknown label: a clear error now
@@ -156,9 +264,13 @@ TableSummary Summarize(const data::Table& t, const SummaryOptions& options, Comm
                                        QuantileSketch(options.sketch_k));
   std::vector<DistinctCounter> distinct(static_cast<std::size_t>(ncol));
   std::vector<FrequentItems> frequent;
+  // A numeric column's values are counted exactly up to this many distinct values (a column
+  // with more is continuous and shows no top values); ~64 MiB of counters at most in all.
+  const auto numeric_distinct =
+      static_cast<std::size_t>(std::clamp((1 << 20) / std::max(1, ncol), 64, 4096));
   for (int j = 0; j < ncol; ++j) {
     const bool cat = t.column(j).type() == data::DataType::kCategorical;
-    frequent.emplace_back(cat ? 4096 : 64,
+    frequent.emplace_back(cat ? 4096 : numeric_distinct,
                           cat ? FrequentItems::Mode::kCategorical : FrequentItems::Mode::kNumeric);
   }
   const bool exact_quantiles = comm.size() == 1 && t.num_rows() <= kExactQuantileRows;
@@ -300,76 +412,10 @@ TableSummary Summarize(const data::Table& t, const SummaryOptions& options, Comm
     hist.pop_back();
     cs.histogram = std::move(hist);
   }
-  if (d > 0) {
-    std::vector<double> shift;
-    for (int j : num_cols) {
-      const double m = s.columns[static_cast<std::size_t>(j)].mean;
-      shift.push_back(std::isfinite(m) ? m : 0.0);
-    }
-    if (label_binary_cat) shift.push_back(0.5);
-    const int li = label_binary_cat ? t.ColumnIndex(options.label) : -1;
-    const std::int64_t n = t.num_rows();
-    const std::size_t parts = static_cast<std::size_t>(std::max(1, NumThreads()));
-    std::vector<CoMoments> partial(parts, CoMoments(shift));
-    ParallelForStatic(
-        static_cast<std::size_t>(n), parts, [&](std::size_t p, std::size_t b, std::size_t e) {
-          MatrixF block(kChunk, d);
-          std::vector<double> buf(kChunk);
-          for (auto r = static_cast<std::int64_t>(b); r < static_cast<std::int64_t>(e);
-               r += kChunk) {
-            const std::int64_t end = std::min(static_cast<std::int64_t>(e), r + kChunk);
-            const std::int64_t m = end - r;
-            block.Resize(m, d);
-            for (std::size_t k = 0; k < num_cols.size(); ++k) {
-              ReadChunk(t.column(num_cols[k]), r, end, buf.data());
-              for (std::int64_t i = 0; i < m; ++i)
-                block(i, static_cast<std::int64_t>(k)) =
-                    static_cast<float>(buf[static_cast<std::size_t>(i)]);
-            }
-            if (label_binary_cat) {
-              const data::Column& lc = t.column(li);
-              for (std::int64_t i = 0; i < m; ++i) {
-                block(i, d - 1) = lc.is_missing(r + i)
-                                      ? NAN
-                                      : (lc.category(r + i) == label_positive ? 1.0f : 0.0f);
-              }
-            }
-            partial[p].AddBlock(std::as_const(block).view());
-          }
-        });
-    CoMoments all = partial[0];
-    for (std::size_t p = 1; p < parts; ++p) all.Merge(partial[p]);
-    all = AllMerge(all, comm);
-    const auto corr = all.Correlation();
-    const int nn = static_cast<int>(num_cols.size());
-    for (int a = 0; a < nn; ++a) {
-      s.numeric.push_back(t.column(num_cols[static_cast<std::size_t>(a)]).name());
-      for (int b = 0; b < nn; ++b)
-        s.correlation.push_back(corr[static_cast<std::size_t>(a * d + b)]);
-    }
-    if (label_pos >= 0) {
-      for (int a = 0; a < nn; ++a) {
-        s.columns[static_cast<std::size_t>(num_cols[static_cast<std::size_t>(a)])]
-            .label_correlation =
-            a == label_pos ? kNaN : corr[static_cast<std::size_t>(a * d + label_pos)];
-      }
-    }
-    for (int a = 0; a < nn; ++a) {
-      for (int b = a + 1; b < nn; ++b) {
-        if (a == label_pos || b == label_pos) continue;
-        const double r = corr[static_cast<std::size_t>(a * d + b)];
-        if (std::isfinite(r))
-          s.top_pairs.push_back(
-              {s.numeric[static_cast<std::size_t>(a)], s.numeric[static_cast<std::size_t>(b)], r});
-      }
-    }
-    std::sort(s.top_pairs.begin(), s.top_pairs.end(), [](const auto& x, const auto& y) {
-      return std::fabs(x.r) != std::fabs(y.r) ? std::fabs(x.r) > std::fabs(y.r)
-                                              : std::tie(x.a, x.b) < std::tie(y.a, y.b);
-    });
-    if (s.top_pairs.size() > static_cast<std::size_t>(options.top_pairs)) {
-      s.top_pairs.resize(static_cast<std::size_t>(options.top_pairs));
-    }
+  if (d > static_cast<int>(options.max_correlation_columns) + (label_binary_cat ? 1 : 0)) {
+    s.correlation_skipped = static_cast<std::int64_t>(num_cols.size());
+  } else if (d > 0) {
+    Correlate(t, options, {num_cols, label_pos, label_binary_cat, label_positive}, s, comm);
   }
   if (options.duplicates) s.duplicate_rows = FindDuplicates(t, comm).global_duplicates;
   return s;
@@ -407,6 +453,12 @@ std::string FormatText(const TableSummary& s) {
       out += fmt::format("\ncorrelation with the label '{}':\n", s.label);
       for (const auto& [r, name] : lc) out += fmt::format("  {:<24} {:+.4f}\n", name, r);
     }
+  }
+  if (s.correlation_skipped > 0) {
+    out += fmt::format(
+        "\ncorrelations skipped: {} numeric columns (more than the limit of the correlation "
+        "matrix; its memory grows with columns^2)\n",
+        s.correlation_skipped);
   }
   if (!s.top_pairs.empty()) {
     out += "\nstrongest pairwise correlations:\n";

@@ -1,6 +1,7 @@
 #include "escala/io/bundle.h"
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 
 #include <fmt/format.h>
@@ -162,6 +163,19 @@ void Predictor::PredictTable(const data::Table& table, MatrixF* out) const {
                                   *ws);
         }
       });
+  CheckFinite(std::as_const(*out).view());
+}
+
+void Predictor::CheckFinite(ConstMatrixViewF p, std::int64_t first_row) {
+  for (std::int64_t i = 0; i < p.rows(); ++i) {
+    const float* r = p.row(i);
+    for (std::int64_t j = 0; j < p.cols(); ++j) {
+      ESCALA_CHECK(std::isfinite(r[j]), kInvalidArgument,
+                   "row {}: the prediction is not finite ({}): an input value is out of the "
+                   "range the pipeline and model can represent",
+                   first_row + i, r[j]);
+    }
+  }
 }
 
 void Predictor::Classes(models::Task task, ConstMatrixViewF p, std::vector<std::int32_t>* out,

@@ -391,6 +391,7 @@ OutputSelection SelectOutputs(const inference::ModelInferRequest& req, const Mod
 void EncodeOutputs(const ModelSignature& sig, const OutputSelection& sel, ConstMatrixViewF p,
                    inference::ModelInferResponse* resp) {
   const std::int64_t n = p.rows();
+  io::Predictor::CheckFinite(p);
   auto add = [&](const std::string& name, const std::string& dt, std::vector<std::int64_t> shape) {
     auto* o = resp->add_outputs();
     o->set_name(name);

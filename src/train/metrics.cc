@@ -50,6 +50,11 @@ namespace {
 // Sorted by score descending, ties grouped: returns (tp, fp) at each distinct threshold.
 template <typename Fn>
 void SweepThresholds(std::span<const float> scores, std::span<const float> labels, Fn&& fn) {
+  // A NaN would break the strict weak ordering and never equal itself in the tie loop below.
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    ESCALA_CHECK(!std::isnan(scores[i]), kInvalidArgument,
+                 "row {}: the score is NaN; ranking metrics need numbers", i);
+  }
   std::vector<std::size_t> idx(scores.size());
   std::iota(idx.begin(), idx.end(), 0);
   std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
@@ -108,6 +113,14 @@ Metrics Evaluate(Task task, ConstMatrixViewF pred, std::span<const float> labels
   const std::int64_t n = pred.rows();
   m.count = n;
   if (n == 0) return m;
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t j = 0; j < pred.cols(); ++j) {
+      ESCALA_CHECK(std::isfinite(pred(i, j)), kInvalidArgument,
+                   "row {}: the prediction is not finite ({}): an input value is out of the range "
+                   "the pipeline and model can represent",
+                   i, pred(i, j));
+    }
+  }
   if (task == Task::kRegression) {
     double se = 0, ae = 0, mean = 0;
     for (std::int64_t i = 0; i < n; ++i) mean += labels[static_cast<std::size_t>(i)];

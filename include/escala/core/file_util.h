@@ -1,8 +1,9 @@
 // Durable file writes and checksummed record files.
 //
-// WriteFileAtomic() writes to a temporary file in the same directory, fsyncs it, renames it over
-// the destination and fsyncs the directory: a crash at any moment leaves either the old file or
-// the new one, never a truncated mix. Model bundles and training checkpoints use it.
+// AtomicFileWriter and WriteFileAtomic() write to a temporary file in the same directory, fsync
+// it, rename it over the destination and fsync the directory: a crash at any moment leaves
+// either the old file or the new one, never a truncated mix. Every file escala writes (bundles,
+// checkpoints, converted data, scores, reports) goes through them.
 //
 // A "framed" file is a small header (magic, format version, payload length, CRC-32 of the
 // payload) followed by the payload, so that readers can tell a truncated or corrupted file from
@@ -16,11 +17,48 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace escala {
 
+// Writes one file atomically: data goes to a temporary file beside `path` (".NAME.tmp-PID-N");
+// Commit() fsyncs it, renames it over `path` and fsyncs the directory. Destroyed without
+// Commit(), it removes the temporary file. Opening one also removes temporary files of the same
+// destination left by processes that no longer run (a writer killed with SIGKILL).
+//
+// A destination that exists and is not a regular file (/dev/null, a FIFO, /dev/stdout) is
+// written in place instead: renaming over it would replace the device node. A directory is
+// refused. Every failure throws kIo (or kInvalidArgument for a directory) naming the path, and
+// leaves the destination untouched.
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::string path);
+  ~AtomicFileWriter();
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  void Write(const void* data, std::size_t n);
+  void Write(std::string_view data) { Write(data.data(), data.size()); }
+  // Overwrites bytes at an absolute offset (e.g. a header written last). Not for special files.
+  void WriteAt(std::uint64_t offset, const void* data, std::size_t n);
+  std::uint64_t bytes_written() const { return written_; }
+  void Commit();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::string tmp_;  // empty: writing a special file in place
+  int fd_ = -1;
+  std::uint64_t written_ = 0;
+};
+
 // Throws kIo (with strerror) on failure; the destination is then untouched.
 void WriteFileAtomic(const std::string& path, std::string_view contents);
+
+// Throws kInvalidArgument when `output` (given by `flag`, e.g. "--out") names the same file as
+// one of `inputs`: writing it would destroy the input. Inputs that do not exist are ignored.
+void CheckOutputIsNotInput(const std::string& output, const std::string& flag,
+                           const std::vector<std::string>& inputs);
 
 // Reads a whole file. Throws kNotFound if it does not exist, kIo on other failures.
 std::string ReadFileToString(const std::string& path);

@@ -65,6 +65,10 @@ struct DatasetOptions {
   Format format = Format::kAuto;
   CsvOptions csv;
   LibsvmOptions libsvm;
+  // ReadTable() of formats that keep labels apart from the features (NPY with <stem>.labels.npy
+  // beside every file, LIBSVM's first field) adds them as a float32 column of this name, unless a
+  // feature column already has it; empty: labels are not read into tables.
+  std::string label_column = "label";
 };
 
 class Dataset {
@@ -81,12 +85,15 @@ class Dataset {
   // The table schema (CSV: header + inference on the first file; NPY: f0..f{n-1} float32;
   // LIBSVM: empty, it has no named columns).
   const Schema& schema() const { return schema_; }
+  // ReadTable() adds a label column options().label_column (see DatasetOptions).
+  bool HasSeparateLabels() const;
 
   // The file ranges of one shard, in file order. Deterministic: every worker computes the same
   // plan for the same (files, world).
   std::vector<FileRange> Plan(Shard shard) const;
 
-  // Reads a shard as a Table (CSV, NPY) with row identities filled.
+  // Reads a shard as a Table with row identities filled: CSV columns as typed; NPY and LIBSVM
+  // (densified, at most 64 GiB) as float32 columns f0, f1, ... plus the label column.
   Table ReadTable(Shard shard = {}, ReadReport* report = nullptr) const;
   // Reads a shard straight into dense float32 (CSV fast path, NPY, or LIBSVM densified).
   DenseData ReadDense(const DenseSpec& spec, Shard shard = {}, ReadReport* report = nullptr) const;

@@ -21,13 +21,21 @@
 
 namespace escala::features {
 
+// Limits checked before anything is allocated (kInvalidArgument names the option).
+inline constexpr int kMaxHistogramBins = 10000;
+inline constexpr int kMaxTopValues = 1000;
+
 struct SummaryOptions {
   std::string label;  // optional: correlations with it are reported
-  int top_k = 5;      // most frequent values shown per column
-  int histogram_bins = 20;
+  int top_k = 5;      // most frequent values shown per column, in [0, kMaxTopValues]
+  int histogram_bins = 20;  // in [1, kMaxHistogramBins]
   int sketch_k = 2048;
   int top_pairs = 10;  // strongest pairwise correlations listed
   bool duplicates = true;
+  // The correlation matrix costs columns^2 memory and time: with more numeric columns than this
+  // it is skipped (TableSummary::correlation_skipped says so) and the label correlations are
+  // computed column by column instead.
+  int max_correlation_columns = 2000;
 };
 
 struct ColumnSummary {
@@ -53,6 +61,9 @@ struct TableSummary {
   std::vector<ColumnSummary> columns;
   std::vector<std::string> numeric;  // the columns of the correlation matrix, in order
   std::vector<double> correlation;   // numeric.size()^2, row-major
+  // > 0: the matrix was skipped because there were this many numeric columns (more than
+  // SummaryOptions::max_correlation_columns).
+  std::int64_t correlation_skipped = 0;
   struct Pair {
     std::string a, b;
     double r = 0;

@@ -82,8 +82,13 @@ class Predictor {
   void Predict(const features::RawBatch& batch, MatrixViewF out, PredictScratch& scratch) const;
   // Dense features already in the pipeline's *output* space skip the pipeline.
   void PredictFeatures(ConstMatrixViewF features, MatrixViewF out, PredictScratch& scratch) const;
-  // Parallel over row blocks, for tables (scoring files).
+  // Parallel over row blocks, for tables (scoring files). Checks that every prediction is finite.
   void PredictTable(const data::Table& table, MatrixF* out) const;
+
+  // Throws kInvalidArgument naming the first row (first_row + i) whose prediction is not finite:
+  // an input so far out of range that the pipeline or the model overflows. A NaN is never
+  // reported as a class or a probability.
+  static void CheckFinite(ConstMatrixViewF predictions, std::int64_t first_row = 0);
 
   // The predicted class index per row from Predict()'s output (argmax, or p >= threshold).
   static void Classes(models::Task task, ConstMatrixViewF predictions,

@@ -221,7 +221,10 @@ TEST(Dataset, ErrorsNameTheProblem) {
   WriteFile(dir.File("data.bin"), "a\n1\n");
   EXPECT_EQ(Dataset::Open(dir.File("data.bin"), forced).ReadTable().num_rows(), 1);
   const Dataset svm = Dataset::Open(dir.File("c.svm"));
-  EXPECT_THAT(msg([&] { svm.ReadTable(); }), HasSubstr("LIBSVM data is sparse"));
+  EXPECT_EQ(svm.ReadTable().schema().ToString(), "f0:float32, label:float32");
+  WriteFile(dir.File("huge.svm"), "1 2147483647:1\n");
+  EXPECT_THAT(msg([&] { Dataset::Open(dir.File("huge.svm")).ReadTable(); }),
+              HasSubstr("huge.svm: LIBSVM data of 1 rows x 2147483647 features would take"));
   EXPECT_THAT(msg([&] { svm.ReadSparse({0, 2}); }), HasSubstr("needs num_features"));
 }
 
@@ -246,6 +249,14 @@ TEST(Dataset, DenseReadsOfCsvNpyAndLibsvm) {
   DenseSpec one;
   one.features = {"f1"};
   EXPECT_EQ(npy.ReadDense(one).cols(), 1);
+  // What `escala convert --label y` writes trains as a table with a column named by --label.
+  DatasetOptions named;
+  named.label_column = "y";
+  const Table nt = Dataset::Open(dir.File("x.npy"), named).ReadTable();
+  EXPECT_EQ(nt.schema().ToString(), "f0:float32, f1:float32, y:float32");
+  EXPECT_EQ(nt.column("y").GetDouble(1), 1.0);
+  named.label_column = "f1";  // a feature of that name: no extra column
+  EXPECT_EQ(Dataset::Open(dir.File("x.npy"), named).ReadTable().num_columns(), 2);
   WriteFile(dir.File("s.svm"), "1 2:5\n0 1:1\n");
   const DenseData s = Dataset::Open(dir.File("s.svm")).ReadDense({});
   EXPECT_EQ(s.features(0, 1), 5.0f);
