@@ -209,6 +209,12 @@ struct QueryFlags {
   std::string ca_file;
 };
 
+std::string InputNames(const serving::ModelInfo& info) {
+  std::string names;
+  for (const auto& in : info.inputs) names += (names.empty() ? "" : ", ") + in.name;
+  return names;
+}
+
 // Sends rows of a CSV file to a running server, one tensor per column as the model's metadata
 // asks, and prints what comes back.
 void RunQuery(const QueryFlags& f) {
@@ -220,22 +226,12 @@ void RunQuery(const QueryFlags& f) {
   if (f.rows > 0 && t.num_rows() > f.rows) t = t.Slice(0, f.rows);
   const std::int64_t n = t.num_rows();
   std::vector<serving::Tensor> inputs;
+  // Columns go by name (a column missing from the file is an error naming it); the file's other
+  // columns, a label among them, are not sent.
   for (const auto& in : info.inputs) {
-    if (in.name == "features" && in.shape.size() == 2) {
-      // Matrix form: the model's numeric inputs in order, which are the file's numeric columns
-      // other than the label (the metadata gives their count).
-      std::vector<float> values;
-      std::vector<std::string> cols = data::NumericColumnNames(t);
-      ESCALA_CHECK(static_cast<std::int64_t>(cols.size()) >= in.shape[1], kInvalidArgument,
-                   "{} has {} numeric columns; the model needs {}", f.data, cols.size(),
-                   in.shape[1]);
-      cols.resize(static_cast<std::size_t>(in.shape[1]));
-      for (std::int64_t i = 0; i < n; ++i) {
-        for (const auto& c : cols) values.push_back(static_cast<float>(t.column(c).GetDouble(i)));
-      }
-      inputs.push_back(serving::Tensor::Fp32("features", {n, in.shape[1]}, std::move(values)));
-      continue;
-    }
+    ESCALA_CHECK(t.schema().Find(in.name) >= 0, kInvalidArgument,
+                 "{}: no column '{}', which model '{}' takes as input (its inputs: {})", f.data,
+                 in.name, f.model, InputNames(info));
     const data::Column& c = t.column(in.name);
     if (in.datatype == "BYTES") {
       std::vector<std::string> v;
@@ -291,30 +287,37 @@ void RegisterServe(CLI::App& app) {
   cmd->add_option("--model", f->models, "Serve one bundle without a repository: NAME=FILE");
   cmd->add_option("--address", f->address, "Address to listen on")->capture_default_str();
   cmd->add_option("--grpc-port", f->grpc_port, "gRPC port (0: pick a free one)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
   cmd->add_option("--http-port", f->http_port, "HTTP port for /metrics and /v2/health (0: pick)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
   cmd->add_flag("--no-http", f->no_http, "Do not serve HTTP");
   cmd->add_option(
          "--poll-secs", f->poll_secs,
          "Scan the repository for new versions this often (0: only on RepositoryModelLoad)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--version-policy", f->version_policy, "latest, latest:N, all or specific:V1,V2")
       ->capture_default_str();
   cmd->add_option("--max-batch", f->max_batch, "Dynamic batching: rows per model call (0: off)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--max-queue-delay-us", f->max_queue_delay_us,
                   "Dynamic batching: how long a request may wait for others")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10'000'000));
   cmd->add_option("--max-message-mb", f->max_message_mb, "Largest request or response, MiB")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(1, 2047));
   cmd->add_option("--tls-cert", f->tls_cert, "PEM certificate chain (enables TLS)");
   cmd->add_option("--tls-key", f->tls_key, "PEM private key");
   cmd->add_option("--tls-ca", f->tls_ca, "PEM CA bundle for client certificates");
   cmd->add_flag("--tls-require-client-cert", f->tls_require_client_cert, "Mutual TLS");
   cmd->add_option("--drain-grace-secs", f->drain_grace_secs,
                   "On SIGTERM: how long in-flight requests may take to finish")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->callback([f] { RunServe(*f); });
 }
 

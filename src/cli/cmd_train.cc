@@ -43,7 +43,7 @@ struct TrainFlags {
   std::string activation = "relu";
   float dropout = 0.0f;
   std::string optimizer;
-  float lr = 0.0f;
+  std::optional<float> lr;
   int epochs = 10;
   std::int64_t batch_size = 256;
   float l2 = 0.0f;
@@ -163,6 +163,29 @@ models::Task ResolveTask(const TrainFlags& f, const data::Table& t, Communicator
   return task;
 }
 
+// Flag values that the library would otherwise reinterpret or accept silently.
+void ValidateFlags(const TrainFlags& f) {
+  auto finite_nonneg = [](double v) { return std::isfinite(v) && v >= 0; };
+  ESCALA_CHECK(!f.lr || (std::isfinite(*f.lr) && *f.lr > 0), kInvalidArgument,
+               "--lr must be a positive number, got {}", f.lr.value_or(0));
+  ESCALA_CHECK(finite_nonneg(f.l2) && finite_nonneg(f.l1) && finite_nonneg(f.weight_decay),
+               kInvalidArgument, "--l2, --l1 and --weight-decay must be >= 0 (got {}, {}, {})",
+               f.l2, f.l1, f.weight_decay);
+  ESCALA_CHECK(f.dropout >= 0 && f.dropout < 1, kInvalidArgument,
+               "--dropout must be in [0, 1), got {}", f.dropout);
+  ESCALA_CHECK(f.cv == 0 || f.cv >= 2, kInvalidArgument,
+               "--cv must be 0 (off) or at least 2 folds, got {}", f.cv);
+  ESCALA_CHECK(f.search_samples >= 0, kInvalidArgument, "--search-samples must be >= 0, got {}",
+               f.search_samples);
+  ESCALA_CHECK(f.epochs >= 1, kInvalidArgument, "--epochs must be >= 1, got {}", f.epochs);
+  ESCALA_CHECK(f.batch_size >= 1, kInvalidArgument, "--batch-size must be >= 1, got {}",
+               f.batch_size);
+  ESCALA_CHECK(f.early_stopping >= 0, kInvalidArgument, "--early-stopping must be >= 0, got {}",
+               f.early_stopping);
+  ESCALA_CHECK(f.lbfgs_iterations >= 1, kInvalidArgument,
+               "--lbfgs-iterations must be >= 1, got {}", f.lbfgs_iterations);
+}
+
 // Outputs must not overwrite inputs; training that keeps nothing says so.
 void CheckOutputs(const TrainFlags& f) {
   std::vector<std::string> inputs = InputPaths(f.data, f.data_flags);
@@ -198,6 +221,7 @@ void RunTrain(const TrainFlags& f) {
                "--valid-fraction must be in [0, 1), got {}", f.valid_fraction);
   ESCALA_CHECK(f.valid.empty() || f.valid_fraction == 0, kInvalidArgument,
                "give --valid or --valid-fraction, not both");
+  ValidateFlags(f);
   CheckOutputs(f);
 
   // Warm start: the earlier bundle supplies the pipeline (unless refitted), classes and weights.
@@ -219,6 +243,12 @@ void RunTrain(const TrainFlags& f) {
     const auto split = data::SplitTrainValidation(table.row_ids(), f.valid_fraction, f.seed);
     valid = table.Take(split.valid);
     table = table.Take(split.train);
+    const auto left =
+        comm->AllReduceScalar<std::int64_t>(table.num_rows(), ReduceOp::kSum);
+    ESCALA_CHECK(left >= 2, kInvalidArgument,
+                 "--valid-fraction {} leaves {} training row(s) of {}: give a smaller fraction",
+                 f.valid_fraction, left,
+                 left + comm->AllReduceScalar<std::int64_t>(valid.num_rows(), ReduceOp::kSum));
     has_valid = true;
   }
 
@@ -273,9 +303,8 @@ void RunTrain(const TrainFlags& f) {
                      : (f.model == "mlp" || device.cuda) ? "adam"
                                                          : "lbfgs";
   // 0 (the flag's default) picks the optimizer's usual rate; anything else is validated as given.
-  o.optimizer.lr =
-      f.lr != 0 ? f.lr
-                : (o.optimizer.name == "adam" || o.optimizer.name == "adamw" ? 1e-3f : 1e-2f);
+  o.optimizer.lr = f.lr.value_or(
+      o.optimizer.name == "adam" || o.optimizer.name == "adamw" ? 1e-3f : 1e-2f);
   o.optimizer.l2 = f.l2;
   o.optimizer.l1 = f.l1;
   o.optimizer.weight_decay = f.weight_decay;
@@ -402,6 +431,8 @@ struct EvalFlags {
 };
 
 void RunEvaluate(const EvalFlags& f) {
+  ESCALA_CHECK(f.threshold >= 0 && f.threshold <= 1, kInvalidArgument,
+               "--threshold must be in [0, 1], got {}", f.threshold);
   auto comm = MakeWorkerCommunicator();
   const auto bundle = std::make_shared<const io::ModelBundle>(io::ModelBundle::Load(f.model));
   const std::string label = f.label.empty() ? bundle->label : f.label;

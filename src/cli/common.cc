@@ -158,21 +158,24 @@ std::vector<float> EncodeLabels(const data::Table& table, const std::string& lab
 
 std::vector<std::int64_t> ParseIntList(const std::string& text, const std::string& what) {
   std::vector<std::int64_t> out;
+  if (text.empty()) return out;
   std::size_t start = 0;
-  while (start <= text.size()) {
+  for (;;) {
     const std::size_t comma = text.find(',', start);
     const std::string item =
         text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (!item.empty()) {
-      try {
-        std::size_t used = 0;
-        const long long v = std::stoll(item, &used);
-        ESCALA_CHECK(used == item.size() && v > 0, kInvalidArgument, "");
-        out.push_back(v);
-      } catch (...) {
-        Throw(ErrorCode::kInvalidArgument, "{}: '{}' is not a positive integer list", what, text);
-      }
+    std::size_t used = 0;
+    long long v = 0;
+    try {
+      v = std::stoll(item, &used);
+    } catch (...) {
+      used = 0;
     }
+    ESCALA_CHECK(!item.empty() && used == item.size() && v > 0 && v <= (1LL << 24),
+                 kInvalidArgument,
+                 "{} '{}': item {} ('{}') is not a positive integer up to 16777216", what, text,
+                 out.size() + 1, item);
+    out.push_back(v);
     if (comma == std::string::npos) break;
     start = comma + 1;
   }

@@ -56,7 +56,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; a bad flag or value is an invalid argument: status 2.
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
   } catch (const escala::Error& e) {
     std::fprintf(stderr, "escala: error: %s\n", e.what());
     return e.code() == escala::ErrorCode::kInvalidArgument ? 2 : 1;

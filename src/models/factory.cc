@@ -1,5 +1,7 @@
 #include "escala/models/factory.h"
 
+#include <algorithm>
+
 #include "escala/core/error.h"
 #include "escala/models/linear.h"
 #include "escala/models/mlp.h"
@@ -18,8 +20,34 @@ Task TaskForKind(std::string_view kind, Task mlp_task) {
         "unknown model kind '{}' (expected linear, logistic, softmax or mlp)", kind);
 }
 
+namespace {
+
+// Parameters of the model a spec describes (in double, so absurd widths cannot overflow).
+double ParameterCount(const ModelSpec& spec, Task task) {
+  const double outputs = task == Task::kMulticlass ? std::max(spec.num_classes, 1) : 1;
+  double count = 0, in = static_cast<double>(spec.num_features);
+  if (spec.kind == "mlp") {
+    for (const auto h : spec.hidden) {
+      count += (in + 1) * static_cast<double>(h);
+      in = static_cast<double>(h);
+    }
+  }
+  return count + (in + 1) * outputs;
+}
+
+}  // namespace
+
 std::unique_ptr<Model> MakeModel(const ModelSpec& spec) {
   const Task task = TaskForKind(spec.kind, spec.task);
+  ESCALA_CHECK(spec.kind != "mlp" || !spec.hidden.empty(), kInvalidArgument,
+               "an mlp needs at least one hidden layer (--hidden); without one use --model "
+               "linear, logistic or softmax");
+  const double params = ParameterCount(spec, task);
+  ESCALA_CHECK(params <= kMaxParameters, kResourceExhausted,
+               "the model would have {:.3g} parameters ({:.1f} GiB of weights, and as much again "
+               "for gradients and optimizer state); the limit is {:.3g}: check --hidden and the "
+               "number of features ({})",
+               params, params * 4 / (1 << 30), kMaxParameters, spec.num_features);
   if (spec.kind == "mlp") {
     MlpSpec m;
     m.task = task;

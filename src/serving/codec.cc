@@ -93,22 +93,16 @@ void FillMetadata(const ModelSignature& sig, const std::string& name,
   out->set_name(name);
   for (const auto& v : versions) out->add_versions(v);
   out->set_platform("escala_bundle");
-  if (sig.matrix_input) {
+  // One tensor per raw column, by name: clients match their columns by name, never by position
+  // (the "features" matrix form stays accepted for all-numeric models; docs/serving.md).
+  for (const auto& f : sig.inputs.fields()) {
     auto* t = out->add_inputs();
-    t->set_name("features");
-    t->set_datatype("FP32");
+    t->set_name(f.name);
+    t->set_datatype(f.type == data::DataType::kCategorical ? "BYTES"
+                    : f.type == data::DataType::kInt64     ? "INT64"
+                    : f.type == data::DataType::kFloat64   ? "FP64"
+                                                           : "FP32");
     t->add_shape(-1);
-    t->add_shape(sig.inputs.num_fields());
-  } else {
-    for (const auto& f : sig.inputs.fields()) {
-      auto* t = out->add_inputs();
-      t->set_name(f.name);
-      t->set_datatype(f.type == data::DataType::kCategorical ? "BYTES"
-                      : f.type == data::DataType::kInt64     ? "INT64"
-                      : f.type == data::DataType::kFloat64   ? "FP64"
-                                                             : "FP32");
-      t->add_shape(-1);
-    }
   }
   for (const auto& [oname, dtype] : sig.outputs) {
     auto* t = out->add_outputs();

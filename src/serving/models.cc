@@ -18,10 +18,13 @@ namespace {
 
 constexpr char kBundleFile[] = "model.bundle";
 
+// What tells a changed bundle file from the one loaded: a new file (rename) has a new inode, and
+// a rewrite in place changes ctime, which unlike mtime cannot be set back by the writer.
 std::string Fingerprint(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return "";
-  return fmt::format("{}:{}.{}", st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+  return fmt::format("{}:{}:{}.{}:{}.{}", st.st_ino, st.st_size, st.st_mtim.tv_sec,
+                     st.st_mtim.tv_nsec, st.st_ctim.tv_sec, st.st_ctim.tv_nsec);
 }
 
 bool ParseVersion(const std::string& s, std::int64_t* v) {
@@ -253,7 +256,7 @@ void ModelManager::AddInMemory(const std::string& name,
   ESCALA_LOG_INFO("serving model '{}' version {} (in memory)", name, version);
 }
 
-void ModelManager::ScanModel(const std::string& name) {
+void ModelManager::ScanModel(const std::string& name, bool reload) {
   const fs::path dir = fs::path(options_.model_repository) / name;
   std::map<std::int64_t, std::string> on_disk;  // version -> bundle path
   std::error_code ec;
@@ -305,10 +308,12 @@ void ModelManager::ScanModel(const std::string& name) {
       auto it = models_.find(name);
       if (it != models_.end()) {
         auto vit = it->second.versions.find(v);
-        if (vit != it->second.versions.end() && vit->second->fingerprint == fp) continue;
+        if (!reload && vit != it->second.versions.end() && vit->second->fingerprint == fp) {
+          continue;
+        }
       }
     }
-    if (failures.count(v) && failures[v] == fp) continue;  // already failed; wait for a change
+    if (!reload && failures.count(v) && failures[v] == fp) continue;  // already failed; wait for a change
     try {
       auto bundle = std::make_shared<const io::ModelBundle>(io::ModelBundle::Load(path));
       loaded[v] = Build(name, v, std::move(bundle), path, fp);
@@ -375,7 +380,7 @@ void ModelManager::Poll() {
       auto it = models_.find(n);
       if (it != models_.end() && it->second.unloaded) continue;
     }
-    ScanModel(n);
+    ScanModel(n, false);
   }
 }
 
@@ -389,7 +394,7 @@ void ModelManager::LoadModel(const std::string& name) {
     std::unique_lock lock(mu_);
     models_[name].unloaded = false;
   }
-  ScanModel(name);
+  ScanModel(name, /*reload=*/true);
   std::shared_lock lock(mu_);
   const Entry& e = models_[name];
   if (e.versions.empty()) {

@@ -125,7 +125,8 @@ class ModelManager {
                                            std::shared_ptr<const io::ModelBundle> bundle,
                                            const std::string& source,
                                            const std::string& fingerprint);
-  void ScanModel(const std::string& name);  // load_mu_ held
+  // Loads the versions the policy wants that are new or changed (all of them with `reload`).
+  void ScanModel(const std::string& name, bool reload);  // load_mu_ held
 
   ServerOptions options_;
   MetricsRegistry* metrics_;

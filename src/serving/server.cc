@@ -456,6 +456,10 @@ Builder& Builder::SetServerName(std::string n) {
 }
 Builder& Builder::AddModel(std::string name, std::shared_ptr<const io::ModelBundle> bundle,
                            std::int64_t version) {
+  for (const auto& m : models_) {
+    ESCALA_CHECK(m.name != name || m.version != version, kInvalidArgument,
+                 "model '{}' version {} is added twice: one name, one bundle", name, version);
+  }
   models_.push_back({std::move(name), std::move(bundle), version});
   return *this;
 }

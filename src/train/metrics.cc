@@ -45,6 +45,26 @@ std::string DefaultMetric(Task task) {
   return task == Task::kRegression ? "rmse" : "logloss";
 }
 
+std::vector<std::string> MetricNames(Task task) {
+  switch (task) {
+    case Task::kRegression:
+      return {"rmse", "mse", "mae", "r2"};
+    case Task::kBinary:
+      return {"logloss", "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"};
+    case Task::kMulticlass:
+      return {"logloss",         "accuracy",           "precision_macro", "recall_macro",
+              "f1_macro",        "precision_weighted", "recall_weighted", "f1_weighted"};
+  }
+  return {};
+}
+
+void CheckMetric(Task task, std::string_view metric) {
+  const auto names = MetricNames(task);
+  ESCALA_CHECK(std::find(names.begin(), names.end(), metric) != names.end(), kInvalidArgument,
+               "unknown metric '{}' for a {} model (--metric): expected one of {}", metric,
+               models::TaskName(task), fmt::join(names, ", "));
+}
+
 namespace {
 
 // Sorted by score descending, ties grouped: returns (tp, fp) at each distinct threshold.

@@ -166,6 +166,11 @@ SelectionResult CrossValidate(const models::ModelSpec& base_spec, const TrainOpt
   SelectionResult result;
   const models::Task task = models::TaskForKind(base_spec.kind, base_spec.task);
   result.metric = options.metric.empty() ? DefaultMetric(task) : options.metric;
+  CheckMetric(task, result.metric);
+  const auto rows = comm.AllReduceScalar<std::int64_t>(data.rows(), ReduceOp::kSum);
+  ESCALA_CHECK(options.folds >= 2 && options.folds <= rows, kInvalidArgument,
+               "cross-validation folds (--cv) must be in [2, {}] (the number of rows), got {}",
+               rows, options.folds);
   const bool higher = HigherIsBetter(result.metric);
   // Fold assignment from (global) row ids.
   std::vector<std::uint64_t> ids(data.row_ids.begin(), data.row_ids.end());

@@ -220,6 +220,7 @@ TrainResult Trainer::Fit(const DataShard& train, const DataShard* valid) {
                  "{} validation labels for {} rows", valid->labels.size(), valid->rows());
   }
   if (options_.metric.empty()) options_.metric = DefaultMetric(model_.task());
+  CheckMetric(model_.task(), options_.metric);
   if (options_.optimizer.name == "lbfgs") return FitLbfgs(train, valid);
   return FitMinibatch(train, valid);
 }

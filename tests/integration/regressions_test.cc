@@ -9,6 +9,7 @@
 
 #include "escala/data/npy.h"
 #include "escala/io/bundle.h"
+#include "test_util/process.h"
 #include "test_util/temp_dir.h"
 
 namespace escala {
@@ -156,6 +157,83 @@ TEST(Regressions, ConvertedNpyTrainsEvaluatesAndScores) {
                    &out),
             0)
       << out;
+}
+
+TEST(Regressions, QuerySendsColumnsByNameNotPosition) {
+  TempDir dir;
+  WriteFile(dir.File("x.csv"), EightFeatureCsv(200));
+  std::string out;
+  ASSERT_EQ(Escala("train --data " + dir.File("x.csv") + " --label y --out " + dir.File("m.bundle"),
+                   &out),
+            0)
+      << out;
+  auto serve = testing::StartServe({"--model", "m=" + dir.File("m.bundle"), "--no-http"},
+                                   dir.File("serve.log"));
+  const std::string server = " --server 127.0.0.1:" + std::to_string(serve.grpc_port);
+  // The same rows with the label first and the columns reversed: the same predictions.
+  WriteFile(dir.File("reversed.csv"),
+            "y,f7,f6,f5,f4,f3,f2,f1,f0\n1,-8,0,0,1,3,1,2,8\n0,8,1,0,1,2,2,-2,-8\n");
+  WriteFile(dir.File("ordered.csv"),
+            "f0,f1,f2,f3,f4,f5,f6,f7,y\n8,2,1,3,1,0,0,-8,1\n-8,-2,2,2,1,0,1,8,0\n");
+  std::string a, b;
+  ASSERT_EQ(Escala("query --model m --rows 2 --data " + dir.File("reversed.csv") + server, &a), 0)
+      << a;
+  ASSERT_EQ(Escala("query --model m --rows 2 --data " + dir.File("ordered.csv") + server, &b), 0)
+      << b;
+  EXPECT_EQ(a, b);
+  EXPECT_TRUE(Contains(a, "label=1")) << a;
+  // A renamed column is refused by name.
+  WriteFile(dir.File("renamed.csv"), "f0,f1,f2,f3,f4,f5,f6,g7\n1,2,1,3,1,0,0,-8\n");
+  EXPECT_EQ(Escala("query --model m --data " + dir.File("renamed.csv") + server, &out), 2);
+  EXPECT_TRUE(Contains(out, "no column 'f7', which model 'm' takes as input")) << out;
+}
+
+TEST(Regressions, ServeRefusesBadPortsAndDuplicateModels) {
+  TempDir dir;
+  WriteFile(dir.File("x.csv"), EightFeatureCsv(100));
+  std::string out;
+  ASSERT_EQ(Escala("train --data " + dir.File("x.csv") + " --label y --out " + dir.File("m.bundle"),
+                   &out),
+            0)
+      << out;
+  const std::string m = " --model m=" + dir.File("m.bundle");
+  EXPECT_EQ(Escala("serve" + m + " --grpc-port 70000", &out, 20), 2) << out;
+  EXPECT_TRUE(Contains(out, "70000")) << out;
+  EXPECT_EQ(Escala("serve" + m + " --poll-secs -1", &out, 20), 2) << out;
+  EXPECT_EQ(Escala("serve" + m + " --max-batch -4", &out, 20), 2) << out;
+  EXPECT_EQ(Escala("serve" + m + " --drain-grace-secs -1", &out, 20), 2) << out;
+  EXPECT_EQ(Escala("serve" + m + m + " --grpc-port 0 --no-http", &out, 20), 2) << out;
+  EXPECT_TRUE(Contains(out, "model 'm' version 1 is added twice")) << out;
+}
+
+TEST(Regressions, TrainRefusesValuesItUsedToReinterpret) {
+  TempDir dir;
+  WriteFile(dir.File("x.csv"), EightFeatureCsv(100));
+  const std::string base = "train --data " + dir.File("x.csv") + " --label y ";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--lr 0", "--lr must be a positive number"},
+      {"--model mlp --hidden ''", "an mlp needs at least one hidden layer"},
+      {"--model mlp --hidden 8,,8", "item 2 ('') is not a positive integer"},
+      {"--model mlp --hidden 100000,100000", "the model would have 1e+10 parameters"},
+      {"--cv -2", "--cv must be 0 (off) or at least 2 folds"},
+      {"--cv 5000", "cross-validation folds (--cv) must be in [2, 100]"},
+      {"--search-samples -1", "--search-samples must be >= 0"},
+      {"--metric nosuch", "unknown metric 'nosuch' for a binary model"},
+      {"--valid-fraction 0.9999", "leaves 0 training row(s) of 100"},
+      {"--dropout 1.5", "--dropout must be in [0, 1)"},
+  };
+  for (const auto& [flags, message] : cases) {
+    std::string out;
+    // A size limit is RESOURCE_EXHAUSTED (exit 1), every other case an invalid argument (2).
+    EXPECT_EQ(Escala(base + flags, &out), Contains(message, "parameters") ? 1 : 2)
+        << flags << "\n" << out;
+    EXPECT_TRUE(Contains(out, message)) << flags << "\n" << out;
+  }
+  std::string out;
+  EXPECT_EQ(Escala("evaluate --model /nonexistent --data " + dir.File("x.csv") + " --threshold nan",
+                   &out),
+            2);
+  EXPECT_TRUE(Contains(out, "--threshold must be in [0, 1], got nan")) << out;
 }
 
 }  // namespace

@@ -65,9 +65,11 @@ TEST(Serving, HealthMetadataAndPredictionsMatchTheBundle) {
   EXPECT_FALSE(client.ModelReady("nope"));
   const auto info = client.ModelMetadata("m");
   EXPECT_EQ(info.platform, "escala_bundle");
-  ASSERT_EQ(info.inputs.size(), 1u);
-  EXPECT_EQ(info.inputs[0].name, "features");
-  EXPECT_EQ(info.inputs[0].shape, (std::vector<std::int64_t>{-1, 4}));
+  // Inputs are listed by name (the "features" matrix form is accepted, not advertised).
+  ASSERT_EQ(info.inputs.size(), 4u);
+  EXPECT_EQ(info.inputs[0].name, "f0");
+  EXPECT_EQ(info.inputs[3].name, "f3");
+  EXPECT_EQ(info.inputs[0].shape, (std::vector<std::int64_t>{-1}));
   ASSERT_EQ(info.outputs.size(), 3u);
 
   MatrixF x(3, 4);

@@ -26,7 +26,12 @@ struct ModelSpec {
 // Task implied by a kind ("linear" -> regression, ...); nullopt-like: throws for unknown kinds.
 Task TaskForKind(std::string_view kind, Task mlp_task);
 
+// The largest model MakeModel() builds: 2^31 parameters (8 GiB of float32 weights).
+inline constexpr double kMaxParameters = 2147483648.0;
+
 // Builds an uninitialised model (parameters zero); call Initialize(seed) before training.
+// Throws kInvalidArgument for an mlp without hidden layers, kResourceExhausted past
+// kMaxParameters (before allocating).
 std::unique_ptr<Model> MakeModel(const ModelSpec& spec);
 
 // Stable binary form (the escala.model.v1.Model protobuf message): structure and parameters.

@@ -49,6 +49,11 @@ bool HigherIsBetter(std::string_view metric);
 // The default metric monitored for early stopping and selection: logloss for classification,
 // rmse for regression.
 std::string DefaultMetric(models::Task task);
+// The metrics Evaluate() reports for a task, in a fixed order.
+std::vector<std::string> MetricNames(models::Task task);
+// Throws kInvalidArgument naming `metric` and the task's metrics when Evaluate() does not report
+// it for the task.
+void CheckMetric(models::Task task, std::string_view metric);
 
 double RocAuc(std::span<const float> scores, std::span<const float> labels);
 double AveragePrecision(std::span<const float> scores, std::span<const float> labels);
