@@ -67,6 +67,7 @@ struct TrainFlags {
   std::string init_from;
   bool refit_pipeline = false;
   int lbfgs_iterations = 200;
+  double tol = 1e-6;
   std::int64_t bucket_kb = 25600;
   std::string out;
   std::string history;
@@ -182,6 +183,8 @@ void ValidateFlags(const TrainFlags& f) {
                f.batch_size);
   ESCALA_CHECK(f.early_stopping >= 0, kInvalidArgument, "--early-stopping must be >= 0, got {}",
                f.early_stopping);
+  ESCALA_CHECK(std::isfinite(f.tol) && f.tol >= 0, kInvalidArgument,
+               "--tol must be a number >= 0, got {}", f.tol);
   ESCALA_CHECK(f.lbfgs_iterations >= 1, kInvalidArgument,
                "--lbfgs-iterations must be >= 1, got {}", f.lbfgs_iterations);
 }
@@ -322,6 +325,7 @@ void RunTrain(const TrainFlags& f) {
   o.checkpoint.every_steps = f.checkpoint_every_steps;
   o.checkpoint.resume = f.resume;
   o.lbfgs_max_iterations = f.lbfgs_iterations;
+  o.lbfgs_tolerance = f.tol;
   ESCALA_CHECK(f.bucket_kb >= 0, kInvalidArgument, "--bucket-kb must be >= 0, got {}", f.bucket_kb);
   o.bucket_bytes = static_cast<std::size_t>(f.bucket_kb) << 10;
   if (device.cuda) {
@@ -518,6 +522,10 @@ void RegisterTrain(CLI::App& app) {
   cmd->add_flag("--refit-pipeline", f->refit_pipeline,
                 "With --init-from: refit the pipeline on this data instead of reusing it");
   cmd->add_option("--lbfgs-iterations", f->lbfgs_iterations, "L-BFGS iteration limit")
+      ->capture_default_str();
+  cmd->add_option("--tol", f->tol,
+                  "L-BFGS stops when the largest gradient component is at most tol x "
+                  "max(1, |objective|)")
       ->capture_default_str();
   cmd->add_option("--bucket-kb", f->bucket_kb,
                   "Distributed training: all-reduce gradients in buckets of this many KiB, "

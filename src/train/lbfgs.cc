@@ -75,9 +75,10 @@ LbfgsResult MinimizeLbfgs(const LbfgsObjective& f, std::span<double> x_io, const
   std::vector<double> alpha(static_cast<std::size_t>(std::max(1, opt.memory)));
 
   for (int it = 1; it <= opt.max_iterations; ++it) {
-    if (InfNorm(pg) <= opt.gradient_tolerance) {
+    const double gtol = opt.gradient_tolerance * std::max(1.0, std::fabs(fx));
+    if (InfNorm(pg) <= gtol) {
       result.converged = true;
-      result.reason = fmt::format("gradient below {}", opt.gradient_tolerance);
+      result.reason = fmt::format("largest gradient component {:.3g} <= {:.3g}", InfNorm(pg), gtol);
       break;
     }
     // Two-loop recursion: d = -H pg.
@@ -132,7 +133,10 @@ LbfgsResult MinimizeLbfgs(const LbfgsObjective& f, std::span<double> x_io, const
     }
     if (!accepted) {
       result.reason = "line search failed to decrease the objective";
-      result.converged = InfNorm(pg) <= 1e3 * opt.gradient_tolerance;
+      // At rounding level the line search cannot decrease f further: converged if the gradient
+      // is small, if not to the tolerance asked for.
+      result.converged =
+          InfNorm(pg) <= 1e3 * opt.gradient_tolerance * std::max(1.0, std::fabs(fx));
       break;
     }
     Pair p;

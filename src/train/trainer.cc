@@ -810,8 +810,7 @@ TrainResult Trainer::FitLbfgs(const DataShard& train, const DataShard* valid) {
   LbfgsOptions lo;
   lo.max_iterations = options_.lbfgs_max_iterations;
   lo.memory = options_.lbfgs_memory;
-  lo.function_tolerance = options_.lbfgs_tolerance;
-  lo.gradient_tolerance = 1e-7;
+  lo.gradient_tolerance = options_.lbfgs_tolerance;
   lo.l1 = options_.optimizer.l1;
   lo.l1_mask = mask;
 

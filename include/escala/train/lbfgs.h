@@ -21,10 +21,14 @@ namespace escala::train {
 struct LbfgsOptions {
   int max_iterations = 100;
   int memory = 10;  // correction pairs kept
-  // Stop when the largest |(pseudo-)gradient| component is at most this.
+  // Stop when the largest |(pseudo-)gradient| component is at most this times max(1, |f|): the
+  // gradient rule of SciPy's L-BFGS-B (pgtol) and scikit-learn (tol), scaled for objectives far
+  // from 1.
   double gradient_tolerance = 1e-5;
-  // Stop when the relative decrease of the objective over one iteration is at most this.
-  double function_tolerance = 1e-9;
+  // Also stop when the relative decrease of the objective over one iteration is at most this. A
+  // safeguard against stalls at rounding level (SciPy's factr * eps), not the main rule: a slow
+  // decrease on an ill-conditioned problem is not convergence.
+  double function_tolerance = 64 * 2.220446049250313e-16;
   int max_line_search_steps = 30;
   double l1 = 0.0;
   // Components subject to l1 (1) or not (0); empty means all. Must outlive the call.

@@ -74,7 +74,9 @@ struct TrainOptions {
   EarlyStoppingConfig early_stopping;
   CheckpointConfig checkpoint;
   int lbfgs_max_iterations = 200;
-  double lbfgs_tolerance = 1e-6;  // relative objective decrease
+  // L-BFGS stops when the largest gradient component is at most this times max(1, |objective|)
+  // (`escala train --tol`); see LbfgsOptions.
+  double lbfgs_tolerance = 1e-6;
   int lbfgs_memory = 10;
   int threads = 0;  // per rank; 0: NumThreads()
   // With several ranks, gradients are all-reduced in buckets of about this size (whole layers),
