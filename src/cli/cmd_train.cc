@@ -1,4 +1,5 @@
 // `escala train` and `escala evaluate`.
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <optional>
@@ -29,6 +30,9 @@ namespace {
 
 // The pipeline used when none is given: fill missing values, standardise numbers, one-hot
 // categories (unseen categories at prediction time are ignored rather than rejected).
+constexpr int kDefaultMaxEpochs = 200;
+constexpr int kDefaultPatience = 10;
+
 constexpr char kDefaultPipeline[] =
     "impute(median) | impute(most_frequent) | standardize | onehot(unknown=ignore)";
 
@@ -44,16 +48,16 @@ struct TrainFlags {
   float dropout = 0.0f;
   std::string optimizer;
   std::optional<float> lr;
-  int epochs = 10;
+  std::optional<int> epochs;  // default: see DefaultEpochs
   std::int64_t batch_size = 256;
-  float l2 = 0.0f;
+  std::optional<float> l2;  // default: see DefaultL2
   float l1 = 0.0f;
   float weight_decay = 0.0f;
   float momentum = 0.9f;
   std::string schedule = "constant";
   std::uint64_t warmup_steps = 0;
   double clip_norm = 0.0;
-  int early_stopping = 0;
+  std::optional<int> early_stopping;
   double min_delta = 0.0;
   std::string metric;
   std::string pipeline;
@@ -145,6 +149,7 @@ models::Task ResolveTask(const TrainFlags& f, const data::Table& t, Communicator
     }
   }
   if (task != models::Task::kRegression) {
+    WarnIfLabelLooksWrong(t, f.label, comm);
     *classes = ClassNames(t, f.label, comm);
     if (task == models::Task::kBinary) {
       ESCALA_CHECK(classes->size() == 2, kInvalidArgument,
@@ -164,25 +169,79 @@ models::Task ResolveTask(const TrainFlags& f, const data::Table& t, Communicator
   return task;
 }
 
+// Defaults that work on small tables as scikit-learn's do (docs/training.md): linear models are
+// regularised as C = 1 (l2 = 1/n: the objective is the mean loss + l2/2 |w|^2); minibatch
+// training runs up to 200 epochs and stops when the monitored loss has not improved by 1e-4 for
+// 10 epochs (MLPClassifier's max_iter, tol and n_iter_no_change).
+void ApplyDefaults(const TrainFlags& f, std::int64_t rows, bool leader, train::TrainOptions* o) {
+  const bool linear = f.model != "mlp";
+  o->optimizer.l2 = f.l2.value_or(linear && rows > 0 ? 1.0f / static_cast<float>(rows) : 0.0f);
+  o->epochs = f.epochs.value_or(kDefaultMaxEpochs);
+  o->early_stopping.patience = f.early_stopping.value_or(f.epochs ? 0 : kDefaultPatience);
+  if (!f.early_stopping && !f.epochs && f.min_delta == 0) o->early_stopping.min_delta = 1e-4;
+  if (!leader) return;
+  if (!f.l2 && linear) {
+    ESCALA_LOG_INFO("--l2 defaults to 1/n = {:.3g} (scikit-learn's C=1); --l2 0 turns it off",
+                    o->optimizer.l2);
+  }
+  if (!f.epochs && o->optimizer.name != "lbfgs") {
+    ESCALA_LOG_INFO(
+        "--epochs defaults to at most {}, stopping when the {} loss has not improved by 1e-4 for "
+        "{} epochs; give --epochs for a fixed count",
+        kDefaultMaxEpochs, f.valid.empty() && f.valid_fraction == 0 ? "training" : "validation",
+        o->early_stopping.patience);
+  }
+}
+
+struct TargetScaling {
+  double shift = 0, scale = 1;
+};
+
+// An mlp regressor trains on the standardised target (the model un-scales its predictions), so
+// that its defaults work whatever the target's units; a warm start keeps the earlier scaling.
+TargetScaling StandardizeTarget(const TrainFlags& f, models::Task task,
+                                const models::Model* previous, Communicator& comm,
+                                std::vector<float>* y) {
+  TargetScaling t;
+  if (task != models::Task::kRegression || f.model != "mlp") return t;
+  if (previous != nullptr) {
+    t = {previous->target_shift(), previous->target_scale()};
+  } else {
+    std::array<double, 3> m = {static_cast<double>(y->size()), 0, 0};
+    for (float v : *y) m[1] += v;
+    comm.AllReduce(std::span<double>(m), ReduceOp::kSum);
+    const double mean = m[0] > 0 ? m[1] / m[0] : 0;
+    for (float v : *y) m[2] += (v - mean) * (v - mean);
+    double ss = m[2];
+    comm.AllReduce(std::span<double>(&ss, 1), ReduceOp::kSum);
+    const double sd = m[0] > 0 ? std::sqrt(ss / m[0]) : 0;
+    t = {mean, sd > 0 && std::isfinite(sd) ? sd : 1.0};
+  }
+  for (float& v : *y) v = static_cast<float>((v - t.shift) / t.scale);
+  return t;
+}
+
 // Flag values that the library would otherwise reinterpret or accept silently.
 void ValidateFlags(const TrainFlags& f) {
   auto finite_nonneg = [](double v) { return std::isfinite(v) && v >= 0; };
   ESCALA_CHECK(!f.lr || (std::isfinite(*f.lr) && *f.lr > 0), kInvalidArgument,
                "--lr must be a positive number, got {}", f.lr.value_or(0));
-  ESCALA_CHECK(finite_nonneg(f.l2) && finite_nonneg(f.l1) && finite_nonneg(f.weight_decay),
+  ESCALA_CHECK(finite_nonneg(f.l2.value_or(0)) && finite_nonneg(f.l1) &&
+                   finite_nonneg(f.weight_decay),
                kInvalidArgument, "--l2, --l1 and --weight-decay must be >= 0 (got {}, {}, {})",
-               f.l2, f.l1, f.weight_decay);
+               f.l2.value_or(0), f.l1, f.weight_decay);
   ESCALA_CHECK(f.dropout >= 0 && f.dropout < 1, kInvalidArgument,
                "--dropout must be in [0, 1), got {}", f.dropout);
   ESCALA_CHECK(f.cv == 0 || f.cv >= 2, kInvalidArgument,
                "--cv must be 0 (off) or at least 2 folds, got {}", f.cv);
   ESCALA_CHECK(f.search_samples >= 0, kInvalidArgument, "--search-samples must be >= 0, got {}",
                f.search_samples);
-  ESCALA_CHECK(f.epochs >= 1, kInvalidArgument, "--epochs must be >= 1, got {}", f.epochs);
+  ESCALA_CHECK(f.epochs.value_or(1) >= 1, kInvalidArgument, "--epochs must be >= 1, got {}",
+               f.epochs.value_or(1));
   ESCALA_CHECK(f.batch_size >= 1, kInvalidArgument, "--batch-size must be >= 1, got {}",
                f.batch_size);
-  ESCALA_CHECK(f.early_stopping >= 0, kInvalidArgument, "--early-stopping must be >= 0, got {}",
-               f.early_stopping);
+  ESCALA_CHECK(f.early_stopping.value_or(0) >= 0, kInvalidArgument,
+               "--early-stopping must be >= 0, got {}", f.early_stopping.value_or(0));
   ESCALA_CHECK(std::isfinite(f.tol) && f.tol >= 0, kInvalidArgument,
                "--tol must be a number >= 0, got {}", f.tol);
   ESCALA_CHECK(f.lbfgs_iterations >= 1, kInvalidArgument,
@@ -283,7 +342,9 @@ void RunTrain(const TrainFlags& f) {
   if (leader) ESCALA_LOG_INFO("{}", pipeline.Describe());
   MatrixF x, xv;
   pipeline.Transform(table, &x);
-  const std::vector<float> y = EncodeLabels(table, f.label, classes);
+  std::vector<float> y = EncodeLabels(table, f.label, classes);
+  const TargetScaling target = StandardizeTarget(f, task, previous ? previous->model.get() : nullptr,
+                                                 *comm, &y);
   std::vector<float> yv;
   if (has_valid) {
     pipeline.Transform(valid, &xv);
@@ -308,18 +369,15 @@ void RunTrain(const TrainFlags& f) {
   // 0 (the flag's default) picks the optimizer's usual rate; anything else is validated as given.
   o.optimizer.lr = f.lr.value_or(
       o.optimizer.name == "adam" || o.optimizer.name == "adamw" ? 1e-3f : 1e-2f);
-  o.optimizer.l2 = f.l2;
   o.optimizer.l1 = f.l1;
   o.optimizer.weight_decay = f.weight_decay;
   o.optimizer.momentum = f.momentum;
   o.schedule.name = f.schedule;
   o.schedule.warmup_steps = f.warmup_steps;
-  o.epochs = f.epochs;
   o.batch_size = f.batch_size;
   o.clip_norm = f.clip_norm;
   o.seed = f.seed;
   o.metric = f.metric;
-  o.early_stopping.patience = f.early_stopping;
   o.early_stopping.min_delta = f.min_delta;
   o.checkpoint.dir = f.checkpoint_dir;
   o.checkpoint.every_steps = f.checkpoint_every_steps;
@@ -334,6 +392,8 @@ void RunTrain(const TrainFlags& f) {
     co.precision = precision;
     o.backend = gpu::CudaBackend(co);
   }
+  ApplyDefaults(f, comm->AllReduceScalar<std::int64_t>(table.num_rows(), ReduceOp::kSum), leader,
+                &o);
   train::Validate(o);
 
   const train::DataShard train_shard{std::as_const(x).view(), y, ids};
@@ -379,6 +439,7 @@ void RunTrain(const TrainFlags& f) {
               model->parameters().begin());
     o.initialize = false;
   }
+  if (task == models::Task::kRegression) model->SetTargetScaling(target.shift, target.scale);
   if (leader) ESCALA_LOG_INFO("model: {}", model->Describe());
   train::Trainer trainer(*model, o, *comm);
   const train::TrainResult result = trainer.Fit(train_shard, has_valid ? &valid_shard : nullptr);
@@ -484,10 +545,14 @@ void RegisterTrain(CLI::App& app) {
                   "sgd, momentum, nesterov, adam, adamw or lbfgs (default: lbfgs for linear "
                   "models, adam for mlp)");
   cmd->add_option("--lr", f->lr, "Learning rate (default: 1e-3 for adam/adamw, 1e-2 otherwise)");
-  cmd->add_option("--epochs", f->epochs, "Epochs (minibatch optimizers)")->capture_default_str();
+  cmd->add_option("--epochs", f->epochs,
+                  "Epochs (minibatch optimizers; default: at most 200, stopping when the loss has "
+                  "not improved by 1e-4 for 10 epochs)");
   cmd->add_option("--batch-size", f->batch_size, "Global batch size, over all workers")
       ->capture_default_str();
-  cmd->add_option("--l2", f->l2, "L2 penalty")->capture_default_str();
+  cmd->add_option("--l2", f->l2,
+                  "L2 penalty on the mean loss (default: 1/n for linear models, as scikit-learn's "
+                  "C=1; 0 for mlp)");
   cmd->add_option("--l1", f->l1, "L1 penalty (OWL-QN with lbfgs, proximal steps otherwise)")
       ->capture_default_str();
   cmd->add_option("--weight-decay", f->weight_decay, "Decoupled weight decay (adamw)");

@@ -1,10 +1,13 @@
 #include "cli/common.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <set>
+#include <string_view>
 
+#include <fast_float/fast_float.h>
 #include <fmt/format.h>
 
 #include "escala/core/error.h"
@@ -20,6 +23,10 @@ void DataFlags::Register(CLI::App* cmd) {
       ->capture_default_str();
   cmd->add_option("--delimiter", delimiter, "CSV field delimiter")->capture_default_str();
   cmd->add_flag("--no-header", no_header, "CSV files have no header line (columns c0, c1, ...)");
+  cmd->add_option("--skip-lines", skip_lines,
+                  "CSV: skip this many lines before the header (e.g. a count line)")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--comment", comment, "CSV: lines starting with this character are ignored");
   cmd->add_option("--on-error", on_error,
                   "Malformed rows: fail (stop with an error) or skip (count and report them)")
       ->capture_default_str();
@@ -36,6 +43,10 @@ data::DatasetOptions DataFlags::ToOptions() const {
                "--delimiter must be one character, got '{}'", delimiter);
   o.csv.delimiter = delimiter == "\\t" ? '\t' : delimiter[0];
   o.csv.header = !no_header;
+  o.csv.skip_lines = skip_lines;
+  ESCALA_CHECK(comment.size() <= 1, kInvalidArgument, "--comment must be one character, got '{}'",
+               comment);
+  o.csv.comment = comment.empty() ? '\0' : comment[0];
   o.csv.on_error = data::ParseOnError(on_error);
   if (!na_values.empty()) o.csv.missing_values = na_values;
   for (const auto& t : types) {
@@ -80,6 +91,61 @@ std::vector<std::string> InputPaths(const std::vector<std::string>& specs, const
     paths.push_back(f.path);
   }
   return paths;
+}
+
+namespace {
+
+bool LooksNumeric(std::string_view s) {
+  double v = 0;
+  const auto [end, ec] = fast_float::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+}  // namespace
+
+void WarnIfLabelLooksWrong(const data::Table& table, const std::string& label,
+                           Communicator& comm) {
+  const data::Column& col = table.column(label);
+  features::FrequentItems seen(1 << 16);
+  std::int64_t numeric = 0, other = 0, first_other = -1;
+  const bool categorical = col.type() == data::DataType::kCategorical;
+  for (std::int64_t i = 0; i < col.size(); ++i) {
+    if (col.is_missing(i)) continue;
+    if (!categorical) {
+      seen.AddNumber(col.GetDouble(i));
+      continue;
+    }
+    seen.Add(col.category(i));
+    if (LooksNumeric(col.category(i))) {
+      ++numeric;
+    } else if (other++ == 0) {
+      first_other = i;
+    }
+  }
+  seen = features::AllMerge(seen, comm);
+  std::array<std::int64_t, 2> counts = {numeric, other};
+  comm.AllReduce(std::span<std::int64_t>(counts), ReduceOp::kSum);
+  if (comm.rank() != 0) return;
+  if (counts[1] > 0 && counts[0] >= 9 * counts[1]) {
+    ESCALA_LOG_WARN(
+        "label '{}' is categorical because of {} non-numeric value(s) among {} numbers{}: a "
+        "header or count line read as data? (see --skip-lines, --no-header, --comment)",
+        label, counts[1], counts[0],
+        first_other >= 0 ? fmt::format(" (first: '{}', row {})", col.category(first_other),
+                                       first_other)
+                         : "");
+  }
+  if (!seen.exact()) return;
+  std::vector<std::string> once;
+  for (const auto& item : seen.Top(1 << 16)) {
+    if (item.count == 1) once.push_back(item.key);
+  }
+  if (!once.empty() && once.size() * 10 < static_cast<std::size_t>(seen.total())) {
+    ESCALA_LOG_WARN("label '{}': {} class(es) appear only once ({}{}): a stray row or a header "
+                    "read as data?",
+                    label, once.size(), fmt::join(once.begin(), once.begin() + std::min<std::size_t>(once.size(), 5), ", "),
+                    once.size() > 5 ? ", ..." : "");
+  }
 }
 
 std::vector<std::string> ClassNames(const data::Table& table, const std::string& label,

@@ -20,6 +20,8 @@ struct DataFlags {
   std::string format = "auto";
   std::string delimiter = ",";
   bool no_header = false;
+  int skip_lines = 0;
+  std::string comment;
   std::string on_error = "fail";
   std::vector<std::string> na_values;
   std::vector<std::string> types;  // "col:type"
@@ -41,6 +43,10 @@ data::Table ReadShard(const std::vector<std::string>& files, const DataFlags& fl
 // The files a --data/--valid list names (globs and directories expanded): what an output flag
 // must not overwrite (see CheckOutputIsNotInput in escala/core/file_util.h).
 std::vector<std::string> InputPaths(const std::vector<std::string>& specs, const DataFlags& flags);
+
+// Warns (rank 0) when a classification label looks wrong: a class that appears once, or a
+// categorical label whose values are nearly all numbers (a header or count line read as data).
+void WarnIfLabelLooksWrong(const data::Table& table, const std::string& label, Communicator& comm);
 
 // Class labels of a classification label column, merged over all ranks: sorted strings
 // (categorical) or numbers in increasing order, formatted as text.

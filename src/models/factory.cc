@@ -42,6 +42,11 @@ std::unique_ptr<Model> MakeModel(const ModelSpec& spec) {
   ESCALA_CHECK(spec.kind != "mlp" || !spec.hidden.empty(), kInvalidArgument,
                "an mlp needs at least one hidden layer (--hidden); without one use --model "
                "linear, logistic or softmax");
+  ESCALA_CHECK(spec.num_features >= 1, kInvalidArgument, "a model needs at least one feature, got {}",
+               spec.num_features);
+  for (const auto h : spec.hidden) {
+    ESCALA_CHECK(h >= 1, kInvalidArgument, "hidden layer widths must be >= 1, got {}", h);
+  }
   const double params = ParameterCount(spec, task);
   ESCALA_CHECK(params <= kMaxParameters, kResourceExhausted,
                "the model would have {:.3g} parameters ({:.1f} GiB of weights, and as much again "
@@ -136,6 +141,10 @@ void ModelToProto(const Model& model, pb::Model* out) {
   }
   const auto p = model.parameters();
   out->mutable_parameters()->Assign(p.begin(), p.end());
+  if (model.target_shift() != 0.0 || model.target_scale() != 1.0) {
+    out->set_target_shift(model.target_shift());
+    out->set_target_scale(model.target_scale());
+  }
 }
 
 std::unique_ptr<Model> ModelFromProto(const pb::Model& proto) {
@@ -159,6 +168,10 @@ std::unique_ptr<Model> ModelFromProto(const pb::Model& proto) {
                kInvalidArgument, "model has {} parameters but its structure needs {}",
                proto.parameters_size(), model->parameters().size());
   std::copy(proto.parameters().begin(), proto.parameters().end(), model->parameters().begin());
+  if (proto.target_scale() != 0.0 || proto.target_shift() != 0.0) {
+    model->SetTargetScaling(proto.target_shift(),
+                            proto.target_scale() == 0.0 ? 1.0 : proto.target_scale());
+  }
   return model;
 }
 

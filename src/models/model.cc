@@ -63,6 +63,21 @@ int Model::num_classes() const {
 void Model::Predict(ConstMatrixViewF x, MatrixViewF out, Workspace& ws) const {
   Logits(x, out, ws);
   ApplyLink(task(), out);
+  if (task() == Task::kRegression && (target_shift_ != 0.0 || target_scale_ != 1.0)) {
+    for (std::int64_t i = 0; i < out.rows(); ++i) {
+      out(i, 0) = static_cast<float>(out(i, 0) * target_scale_ + target_shift_);
+    }
+  }
+}
+
+void Model::SetTargetScaling(double shift, double scale) {
+  ESCALA_CHECK(std::isfinite(shift) && std::isfinite(scale) && scale > 0, kInvalidArgument,
+               "target scaling needs a finite shift and a positive scale, got {} and {}", shift,
+               scale);
+  ESCALA_CHECK(task() == Task::kRegression || (shift == 0.0 && scale == 1.0), kInvalidArgument,
+               "only regression models scale their target");
+  target_shift_ = shift;
+  target_scale_ = scale;
 }
 
 namespace {

@@ -132,7 +132,9 @@ LbfgsResult MinimizeLbfgs(const LbfgsObjective& f, std::span<double> x_io, const
       step *= 0.5;
     }
     if (!accepted) {
-      result.reason = "line search failed to decrease the objective";
+      result.reason = fmt::format(
+          "no further decrease at rounding level (largest gradient component {:.3g})",
+          InfNorm(pg));
       // At rounding level the line search cannot decrease f further: converged if the gradient
       // is small, if not to the tolerance asked for.
       result.converged =

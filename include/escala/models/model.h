@@ -91,6 +91,12 @@ class Model {
   // the class probabilities (n x C).
   void Predict(ConstMatrixViewF x, MatrixViewF out, Workspace& ws) const;
 
+  // Regression trained on a standardised target: Predict() returns the model's output times
+  // `scale` plus `shift` (Logits() and training stay in standardised units). Default: 0, 1.
+  void SetTargetScaling(double shift, double scale);
+  double target_shift() const { return target_shift_; }
+  double target_scale() const { return target_scale_; }
+
   // Adds to `grad` (size parameters().size()) the gradient of the summed loss over the rows of
   // x, and returns that summed loss (without penalties). Labels: the target value for
   // regression, 0/1 for binary, the class index 0..C-1 for multiclass; validated, an invalid
@@ -113,6 +119,8 @@ class Model {
   // Derived constructors size the parameter vector and mask.
   AlignedVector<float> params_;  // aligned: see AlignedAllocator
   std::vector<std::uint8_t> penalty_mask_;
+  double target_shift_ = 0.0;
+  double target_scale_ = 1.0;
 };
 
 // Applies the task's link to logits in place (sigmoid / softmax / identity).
