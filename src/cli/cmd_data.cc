@@ -1,5 +1,6 @@
 // `escala convert` and `escala datagen`.
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -35,6 +36,36 @@ std::string LabelsPath(const std::string& out) {
     stem.resize(stem.size() - 4);
   return stem + ".labels.npy";
 }
+
+// Values that NPY output stores as NaN or inf, counted so that convert can say so.
+struct NonFinite {
+  std::int64_t overflow = 0;      // features beyond float32's range, written as inf
+  std::int64_t nan_features = 0;  // missing features, written as NaN
+  std::int64_t bad_labels = 0;    // missing or infinite labels
+
+  void Count(const data::DenseData& d) {
+    const float* v = d.features.data();
+    const std::int64_t n = d.features.rows() * d.features.cols();
+    for (std::int64_t i = 0; i < n; ++i) {
+      overflow += std::isinf(v[i]) ? 1 : 0;
+      nan_features += std::isnan(v[i]) ? 1 : 0;
+    }
+    for (float l : d.labels) bad_labels += std::isfinite(l) ? 0 : 1;
+  }
+  void Warn(const std::string& label) const {
+    if (overflow > 0) {
+      ESCALA_LOG_WARN("{} feature value(s) are infinite or beyond float32's range (written as inf)",
+                      overflow);
+    }
+    if (nan_features > 0) ESCALA_LOG_INFO("{} feature value(s) are missing (written as NaN)",
+                                          nan_features);
+    if (bad_labels > 0) {
+      ESCALA_LOG_WARN("{} value(s) of the label '{}' are missing or infinite (written as NaN or "
+                      "inf): training on this file will refuse them",
+                      bad_labels, label);
+    }
+  }
+};
 
 char ParseDelimiter(const std::string& d) {
   if (d == "\\t" || d == "tab") return '\t';
@@ -81,6 +112,7 @@ void RunConvert(const ConvertArgs& a) {
     if (ds.format() == data::Format::kNpy) feature_spec.label.clear();  // from .labels.npy
     const auto width =
         static_cast<std::int64_t>(data::ResolveFeatures(ds.schema(), feature_spec).size());
+    NonFinite nonfinite;
     data::NpyWriter x(a.out, width);
     std::unique_ptr<data::NpyWriter> y;
     if (!a.label.empty()) y = std::make_unique<data::NpyWriter>(LabelsPath(a.out), 0);
@@ -88,6 +120,7 @@ void RunConvert(const ConvertArgs& a) {
     while (stream.NextDense(spec, &chunk)) {
       x.Append(chunk.features.view());
       if (y) y->Append(std::span<const float>(chunk.labels));
+      nonfinite.Count(chunk);
       progress.Update(static_cast<std::uint64_t>(stream.report().bytes));
     }
     progress.Finish();
@@ -97,6 +130,7 @@ void RunConvert(const ConvertArgs& a) {
     cols = width;
     labels = y != nullptr;
     report = stream.report();
+    nonfinite.Warn(a.label);
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double mb = static_cast<double>(report.bytes) / 1e6;

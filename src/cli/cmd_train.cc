@@ -31,6 +31,8 @@ namespace {
 // The pipeline used when none is given: fill missing values, standardise numbers, one-hot
 // categories (unseen categories at prediction time are ignored rather than rejected).
 constexpr int kDefaultMaxEpochs = 200;
+// `escala evaluate` prints the confusion matrix up to this many classes.
+constexpr std::size_t kMaxConfusionClasses = 50;
 constexpr int kDefaultPatience = 10;
 
 constexpr char kDefaultPipeline[] =
@@ -154,8 +156,10 @@ models::Task ResolveTask(const TrainFlags& f, const data::Table& t, Communicator
     if (task == models::Task::kBinary) {
       ESCALA_CHECK(classes->size() == 2, kInvalidArgument,
                    "label '{}' has {} class(es) ({}); binary models need exactly 2{}", f.label,
-                   classes->size(), fmt::join(*classes, ", "),
-                   classes->size() > 2 ? " (use --model softmax or --task multiclass)" : "");
+                   classes->size(), ShortList(*classes),
+                   classes->size() > 20   ? " (a regression target? use --model linear)"
+                   : classes->size() > 2 ? " (use --model softmax or --task multiclass)"
+                                          : "");
     } else {
       ESCALA_CHECK(classes->size() >= 2, kInvalidArgument,
                    "label '{}' has {} class(es); classification needs at least 2", f.label,
@@ -382,6 +386,8 @@ void RunTrain(const TrainFlags& f) {
   o.checkpoint.dir = f.checkpoint_dir;
   o.checkpoint.every_steps = f.checkpoint_every_steps;
   o.checkpoint.resume = f.resume;
+  o.checkpoint.data_tag =
+      fmt::format("{} #{:08x}", pipeline.spec(), Crc32(pipeline.Serialize()));
   o.lbfgs_max_iterations = f.lbfgs_iterations;
   o.lbfgs_tolerance = f.tol;
   ESCALA_CHECK(f.bucket_kb >= 0, kInvalidArgument, "--bucket-kb must be >= 0, got {}", f.bucket_kb);
@@ -512,7 +518,10 @@ void RunEvaluate(const EvalFlags& f) {
   if (comm->rank() != 0) return;
   fmt::print("{} rows\n", m.count);
   for (const auto& [k, v] : m.values) fmt::print("{:<20} {:.6f}\n", k, v);
-  if (!m.confusion.empty()) {
+  if (m.confusion.size() > kMaxConfusionClasses) {
+    fmt::print("confusion matrix omitted: {} classes (more than {})\n", m.confusion.size(),
+               kMaxConfusionClasses);
+  } else if (!m.confusion.empty()) {
     fmt::print("confusion matrix (rows: true, columns: predicted):\n");
     for (std::size_t i = 0; i < m.confusion.size(); ++i) {
       fmt::print("  {:<12}",

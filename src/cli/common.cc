@@ -84,6 +84,15 @@ data::Table ReadShard(const std::vector<std::string>& files, const DataFlags& fl
   return t;
 }
 
+std::string ShortList(const std::vector<std::string>& items, std::size_t most) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size() && i < most; ++i) {
+    out += (i ? ", " : "") + items[i];
+  }
+  if (items.size() > most) out += fmt::format(", ... {} in all", items.size());
+  return out;
+}
+
 std::vector<std::string> InputPaths(const std::vector<std::string>& specs, const DataFlags& flags) {
   std::vector<std::string> paths = specs;
   const data::Dataset dataset = data::Dataset::Open(specs, flags.ToOptions());
@@ -159,7 +168,10 @@ std::vector<std::string> ClassNames(const data::Table& table, const std::string&
       seen.Add(col.category(i));
     } else {
       const double v = col.GetDouble(i);
-      if (!std::isnan(v)) seen.Add(fmt::format("{}", v));
+      ESCALA_CHECK(std::isfinite(v), kInvalidArgument,
+                   "row {}: label '{}' is {}; a class label must be a finite number or a name",
+                   i, label, v);
+      seen.Add(fmt::format("{}", v));
     }
   }
   seen = features::AllMerge(seen, comm);
@@ -194,7 +206,14 @@ std::vector<float> EncodeLabels(const data::Table& table, const std::string& lab
   }
   std::vector<double> numeric_classes;
   for (const auto& c : class_names) {
-    if (!categorical) numeric_classes.push_back(std::stod(c));
+    if (categorical) break;
+    double v = 0;
+    const auto [end, ec] = fast_float::from_chars(c.data(), c.data() + c.size(), v);
+    ESCALA_CHECK(ec == std::errc() && end == c.data() + c.size(), kInvalidArgument,
+                 "label '{}' is numeric in this data, but the model's classes are names ({}): "
+                 "was it trained on another label column?",
+                 label, ShortList(class_names));
+    numeric_classes.push_back(v);
   }
   for (std::int64_t i = 0; i < col.size(); ++i) {
     ESCALA_CHECK(!col.is_missing(i), kInvalidArgument,

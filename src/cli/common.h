@@ -57,6 +57,9 @@ std::vector<std::string> ClassNames(const data::Table& table, const std::string&
 std::vector<float> EncodeLabels(const data::Table& table, const std::string& label,
                                 const std::vector<std::string>& class_names);
 
+// "a, b, c, ... N in all": at most `most` items of a list, for messages.
+std::string ShortList(const std::vector<std::string>& items, std::size_t most = 10);
+
 // Comma-separated list of integers ("256,256").
 std::vector<std::int64_t> ParseIntList(const std::string& text, const std::string& what);
 

@@ -2,14 +2,38 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <new>
 #include <string>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include "cli/commands.h"
 #include "escala/core/error.h"
 #include "escala/core/logging.h"
 #include "escala/core/parallel.h"
+
+namespace {
+
+// Messages quote file contents (column names, values): control characters are shown escaped
+// so that a hostile file cannot drive the terminal.
+void PrintError(const char* kind, std::string_view message) {
+  std::string safe;
+  for (const unsigned char c : message) {
+    if (c < 0x20 && c != '\n' && c != '\t') {
+      safe += fmt::format("\\x{:02x}", c);
+    } else if (c == 0x7f) {
+      safe += "\\x7f";
+    } else {
+      safe.push_back(static_cast<char>(c));
+    }
+  }
+  std::fprintf(stderr, "escala: %s: %s\n", kind, safe.c_str());
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -55,15 +79,24 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // a command's own status (escala launch: the failed worker's)
   } catch (const CLI::ParseError& e) {
     // --help and --version exit 0; a bad flag or value is an invalid argument: status 2.
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   } catch (const escala::Error& e) {
-    std::fprintf(stderr, "escala: error: %s\n", e.what());
+    PrintError("error", e.what());
     return e.code() == escala::ErrorCode::kInvalidArgument ? 2 : 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A path the user gave that cannot be created or read (e.g. --checkpoint-dir under /proc).
+    PrintError("error", fmt::format("IO: {}: {}", e.path1().string(), e.code().message()));
+    return 1;
+  } catch (const std::bad_alloc&) {
+    PrintError("error", "ResourceExhausted: out of memory");
+    return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "escala: internal error: %s\n", e.what());
+    PrintError("internal error", e.what());
     return 1;
   }
   return 0;

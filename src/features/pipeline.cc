@@ -1,6 +1,7 @@
 #include "escala/features/pipeline.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -8,6 +9,8 @@
 #include <unordered_map>
 
 #include <fmt/format.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include "escala/core/error.h"
 #include "escala/core/parallel.h"
@@ -161,6 +164,20 @@ TransformScratch& TransformScratch::operator=(TransformScratch&&) noexcept = def
 
 namespace {
 
+// An integer option of a fitted step, as stored in a bundle: a crafted or damaged one is refused
+// by name (kDataLoss) rather than failing inside the standard library.
+int StoredInt(const FittedStep& s, const std::string& key, int lo, int hi) {
+  const auto it = s.options.find(key);
+  int v = 0;
+  const bool ok = it != s.options.end() &&
+                  std::from_chars(it->second.data(), it->second.data() + it->second.size(), v).ec ==
+                      std::errc() &&
+                  v >= lo && v <= hi;
+  ESCALA_CHECK(ok, kDataLoss, "pipeline step {}: option {} is missing or not an integer in [{}, {}]",
+               s.kind, key, lo, hi);
+  return v;
+}
+
 int FindLive(const std::vector<Slot>& slots, const std::vector<int>& live, std::string_view name) {
   for (int id : live) {
     if (slots[static_cast<std::size_t>(id)].name == name) return id;
@@ -303,7 +320,7 @@ void Pipeline::Impl::CompileStep(int index, const FittedStep& s, std::vector<int
     return;
   }
   if (kind == "hash") {
-    const int buckets = std::stoi(s.options.at("buckets"));
+    const int buckets = StoredInt(s, "buckets", 1, 1 << 20);
     Op op{.kind = OpKind::kHash, .step = index};
     for (const auto& col : s.columns) {
       const int id = slot_of(col);
@@ -331,7 +348,7 @@ void Pipeline::Impl::CompileStep(int index, const FittedStep& s, std::vector<int
     return;
   }
   if (kind == "poly") {
-    const int degree = std::stoi(s.options.at("degree"));
+    const int degree = StoredInt(s, "degree", 2, 4);
     const bool interaction_only =
         s.options.count("interaction_only") && s.options.at("interaction_only") == "true";
     Op op{.kind = OpKind::kPoly, .step = index};
@@ -670,8 +687,26 @@ Pipeline Pipeline::FromSpec(std::string_view spec) {
   for (const auto& d : p.impl_->defs) {
     if (d.kind == "expr") Expression::Parse(d.raw);
     if (d.kind == "hash") {
-      ESCALA_CHECK(d.number("buckets", 32) >= 1, kInvalidArgument,
-                   "pipeline step '{}': buckets must be >= 1", d.text);
+      const double buckets = d.number("buckets", 32);
+      ESCALA_CHECK(buckets >= 1 && buckets <= (1 << 20) && buckets == std::floor(buckets),
+                   kInvalidArgument, "pipeline step '{}': buckets must be an integer in [1, {}]",
+                   d.text, 1 << 20);
+    }
+    if (d.kind == "clip" && d.has("iqr")) {
+      const double k = d.number("iqr", 1.5);
+      ESCALA_CHECK(std::isfinite(k) && k >= 0, kInvalidArgument,
+                   "pipeline step '{}': iqr must be >= 0, got {}", d.text, k);
+    }
+    if (d.kind == "clip" && d.has("z")) {
+      const double k = d.number("z", 3);
+      ESCALA_CHECK(std::isfinite(k) && k > 0, kInvalidArgument,
+                   "pipeline step '{}': z must be > 0, got {}", d.text, k);
+    }
+    if (d.kind == "onehot" || d.kind == "ordinal") {
+      const double m = d.number("max_categories", 0);
+      ESCALA_CHECK(m >= 0 && m <= (1 << 24) && m == std::floor(m), kInvalidArgument,
+                   "pipeline step '{}': max_categories must be an integer >= 0 (0: all), got {}",
+                   d.text, m);
     }
     if (d.kind == "bucketize") {
       const auto b = d.numbers("boundaries");
@@ -1347,7 +1382,16 @@ std::string Pipeline::Serialize() const {
     for (const auto& p : s.params) *st->add_params() = p;
   }
   for (const auto& o : impl_->outputs) m.add_outputs(o);
-  return m.SerializeAsString();
+  // Deterministic (map entries in key order): the same fitted pipeline gives the same bytes, so
+  // bundles are reproducible and a checkpoint can recognise the pipeline it was written under.
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    m.SerializeToCodedStream(&coded);
+  }
+  return out;
 }
 
 Pipeline Pipeline::Parse(std::string_view bytes) {

@@ -66,7 +66,9 @@ std::string ModelBundle::SerializeToString() const {
 ModelBundle ModelBundle::ParseFromString(std::string_view bytes, std::string_view what) {
   std::uint32_t version = 0;
   const std::string_view payload = UnframePayload(bytes, kMagic, &version, what);
-  ESCALA_CHECK(version >= 1 && version <= kBundleFormatVersion, kFailedPrecondition,
+  ESCALA_CHECK(version >= 1, kDataLoss, "{}: bundle format version {} does not exist (damaged?)",
+               what, version);
+  ESCALA_CHECK(version <= kBundleFormatVersion, kFailedPrecondition,
                "{}: bundle format version {} is newer than this escala ({}) reads (up to {}); "
                "upgrade escala",
                what, version, ESCALA_VERSION_STRING, kBundleFormatVersion);

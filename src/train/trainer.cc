@@ -38,16 +38,38 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
+// "; the last good checkpoint is P" when one was written, for divergence messages.
+std::string LastCheckpoint(const std::string& ckpt_path) {
+  std::error_code ec;
+  if (ckpt_path.empty() || !std::filesystem::exists(ckpt_path, ec)) return "";
+  return fmt::format("; the last good checkpoint is {}", ckpt_path);
+}
+
 // Options that must be identical for a resumed run to continue the same trajectory.
 std::string Fingerprint(const TrainOptions& o, const models::Model& m, std::uint64_t rows) {
   const auto& p = o.optimizer;
   const auto& s = o.schedule;
   return fmt::format(
       "model={};opt={},{},{},{},{},{},{},{},{};sched={},{},{},{},{};batch={};drop_last={};"
-      "clip={};seed={};epochs={};rows={}",
+      "clip={};seed={};epochs={};rows={};data={}",
       m.Describe(), p.name, p.lr, p.momentum, p.beta1, p.beta2, p.epsilon, p.weight_decay, p.l2,
       p.l1, s.name, s.warmup_steps, s.step_size, s.gamma, s.min_lr, o.batch_size, o.drop_last,
-      o.clip_norm, o.seed, o.epochs, rows);
+      o.clip_norm, o.seed, o.epochs, rows, o.checkpoint.data_tag);
+}
+
+// A finite loss diverges too: no sane run's epoch loss is this many times its loss at the start.
+constexpr double kDivergenceFactor = 1e4;
+
+bool Diverging(const EpochRecord& rec, double start_loss) {
+  return start_loss > 0 && rec.train_loss > kDivergenceFactor * start_loss;
+}
+
+[[noreturn]] void ThrowDiverged(const EpochRecord& rec, double start_loss, float lr,
+                                const std::string& ckpt_path) {
+  Throw(ErrorCode::kAborted,
+        "training diverged at epoch {}: the mean training loss {:.4g} is over {:.0e} times the "
+        "loss at the start ({:.4g}); lower the learning rate (now {}){}",
+        rec.epoch, rec.train_loss, kDivergenceFactor, start_loss, lr, LastCheckpoint(ckpt_path));
 }
 
 void MetricsToProto(const Metrics& m, google::protobuf::RepeatedPtrField<pb::MetricValue>* out) {
@@ -262,6 +284,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
 
   State st;
   TrainResult result;
+  double start_loss = std::nan("");  // the first step's mean loss in this run
   const std::string ckpt_path =
       options_.checkpoint.dir.empty()
           ? std::string()
@@ -532,6 +555,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
     float lr = options_.optimizer.lr;
     // The bookkeeping after an update, on the CPU loop and after a backend's step alike.
     auto end_step = [&](double batch_loss, std::uint64_t global_count, std::uint64_t j) {
+      if (std::isnan(start_loss)) start_loss = batch_loss / static_cast<double>(global_count);
       ++st.step;
       st.epoch_loss_sum += batch_loss;
       st.epoch_loss_count += static_cast<std::int64_t>(global_count);
@@ -579,7 +603,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
               "training diverged at epoch {} step {}: the loss is {} (learning rate {} may be "
               "too high){}",
               st.epoch + 1, st.step, batch_loss, lr,
-              ckpt_path.empty() ? "" : fmt::format("; the last good checkpoint is {}", ckpt_path));
+              LastCheckpoint(ckpt_path));
         }
         end_step(batch_loss, global_count, j);
         continue;
@@ -648,7 +672,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
               "training diverged at epoch {} step {}: the loss is {} (learning rate {} may be too "
               "high){}",
               st.epoch + 1, st.step, batch_loss, lr,
-              ckpt_path.empty() ? "" : fmt::format("; the last good checkpoint is {}", ckpt_path));
+              LastCheckpoint(ckpt_path));
       }
       const float inv = 1.0f / static_cast<float>(global_count);
       std::span<float> grad(reduced.data() + 1, np);
@@ -674,6 +698,10 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
         static_cast<double>(st.step - step_at_epoch_start) * static_cast<double>(batch);
     rec.samples_per_second =
         rec.seconds > 0 ? std::min(samples, static_cast<double>(total_rows)) / rec.seconds : 0;
+    if (Diverging(rec, start_loss)) {
+      sync_host(false);  // a backend's parameters, as a non-finite loss leaves them
+      ThrowDiverged(rec, start_loss, lr, ckpt_path);
+    }
     if (valid != nullptr || options_.early_stopping.patience > 0) sync_host(false);
     rec.valid = ValidationMetrics(valid);
     const double monitored = valid != nullptr ? rec.valid.at(options_.metric) : rec.train_loss;

@@ -289,5 +289,101 @@ TEST(Regressions, CountLinesReadAsDataAreWarnedAbout) {
   EXPECT_TRUE(Contains(out, "label 'c4' has 3 class(es) (0, 1, 2)")) << out;
 }
 
+TEST(Regressions, FiniteDivergenceFailsAndWritesNoBundle) {
+  TempDir dir;
+  WriteFile(dir.File("x.csv"), EightFeatureCsv(300));
+  std::string out;
+  EXPECT_EQ(Escala("train --data " + dir.File("x.csv") +
+                       " --label y --model mlp --hidden 8 --epochs 20 --lr 1e10 --out " +
+                       dir.File("m.bundle"),
+                   &out),
+            1)
+      << out;
+  EXPECT_TRUE(Contains(out, "training diverged")) << out;
+  EXPECT_FALSE(Contains(out, "last good checkpoint")) << out;  // none was written
+  EXPECT_FALSE(fs::exists(dir.File("m.bundle")));
+}
+
+TEST(Regressions, ResumeRefusesAChangedPipeline) {
+  TempDir dir;
+  WriteFile(dir.File("x.csv"), EightFeatureCsv(300));
+  const std::string base = "train --data " + dir.File("x.csv") +
+                           " --label y --model mlp --hidden 8 --epochs 2 --checkpoint-dir " +
+                           dir.File("ck") + " --out " + dir.File("m.bundle");
+  std::string out;
+  ASSERT_EQ(Escala(base, &out), 0) << out;
+  EXPECT_EQ(Escala(base + " --resume --pipeline 'standardize | clip(z=2)'", &out), 1) << out;
+  EXPECT_TRUE(Contains(out, "checkpoint was written with different options or data")) << out;
+  EXPECT_EQ(Escala(base + " --resume", &out), 0) << out;
+}
+
+TEST(Regressions, LabelsThatAreNotClassesAreRefusedByRow) {
+  TempDir dir;
+  WriteFile(dir.File("inf.csv"), "a,y\n1,0\n2,1\n3,inf\n4,0\n");
+  std::string out;
+  EXPECT_EQ(Escala("train --data " + dir.File("inf.csv") + " --label y --model mlp --epochs 1",
+                   &out),
+            2)
+      << out;
+  EXPECT_TRUE(Contains(out, "row 2: label 'y' is inf")) << out;
+  // A continuous label for a binary model: a short message with a hint, not every value.
+  std::string csv = "a,y\n";
+  for (int i = 0; i < 200; ++i) csv += fmt::format("{},{}\n", i, i * 3);
+  WriteFile(dir.File("cont.csv"), csv);
+  EXPECT_EQ(Escala("train --data " + dir.File("cont.csv") + " --label y", &out), 2) << out;
+  EXPECT_TRUE(Contains(out, "... 200 in all); binary models need exactly 2 (a regression target? "
+                            "use --model linear)"))
+      << out;
+  EXPECT_LT(out.size(), 1500u) << out;
+  // A model of named classes evaluated on numeric labels.
+  ASSERT_EQ(Escala("train --data " + SourcePath("examples/data/penguins.csv") +
+                       " --label species --model softmax --out " + dir.File("p.bundle"),
+                   &out),
+            0)
+      << out;
+  WriteFile(dir.File("num.csv"), "species,island,bill_length_mm\n1,Dream,40\n");
+  EXPECT_EQ(Escala("evaluate --model " + dir.File("p.bundle") + " --data " + dir.File("num.csv"),
+                   &out),
+            2)
+      << out;
+  EXPECT_TRUE(Contains(out, "label 'species' is numeric in this data, but the model's classes are "
+                            "names (Adelie, Chinstrap, Gentoo)"))
+      << out;
+}
+
+TEST(Regressions, ErrorsAreClearAndEscaped) {
+  TempDir dir;
+  // Control characters of a hostile column name are shown escaped, not sent to the terminal.
+  WriteFile(dir.File("ctl.csv"), "a\x1b[2J,y\n1,0\n2,1\n");
+  std::string out;
+  EXPECT_EQ(Escala("train --data " + dir.File("ctl.csv") + " --label nosuch", &out), 1) << out;
+  EXPECT_FALSE(Contains(out, "\x1b")) << out;
+  EXPECT_TRUE(Contains(out, "a\\x1b[2J")) << out;
+  // A directory that cannot be created: the path and the reason, no "internal error".
+  WriteFile(dir.File("x.csv"), EightFeatureCsv(50));
+  EXPECT_EQ(Escala("train --data " + dir.File("x.csv") +
+                       " --label y --model mlp --hidden 4 --epochs 1 --checkpoint-dir "
+                       "/proc/escala-ck",
+                   &out),
+            1)
+      << out;
+  EXPECT_FALSE(Contains(out, "internal error")) << out;
+  EXPECT_TRUE(Contains(out, "/proc/escala-ck")) << out;
+  // A bundle claiming format version 0 is damaged, not "newer than this escala".
+  ASSERT_EQ(Escala("train --data " + dir.File("x.csv") + " --label y --out " +
+                       dir.File("m.bundle"),
+                   &out),
+            0)
+      << out;
+  std::string bytes = ReadFile(dir.File("m.bundle"));
+  bytes[8] = bytes[9] = bytes[10] = bytes[11] = 0;  // the format version, after the magic
+  WriteFile(dir.File("v0.bundle"), bytes);
+  EXPECT_EQ(Escala("evaluate --model " + dir.File("v0.bundle") + " --data " + dir.File("x.csv"),
+                   &out),
+            1)
+      << out;
+  EXPECT_TRUE(Contains(out, "bundle format version 0 does not exist")) << out;
+}
+
 }  // namespace
 }  // namespace escala

@@ -59,6 +59,9 @@ struct CheckpointConfig {
   int every_epochs = 1;          // 0: not at epoch ends
   std::int64_t every_steps = 0;  // 0: not mid-epoch
   bool resume = false;           // continue from dir/checkpoint.ckpt if present
+  // What the features are (escala train: the fitted pipeline's spec and checksum): a checkpoint
+  // written under another tag is refused on resume, as one of other options or data is.
+  std::string data_tag;
 };
 
 struct TrainOptions {
