@@ -1,6 +1,7 @@
 // The CSV engine: tokenising RFC 4180 records, parsing record-aligned windows into dense rows or
 // table columns, and the ordered pipeline that runs it in parallel.
 #include <algorithm>
+#include <unordered_map>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -979,16 +980,17 @@ CsvHeader ReadCsvHeader(std::string_view text, const CsvOptions& options, std::s
   std::vector<std::string> fields;
   const char* next = ReadRecordFields(c, p, name, &fields);
   if (options.header) {
+    std::unordered_map<std::string, std::size_t> seen;  // name -> column (linear in the width)
+    seen.reserve(fields.size());
     for (std::size_t i = 0; i < fields.size(); ++i) {
       std::string n = fields[i];
       if (n.empty()) n = fmt::format("c{}", i);
-      for (std::size_t k = 0; k < h.names.size(); ++k) {
-        if (h.names[k] == n) {
-          const LineColumn lc = Locate(text, static_cast<std::size_t>(p - c.data));
-          Throw(ErrorCode::kInvalidArgument,
-                "{}:{}:1: duplicate column name '{}' in the header (columns {} and {})", name,
-                lc.line, n, k + 1, i + 1);
-        }
+      const auto [it, added] = seen.emplace(n, i);
+      if (!added) {
+        const LineColumn lc = Locate(text, static_cast<std::size_t>(p - c.data));
+        Throw(ErrorCode::kInvalidArgument,
+              "{}:{}:1: duplicate column name '{}' in the header (columns {} and {})", name,
+              lc.line, n, it->second + 1, i + 1);
       }
       h.names.push_back(std::move(n));
     }
@@ -1059,13 +1061,9 @@ Schema InferCsvTypes(std::string_view records, bool complete, const CsvHeader& h
                                                                   : DataType::kCategorical});
   }
   for (const auto& override_field : options.column_types) {
-    bool found = false;
-    for (auto& field : out) {
-      if (field.name == override_field.name) {
-        field.type = override_field.type;
-        found = true;
-      }
-    }
+    const int at = Schema(out).Find(override_field.name);
+    const bool found = at >= 0;
+    if (found) out[static_cast<std::size_t>(at)].type = override_field.type;
     if (!found) {
       Schema s(out);
       Throw(ErrorCode::kNotFound,

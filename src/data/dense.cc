@@ -1,5 +1,7 @@
 #include "escala/data/dense.h"
 
+#include <string_view>
+#include <unordered_set>
 #include <algorithm>
 
 #include "escala/core/error.h"
@@ -17,16 +19,16 @@ std::vector<std::string> ResolveFeatures(const Schema& schema, const DenseSpec& 
   for (const auto& name : spec.exclude) schema.Index(name);
   std::vector<std::string> features;
   if (spec.features.empty()) {
+    const std::unordered_set<std::string_view> excluded(spec.exclude.begin(), spec.exclude.end());
     for (const auto& f : schema.fields()) {
-      if (f.name == spec.label) continue;
-      if (std::find(spec.exclude.begin(), spec.exclude.end(), f.name) != spec.exclude.end()) {
-        continue;
-      }
+      if (f.name == spec.label || excluded.count(f.name) > 0) continue;
       features.push_back(f.name);
     }
   } else {
     features = spec.features;
   }
+  std::unordered_set<std::string_view> listed;
+  listed.reserve(features.size());
   for (std::size_t k = 0; k < features.size(); ++k) {
     const int i = schema.Index(features[k]);
     ESCALA_CHECK(IsNumeric(schema.field(i).type), kInvalidArgument,
@@ -35,10 +37,8 @@ std::vector<std::string> ResolveFeatures(const Schema& schema, const DenseSpec& 
                  features[k]);
     ESCALA_CHECK(features[k] != spec.label, kInvalidArgument,
                  "column '{}' is both the label and a feature", features[k]);
-    for (std::size_t m = 0; m < k; ++m) {
-      ESCALA_CHECK(features[m] != features[k], kInvalidArgument,
-                   "feature column '{}' is listed twice", features[k]);
-    }
+    ESCALA_CHECK(listed.insert(features[k]).second, kInvalidArgument,
+                 "feature column '{}' is listed twice", features[k]);
   }
   return features;
 }

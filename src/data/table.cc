@@ -38,13 +38,28 @@ DataType ParseDataType(std::string_view name) {
 // ---------------------------------------------------------------------------------------------
 // Schema
 
-Schema::Schema(std::vector<Field> fields) : fields_(std::move(fields)) {}
+Schema::Schema(std::vector<Field> fields) : fields_(std::move(fields)) {
+  index_.reserve(fields_.size());
+  for (std::size_t i = 0; i < fields_.size(); ++i) {
+    index_.emplace(fields_[i].name, static_cast<int>(i));
+  }
+}
+
+void Schema::Append(Field field) {
+  index_.emplace(field.name, static_cast<int>(fields_.size()));
+  fields_.push_back(std::move(field));
+}
+
+std::string Schema::FirstDuplicate() const {
+  for (std::size_t i = 0; i < fields_.size(); ++i) {
+    if (index_.at(fields_[i].name) != static_cast<int>(i)) return fields_[i].name;
+  }
+  return "";
+}
 
 int Schema::Find(std::string_view name) const {
-  for (std::size_t i = 0; i < fields_.size(); ++i) {
-    if (fields_[i].name == name) return static_cast<int>(i);
-  }
-  return -1;
+  const auto it = index_.find(std::string(name));
+  return it == index_.end() ? -1 : it->second;
 }
 
 int Schema::Index(std::string_view name) const {
@@ -296,13 +311,11 @@ Table::Table(std::vector<Column> columns) : columns_(std::move(columns)) {
 
 void Table::RebuildSchema() {
   std::vector<Field> fields;
-  for (const auto& c : columns_) {
-    for (const auto& f : fields) {
-      ESCALA_CHECK(f.name != c.name(), kInvalidArgument, "duplicate column name '{}'", c.name());
-    }
-    fields.push_back({c.name(), c.type()});
-  }
+  fields.reserve(columns_.size());
+  for (const auto& c : columns_) fields.push_back({c.name(), c.type()});
   schema_ = Schema(std::move(fields));
+  ESCALA_CHECK(schema_.unique_names(), kInvalidArgument, "duplicate column name '{}'",
+               schema_.FirstDuplicate());
 }
 
 const Column& Table::column(std::string_view name) const {
@@ -319,8 +332,8 @@ void Table::AddColumn(Column column) {
   }
   ESCALA_CHECK(schema_.Find(column.name()) < 0, kInvalidArgument, "duplicate column name '{}'",
                column.name());
+  schema_.Append({column.name(), column.type()});
   columns_.push_back(std::move(column));
-  RebuildSchema();
 }
 
 void Table::set_row_ids(std::vector<std::uint64_t> ids) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <string_view>
 #include <variant>
 #include <vector>
@@ -55,6 +56,11 @@ class Schema {
   int Index(std::string_view name) const;
 
   bool operator==(const Schema& other) const { return fields_ == other.fields_; }
+  // Adds a field at the end (Find() keeps returning the first of a repeated name).
+  void Append(Field field);
+  // Whether every name appears once, and the first name that does not.
+  bool unique_names() const { return index_.size() == fields_.size(); }
+  std::string FirstDuplicate() const;
   // Empty when equal; otherwise a description of the first difference
   // ("column 3: expected 'age' float64, found 'age' int64").
   std::string Diff(const Schema& expected) const;
@@ -68,6 +74,8 @@ class Schema {
 
  private:
   std::vector<Field> fields_;
+  // Name -> first field of that name: Find() in constant time, however wide the table.
+  std::unordered_map<std::string, int> index_;
 };
 
 // One column. Storage by type: float32 -> float, float64 -> double, int64 -> int64_t,
