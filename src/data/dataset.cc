@@ -1,6 +1,7 @@
 #include "escala/data/dataset.h"
 
 #include <algorithm>
+#include <unistd.h>
 #include <filesystem>
 #include <glob.h>
 #include <numeric>
@@ -55,8 +56,15 @@ Format FormatFromPath(std::string_view path) {
 
 namespace {
 
-// A sparse dataset densified for a table or a dense matrix may take at most this much memory.
-constexpr double kMaxDenseBytes = 64.0 * (1 << 30);
+// A sparse dataset densified for a table or a dense matrix may take at most half the machine's
+// memory and this many columns.
+constexpr std::int64_t kMaxDenseColumns = std::int64_t{1} << 22;
+
+double MaxDenseBytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? 0.5 * static_cast<double>(pages) * static_cast<double>(page)
+                               : 64.0 * (1 << 30);
+}
 
 // Columns of a dense read as a table: float32 features, then the label when there is one.
 Table DenseToTable(const DenseData& d) {
@@ -508,11 +516,12 @@ DenseData Dataset::ReadDense(const DenseSpec& spec, Shard shard, ReadReport* rep
       ESCALA_CHECK(spec.features.empty() && spec.exclude.empty(), kInvalidArgument,
                    "LIBSVM columns have no names to select");
       const double bytes = static_cast<double>(s.x.rows) * static_cast<double>(s.x.cols) * 4;
-      ESCALA_CHECK(bytes <= kMaxDenseBytes, kResourceExhausted,
+      ESCALA_CHECK(bytes <= MaxDenseBytes() && s.x.cols <= kMaxDenseColumns, kResourceExhausted,
                    "{}: LIBSVM data of {} rows x {} features would take {:.1f} GiB as a dense "
-                   "matrix (the limit is {:.0f} GiB); a feature index that large is likely wrong",
+                   "matrix (the limits are {:.1f} GiB, half this machine's memory, and {} "
+                   "columns); a feature index that large is likely wrong",
                    files_.front().path, s.x.rows, s.x.cols, bytes / (1 << 30),
-                   kMaxDenseBytes / (1 << 30));
+                   MaxDenseBytes() / (1 << 30), kMaxDenseColumns);
       out.features = s.x.ToDense();
       out.labels = s.labels;
       out.row_ids = s.row_ids;
