@@ -1,6 +1,8 @@
 #include "escala/dist/worker_env.h"
 
+#include <cctype>
 #include <cstdlib>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -95,9 +97,35 @@ void ExpandPattern(std::string_view pattern, std::string prefix, std::vector<std
   }
 }
 
+// "1", "true", "yes", "on" in any case (torchrun writes Python's "True").
 bool ParseBool(const std::optional<std::string>& v) {
   if (!v) return false;
-  return *v == "1" || *v == "true" || *v == "yes" || *v == "on";
+  std::string s = *v;
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s == "1" || s == "true" || s == "yes" || s == "on";
+}
+
+// The job id a launcher gave: the rank's own family first (an mpirun inside a Slurm allocation
+// is its own job), then any other. Empty when none did.
+std::string LauncherJobId(const WorkerEnv::Lookup& get, std::string_view family) {
+  std::string slurm;
+  if (auto id = get("SLURM_JOB_ID")) {
+    slurm = *id;
+    if (auto step = get("SLURM_STEP_ID")) slurm += "." + *step;
+  }
+  const std::string torchrun = get("TORCHELASTIC_RUN_ID").value_or("");
+  const std::string openmpi =
+      get("OMPI_MCA_ess_base_jobid")
+          .value_or(get("OMPI_MCA_orte_ess_jobid").value_or(get("PMIX_NAMESPACE").value_or("")));
+  if (family == "slurm" && !slurm.empty()) return slurm;
+  if (family == "openmpi" && !openmpi.empty()) return openmpi;
+  if (!torchrun.empty()) return torchrun;
+  return !slurm.empty() ? slurm : openmpi;
+}
+
+std::string RandomJobId() {
+  std::random_device rd;
+  return fmt::format("escala-{:08x}", rd());
 }
 
 }  // namespace
@@ -246,14 +274,8 @@ WorkerEnv WorkerEnv::FromLookup(const Lookup& lookup) {
                env.rank, env.world_size, env.source);
 
   // 4. Job identity.
-  if (auto id = get("ESCALA_JOB_ID")) {
-    env.job_id = *id;
-  } else if (auto tid = get("TORCHELASTIC_RUN_ID")) {
-    env.job_id = *tid;
-  } else if (auto sid = get("SLURM_JOB_ID")) {
-    env.job_id = *sid;
-    if (auto step = get("SLURM_STEP_ID")) env.job_id += "." + *step;
-  }
+  env.job_id = get("ESCALA_JOB_ID").value_or(LauncherJobId(get, env.source));
+  if (env.job_id.empty()) env.job_id = env.world_size == 1 ? RandomJobId() : "escala";
   env.job_token = get("ESCALA_JOB_TOKEN").value_or("");
   env.run_coordinator = env.rank == 0 && env.world_size > 1;
   if (auto rc = lookup("ESCALA_RUN_COORDINATOR"))

@@ -14,8 +14,12 @@
 //   none of them: a single process (rank 0 of 1).
 // The coordinator address is ESCALA_COORDINATOR (host:port), else MASTER_ADDR:MASTER_PORT, else
 // (Slurm) the first host of SLURM_JOB_NODELIST with ESCALA_COORDINATOR_PORT or MASTER_PORT or
-// 29500. The job id is ESCALA_JOB_ID, else TORCHELASTIC_RUN_ID, else SLURM_JOB_ID, else "escala";
-// the job token is ESCALA_JOB_TOKEN (empty: no token).
+// 29500.
+// The job id is ESCALA_JOB_ID, else the launcher's (the rank's own launcher first):
+// TORCHELASTIC_RUN_ID, SLURM_JOB_ID[.SLURM_STEP_ID], Open MPI's OMPI_MCA_ess_base_jobid (or
+// OMPI_MCA_orte_ess_jobid, PMIX_NAMESPACE); else random for a single process and "escala" for
+// processes started by hand (set ESCALA_JOB_ID: they cannot agree on a random one). The job token
+// is ESCALA_JOB_TOKEN (empty: no token).
 //
 // Thread-safety: WorkerEnv is a value. FromEnvironment() reads the process environment, which
 // must not be modified concurrently.
