@@ -262,6 +262,13 @@ WorkerEnv WorkerEnv::FromLookup(const Lookup& lookup) {
     ESCALA_CHECK(port > 0 && port <= 65535, kInvalidArgument, "MASTER_PORT={} is out of range",
                  port);
     env.coordinator = HostPort{*addr, port}.ToString();
+    if (ParseBool(get("TORCHELASTIC_USE_AGENT_STORE"))) {
+      // torchrun's agent owns MASTER_PORT: its store tells the workers where the coordinator is.
+      env.coordinator_store = env.coordinator;
+      env.coordinator = HostPort{*addr, 0}.ToString();
+      env.coordinator_key = fmt::format("/worker/attempt_{}/escala/coordinator",
+                                        geti("TORCHELASTIC_RESTART_COUNT").value_or(0));
+    }
   } else if (!env.nodes.empty()) {
     const int port = geti("ESCALA_COORDINATOR_PORT").value_or(geti("MASTER_PORT").value_or(29500));
     ESCALA_CHECK(port > 0 && port <= 65535, kInvalidArgument, "coordinator port {} out of range",
@@ -280,13 +287,22 @@ WorkerEnv WorkerEnv::FromLookup(const Lookup& lookup) {
   env.run_coordinator = env.rank == 0 && env.world_size > 1;
   if (auto rc = lookup("ESCALA_RUN_COORDINATOR"))
     env.run_coordinator = env.rank == 0 && ParseBool(rc);
+  ESCALA_CHECK(env.coordinator_store.empty() || env.rank != 0 || env.run_coordinator,
+               kInvalidArgument,
+               "ESCALA_RUN_COORDINATOR=0 under torchrun's static rendezvous "
+               "(TORCHELASTIC_USE_AGENT_STORE=True) leaves the job without a coordinator: set "
+               "ESCALA_COORDINATOR=host:port of the coordinator");
   return env;
 }
 
 std::string WorkerEnv::Describe() const {
   std::string s = fmt::format("rank {}/{} (local {}/{}, node {}) via {}", rank, world_size,
                               local_rank, local_world_size, node_rank, source);
-  if (!coordinator.empty()) s += fmt::format(", coordinator {}", coordinator);
+  if (!coordinator_store.empty()) {
+    s += fmt::format(", coordinator from torchrun's store {}", coordinator_store);
+  } else if (!coordinator.empty()) {
+    s += fmt::format(", coordinator {}", coordinator);
+  }
   s += fmt::format(", job {}", job_id);
   return s;
 }

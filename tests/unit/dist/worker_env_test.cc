@@ -83,6 +83,39 @@ TEST(WorkerEnv, Torchrun) {
             "h:29500");
 }
 
+// torchrun's default (static) rendezvous: its agent's TCPStore listens on MASTER_PORT, so the
+// coordinator takes a free port of MASTER_ADDR and its address goes through that store.
+TEST(WorkerEnv, TorchrunStaticRendezvousFindsTheCoordinatorThroughTheAgentsStore) {
+  std::map<std::string, std::string> vars = {{"RANK", "0"},
+                                             {"WORLD_SIZE", "2"},
+                                             {"MASTER_ADDR", "127.0.0.1"},
+                                             {"MASTER_PORT", "29500"},
+                                             {"TORCHELASTIC_RUN_ID", "none"},
+                                             {"TORCHELASTIC_RESTART_COUNT", "2"},
+                                             {"TORCHELASTIC_USE_AGENT_STORE", "True"}};
+  WorkerEnv env = From(vars);
+  EXPECT_EQ(env.coordinator_store, "127.0.0.1:29500");
+  EXPECT_EQ(env.coordinator, "127.0.0.1:0");
+  EXPECT_EQ(env.coordinator_key, "/worker/attempt_2/escala/coordinator");
+  EXPECT_TRUE(env.run_coordinator);
+  EXPECT_NE(env.Describe().find("torchrun's store 127.0.0.1:29500"), std::string::npos);
+  // c10d rendezvous and --standalone: MASTER_PORT is a free port for rank 0 to listen on.
+  vars["TORCHELASTIC_USE_AGENT_STORE"] = "False";
+  env = From(vars);
+  EXPECT_TRUE(env.coordinator_store.empty());
+  EXPECT_EQ(env.coordinator, "127.0.0.1:29500");
+  // An explicit coordinator needs no store.
+  vars["TORCHELASTIC_USE_AGENT_STORE"] = "True";
+  vars["ESCALA_COORDINATOR"] = "10.0.0.1:4000";
+  env = From(vars);
+  EXPECT_TRUE(env.coordinator_store.empty());
+  EXPECT_EQ(env.coordinator, "10.0.0.1:4000");
+  // Rank 0 must host it: nobody else publishes the address.
+  vars.erase("ESCALA_COORDINATOR");
+  vars["ESCALA_RUN_COORDINATOR"] = "0";
+  ExpectInvalid(vars, "ESCALA_RUN_COORDINATOR=0");
+}
+
 // Two jobs must not share a job id by default: it comes from the launcher that started the rank.
 TEST(WorkerEnv, JobIdComesFromTheLauncher) {
   EXPECT_EQ(From({{"RANK", "1"},
