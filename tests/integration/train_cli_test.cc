@@ -249,3 +249,60 @@ TEST(StatsCli, TwoWorkersReportTheSameStatisticsAsOne) {
 
 }  // namespace
 }  // namespace escala
+
+namespace escala {
+namespace {
+
+// A config file escala cannot read fails with an error naming the file (and the line and key),
+// instead of training with defaults.
+TEST(ConfigFile, RefusesWhatItCannotReadNamingFileLineAndKey) {
+  TempDir dir;
+  const std::string data = SourcePath("examples/data/penguins.csv");
+  const std::string good = "[train]\nlabel = \"species\"\nmodel = \"softmax\"\nepochs = 1\n";
+  struct Case {
+    std::string name, contents, message;
+  };
+  const std::vector<Case> cases = {
+      {"train.yaml", "train:\n  label: species\n",
+       "train.yaml: YAML is not read; use TOML ([train] section"},
+      {"train.yml", good, "train.yml: YAML is not read"},
+      {"train.json", R"({"train": {"label": "species"}})", "train.json: JSON is not read"},
+      {"modle.toml", "[train]\nmodle = \"mlp\"\n",
+       "modle.toml, line 2: unknown key 'modle' in [train]"},
+      {"top.toml", "epochs = 3\n", "top.toml, line 1: unknown key 'epochs' at the top"},
+      {"header.toml", "[train\nlabel = \"species\"\n",
+       "header.toml, line 1: malformed section header '[train'"},
+      {"section.toml", "[trian]\nlabel = \"species\"\n",
+       "section.toml, line 1: [trian] names no escala subcommand"},
+      {"yaml.toml", "[train]\nlabel: species\n",
+       "yaml.toml, line 2: 'label: species' is not key = value (YAML is not read"},
+      {"random.toml", std::string("\x7f\x45\x4c\x46\x02\x01\x01\x00\xde\xad\xbe\xef", 12),
+       "random.toml, line 1: not text"},
+      {"config.toml", "config = \"other.toml\"\n", "config.toml, line 1: 'config' cannot be set"},
+  };
+  for (const Case& c : cases) {
+    testing::WriteFile(dir.File(c.name), c.contents);
+    std::string out;
+    EXPECT_EQ(RunCommand(CliPath() + " train --config " + dir.File(c.name) + " --data " + data +
+                             " --out " + dir.File(c.name + ".bundle"),
+                         &out),
+              2)
+        << c.name << ": " << out;
+    EXPECT_NE(out.find("--config " + dir.File(c.message)), std::string::npos)
+        << c.name << ": " << out;
+    EXPECT_FALSE(std::filesystem::exists(dir.File(c.name + ".bundle"))) << c.name;
+  }
+  std::string out;
+  EXPECT_NE(RunCommand(CliPath() + " train --config " + dir.File("missing.toml"), &out), 0);
+  EXPECT_NE(out.find("missing.toml"), std::string::npos) << out;
+  // The same keys in a well-formed file train.
+  testing::WriteFile(dir.File("good.toml"), good);
+  EXPECT_EQ(RunCommand(CliPath() + " train --config " + dir.File("good.toml") + " --data " + data +
+                           " --out " + dir.File("good.bundle"),
+                       &out),
+            0)
+      << out;
+}
+
+}  // namespace
+}  // namespace escala
