@@ -253,6 +253,65 @@ TEST(StatsCli, TwoWorkersReportTheSameStatisticsAsOne) {
 namespace escala {
 namespace {
 
+// The ConfigMap's train.toml in the Kubernetes example (the block under "train.toml: |").
+std::string ConfigMapToml(const std::string& manifest) {
+  const std::string key = "  train.toml: |\n";
+  const auto start = manifest.find(key);
+  if (start == std::string::npos) return "";
+  std::string toml;
+  std::size_t pos = start + key.size();
+  while (pos < manifest.size() && manifest.compare(pos, 4, "    ") == 0) {
+    const auto end = manifest.find('\n', pos);
+    toml += manifest.substr(pos + 4, end - pos - 4) + "\n";
+    pos = end + 1;
+  }
+  return toml;
+}
+
+std::string ReplaceAll(std::string s, const std::string& from, const std::string& to) {
+  for (auto p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) {
+    s.replace(p, from.size(), to);
+  }
+  return s;
+}
+
+// The config of examples/dist, as train.sbatch runs it: from a directory holding examples/.
+TEST(ConfigFile, TheShippedExampleConfigTrains) {
+  TempDir dir;
+  std::filesystem::create_directory_symlink(SourcePath("examples"), dir.File("examples"));
+  std::string out;
+  ASSERT_EQ(RunCommand("cd " + dir.path().string() + " && " + CliPath() +
+                           " train --config examples/dist/train.toml",
+                       &out),
+            0)
+      << out;
+  const auto b = io::ModelBundle::Load(dir.File("models/penguins/1/model.bundle"));
+  EXPECT_EQ(b.training_config.at("model"), "mlp");
+  EXPECT_EQ(b.class_names, (std::vector<std::string>{"Adelie", "Chinstrap", "Gentoo"}));
+}
+
+// The Kubernetes Job mounts its ConfigMap at /config and runs /config/train.toml; that file, with
+// /data on a local directory, trains.
+TEST(ConfigFile, TheKubernetesExampleMountsItsConfigAndTheConfigTrains) {
+  const std::string manifest = testing::ReadFile(SourcePath("examples/dist/k8s-indexed-job.yaml"));
+  EXPECT_NE(manifest.find(R"("--config", "/config/train.toml")"), std::string::npos);
+  EXPECT_NE(manifest.find("mountPath: /config"), std::string::npos);
+  EXPECT_NE(manifest.find("configMap:\n            name: escala-train"), std::string::npos);
+  const std::string toml = ConfigMapToml(manifest);
+  ASSERT_NE(toml.find("[train]"), std::string::npos) << manifest;
+  TempDir dir;
+  std::filesystem::create_directories(dir.File("train"));
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() + " datagen --task classification --rows 3000 --features 6 " +
+                           "--informative 3 --seed 5 --out " + dir.File("train/part-00000.csv"),
+                       &out),
+            0)
+      << out;
+  testing::WriteFile(dir.File("train.toml"), ReplaceAll(toml, "\"/data/", "\"" + dir.File("")));
+  ASSERT_EQ(RunCommand(CliPath() + " train --config " + dir.File("train.toml"), &out), 0) << out;
+  EXPECT_TRUE(std::filesystem::exists(dir.File("models/model.bundle"))) << out;
+}
+
 // A config file escala cannot read fails with an error naming the file (and the line and key),
 // instead of training with defaults.
 TEST(ConfigFile, RefusesWhatItCannotReadNamingFileLineAndKey) {

@@ -74,6 +74,27 @@ TEST(Launchers, TorchrunVariables) {
   }
 }
 
+// The script as written: `escala train --config examples/dist/train.toml`, submitted from a
+// directory holding examples/ (the repository root), with `escala` on PATH.
+TEST(Launchers, SbatchScriptTrainsWithItsShippedConfig) {
+  TempDir dir;
+  WriteFakeSrun(dir);
+  ASSERT_EQ(symlink(SourcePath("examples").c_str(), dir.File("examples").c_str()), 0);
+  ASSERT_EQ(symlink(CliPath().c_str(), dir.File("escala").c_str()), 0);
+  Subprocess job({"/bin/sh", "-c",
+                  "cd " + dir.path().string() + " && exec /bin/bash examples/dist/train.sbatch"},
+                 {{"PATH", dir.path().string() + ":/usr/bin:/bin"},
+                  {"FAKE_SLURM_NTASKS", "2"},
+                  {"ESCALA_COORDINATOR_PORT", std::to_string(FreePort())}},
+                 dir.File("out"));
+  const auto st = job.Wait(seconds(120));
+  ASSERT_TRUE(st.has_value()) << job.Output();
+  EXPECT_EQ(*st, 0) << job.Output();
+  EXPECT_NE(job.Output().find("joining rank 1/2"), std::string::npos) << job.Output();
+  struct stat bundle {};
+  EXPECT_EQ(stat(dir.File("models/penguins/1/model.bundle").c_str(), &bundle), 0) << job.Output();
+}
+
 // The real torchrun in its three rendezvous modes. In the default (static) one, torchrun's agent
 // listens on MASTER_PORT itself: rank 0 hosts the coordinator on a free port and publishes it in
 // the agent's store. --standalone and c10d give the workers a free MASTER_PORT.
