@@ -3,7 +3,8 @@
 # missing and runs `apt-get update` at most once, only when something must be installed.
 #
 #   scripts/install-deps.sh            build dependencies
-#   scripts/install-deps.sh --test     + what the tests use when present (reference peers, nginx...)
+#   scripts/install-deps.sh --test     + what the tests use when present (reference peers, nginx,
+#                                        PyTorch's torchrun...)
 #   scripts/install-deps.sh --bench    + the benchmark peers (pandas, PyTorch, Gloo, Open MPI...)
 #
 # The CUDA toolkit is not a Debian package here: it is used when found at /usr/local/cuda.
@@ -15,7 +16,7 @@ for arg in "$@"; do
   case "$arg" in
     --test) want_test=1 ;;
     --bench) want_bench=1; want_test=1 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "install-deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -32,9 +33,10 @@ build_pkgs=(
 test_pkgs=(
   python3 python3-numpy python3-sklearn python3-pandas python3-grpcio python3-protobuf
   libopenblas0-pthread openssl nginx iproute2 liblinear-tools dataset-fashion-mnist
+  python3-torch
 )
 bench_pkgs=(
-  python3-torch python3-xgboost libgloo-dev openmpi-bin libopenmpi-dev nghttp2-client
+  python3-xgboost libgloo-dev openmpi-bin libopenmpi-dev nghttp2-client
   protobuf-compiler-grpc time
 )
 

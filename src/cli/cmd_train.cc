@@ -477,6 +477,12 @@ void RunTrain(const TrainFlags& f) {
                               {"init_from", f.init_from},
                               {"stop_reason", result.stop_reason}};
     if (!f.out.empty()) {
+      // A model repository's layout (models/<name>/<version>/model.bundle) may not exist yet.
+      const auto parent = std::filesystem::path(f.out).parent_path();
+      std::error_code ec;
+      if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+      ESCALA_CHECK(!ec, kIo, "--out {}: cannot create directory {}: {}", f.out, parent.string(),
+                   ec.message());
       bundle.Save(f.out);
       ESCALA_LOG_INFO("wrote {}", f.out);
     }

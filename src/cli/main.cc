@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/config_file.h"
 #include "escala/core/error.h"
 #include "escala/core/logging.h"
 #include "escala/core/parallel.h"
@@ -41,8 +42,9 @@ int main(int argc, char** argv) {
       "Explore and clean data, fit feature pipelines, train across workers, serve and retrain."};
   app.set_version_flag("--version", escala::cli::VersionString());
   // One config file for every subcommand: a [train] section holds `escala train`'s options
-  // (keys are the long option names), [serve] `escala serve`'s, and so on. Command-line flags
-  // may also appear; a flag given in both places is an error rather than a silent override.
+  // (keys are the long option names), [serve] `escala serve`'s, and so on. A flag given on the
+  // command line wins over the file. Unknown keys and sections, malformed lines and files in
+  // other formats (YAML, JSON) are errors naming the file and line (cli/config_file.h).
   app.set_config("--config", "",
                  "Read options from a TOML/INI file: a [train], [serve], ... section per "
                  "subcommand, keys are the long option names");
@@ -76,6 +78,8 @@ int main(int argc, char** argv) {
   escala::cli::RegisterScore(app);
   escala::cli::RegisterQuery(app);
   escala::cli::RegisterDist(app);
+  // After the subcommands: the file's keys are checked against their options.
+  escala::cli::GuardConfigOption(app);
 
   try {
     app.parse(argc, argv);

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "dist/grpc_ring.h"
+#include "dist/torch_store.h"
 #include "dist/transport.h"
 #include "escala/core/logging.h"
 #include "escala/dist/coordinator.h"
@@ -69,6 +70,36 @@ void TuneMallocOnce() {
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
   });
 #endif
+}
+
+std::unique_ptr<Coordinator> HostCoordinator(const WorkerEnv& env, const ConnectOptions& options) {
+  if (!env.run_coordinator) return nullptr;
+  CoordinatorOptions co;
+  co.listen_address = env.coordinator;
+  co.job_id = env.job_id;
+  co.job_token = env.job_token;
+  co.world_size = env.world_size;
+  co.heartbeat_interval = options.heartbeat_interval;
+  co.heartbeat_timeout = options.heartbeat_timeout;
+  co.tls = options.tls;
+  return std::make_unique<Coordinator>(co);
+}
+
+// The address to register at: env.coordinator, or (torchrun's static rendezvous) the one rank 0
+// publishes in torchrun's store: the hosted coordinator's own address on rank 0.
+std::string CoordinatorAddress(const WorkerEnv& env, const Coordinator* hosted,
+                               std::chrono::milliseconds timeout) {
+  if (env.coordinator_store.empty()) return env.coordinator;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  internal::TorchStoreClient store(env.coordinator_store, deadline);
+  if (hosted != nullptr) {
+    store.Set(env.coordinator_key, hosted->address());
+    return hosted->address();
+  }
+  const std::string address = store.Get(env.coordinator_key, deadline);
+  ESCALA_LOG_DEBUG("rank {}: coordinator at {} (from torchrun's store {})", env.rank, address,
+                   env.coordinator_store);
+  return ParseHostPort(address, "coordinator address in torchrun's store").ToString();
 }
 
 }  // namespace
@@ -186,18 +217,9 @@ std::unique_ptr<Communicator> Connect(const WorkerEnv& env, const ConnectOptions
   options.tls.Validate(/*as_server=*/true);
   options.tls.Validate(/*as_server=*/false);
 
-  std::unique_ptr<Coordinator> hosted;
-  if (env.run_coordinator) {
-    CoordinatorOptions co;
-    co.listen_address = env.coordinator;
-    co.job_id = env.job_id;
-    co.job_token = env.job_token;
-    co.world_size = env.world_size;
-    co.heartbeat_interval = options.heartbeat_interval;
-    co.heartbeat_timeout = options.heartbeat_timeout;
-    co.tls = options.tls;
-    hosted = std::make_unique<Coordinator>(co);
-  }
+  std::unique_ptr<Coordinator> hosted = HostCoordinator(env, options);
+  const std::string coordinator_address =
+      CoordinatorAddress(env, hosted.get(), options.rendezvous_timeout);
 
   internal::TransportOptions to;
   to.job_id = env.job_id;
@@ -212,7 +234,7 @@ std::unique_ptr<Communicator> Connect(const WorkerEnv& env, const ConnectOptions
   auto transport = std::make_unique<internal::Transport>(to);
 
   JobOptions jo;
-  jo.coordinator = env.coordinator;
+  jo.coordinator = coordinator_address;
   jo.job_id = env.job_id;
   jo.job_token = env.job_token;
   jo.rendezvous_timeout = options.rendezvous_timeout;

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 
+#include "core/listen_check.h"
 #include "dist/grpc_util.h"
 #include "escala/core/logging.h"
 #include "escala/dist/v1/coordinator.grpc.pb.h"
@@ -28,6 +29,7 @@ namespace {
 
 namespace pb = ::escala::dist::v1;
 using Clock = std::chrono::steady_clock;
+using ::escala::internal::ListenFailureReason;
 using internal::ToGrpcStatus;
 
 class SessionReactor;
@@ -296,8 +298,8 @@ void Coordinator::Impl::Start() {
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
-    Throw(ErrorCode::kUnavailable, "coordinator: cannot listen on {} (address in use?)",
-          options_.listen_address);
+    Throw(ErrorCode::kUnavailable, "coordinator: cannot listen on {}: {}", options_.listen_address,
+          ListenFailureReason(options_.listen_address));
   }
   const auto colon = options_.listen_address.rfind(':');
   address_ = options_.listen_address.substr(0, colon) + ":" + std::to_string(port_);

@@ -149,6 +149,9 @@ grpc::ChannelArguments MakeChannelArguments(const TlsOptions& tls, std::size_t m
 
 void ConfigureServerBuilder(grpc::ServerBuilder& builder, std::size_t max_message_bytes,
                             bool data_plane) {
+  // Own the port: with SO_REUSEPORT (gRPC's default on Linux) a second job's server would bind the
+  // same port and the kernel would split the connections between the two.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(ClampInt(max_message_bytes));
   builder.SetMaxSendMessageSize(ClampInt(max_message_bytes));
   if (data_plane) {

@@ -31,7 +31,7 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsOptions&
 // and framing settings tuned for bulk transfer.
 grpc::ChannelArguments MakeChannelArguments(const TlsOptions& tls, std::size_t max_message_bytes,
                                             bool data_plane);
-// The same settings for a server.
+// The same settings for a server, which also owns its port exclusively (no SO_REUSEPORT).
 void ConfigureServerBuilder(grpc::ServerBuilder& builder, std::size_t max_message_bytes,
                             bool data_plane);
 

@@ -13,6 +13,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include "core/listen_check.h"
 #include "dist/grpc_util.h"
 #include "escala/core/logging.h"
 #include "escala/dist/v1/collective.pb.h"
@@ -21,6 +22,7 @@ namespace escala::dist::internal {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using ::escala::internal::ListenFailureReason;
 namespace pb = ::escala::dist::v1;
 
 constexpr char kLinkMethod[] = "/escala.dist.v1.Collective/Link";
@@ -351,7 +353,8 @@ Transport::Transport(TransportOptions options)
     bool ok;
     while (impl_->cq->Next(&tag, &ok)) {
     }
-    Throw(ErrorCode::kUnavailable, "cannot listen for peers on {}", options_.bind_address);
+    Throw(ErrorCode::kUnavailable, "cannot listen for peers on {}: {}", options_.bind_address,
+          ListenFailureReason(options_.bind_address));
   }
   PostAccept();
 }

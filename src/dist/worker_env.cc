@@ -1,6 +1,8 @@
 #include "escala/dist/worker_env.h"
 
+#include <cctype>
 #include <cstdlib>
+#include <random>
 
 #include <fmt/format.h>
 
@@ -95,9 +97,35 @@ void ExpandPattern(std::string_view pattern, std::string prefix, std::vector<std
   }
 }
 
+// "1", "true", "yes", "on" in any case (torchrun writes Python's "True").
 bool ParseBool(const std::optional<std::string>& v) {
   if (!v) return false;
-  return *v == "1" || *v == "true" || *v == "yes" || *v == "on";
+  std::string s = *v;
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s == "1" || s == "true" || s == "yes" || s == "on";
+}
+
+// The job id a launcher gave: the rank's own family first (an mpirun inside a Slurm allocation
+// is its own job), then any other. Empty when none did.
+std::string LauncherJobId(const WorkerEnv::Lookup& get, std::string_view family) {
+  std::string slurm;
+  if (auto id = get("SLURM_JOB_ID")) {
+    slurm = *id;
+    if (auto step = get("SLURM_STEP_ID")) slurm += "." + *step;
+  }
+  const std::string torchrun = get("TORCHELASTIC_RUN_ID").value_or("");
+  const std::string openmpi =
+      get("OMPI_MCA_ess_base_jobid")
+          .value_or(get("OMPI_MCA_orte_ess_jobid").value_or(get("PMIX_NAMESPACE").value_or("")));
+  if (family == "slurm" && !slurm.empty()) return slurm;
+  if (family == "openmpi" && !openmpi.empty()) return openmpi;
+  if (!torchrun.empty()) return torchrun;
+  return !slurm.empty() ? slurm : openmpi;
+}
+
+std::string RandomJobId() {
+  std::random_device rd;
+  return fmt::format("escala-{:08x}", rd());
 }
 
 }  // namespace
@@ -234,6 +262,13 @@ WorkerEnv WorkerEnv::FromLookup(const Lookup& lookup) {
     ESCALA_CHECK(port > 0 && port <= 65535, kInvalidArgument, "MASTER_PORT={} is out of range",
                  port);
     env.coordinator = HostPort{*addr, port}.ToString();
+    if (ParseBool(get("TORCHELASTIC_USE_AGENT_STORE"))) {
+      // torchrun's agent owns MASTER_PORT: its store tells the workers where the coordinator is.
+      env.coordinator_store = env.coordinator;
+      env.coordinator = HostPort{*addr, 0}.ToString();
+      env.coordinator_key = fmt::format("/worker/attempt_{}/escala/coordinator",
+                                        geti("TORCHELASTIC_RESTART_COUNT").value_or(0));
+    }
   } else if (!env.nodes.empty()) {
     const int port = geti("ESCALA_COORDINATOR_PORT").value_or(geti("MASTER_PORT").value_or(29500));
     ESCALA_CHECK(port > 0 && port <= 65535, kInvalidArgument, "coordinator port {} out of range",
@@ -246,25 +281,28 @@ WorkerEnv WorkerEnv::FromLookup(const Lookup& lookup) {
                env.rank, env.world_size, env.source);
 
   // 4. Job identity.
-  if (auto id = get("ESCALA_JOB_ID")) {
-    env.job_id = *id;
-  } else if (auto tid = get("TORCHELASTIC_RUN_ID")) {
-    env.job_id = *tid;
-  } else if (auto sid = get("SLURM_JOB_ID")) {
-    env.job_id = *sid;
-    if (auto step = get("SLURM_STEP_ID")) env.job_id += "." + *step;
-  }
+  env.job_id = get("ESCALA_JOB_ID").value_or(LauncherJobId(get, env.source));
+  if (env.job_id.empty()) env.job_id = env.world_size == 1 ? RandomJobId() : "escala";
   env.job_token = get("ESCALA_JOB_TOKEN").value_or("");
   env.run_coordinator = env.rank == 0 && env.world_size > 1;
   if (auto rc = lookup("ESCALA_RUN_COORDINATOR"))
     env.run_coordinator = env.rank == 0 && ParseBool(rc);
+  ESCALA_CHECK(env.coordinator_store.empty() || env.rank != 0 || env.run_coordinator,
+               kInvalidArgument,
+               "ESCALA_RUN_COORDINATOR=0 under torchrun's static rendezvous "
+               "(TORCHELASTIC_USE_AGENT_STORE=True) leaves the job without a coordinator: set "
+               "ESCALA_COORDINATOR=host:port of the coordinator");
   return env;
 }
 
 std::string WorkerEnv::Describe() const {
   std::string s = fmt::format("rank {}/{} (local {}/{}, node {}) via {}", rank, world_size,
                               local_rank, local_world_size, node_rank, source);
-  if (!coordinator.empty()) s += fmt::format(", coordinator {}", coordinator);
+  if (!coordinator_store.empty()) {
+    s += fmt::format(", coordinator from torchrun's store {}", coordinator_store);
+  } else if (!coordinator.empty()) {
+    s += fmt::format(", coordinator {}", coordinator);
+  }
   s += fmt::format(", job {}", job_id);
   return s;
 }

@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <thread>
 
+#include "core/listen_check.h"
 #include "escala/core/error.h"
 #include "escala/core/logging.h"
 
@@ -40,12 +41,19 @@ HttpEndpoint::HttpEndpoint(const std::string& address, Handlers handlers)
     res.status = ok ? 200 : 503;
     res.set_content(ok ? "ready\n" : "not ready\n", "text/plain");
   });
+  // cpp-httplib turns SO_REUSEPORT on by default; own the port instead, so that a second server
+  // on it fails rather than sharing it.
+  impl_->server.set_socket_options([](int sock) {
+    const int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   if (port == 0) {
     impl_->port = impl_->server.bind_to_any_port(host);
   } else {
     impl_->port = impl_->server.bind_to_port(host, port) ? port : -1;
   }
-  ESCALA_CHECK(impl_->port > 0, kUnavailable, "cannot bind the HTTP endpoint to {}", address);
+  ESCALA_CHECK(impl_->port > 0, kUnavailable, "cannot bind the HTTP endpoint to {}: {}", address,
+               ::escala::internal::ListenFailureReason(address));
   impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
 }
 

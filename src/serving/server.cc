@@ -9,6 +9,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include "core/listen_check.h"
 #include "escala/config.h"
 #include "escala/core/error.h"
 #include "escala/core/file_util.h"
@@ -491,6 +492,8 @@ std::unique_ptr<PredictionServer> Builder::Build() {
   impl->service = std::make_unique<InferenceService>(impl.get());
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.grpc_address, creds, &impl->grpc_port);
+  // Own the port (gRPC turns SO_REUSEPORT on by default): a second server fails to start.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
   builder.RegisterService(impl->service.get());
@@ -502,7 +505,8 @@ std::unique_ptr<PredictionServer> Builder::Build() {
   builder.RegisterCallbackGenericService(impl->reflection.get());
   impl->grpc_server = builder.BuildAndStart();
   ESCALA_CHECK(impl->grpc_server != nullptr && impl->grpc_port > 0, kUnavailable,
-               "cannot listen on {} (address in use or invalid?)", options_.grpc_address);
+               "cannot listen on {}: {}", options_.grpc_address,
+               ::escala::internal::ListenFailureReason(options_.grpc_address));
   if (!options_.http_address.empty()) {
     auto* raw = impl.get();
     impl->http = std::make_unique<internal::HttpEndpoint>(

@@ -12,6 +12,7 @@
 #include "escala/io/bundle.h"
 #include "test_util/subprocess.h"
 #include "test_util/temp_dir.h"
+#include "test_util/torchrun.h"
 
 namespace escala {
 namespace {
@@ -93,6 +94,31 @@ TEST_F(DistTrain, OneTwoAndFourWorkersTrainTheSameModel) {
   const auto m4 = io::ModelBundle::Load(dir_.File("m4.bundle"));
   EXPECT_NEAR(m1.metrics.at("valid_logloss"), m4.metrics.at("valid_logloss"), 1e-4);
   EXPECT_EQ(m4.training_config.at("workers"), "4");
+}
+
+// torchrun's default (static) rendezvous, run for real: its agent owns MASTER_PORT, the workers
+// find their coordinator through the agent's store, and two workers train one worker's model.
+TEST_F(DistTrain, TorchrunWithTwoWorkersTrainsTheSameModelAsOne) {
+  const std::string torchrun = testing::TorchrunCommand(dir_.File("torchrun-logs"));
+  if (torchrun.empty()) GTEST_SKIP() << "torchrun (PyTorch) is not installed";
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() + Train("--epochs 3 --out " + dir_.File("m1.bundle")), &out), 0)
+      << out;
+  testing::Subprocess job(
+      {"/bin/sh", "-c",
+       "exec " + torchrun +
+           " --nnodes 1 --nproc_per_node 2 --master_addr 127.0.0.1 --master_port " +
+           std::to_string(testing::FreePort()) + " --no_python " + CliPath() +
+           Train("--epochs 3 --out " + dir_.File("m2.bundle"))},
+      dir_.File("torchrun.log"));
+  const auto rc = job.Wait(120s);
+  ASSERT_TRUE(rc.has_value()) << job.Output();
+  ASSERT_EQ(*rc, 0) << job.Output();
+  double d2 = 1;
+  MaxParamDiff(dir_.File("m1.bundle"), dir_.File("m2.bundle"), &d2);
+  EXPECT_LT(d2, 1e-4);
+  std::printf("torchrun, 2 workers vs 1: max |parameter difference| = %g\n", d2);
+  EXPECT_EQ(io::ModelBundle::Load(dir_.File("m2.bundle")).training_config.at("workers"), "2");
 }
 
 TEST_F(DistTrain, AKilledWorkerStopsTheJobWithAClearErrorInsteadOfAHang) {

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <filesystem>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -113,6 +114,25 @@ TEST(Serving, HealthMetadataAndPredictionsMatchTheBundle) {
   HttpGet(server->http_port(), "/v2/health/ready", &status);
   EXPECT_EQ(status, 200);
   server->Shutdown(1s);
+}
+
+// A second server on a port in use fails (gRPC and cpp-httplib would share it through
+// SO_REUSEPORT, and the kernel would split the clients between the two servers).
+TEST(Serving, ASecondServerOnAPortInUseFailsWithAddressInUse) {
+  auto first = StartWith(testing::NumericLogisticBundle(4));
+  const std::string grpc = "127.0.0.1:" + std::to_string(first->grpc_port());
+  const std::string http = "127.0.0.1:" + std::to_string(first->http_port());
+  for (const auto& [g, h, taken] : {std::tuple{grpc, std::string("127.0.0.1:0"), grpc},
+                                    std::tuple{std::string("127.0.0.1:0"), http, http}}) {
+    try {
+      PredictionServer::Builder().SetGrpcAddress(g).SetHttpAddress(h).Build();
+      ADD_FAILURE() << "a second server started on " << taken;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kUnavailable) << e.what();
+      EXPECT_NE(std::string(e.what()).find(taken + ": address in use"), std::string::npos)
+          << e.what();
+    }
+  }
 }
 
 TEST(Serving, ErrorsMapToGrpcStatusCodes) {

@@ -249,3 +249,119 @@ TEST(StatsCli, TwoWorkersReportTheSameStatisticsAsOne) {
 
 }  // namespace
 }  // namespace escala
+
+namespace escala {
+namespace {
+
+// The ConfigMap's train.toml in the Kubernetes example (the block under "train.toml: |").
+std::string ConfigMapToml(const std::string& manifest) {
+  const std::string key = "  train.toml: |\n";
+  const auto start = manifest.find(key);
+  if (start == std::string::npos) return "";
+  std::string toml;
+  std::size_t pos = start + key.size();
+  while (pos < manifest.size() && manifest.compare(pos, 4, "    ") == 0) {
+    const auto end = manifest.find('\n', pos);
+    toml += manifest.substr(pos + 4, end - pos - 4) + "\n";
+    pos = end + 1;
+  }
+  return toml;
+}
+
+std::string ReplaceAll(std::string s, const std::string& from, const std::string& to) {
+  for (auto p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size())) {
+    s.replace(p, from.size(), to);
+  }
+  return s;
+}
+
+// The config of examples/dist, as train.sbatch runs it: from a directory holding examples/.
+TEST(ConfigFile, TheShippedExampleConfigTrains) {
+  TempDir dir;
+  std::filesystem::create_directory_symlink(SourcePath("examples"), dir.File("examples"));
+  std::string out;
+  ASSERT_EQ(RunCommand("cd " + dir.path().string() + " && " + CliPath() +
+                           " train --config examples/dist/train.toml",
+                       &out),
+            0)
+      << out;
+  const auto b = io::ModelBundle::Load(dir.File("models/penguins/1/model.bundle"));
+  EXPECT_EQ(b.training_config.at("model"), "mlp");
+  EXPECT_EQ(b.class_names, (std::vector<std::string>{"Adelie", "Chinstrap", "Gentoo"}));
+}
+
+// The Kubernetes Job mounts its ConfigMap at /config and runs /config/train.toml; that file, with
+// /data on a local directory, trains.
+TEST(ConfigFile, TheKubernetesExampleMountsItsConfigAndTheConfigTrains) {
+  const std::string manifest = testing::ReadFile(SourcePath("examples/dist/k8s-indexed-job.yaml"));
+  EXPECT_NE(manifest.find(R"("--config", "/config/train.toml")"), std::string::npos);
+  EXPECT_NE(manifest.find("mountPath: /config"), std::string::npos);
+  EXPECT_NE(manifest.find("configMap:\n            name: escala-train"), std::string::npos);
+  const std::string toml = ConfigMapToml(manifest);
+  ASSERT_NE(toml.find("[train]"), std::string::npos) << manifest;
+  TempDir dir;
+  std::filesystem::create_directories(dir.File("train"));
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() + " datagen --task classification --rows 3000 --features 6 " +
+                           "--informative 3 --seed 5 --out " + dir.File("train/part-00000.csv"),
+                       &out),
+            0)
+      << out;
+  testing::WriteFile(dir.File("train.toml"), ReplaceAll(toml, "\"/data/", "\"" + dir.File("")));
+  ASSERT_EQ(RunCommand(CliPath() + " train --config " + dir.File("train.toml"), &out), 0) << out;
+  EXPECT_TRUE(std::filesystem::exists(dir.File("models/model.bundle"))) << out;
+}
+
+// A config file escala cannot read fails with an error naming the file (and the line and key),
+// instead of training with defaults.
+TEST(ConfigFile, RefusesWhatItCannotReadNamingFileLineAndKey) {
+  TempDir dir;
+  const std::string data = SourcePath("examples/data/penguins.csv");
+  const std::string good = "[train]\nlabel = \"species\"\nmodel = \"softmax\"\nepochs = 1\n";
+  struct Case {
+    std::string name, contents, message;
+  };
+  const std::vector<Case> cases = {
+      {"train.yaml", "train:\n  label: species\n",
+       "train.yaml: YAML is not read; use TOML ([train] section"},
+      {"train.yml", good, "train.yml: YAML is not read"},
+      {"train.json", R"({"train": {"label": "species"}})", "train.json: JSON is not read"},
+      {"modle.toml", "[train]\nmodle = \"mlp\"\n",
+       "modle.toml, line 2: unknown key 'modle' in [train]"},
+      {"top.toml", "epochs = 3\n", "top.toml, line 1: unknown key 'epochs' at the top"},
+      {"header.toml", "[train\nlabel = \"species\"\n",
+       "header.toml, line 1: malformed section header '[train'"},
+      {"section.toml", "[trian]\nlabel = \"species\"\n",
+       "section.toml, line 1: [trian] names no escala subcommand"},
+      {"yaml.toml", "[train]\nlabel: species\n",
+       "yaml.toml, line 2: 'label: species' is not key = value (YAML is not read"},
+      {"random.toml", std::string("\x7f\x45\x4c\x46\x02\x01\x01\x00\xde\xad\xbe\xef", 12),
+       "random.toml, line 1: not text"},
+      {"config.toml", "config = \"other.toml\"\n", "config.toml, line 1: 'config' cannot be set"},
+  };
+  for (const Case& c : cases) {
+    testing::WriteFile(dir.File(c.name), c.contents);
+    std::string out;
+    EXPECT_EQ(RunCommand(CliPath() + " train --config " + dir.File(c.name) + " --data " + data +
+                             " --out " + dir.File(c.name + ".bundle"),
+                         &out),
+              2)
+        << c.name << ": " << out;
+    EXPECT_NE(out.find("--config " + dir.File(c.message)), std::string::npos)
+        << c.name << ": " << out;
+    EXPECT_FALSE(std::filesystem::exists(dir.File(c.name + ".bundle"))) << c.name;
+  }
+  std::string out;
+  EXPECT_NE(RunCommand(CliPath() + " train --config " + dir.File("missing.toml"), &out), 0);
+  EXPECT_NE(out.find("missing.toml"), std::string::npos) << out;
+  // The same keys in a well-formed file train.
+  testing::WriteFile(dir.File("good.toml"), good);
+  EXPECT_EQ(RunCommand(CliPath() + " train --config " + dir.File("good.toml") + " --data " + data +
+                           " --out " + dir.File("good.bundle"),
+                       &out),
+            0)
+      << out;
+}
+
+}  // namespace
+}  // namespace escala

@@ -1,5 +1,6 @@
 #include "test_util/subprocess.h"
 
+#include <cstdint>
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
@@ -143,6 +144,19 @@ int FreePort() {
   getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
   close(s);
   return ntohs(addr.sin_port);
+}
+
+bool PortIsFree(int port) {
+  const int s = socket(AF_INET, SOCK_STREAM, 0);
+  const int yes = 1;
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool free = bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  close(s);
+  return free;
 }
 
 }  // namespace escala::testing

@@ -59,6 +59,8 @@ class Subprocess {
 
 // A TCP port that was free a moment ago on 127.0.0.1.
 int FreePort();
+// Whether nothing listens on `port` (any address) right now.
+bool PortIsFree(int port);
 
 }  // namespace escala::testing
 

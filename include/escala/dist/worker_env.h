@@ -14,8 +14,14 @@
 //   none of them: a single process (rank 0 of 1).
 // The coordinator address is ESCALA_COORDINATOR (host:port), else MASTER_ADDR:MASTER_PORT, else
 // (Slurm) the first host of SLURM_JOB_NODELIST with ESCALA_COORDINATOR_PORT or MASTER_PORT or
-// 29500. The job id is ESCALA_JOB_ID, else TORCHELASTIC_RUN_ID, else SLURM_JOB_ID, else "escala";
-// the job token is ESCALA_JOB_TOKEN (empty: no token).
+// 29500. Under torchrun's static rendezvous (TORCHELASTIC_USE_AGENT_STORE=True) torchrun's agent
+// listens on MASTER_PORT itself: the coordinator then takes a free port and its address travels
+// through the agent's store (coordinator_store, coordinator_key).
+// The job id is ESCALA_JOB_ID, else the launcher's (the rank's own launcher first):
+// TORCHELASTIC_RUN_ID, SLURM_JOB_ID[.SLURM_STEP_ID], Open MPI's OMPI_MCA_ess_base_jobid (or
+// OMPI_MCA_orte_ess_jobid, PMIX_NAMESPACE); else random for a single process and "escala" for
+// processes started by hand (set ESCALA_JOB_ID: they cannot agree on a random one). The job token
+// is ESCALA_JOB_TOKEN (empty: no token).
 //
 // Thread-safety: WorkerEnv is a value. FromEnvironment() reads the process environment, which
 // must not be modified concurrently.
@@ -36,8 +42,14 @@ struct WorkerEnv {
   int local_rank = 0;
   int local_world_size = 1;
   int node_rank = 0;
-  // host:port of the coordinator; empty for a single process.
+  // host:port of the coordinator; empty for a single process. With coordinator_store set, the
+  // host to bind with port 0 (rank 0 listens on a free port).
   std::string coordinator;
+  // torchrun's static rendezvous: host:port of the agent's c10d TCPStore (MASTER_ADDR:MASTER_PORT)
+  // and the key under which rank 0 publishes the coordinator's address
+  // ("/worker/attempt_<TORCHELASTIC_RESTART_COUNT>/escala/coordinator"). Empty otherwise.
+  std::string coordinator_store;
+  std::string coordinator_key;
   std::string job_id = "escala";
   std::string job_token;
   // Whether this process starts the coordinator (bound to `coordinator`) before rendezvous. True
@@ -50,7 +62,8 @@ struct WorkerEnv {
 
   // Reads the process environment. Throws kInvalidArgument naming the variable when a value is
   // malformed (not an integer, rank out of range, world size below 1, a bad node list, a
-  // multi-process job without any coordinator address).
+  // multi-process job without any coordinator address, ESCALA_RUN_COORDINATOR=0 on rank 0 under
+  // torchrun's static rendezvous).
   static WorkerEnv FromEnvironment();
   // The same, with `lookup` standing in for getenv (tests, and embedding in other launchers).
   using Lookup = std::function<std::optional<std::string>(std::string_view name)>;

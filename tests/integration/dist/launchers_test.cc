@@ -3,20 +3,22 @@
 // variables Slurm sets), torchrun's variables, and mpirun (when Open MPI is installed).
 #include <chrono>
 #include <string>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include "integration/dist/process_test_util.h"
+#include "test_util/torchrun.h"
 
 namespace escala::testing {
 namespace {
 
 using std::chrono::seconds;
 
-TEST(Launchers, SbatchScriptRunsWithSlurmsEnvironment) {
-  TempDir dir;
-  // srun stand-in: N tasks on this node with the variables Slurm gives each task.
+// srun stand-in in `dir`: FAKE_SLURM_NTASKS tasks on this node with the variables Slurm gives
+// each task.
+void WriteFakeSrun(const TempDir& dir) {
   const std::string srun = dir.File("srun");
   WriteFile(srun,
             "#!/bin/sh\n"
@@ -29,6 +31,11 @@ TEST(Launchers, SbatchScriptRunsWithSlurmsEnvironment) {
             "done\n"
             "rc=0; for p in $pids; do wait $p || rc=1; done; exit $rc\n");
   chmod(srun.c_str(), 0755);
+}
+
+TEST(Launchers, SbatchScriptRunsWithSlurmsEnvironment) {
+  TempDir dir;
+  WriteFakeSrun(dir);
   const int port = FreePort();
   Subprocess job({"/bin/bash", SourcePath("examples/dist/train.sbatch")},
                  {{"PATH", dir.path().string() + ":/usr/bin:/bin"},
@@ -66,6 +73,65 @@ TEST(Launchers, TorchrunVariables) {
     EXPECT_EQ(*st, 0) << p->Output();
   }
 }
+
+// The script as written: `escala train --config examples/dist/train.toml`, submitted from a
+// directory holding examples/ (the repository root), with `escala` on PATH.
+TEST(Launchers, SbatchScriptTrainsWithItsShippedConfig) {
+  TempDir dir;
+  WriteFakeSrun(dir);
+  ASSERT_EQ(symlink(SourcePath("examples").c_str(), dir.File("examples").c_str()), 0);
+  ASSERT_EQ(symlink(CliPath().c_str(), dir.File("escala").c_str()), 0);
+  Subprocess job({"/bin/sh", "-c",
+                  "cd " + dir.path().string() + " && exec /bin/bash examples/dist/train.sbatch"},
+                 {{"PATH", dir.path().string() + ":/usr/bin:/bin"},
+                  {"FAKE_SLURM_NTASKS", "2"},
+                  {"ESCALA_COORDINATOR_PORT", std::to_string(FreePort())}},
+                 dir.File("out"));
+  const auto st = job.Wait(seconds(120));
+  ASSERT_TRUE(st.has_value()) << job.Output();
+  EXPECT_EQ(*st, 0) << job.Output();
+  EXPECT_NE(job.Output().find("joining rank 1/2"), std::string::npos) << job.Output();
+  struct stat bundle {};
+  EXPECT_EQ(stat(dir.File("models/penguins/1/model.bundle").c_str(), &bundle), 0) << job.Output();
+}
+
+// The real torchrun in its three rendezvous modes. In the default (static) one, torchrun's agent
+// listens on MASTER_PORT itself: rank 0 hosts the coordinator on a free port and publishes it in
+// the agent's store. --standalone and c10d give the workers a free MASTER_PORT.
+class TorchrunModes : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TorchrunModes, TwoWorkersRunTheJob) {
+  TempDir dir;
+  const std::string torchrun = TorchrunCommand(dir.File("logs"));
+  if (torchrun.empty()) GTEST_SKIP() << "torchrun (PyTorch) is not installed";
+  std::string mode = GetParam();
+  if (mode == "standalone" && !PortIsFree(29400)) {
+    GTEST_SKIP() << "--standalone needs port 29400, which is taken";
+  }
+  if (mode == "static")
+    mode = "--master_addr 127.0.0.1 --master_port " + std::to_string(FreePort());
+  if (mode == "c10d") {
+    mode =
+        "--rdzv_backend c10d --rdzv_id t1 --rdzv_endpoint 127.0.0.1:" + std::to_string(FreePort());
+  }
+  if (mode == "standalone") mode = "--standalone";
+  Subprocess job({"/bin/sh", "-c",
+                  "exec " + torchrun + " --nnodes 1 --nproc_per_node 2 " + mode + " --no_python " +
+                      WorkerPath() + " loop 20 5000"},
+                 {{"ESCALA_RENDEZVOUS_TIMEOUT", "30s"}, {"ESCALA_COLLECTIVE_TIMEOUT", "30s"}},
+                 dir.File("out"));
+  const auto st = job.Wait(seconds(120));
+  ASSERT_TRUE(st.has_value()) << job.Output();
+  EXPECT_EQ(*st, 0) << job.Output();
+  for (int r = 0; r < 2; ++r) {
+    EXPECT_NE(job.Output().find("loop ok rank " + std::to_string(r)), std::string::npos)
+        << job.Output();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Launchers, TorchrunModes,
+                         ::testing::Values("static", "standalone", "c10d"),
+                         [](const auto& mode) { return mode.param; });
 
 TEST(Launchers, MpirunLine) {
   if (RunCommand("mpirun --version") != 0) GTEST_SKIP() << "Open MPI is not installed";

@@ -4,12 +4,14 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <thread>
 
 #include <gtest/gtest.h>
 
+#include "dist/transport.h"
 #include "escala/dist/connect.h"
 #include "escala/dist/job.h"
 #include "test_util/subprocess.h"
@@ -353,6 +355,38 @@ TEST(Coordinator, DataPlanePeerRefusingConnectionsIsUnavailable) {
   p.Attach(*s0);
   ASSERT_TRUE(p.Wait(milliseconds(5000)));
   EXPECT_EQ(p.status.code(), ErrorCode::kAborted) << p.status.ToString();
+}
+
+// Every listener owns its port: a second one on the same port (which SO_REUSEPORT, gRPC's default
+// on Linux, would let bind and share the connections) fails with a clear error.
+void ExpectAddressInUse(const std::function<void()>& start, const std::string& address) {
+  try {
+    start();
+    FAIL() << "a second listener started on " << address;
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnavailable) << e.what();
+    EXPECT_NE(std::string(e.what()).find(address + ": address in use"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Listeners, ASecondCoordinatorOnThePortFailsWithAddressInUse) {
+  Coordinator first(Options(2));
+  CoordinatorOptions o = Options(2);
+  o.job_id = "another-job";
+  o.listen_address = "127.0.0.1:" + std::to_string(first.port());
+  ExpectAddressInUse([&] { Coordinator second(o); }, o.listen_address);
+  // The first one still serves its own job.
+  JobOptions c = Client(first);
+  c.rendezvous_timeout = milliseconds(300);
+  EXPECT_EQ(JoinStatus(c, Reg(2)).code(), ErrorCode::kDeadlineExceeded);
+}
+
+TEST(Listeners, ASecondDataPlaneOnThePortFailsWithAddressInUse) {
+  internal::Transport first(internal::TransportOptions{});
+  internal::TransportOptions o;
+  o.bind_address = "127.0.0.1:" + std::to_string(first.port());
+  ExpectAddressInUse([&] { internal::Transport second(o); }, o.bind_address);
 }
 
 }  // namespace

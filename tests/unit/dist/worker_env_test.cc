@@ -83,6 +83,81 @@ TEST(WorkerEnv, Torchrun) {
             "h:29500");
 }
 
+// torchrun's default (static) rendezvous: its agent's TCPStore listens on MASTER_PORT, so the
+// coordinator takes a free port of MASTER_ADDR and its address goes through that store.
+TEST(WorkerEnv, TorchrunStaticRendezvousFindsTheCoordinatorThroughTheAgentsStore) {
+  std::map<std::string, std::string> vars = {{"RANK", "0"},
+                                             {"WORLD_SIZE", "2"},
+                                             {"MASTER_ADDR", "127.0.0.1"},
+                                             {"MASTER_PORT", "29500"},
+                                             {"TORCHELASTIC_RUN_ID", "none"},
+                                             {"TORCHELASTIC_RESTART_COUNT", "2"},
+                                             {"TORCHELASTIC_USE_AGENT_STORE", "True"}};
+  WorkerEnv env = From(vars);
+  EXPECT_EQ(env.coordinator_store, "127.0.0.1:29500");
+  EXPECT_EQ(env.coordinator, "127.0.0.1:0");
+  EXPECT_EQ(env.coordinator_key, "/worker/attempt_2/escala/coordinator");
+  EXPECT_TRUE(env.run_coordinator);
+  EXPECT_NE(env.Describe().find("torchrun's store 127.0.0.1:29500"), std::string::npos);
+  // c10d rendezvous and --standalone: MASTER_PORT is a free port for rank 0 to listen on.
+  vars["TORCHELASTIC_USE_AGENT_STORE"] = "False";
+  env = From(vars);
+  EXPECT_TRUE(env.coordinator_store.empty());
+  EXPECT_EQ(env.coordinator, "127.0.0.1:29500");
+  // An explicit coordinator needs no store.
+  vars["TORCHELASTIC_USE_AGENT_STORE"] = "True";
+  vars["ESCALA_COORDINATOR"] = "10.0.0.1:4000";
+  env = From(vars);
+  EXPECT_TRUE(env.coordinator_store.empty());
+  EXPECT_EQ(env.coordinator, "10.0.0.1:4000");
+  // Rank 0 must host it: nobody else publishes the address.
+  vars.erase("ESCALA_COORDINATOR");
+  vars["ESCALA_RUN_COORDINATOR"] = "0";
+  ExpectInvalid(vars, "ESCALA_RUN_COORDINATOR=0");
+}
+
+// Two jobs must not share a job id by default: it comes from the launcher that started the rank.
+TEST(WorkerEnv, JobIdComesFromTheLauncher) {
+  EXPECT_EQ(From({{"RANK", "1"},
+                  {"WORLD_SIZE", "2"},
+                  {"MASTER_ADDR", "h"},
+                  {"TORCHELASTIC_RUN_ID", "tr-7"}})
+                .job_id,
+            "tr-7");
+  EXPECT_EQ(From({{"SLURM_PROCID", "1"},
+                  {"SLURM_NTASKS", "2"},
+                  {"SLURM_JOB_NODELIST", "a"},
+                  {"SLURM_JOB_ID", "4242"},
+                  {"SLURM_STEP_ID", "3"}})
+                .job_id,
+            "4242.3");
+  const std::map<std::string, std::string> mpi = {{"OMPI_COMM_WORLD_RANK", "1"},
+                                                  {"OMPI_COMM_WORLD_SIZE", "2"},
+                                                  {"MASTER_ADDR", "h"},
+                                                  {"OMPI_MCA_ess_base_jobid", "3405905921"}};
+  EXPECT_EQ(From(mpi).job_id, "3405905921");
+  // mpirun inside a Slurm allocation: the allocation's id is shared by every mpirun in it.
+  auto in_slurm = mpi;
+  in_slurm["SLURM_JOB_ID"] = "4242";
+  EXPECT_EQ(From(in_slurm).job_id, "3405905921");
+  EXPECT_EQ(From({{"OMPI_COMM_WORLD_RANK", "0"},
+                  {"OMPI_COMM_WORLD_SIZE", "2"},
+                  {"MASTER_ADDR", "h"},
+                  {"PMIX_NAMESPACE", "prterun-node0-4711@1"}})
+                .job_id,
+            "prterun-node0-4711@1");
+  in_slurm["ESCALA_JOB_ID"] = "mine";
+  EXPECT_EQ(From(in_slurm).job_id, "mine");
+  // Nothing names the job: a single process gets a random id; processes started by hand cannot
+  // agree on one and share "escala" (set ESCALA_JOB_ID).
+  const std::string a = From({}).job_id, b = From({}).job_id;
+  EXPECT_TRUE(a.starts_with("escala-")) << a;
+  EXPECT_NE(a, b);
+  EXPECT_EQ(From({{"ESCALA_RANK", "1"}, {"ESCALA_WORLD_SIZE", "2"}, {"ESCALA_COORDINATOR", "h:1"}})
+                .job_id,
+            "escala");
+}
+
 TEST(WorkerEnv, SlurmWithCompressedNodeList) {
   const WorkerEnv env = From({{"SLURM_PROCID", "5"},
                               {"SLURM_NTASKS", "8"},
