@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "escala/core/error.h"
 #include "escala/core/file_util.h"
 #include "escala/core/logging.h"
@@ -22,12 +23,9 @@ struct ConvertArgs {
   std::vector<std::string> data;
   std::string out;
   std::string label;
-  std::string format = "auto";
-  std::string delimiter = ",";
-  bool no_header = false;
-  std::string on_error = "fail";
   std::vector<std::string> exclude;
   bool zero_based = false;
+  DataFlags data_flags;  // format, CSV dialect, types, bad-row policy: as every command reads
 };
 
 std::string LabelsPath(const std::string& out) {
@@ -67,20 +65,11 @@ struct NonFinite {
   }
 };
 
-char ParseDelimiter(const std::string& d) {
-  if (d == "\\t" || d == "tab") return '\t';
-  ESCALA_CHECK(d.size() == 1, kInvalidArgument, "--delimiter must be one character, got '{}'", d);
-  return d[0];
-}
-
 void RunConvert(const ConvertArgs& a) {
   ESCALA_CHECK(a.out.size() >= 4 && a.out.compare(a.out.size() - 4, 4, ".npy") == 0,
                kInvalidArgument, "--out must name a .npy file, got '{}'", a.out);
-  data::DatasetOptions options;
-  options.format = data::ParseFormat(a.format);
-  options.csv.delimiter = ParseDelimiter(a.delimiter);
-  options.csv.header = !a.no_header;
-  options.csv.on_error = data::ParseOnError(a.on_error);
+  data::DatasetOptions options = a.data_flags.ToOptions();
+  options.csv.row_ids = false;
   options.csv.float_type = data::DataType::kFloat32;
   options.libsvm.on_error = options.csv.on_error;
   options.libsvm.zero_based = a.zero_based;
@@ -194,10 +183,7 @@ void RegisterConvert(CLI::App& app) {
       ->required();
   cmd->add_option("--label", args->label, "Label column (CSV)");
   cmd->add_option("--exclude", args->exclude, "Columns to leave out (CSV)");
-  cmd->add_option("--format", args->format, "csv, libsvm, npy or auto (from the file names)");
-  cmd->add_option("--delimiter", args->delimiter, "CSV field delimiter (',' by default; \\t: tab)");
-  cmd->add_flag("--no-header", args->no_header, "CSV files have no header line");
-  cmd->add_option("--on-error", args->on_error, "fail (default) or skip malformed rows");
+  args->data_flags.Register(cmd);
   cmd->add_flag("--zero-based", args->zero_based, "LIBSVM indices start at 0");
   cmd->callback([args] { RunConvert(*args); });
 }

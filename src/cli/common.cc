@@ -39,9 +39,10 @@ void DataFlags::Register(CLI::App* cmd) {
 data::DatasetOptions DataFlags::ToOptions() const {
   data::DatasetOptions o;
   o.format = data::ParseFormat(format);
-  ESCALA_CHECK(delimiter.size() == 1 || delimiter == "\\t", kInvalidArgument,
-               "--delimiter must be one character, got '{}'", delimiter);
-  o.csv.delimiter = delimiter == "\\t" ? '\t' : delimiter[0];
+  const bool tab = delimiter == "\\t" || delimiter == "tab";
+  ESCALA_CHECK(delimiter.size() == 1 || tab, kInvalidArgument,
+               "--delimiter must be one character (or \\t, tab), got '{}'", delimiter);
+  o.csv.delimiter = tab ? '\t' : delimiter[0];
   o.csv.header = !no_header;
   o.csv.skip_lines = skip_lines;
   ESCALA_CHECK(comment.size() <= 1, kInvalidArgument, "--comment must be one character, got '{}'",

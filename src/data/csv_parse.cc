@@ -1003,6 +1003,19 @@ CsvHeader ReadCsvHeader(std::string_view text, const CsvOptions& options, std::s
   return h;
 }
 
+namespace {
+
+// "file:line:column: 'value'" for the field that made a column categorical.
+std::string Evidence(const Ctx& c, const CsvHeader& header, std::string_view name,
+                     const char* record, const FieldRef& f) {
+  const auto line = header.data_line + static_cast<std::int64_t>(CountNewlines(c.data, record));
+  std::string value(f.view().substr(0, 40));
+  return fmt::format("{}:{}:{}: '{}'{}", name, line, f.b - record + 1, value,
+                     f.view().size() > 40 ? "..." : "");
+}
+
+}  // namespace
+
 Schema InferCsvTypes(std::string_view records, bool complete, const CsvHeader& header,
                      const CsvOptions& options, std::string_view name) {
   if (!complete) records = records.substr(0, LastRecordEnd(records, options));
@@ -1010,12 +1023,15 @@ Schema InferCsvTypes(std::string_view records, bool complete, const CsvHeader& h
   const MissingSet missing(options.missing_values);
   Ctx c(records, options, nf, missing);
   std::vector<bool> numeric(static_cast<std::size_t>(nf), true);
+  std::vector<std::string> evidence(static_cast<std::size_t>(nf));
   std::vector<FieldRef> fields;
   const char* p = c.data;
+  const char* record = p;
   RecordError err;
   for (std::int64_t rows = 0; rows < options.infer_rows;) {
     p = SkipNonRecords(c, p, c.end);
     if (p >= c.end) break;
+    record = p;
     fields.clear();
     bool ok = true;
     const char* q = p;
@@ -1049,16 +1065,17 @@ Schema InferCsvTypes(std::string_view records, bool complete, const CsvHeader& h
       float quick;
       if (!f.escaped && ParseFloatSimple(f.b, c.end, &quick) == f.e && f.e > f.b) continue;
       double v;
-      if (f.escaped || !ParseReal(f.b, f.e, &v)) {
-        if (!c.missing.Contains(f.view())) numeric[static_cast<std::size_t>(j)] = false;
+      if ((f.escaped || !ParseReal(f.b, f.e, &v)) && !c.missing.Contains(f.view())) {
+        numeric[static_cast<std::size_t>(j)] = false;
+        evidence[static_cast<std::size_t>(j)] = Evidence(c, header, name, record, f);
       }
     }
   }
   std::vector<Field> out;
   for (int j = 0; j < nf; ++j) {
-    out.push_back({header.names[static_cast<std::size_t>(j)], numeric[static_cast<std::size_t>(j)]
-                                                                  ? options.float_type
-                                                                  : DataType::kCategorical});
+    const auto jj = static_cast<std::size_t>(j);
+    out.push_back({header.names[jj], numeric[jj] ? options.float_type : DataType::kCategorical,
+                   std::move(evidence[jj])});
   }
   for (const auto& override_field : options.column_types) {
     const int at = Schema(out).Find(override_field.name);

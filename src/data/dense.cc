@@ -31,9 +31,11 @@ std::vector<std::string> ResolveFeatures(const Schema& schema, const DenseSpec& 
   listed.reserve(features.size());
   for (std::size_t k = 0; k < features.size(); ++k) {
     const int i = schema.Index(features[k]);
+    const std::string& why = schema.field(i).evidence;
     ESCALA_CHECK(IsNumeric(schema.field(i).type), kInvalidArgument,
-                 "column '{}' is categorical; exclude it or encode it with a feature pipeline "
-                 "before reading dense features",
+                 "column '{}' is categorical{}; exclude it, give its type (--column-type {}:float32 "
+                 "with --on-error skip), or encode it with a feature pipeline",
+                 features[k], why.empty() ? "" : " (first non-numeric value at " + why + ")",
                  features[k]);
     ESCALA_CHECK(features[k] != spec.label, kInvalidArgument,
                  "column '{}' is both the label and a feature", features[k]);

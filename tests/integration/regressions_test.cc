@@ -93,6 +93,25 @@ TEST(Regressions, NonFiniteScoresFailClearlyInsteadOfHanging) {
   EXPECT_FALSE(fs::exists(dir.File("v.bundle")));
 }
 
+TEST(Regressions, ACategoricalColumnNamesTheValueThatMadeIt) {
+  TempDir dir;
+  WriteFile(dir.File("c.csv"), "f1,f2,y\n1,2,0\n1,n/a,1\n");
+  std::string out;
+  EXPECT_EQ(Escala("convert --data " + dir.File("c.csv") + " --label y --out " + dir.File("c.npy"),
+                   &out),
+            2)
+      << out;
+  EXPECT_TRUE(Contains(out, "column 'f2' is categorical (first non-numeric value at " +
+                                dir.File("c.csv") + ":3:3: 'n/a')"))
+      << out;
+  // convert takes the same data flags as the other commands.
+  EXPECT_EQ(Escala("convert --data " + dir.File("c.csv") + " --label y --na-values n/a --out " +
+                       dir.File("c.npy"),
+                   &out),
+            0)
+      << out;
+}
+
 TEST(Regressions, JunkNamedNpyIsRefusedBeforeAllocating) {
   TempDir dir;
   std::string junk(4096, '\xff');

@@ -38,7 +38,10 @@ inline bool IsNumeric(DataType type) {
 struct Field {
   std::string name;
   DataType type = DataType::kFloat64;
-  bool operator==(const Field&) const = default;
+  // Why an inferred type is what it is, for messages ("file.csv:12:5: 'n/a'" for the value that
+  // made a column categorical); not part of the schema's identity.
+  std::string evidence;
+  bool operator==(const Field& o) const { return name == o.name && type == o.type; }
 };
 
 // The names and types of a table's columns, in order.
