@@ -1,5 +1,7 @@
 #include "cuda_check.h"
 
+#include "cublas_library.h"
+
 namespace escala::gpu::internal {
 
 ErrorCode CudaErrorCode(cudaError_t err) {
@@ -26,8 +28,10 @@ void ThrowCublas(cublasStatus_t status, const char* call, const char* file, int 
   const ErrorCode code = status == CUBLAS_STATUS_ALLOC_FAILED      ? ErrorCode::kResourceExhausted
                          : status == CUBLAS_STATUS_NOT_INITIALIZED ? ErrorCode::kUnavailable
                                                                    : ErrorCode::kInternal;
-  Throw(code, "cuBLAS error {} ({}) in {} at {}:{}", cublasGetStatusName(status),
-        cublasGetStatusString(status), call, file, line);
+  // Only reached once cuBLAS is loaded (a handle exists), so its names are at hand.
+  const CublasLibrary& lib = CublasLibrary::Get();
+  Throw(code, "cuBLAS error {} ({}) in {} at {}:{}", lib.GetStatusName(status),
+        lib.GetStatusString(status), call, file, line);
 }
 
 void ThrowNccl(int code, const char* message, const char* call, const char* file, int line) {

@@ -28,6 +28,15 @@ TEST(Cli, InfoReportsBuildAndThreads) {
   EXPECT_NE(out.find("CUDA built in"), std::string::npos) << out;
 }
 
+// CPU commands do not pay for CUDA: the binary loads cuBLAS (and NCCL) only when a GPU is used.
+TEST(Cli, TheBinaryDoesNotLinkCublas) {
+  std::string out;
+  if (RunCommand("command -v ldd", &out) != 0) GTEST_SKIP() << "no ldd";
+  ASSERT_EQ(RunCommand("ldd " + CliPath(), &out), 0) << out;
+  EXPECT_EQ(out.find("libcublas"), std::string::npos) << out;
+  EXPECT_EQ(out.find("libnccl"), std::string::npos) << out;
+}
+
 TEST(Cli, UnknownSubcommandAndBadFlagsFail) {
   std::string out;
   EXPECT_NE(RunCommand(CliPath() + " frobnicate", &out), 0);
