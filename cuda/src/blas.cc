@@ -39,9 +39,9 @@ void Blas::Gemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, co
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasComputeType_t compute = tf32_ ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   // Column-major C^T (n x m) = op(B)^T (n x k) op(A)^T (k x m).
-  CUBLAS_CHECK(CublasLibrary::Get().GemmEx(handle_, op_b, op_a, n, m, k, &alpha, b, CUDA_R_32F,
-                                            ldb, a, CUDA_R_32F, lda, &beta, c, CUDA_R_32F, ldc,
-                                            compute, CUBLAS_GEMM_DEFAULT));
+  CUBLAS_CHECK(CublasLibrary::Get().GemmEx(handle_, op_b, op_a, n, m, k, &alpha, b, CUDA_R_32F, ldb,
+                                           a, CUDA_R_32F, lda, &beta, c, CUDA_R_32F, ldc, compute,
+                                           CUBLAS_GEMM_DEFAULT));
 }
 
 void Blas::ColumnSums(const float* a, int rows, int cols, const float* ones, float beta, float* y) {
@@ -49,7 +49,7 @@ void Blas::ColumnSums(const float* a, int rows, int cols, const float* ones, flo
   const float alpha = 1.0f;
   // Row-major A (rows x cols) is column-major A^T (cols x rows, ld cols): y = A^T ones.
   CUBLAS_CHECK(CublasLibrary::Get().Sgemv(handle_, CUBLAS_OP_N, cols, rows, &alpha, a, cols, ones,
-                                           1, &beta, y, 1));
+                                          1, &beta, y, 1));
 }
 
 }  // namespace escala::gpu::internal

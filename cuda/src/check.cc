@@ -1,6 +1,5 @@
-#include "cuda_check.h"
-
 #include "cublas_library.h"
+#include "cuda_check.h"
 
 namespace escala::gpu::internal {
 

@@ -55,12 +55,13 @@ struct NonFinite {
       ESCALA_LOG_WARN("{} feature value(s) are infinite or beyond float32's range (written as inf)",
                       overflow);
     }
-    if (nan_features > 0) ESCALA_LOG_INFO("{} feature value(s) are missing (written as NaN)",
-                                          nan_features);
+    if (nan_features > 0)
+      ESCALA_LOG_INFO("{} feature value(s) are missing (written as NaN)", nan_features);
     if (bad_labels > 0) {
-      ESCALA_LOG_WARN("{} value(s) of the label '{}' are missing or infinite (written as NaN or "
-                      "inf): training on this file will refuse them",
-                      bad_labels, label);
+      ESCALA_LOG_WARN(
+          "{} value(s) of the label '{}' are missing or infinite (written as NaN or "
+          "inf): training on this file will refuse them",
+          bad_labels, label);
     }
   }
 };

@@ -157,9 +157,9 @@ models::Task ResolveTask(const TrainFlags& f, const data::Table& t, Communicator
       ESCALA_CHECK(classes->size() == 2, kInvalidArgument,
                    "label '{}' has {} class(es) ({}); binary models need exactly 2{}", f.label,
                    classes->size(), ShortList(*classes),
-                   classes->size() > 20   ? " (a regression target? use --model linear)"
+                   classes->size() > 20  ? " (a regression target? use --model linear)"
                    : classes->size() > 2 ? " (use --model softmax or --task multiclass)"
-                                          : "");
+                                         : "");
     } else {
       ESCALA_CHECK(classes->size() >= 2, kInvalidArgument,
                    "label '{}' has {} class(es); classification needs at least 2", f.label,
@@ -230,10 +230,10 @@ void ValidateFlags(const TrainFlags& f) {
   auto finite_nonneg = [](double v) { return std::isfinite(v) && v >= 0; };
   ESCALA_CHECK(!f.lr || (std::isfinite(*f.lr) && *f.lr > 0), kInvalidArgument,
                "--lr must be a positive number, got {}", f.lr.value_or(0));
-  ESCALA_CHECK(finite_nonneg(f.l2.value_or(0)) && finite_nonneg(f.l1) &&
-                   finite_nonneg(f.weight_decay),
-               kInvalidArgument, "--l2, --l1 and --weight-decay must be >= 0 (got {}, {}, {})",
-               f.l2.value_or(0), f.l1, f.weight_decay);
+  ESCALA_CHECK(
+      finite_nonneg(f.l2.value_or(0)) && finite_nonneg(f.l1) && finite_nonneg(f.weight_decay),
+      kInvalidArgument, "--l2, --l1 and --weight-decay must be >= 0 (got {}, {}, {})",
+      f.l2.value_or(0), f.l1, f.weight_decay);
   ESCALA_CHECK(f.dropout >= 0 && f.dropout < 1, kInvalidArgument,
                "--dropout must be in [0, 1), got {}", f.dropout);
   ESCALA_CHECK(f.cv == 0 || f.cv >= 2, kInvalidArgument,
@@ -248,8 +248,8 @@ void ValidateFlags(const TrainFlags& f) {
                "--early-stopping must be >= 0, got {}", f.early_stopping.value_or(0));
   ESCALA_CHECK(std::isfinite(f.tol) && f.tol >= 0, kInvalidArgument,
                "--tol must be a number >= 0, got {}", f.tol);
-  ESCALA_CHECK(f.lbfgs_iterations >= 1, kInvalidArgument,
-               "--lbfgs-iterations must be >= 1, got {}", f.lbfgs_iterations);
+  ESCALA_CHECK(f.lbfgs_iterations >= 1, kInvalidArgument, "--lbfgs-iterations must be >= 1, got {}",
+               f.lbfgs_iterations);
 }
 
 // Outputs must not overwrite inputs; training that keeps nothing says so.
@@ -309,8 +309,7 @@ void RunTrain(const TrainFlags& f) {
     const auto split = data::SplitTrainValidation(table.row_ids(), f.valid_fraction, f.seed);
     valid = table.Take(split.valid);
     table = table.Take(split.train);
-    const auto left =
-        comm->AllReduceScalar<std::int64_t>(table.num_rows(), ReduceOp::kSum);
+    const auto left = comm->AllReduceScalar<std::int64_t>(table.num_rows(), ReduceOp::kSum);
     ESCALA_CHECK(left >= 2, kInvalidArgument,
                  "--valid-fraction {} leaves {} training row(s) of {}: give a smaller fraction",
                  f.valid_fraction, left,
@@ -347,8 +346,8 @@ void RunTrain(const TrainFlags& f) {
   MatrixF x, xv;
   pipeline.Transform(table, &x);
   std::vector<float> y = EncodeLabels(table, f.label, classes);
-  const TargetScaling target = StandardizeTarget(f, task, previous ? previous->model.get() : nullptr,
-                                                 *comm, &y);
+  const TargetScaling target =
+      StandardizeTarget(f, task, previous ? previous->model.get() : nullptr, *comm, &y);
   std::vector<float> yv;
   if (has_valid) {
     pipeline.Transform(valid, &xv);
@@ -371,8 +370,8 @@ void RunTrain(const TrainFlags& f) {
                      : (f.model == "mlp" || device.cuda) ? "adam"
                                                          : "lbfgs";
   // 0 (the flag's default) picks the optimizer's usual rate; anything else is validated as given.
-  o.optimizer.lr = f.lr.value_or(
-      o.optimizer.name == "adam" || o.optimizer.name == "adamw" ? 1e-3f : 1e-2f);
+  o.optimizer.lr =
+      f.lr.value_or(o.optimizer.name == "adam" || o.optimizer.name == "adamw" ? 1e-3f : 1e-2f);
   o.optimizer.l1 = f.l1;
   o.optimizer.weight_decay = f.weight_decay;
   o.optimizer.momentum = f.momentum;
@@ -386,8 +385,7 @@ void RunTrain(const TrainFlags& f) {
   o.checkpoint.dir = f.checkpoint_dir;
   o.checkpoint.every_steps = f.checkpoint_every_steps;
   o.checkpoint.resume = f.resume;
-  o.checkpoint.data_tag =
-      fmt::format("{} #{:08x}", pipeline.spec(), Crc32(pipeline.Serialize()));
+  o.checkpoint.data_tag = fmt::format("{} #{:08x}", pipeline.spec(), Crc32(pipeline.Serialize()));
   o.lbfgs_max_iterations = f.lbfgs_iterations;
   o.lbfgs_tolerance = f.tol;
   ESCALA_CHECK(f.bucket_kb >= 0, kInvalidArgument, "--bucket-kb must be >= 0, got {}", f.bucket_kb);

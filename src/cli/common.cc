@@ -74,8 +74,7 @@ std::unique_ptr<Communicator> MakeWorkerCommunicator() {
 }
 
 data::Table ReadShard(const std::vector<std::string>& files, const DataFlags& flags,
-                      const Communicator& comm, const std::string& what,
-                      const std::string& label) {
+                      const Communicator& comm, const std::string& what, const std::string& label) {
   data::DatasetOptions options = flags.ToOptions();
   if (!label.empty()) options.label_column = label;
   const auto dataset = data::Dataset::Open(files, options);
@@ -113,8 +112,7 @@ bool LooksNumeric(std::string_view s) {
 
 }  // namespace
 
-void WarnIfLabelLooksWrong(const data::Table& table, const std::string& label,
-                           Communicator& comm) {
+void WarnIfLabelLooksWrong(const data::Table& table, const std::string& label, Communicator& comm) {
   const data::Column& col = table.column(label);
   features::FrequentItems seen(1 << 16);
   std::int64_t numeric = 0, other = 0, first_other = -1;
@@ -141,9 +139,9 @@ void WarnIfLabelLooksWrong(const data::Table& table, const std::string& label,
         "label '{}' is categorical because of {} non-numeric value(s) among {} numbers{}: a "
         "header or count line read as data? (see --skip-lines, --no-header, --comment)",
         label, counts[1], counts[0],
-        first_other >= 0 ? fmt::format(" (first: '{}', row {})", col.category(first_other),
-                                       first_other)
-                         : "");
+        first_other >= 0
+            ? fmt::format(" (first: '{}', row {})", col.category(first_other), first_other)
+            : "");
   }
   if (!seen.exact()) return;
   std::vector<std::string> once;
@@ -151,10 +149,12 @@ void WarnIfLabelLooksWrong(const data::Table& table, const std::string& label,
     if (item.count == 1) once.push_back(item.key);
   }
   if (!once.empty() && once.size() * 10 < static_cast<std::size_t>(seen.total())) {
-    ESCALA_LOG_WARN("label '{}': {} class(es) appear only once ({}{}): a stray row or a header "
-                    "read as data?",
-                    label, once.size(), fmt::join(once.begin(), once.begin() + std::min<std::size_t>(once.size(), 5), ", "),
-                    once.size() > 5 ? ", ..." : "");
+    ESCALA_LOG_WARN(
+        "label '{}': {} class(es) appear only once ({}{}): a stray row or a header "
+        "read as data?",
+        label, once.size(),
+        fmt::join(once.begin(), once.begin() + std::min<std::size_t>(once.size(), 5), ", "),
+        once.size() > 5 ? ", ..." : "");
   }
 }
 
@@ -170,8 +170,8 @@ std::vector<std::string> ClassNames(const data::Table& table, const std::string&
     } else {
       const double v = col.GetDouble(i);
       ESCALA_CHECK(std::isfinite(v), kInvalidArgument,
-                   "row {}: label '{}' is {}; a class label must be a finite number or a name",
-                   i, label, v);
+                   "row {}: label '{}' is {}; a class label must be a finite number or a name", i,
+                   label, v);
       seen.Add(fmt::format("{}", v));
     }
   }

@@ -6,13 +6,12 @@
 #include <filesystem>
 #include <random>
 #include <signal.h>
-#include <utility>
 #include <unistd.h>
+#include <utility>
 #include <zlib.h>
 
-#include <sys/stat.h>
-
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include "escala/core/error.h"
 
@@ -104,9 +103,9 @@ AtomicFileWriter::AtomicFileWriter(std::string path) : path_(std::move(path)) {
   }
   RemoveStaleTemps(target);
   std::random_device rd;
-  tmp_ = (DirectoryOf(target) /
-          fmt::format("{}{}-{}", TempPrefix(target), ::getpid(), rd() % 1000000))
-             .string();
+  tmp_ =
+      (DirectoryOf(target) / fmt::format("{}{}-{}", TempPrefix(target), ::getpid(), rd() % 1000000))
+          .string();
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd_ < 0) ThrowErrno(errno, "cannot create {} (writing {})", tmp_, path_);
 }

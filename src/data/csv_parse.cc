@@ -1,11 +1,11 @@
 // The CSV engine: tokenising RFC 4180 records, parsing record-aligned windows into dense rows or
 // table columns, and the ordered pipeline that runs it in parallel.
 #include <algorithm>
-#include <unordered_map>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
+#include <unordered_map>
 
 #include <fast_float/fast_float.h>
 

@@ -1,10 +1,10 @@
 #include "escala/data/dataset.h"
 
 #include <algorithm>
-#include <unistd.h>
 #include <filesystem>
 #include <glob.h>
 #include <numeric>
+#include <unistd.h>
 
 #include "data/csv_internal.h"
 #include "data/dataset_internal.h"
@@ -76,7 +76,8 @@ Table DenseToTable(const DenseData& d) {
     cols.push_back(std::move(c));
   };
   for (std::int64_t j = 0; j < d.cols(); ++j) {
-    add(d.feature_names[static_cast<std::size_t>(j)], [&](std::int64_t i) { return d.features(i, j); });
+    add(d.feature_names[static_cast<std::size_t>(j)],
+        [&](std::int64_t i) { return d.features(i, j); });
   }
   if (!d.label_name.empty() && !d.labels.empty()) {
     add(d.label_name, [&](std::int64_t i) { return d.labels[static_cast<std::size_t>(i)]; });
@@ -415,9 +416,8 @@ bool Dataset::HasSeparateLabels() const {
   if (options_.label_column.empty() || schema_.Find(options_.label_column) >= 0) return false;
   if (options_.format == Format::kLibsvm) return true;
   if (options_.format != Format::kNpy) return false;
-  return std::all_of(files_.begin(), files_.end(), [](const DataFile& f) {
-    return fs::exists(internal::NpyLabelsPath(f.path));
-  });
+  return std::all_of(files_.begin(), files_.end(),
+                     [](const DataFile& f) { return fs::exists(internal::NpyLabelsPath(f.path)); });
 }
 
 DenseData Dataset::ReadDense(const DenseSpec& spec, Shard shard, ReadReport* report) const {

@@ -1,8 +1,8 @@
 #include "escala/data/dense.h"
 
+#include <algorithm>
 #include <string_view>
 #include <unordered_set>
-#include <algorithm>
 
 #include "escala/core/error.h"
 
@@ -32,11 +32,11 @@ std::vector<std::string> ResolveFeatures(const Schema& schema, const DenseSpec& 
   for (std::size_t k = 0; k < features.size(); ++k) {
     const int i = schema.Index(features[k]);
     const std::string& why = schema.field(i).evidence;
-    ESCALA_CHECK(IsNumeric(schema.field(i).type), kInvalidArgument,
-                 "column '{}' is categorical{}; exclude it, give its type (--column-type {}:float32 "
-                 "with --on-error skip), or encode it with a feature pipeline",
-                 features[k], why.empty() ? "" : " (first non-numeric value at " + why + ")",
-                 features[k]);
+    ESCALA_CHECK(
+        IsNumeric(schema.field(i).type), kInvalidArgument,
+        "column '{}' is categorical{}; exclude it, give its type (--column-type {}:float32 "
+        "with --on-error skip), or encode it with a feature pipeline",
+        features[k], why.empty() ? "" : " (first non-numeric value at " + why + ")", features[k]);
     ESCALA_CHECK(features[k] != spec.label, kInvalidArgument,
                  "column '{}' is both the label and a feature", features[k]);
     ESCALA_CHECK(listed.insert(features[k]).second, kInvalidArgument,

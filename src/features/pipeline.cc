@@ -173,8 +173,9 @@ int StoredInt(const FittedStep& s, const std::string& key, int lo, int hi) {
                   std::from_chars(it->second.data(), it->second.data() + it->second.size(), v).ec ==
                       std::errc() &&
                   v >= lo && v <= hi;
-  ESCALA_CHECK(ok, kDataLoss, "pipeline step {}: option {} is missing or not an integer in [{}, {}]",
-               s.kind, key, lo, hi);
+  ESCALA_CHECK(ok, kDataLoss,
+               "pipeline step {}: option {} is missing or not an integer in [{}, {}]", s.kind, key,
+               lo, hi);
   return v;
 }
 

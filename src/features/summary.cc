@@ -192,9 +192,8 @@ void Correlate(const data::Table& t, const SummaryOptions& options, const Correl
           if (label_binary_cat) {
             const data::Column& lc = t.column(li);
             for (std::int64_t i = 0; i < m; ++i) {
-              block(i, d - 1) = lc.is_missing(r + i)
-                                    ? NAN
-                                    : (lc.category(r + i) == label_positive ? 1.0f : 0.0f);
+              block(i, d - 1) =
+                  lc.is_missing(r + i) ? NAN : (lc.category(r + i) == label_positive ? 1.0f : 0.0f);
             }
           }
           partial[p].AddBlock(std::as_const(block).view());
@@ -207,13 +206,11 @@ void Correlate(const data::Table& t, const SummaryOptions& options, const Correl
   const int nn = static_cast<int>(num_cols.size());
   for (int a = 0; a < nn; ++a) {
     s.numeric.push_back(t.column(num_cols[static_cast<std::size_t>(a)]).name());
-    for (int b = 0; b < nn; ++b)
-      s.correlation.push_back(corr[static_cast<std::size_t>(a * d + b)]);
+    for (int b = 0; b < nn; ++b) s.correlation.push_back(corr[static_cast<std::size_t>(a * d + b)]);
   }
   if (label_pos >= 0) {
     for (int a = 0; a < nn; ++a) {
-      s.columns[static_cast<std::size_t>(num_cols[static_cast<std::size_t>(a)])]
-          .label_correlation =
+      s.columns[static_cast<std::size_t>(num_cols[static_cast<std::size_t>(a)])].label_correlation =
           a == label_pos ? kNaN : corr[static_cast<std::size_t>(a * d + label_pos)];
     }
   }

@@ -1,8 +1,8 @@
 #include "escala/io/bundle.h"
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 
 #include <fmt/format.h>
 

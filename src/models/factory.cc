@@ -42,8 +42,8 @@ std::unique_ptr<Model> MakeModel(const ModelSpec& spec) {
   ESCALA_CHECK(spec.kind != "mlp" || !spec.hidden.empty(), kInvalidArgument,
                "an mlp needs at least one hidden layer (--hidden); without one use --model "
                "linear, logistic or softmax");
-  ESCALA_CHECK(spec.num_features >= 1, kInvalidArgument, "a model needs at least one feature, got {}",
-               spec.num_features);
+  ESCALA_CHECK(spec.num_features >= 1, kInvalidArgument,
+               "a model needs at least one feature, got {}", spec.num_features);
   for (const auto h : spec.hidden) {
     ESCALA_CHECK(h >= 1, kInvalidArgument, "hidden layer widths must be >= 1, got {}", h);
   }

@@ -313,7 +313,8 @@ void ModelManager::ScanModel(const std::string& name, bool reload) {
         }
       }
     }
-    if (!reload && failures.count(v) && failures[v] == fp) continue;  // already failed; wait for a change
+    if (!reload && failures.count(v) && failures[v] == fp)
+      continue;  // already failed; wait for a change
     try {
       auto bundle = std::make_shared<const io::ModelBundle>(io::ModelBundle::Load(path));
       loaded[v] = Build(name, v, std::move(bundle), path, fp);

@@ -133,12 +133,10 @@ LbfgsResult MinimizeLbfgs(const LbfgsObjective& f, std::span<double> x_io, const
     }
     if (!accepted) {
       result.reason = fmt::format(
-          "no further decrease at rounding level (largest gradient component {:.3g})",
-          InfNorm(pg));
+          "no further decrease at rounding level (largest gradient component {:.3g})", InfNorm(pg));
       // At rounding level the line search cannot decrease f further: converged if the gradient
       // is small, if not to the tolerance asked for.
-      result.converged =
-          InfNorm(pg) <= 1e3 * opt.gradient_tolerance * std::max(1.0, std::fabs(fx));
+      result.converged = InfNorm(pg) <= 1e3 * opt.gradient_tolerance * std::max(1.0, std::fabs(fx));
       break;
     }
     Pair p;

@@ -52,8 +52,8 @@ std::vector<std::string> MetricNames(Task task) {
     case Task::kBinary:
       return {"logloss", "accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc"};
     case Task::kMulticlass:
-      return {"logloss",         "accuracy",           "precision_macro", "recall_macro",
-              "f1_macro",        "precision_weighted", "recall_weighted", "f1_weighted"};
+      return {"logloss",  "accuracy",           "precision_macro", "recall_macro",
+              "f1_macro", "precision_weighted", "recall_weighted", "f1_weighted"};
   }
   return {};
 }

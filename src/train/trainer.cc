@@ -598,12 +598,10 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
         const double batch_loss = backend->Step(bb);
         if (!std::isfinite(batch_loss)) {
           sync_host(false);  // the parameters before this step
-          Throw(
-              ErrorCode::kAborted,
-              "training diverged at epoch {} step {}: the loss is {} (learning rate {} may be "
-              "too high){}",
-              st.epoch + 1, st.step, batch_loss, lr,
-              LastCheckpoint(ckpt_path));
+          Throw(ErrorCode::kAborted,
+                "training diverged at epoch {} step {}: the loss is {} (learning rate {} may be "
+                "too high){}",
+                st.epoch + 1, st.step, batch_loss, lr, LastCheckpoint(ckpt_path));
         }
         end_step(batch_loss, global_count, j);
         continue;
@@ -671,8 +669,7 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
         Throw(ErrorCode::kAborted,
               "training diverged at epoch {} step {}: the loss is {} (learning rate {} may be too "
               "high){}",
-              st.epoch + 1, st.step, batch_loss, lr,
-              LastCheckpoint(ckpt_path));
+              st.epoch + 1, st.step, batch_loss, lr, LastCheckpoint(ckpt_path));
       }
       const float inv = 1.0f / static_cast<float>(global_count);
       std::span<float> grad(reduced.data() + 1, np);

@@ -2,11 +2,11 @@
 // each runs the real `escala` binary on the input that once crashed, hung, lost data or answered
 // wrongly, and checks the clear error (or the right answer) that replaced it.
 #include <filesystem>
-#include <sys/resource.h>
 #include <string>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include "escala/data/npy.h"
 #include "escala/io/bundle.h"
@@ -97,9 +97,9 @@ TEST(Regressions, ACategoricalColumnNamesTheValueThatMadeIt) {
   TempDir dir;
   WriteFile(dir.File("c.csv"), "f1,f2,y\n1,2,0\n1,n/a,1\n");
   std::string out;
-  EXPECT_EQ(Escala("convert --data " + dir.File("c.csv") + " --label y --out " + dir.File("c.npy"),
-                   &out),
-            2)
+  EXPECT_EQ(
+      Escala("convert --data " + dir.File("c.csv") + " --label y --out " + dir.File("c.npy"), &out),
+      2)
       << out;
   EXPECT_TRUE(Contains(out, "column 'f2' is categorical (first non-numeric value at " +
                                 dir.File("c.csv") + ":3:3: 'n/a')"))
@@ -117,9 +117,9 @@ TEST(Regressions, JunkNamedNpyIsRefusedBeforeAllocating) {
   std::string junk(4096, '\xff');
   WriteFile(dir.File("junk.npy"), junk);
   std::string out;
-  EXPECT_NE(Escala("convert --data " + dir.File("junk.npy") + " --out " + dir.File("o.npy"), &out,
-                   20),
-            124);
+  EXPECT_NE(
+      Escala("convert --data " + dir.File("junk.npy") + " --out " + dir.File("o.npy"), &out, 20),
+      124);
   EXPECT_TRUE(Contains(out, "not an NPY file")) << out;
 }
 
@@ -142,8 +142,7 @@ TEST(Regressions, OutputsThatAreInputsAreRefused) {
         "stats --data " + data + " --json " + same,
         "convert --data " + dir.File("z.npy") + " --out " + dir.File("z.npy")}) {
     if (!fs::exists(dir.File("z.npy"))) {
-      ASSERT_EQ(Escala("convert --data " + data + " --label y --out " + dir.File("z.npy"), &out),
-                0)
+      ASSERT_EQ(Escala("convert --data " + data + " --label y --out " + dir.File("z.npy"), &out), 0)
           << out;
     }
     EXPECT_EQ(Escala(args, &out), 2) << args << "\n" << out;
@@ -165,17 +164,16 @@ TEST(Regressions, ConvertedNpyTrainsEvaluatesAndScores) {
   TempDir dir;
   WriteFile(dir.File("x.csv"), EightFeatureCsv(300));
   std::string out;
-  ASSERT_EQ(Escala("convert --data " + dir.File("x.csv") + " --label y --out " + dir.File("c.npy"),
-                   &out),
-            0)
+  ASSERT_EQ(
+      Escala("convert --data " + dir.File("x.csv") + " --label y --out " + dir.File("c.npy"), &out),
+      0)
       << out;
   ASSERT_EQ(Escala("train --data " + dir.File("c.npy") + " --label y --out " + dir.File("m.bundle"),
                    &out),
             0)
       << out;
-  ASSERT_EQ(Escala("evaluate --model " + dir.File("m.bundle") + " --data " + dir.File("c.npy"),
-                   &out),
-            0)
+  ASSERT_EQ(
+      Escala("evaluate --model " + dir.File("m.bundle") + " --data " + dir.File("c.npy"), &out), 0)
       << out;
   EXPECT_TRUE(Contains(out, "300 rows")) << out;
   EXPECT_TRUE(Contains(out, "accuracy")) << out;
@@ -252,8 +250,8 @@ TEST(Regressions, TrainRefusesValuesItUsedToReinterpret) {
   for (const auto& [flags, message] : cases) {
     std::string out;
     // A size limit is RESOURCE_EXHAUSTED (exit 1), every other case an invalid argument (2).
-    EXPECT_EQ(Escala(base + flags, &out), Contains(message, "parameters") ? 1 : 2)
-        << flags << "\n" << out;
+    EXPECT_EQ(Escala(base + flags, &out), Contains(message, "parameters") ? 1 : 2) << flags << "\n"
+                                                                                   << out;
     EXPECT_TRUE(Contains(out, message)) << flags << "\n" << out;
   }
   std::string out;
@@ -348,9 +346,8 @@ TEST(Regressions, LabelsThatAreNotClassesAreRefusedByRow) {
   TempDir dir;
   WriteFile(dir.File("inf.csv"), "a,y\n1,0\n2,1\n3,inf\n4,0\n");
   std::string out;
-  EXPECT_EQ(Escala("train --data " + dir.File("inf.csv") + " --label y --model mlp --epochs 1",
-                   &out),
-            2)
+  EXPECT_EQ(
+      Escala("train --data " + dir.File("inf.csv") + " --label y --model mlp --epochs 1", &out), 2)
       << out;
   EXPECT_TRUE(Contains(out, "row 2: label 'y' is inf")) << out;
   // A continuous label for a binary model: a short message with a hint, not every value.
@@ -358,8 +355,9 @@ TEST(Regressions, LabelsThatAreNotClassesAreRefusedByRow) {
   for (int i = 0; i < 200; ++i) csv += fmt::format("{},{}\n", i, i * 3);
   WriteFile(dir.File("cont.csv"), csv);
   EXPECT_EQ(Escala("train --data " + dir.File("cont.csv") + " --label y", &out), 2) << out;
-  EXPECT_TRUE(Contains(out, "... 200 in all); binary models need exactly 2 (a regression target? "
-                            "use --model linear)"))
+  EXPECT_TRUE(Contains(out,
+                       "... 200 in all); binary models need exactly 2 (a regression target? "
+                       "use --model linear)"))
       << out;
   EXPECT_LT(out.size(), 1500u) << out;
   // A model of named classes evaluated on numeric labels.
@@ -369,12 +367,13 @@ TEST(Regressions, LabelsThatAreNotClassesAreRefusedByRow) {
             0)
       << out;
   WriteFile(dir.File("num.csv"), "species,island,bill_length_mm\n1,Dream,40\n");
-  EXPECT_EQ(Escala("evaluate --model " + dir.File("p.bundle") + " --data " + dir.File("num.csv"),
-                   &out),
-            2)
+  EXPECT_EQ(
+      Escala("evaluate --model " + dir.File("p.bundle") + " --data " + dir.File("num.csv"), &out),
+      2)
       << out;
-  EXPECT_TRUE(Contains(out, "label 'species' is numeric in this data, but the model's classes are "
-                            "names (Adelie, Chinstrap, Gentoo)"))
+  EXPECT_TRUE(Contains(out,
+                       "label 'species' is numeric in this data, but the model's classes are "
+                       "names (Adelie, Chinstrap, Gentoo)"))
       << out;
 }
 
@@ -397,17 +396,15 @@ TEST(Regressions, ErrorsAreClearAndEscaped) {
   EXPECT_FALSE(Contains(out, "internal error")) << out;
   EXPECT_TRUE(Contains(out, "/proc/escala-ck")) << out;
   // A bundle claiming format version 0 is damaged, not "newer than this escala".
-  ASSERT_EQ(Escala("train --data " + dir.File("x.csv") + " --label y --out " +
-                       dir.File("m.bundle"),
+  ASSERT_EQ(Escala("train --data " + dir.File("x.csv") + " --label y --out " + dir.File("m.bundle"),
                    &out),
             0)
       << out;
   std::string bytes = ReadFile(dir.File("m.bundle"));
   bytes[8] = bytes[9] = bytes[10] = bytes[11] = 0;  // the format version, after the magic
   WriteFile(dir.File("v0.bundle"), bytes);
-  EXPECT_EQ(Escala("evaluate --model " + dir.File("v0.bundle") + " --data " + dir.File("x.csv"),
-                   &out),
-            1)
+  EXPECT_EQ(
+      Escala("evaluate --model " + dir.File("v0.bundle") + " --data " + dir.File("x.csv"), &out), 1)
       << out;
   EXPECT_TRUE(Contains(out, "bundle format version 0 does not exist")) << out;
 }
@@ -425,9 +422,8 @@ TEST(Regressions, WideTablesAreReadAndSummarisedInLinearTimeAndMemory) {
   WriteFile(dir.File("wide.csv"), header + "\n" + row + "\n" + row + "\n");
   std::string out;
   // The time bound turns a quadratic reader back into a failure (it took minutes).
-  EXPECT_EQ(Escala("convert --data " + dir.File("wide.csv") + " --out " + dir.File("w.npy"), &out,
-                   60),
-            0)
+  EXPECT_EQ(
+      Escala("convert --data " + dir.File("wide.csv") + " --out " + dir.File("w.npy"), &out, 60), 0)
       << out;
   const std::int64_t before = ChildPeakRssKb();
   EXPECT_EQ(Escala("stats --data " + dir.File("wide.csv") + " --no-duplicates", &out, 120), 0)

@@ -15,8 +15,8 @@
 #include <cstdint>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 

@@ -26,8 +26,8 @@ inline constexpr int kMaxHistogramBins = 10000;
 inline constexpr int kMaxTopValues = 1000;
 
 struct SummaryOptions {
-  std::string label;  // optional: correlations with it are reported
-  int top_k = 5;      // most frequent values shown per column, in [0, kMaxTopValues]
+  std::string label;        // optional: correlations with it are reported
+  int top_k = 5;            // most frequent values shown per column, in [0, kMaxTopValues]
   int histogram_bins = 20;  // in [1, kMaxHistogramBins]
   int sketch_k = 2048;
   int top_pairs = 10;  // strongest pairwise correlations listed

@@ -3,10 +3,9 @@
 #include <filesystem>
 #include <thread>
 
-#include <sys/stat.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include "escala/core/error.h"
 #include "test_util/temp_dir.h"
@@ -44,7 +43,7 @@ TEST(AtomicFileWriter, ReplacesTheFileOnlyOnCommit) {
     w.Write("new contents");
     EXPECT_EQ(ReadFile(path), "old");  // not yet committed
   }
-  EXPECT_EQ(ReadFile(path), "old");      // abandoned: the old file stays
+  EXPECT_EQ(ReadFile(path), "old");        // abandoned: the old file stays
   EXPECT_EQ(CountEntries(dir.path()), 1);  // and the temporary is gone
   AtomicFileWriter w(path);
   w.Write("new contents");

@@ -77,8 +77,8 @@ TEST(Trainer, LbfgsDefaultsReachTheOptimumOfIllConditionedProblems) {
     xf(i, 0) = static_cast<float>(z);
     xf(i, 1) = static_cast<float>(z + 0.01 * e);
     xf(i, 2) = static_cast<float>(100 * rng());
-    yf[static_cast<std::size_t>(i)] = static_cast<float>(150 + 3 * z + 40 * e + 0.5 * xf(i, 2) +
-                                                         5 * rng());
+    yf[static_cast<std::size_t>(i)] =
+        static_cast<float>(150 + 3 * z + 40 * e + 0.5 * xf(i, 2) + 5 * rng());
   }
   models::LinearModel model(models::Task::kRegression, 3);
   TrainOptions o = QuietOptions();
@@ -101,8 +101,8 @@ TEST(Trainer, LbfgsDefaultsReachTheOptimumOfIllConditionedProblems) {
   Eigen::VectorXd got(3);
   for (int j = 0; j < 3; ++j) got(j) = model.weights()(j, 0);
   const double best = objective(w, b), reached = objective(got, model.bias()[0]);
-  EXPECT_LT((reached - best) / best, 1e-7) << result.stop_reason << ": " << reached << " vs "
-                                           << best;
+  EXPECT_LT((reached - best) / best, 1e-7)
+      << result.stop_reason << ": " << reached << " vs " << best;
   EXPECT_NE(result.stop_reason.find("largest gradient component"), std::string::npos)
       << result.stop_reason;
 }
