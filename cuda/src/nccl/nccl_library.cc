@@ -1,11 +1,9 @@
 #include "nccl/nccl_library.h"
 
-#include <cstdlib>
-#include <dlfcn.h>
-#include <mutex>
 #include <string>
 
 #include "escala/core/error.h"
+#include "runtime_library.h"
 
 namespace escala::gpu::internal {
 
@@ -13,23 +11,10 @@ namespace {
 
 constexpr int kMinVersion = 21800;
 
-template <typename F>
-void Resolve(void* handle, const char* name, F* fn, std::string* missing) {
-  *fn = reinterpret_cast<F>(dlsym(handle, name));
-  if (*fn == nullptr) *missing += std::string(missing->empty() ? "" : ", ") + name;
-}
-
 NcclLibrary Load() {
-  const char* env = std::getenv("ESCALA_NCCL_LIBRARY");
-  const std::string path = env != nullptr && *env != '\0' ? env : "libnccl.so.2";
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (handle == nullptr) {
-    const char* why = dlerror();
-    Throw(ErrorCode::kUnavailable,
-          "cannot load NCCL ({}: {}); install NCCL 2.18+ or set ESCALA_NCCL_LIBRARY to its "
-          "libnccl.so",
-          path, why != nullptr ? why : "not found");
-  }
+  std::string path;
+  void* handle =
+      OpenRuntimeLibrary("ESCALA_NCCL_LIBRARY", "libnccl.so.2", "install NCCL 2.18+", &path);
   NcclLibrary lib;
   std::string missing;
   Resolve(handle, "ncclGetVersion", &lib.GetVersion, &missing);
@@ -57,20 +42,7 @@ NcclLibrary Load() {
 }  // namespace
 
 const NcclLibrary& NcclLibrary::Get() {
-  static std::once_flag once;
-  static NcclLibrary* lib = nullptr;
-  static std::string error;
-  static ErrorCode code = ErrorCode::kUnavailable;
-  std::call_once(once, [] {
-    try {
-      lib = new NcclLibrary(Load());
-    } catch (const Error& e) {
-      error = e.message();
-      code = e.code();
-    }
-  });
-  if (lib == nullptr) Throw(code, "{}", error);
-  return *lib;
+  return LoadOnce(&Load);
 }
 
 }  // namespace escala::gpu::internal
