@@ -52,6 +52,17 @@ std::string EightFeatureCsv(int rows) {
   return csv;
 }
 
+// Writes <dir>/x.csv (EightFeatureCsv(rows)) and trains the default logistic model on it into
+// <dir>/m.bundle.
+void TrainLogistic(const TempDir& dir, int rows) {
+  WriteFile(dir.File("x.csv"), EightFeatureCsv(rows));
+  std::string out;
+  ASSERT_EQ(Escala("train --data " + dir.File("x.csv") + " --label y --out " + dir.File("m.bundle"),
+                   &out),
+            0)
+      << out;
+}
+
 TEST(Regressions, StatsRejectsBadBinsInsteadOfCorruptingTheHeap) {
   const std::string data = SourcePath("examples/data/penguins.csv");
   for (const char* bins : {"0", "-5", "100000000"}) {
@@ -186,12 +197,8 @@ TEST(Regressions, ConvertedNpyTrainsEvaluatesAndScores) {
 
 TEST(Regressions, QuerySendsColumnsByNameNotPosition) {
   TempDir dir;
-  WriteFile(dir.File("x.csv"), EightFeatureCsv(200));
+  TrainLogistic(dir, 200);
   std::string out;
-  ASSERT_EQ(Escala("train --data " + dir.File("x.csv") + " --label y --out " + dir.File("m.bundle"),
-                   &out),
-            0)
-      << out;
   auto serve = testing::StartServe({"--model", "m=" + dir.File("m.bundle"), "--no-http"},
                                    dir.File("serve.log"));
   const std::string server = " --server 127.0.0.1:" + std::to_string(serve.grpc_port);
@@ -215,12 +222,8 @@ TEST(Regressions, QuerySendsColumnsByNameNotPosition) {
 
 TEST(Regressions, ServeRefusesBadPortsAndDuplicateModels) {
   TempDir dir;
-  WriteFile(dir.File("x.csv"), EightFeatureCsv(100));
+  TrainLogistic(dir, 100);
   std::string out;
-  ASSERT_EQ(Escala("train --data " + dir.File("x.csv") + " --label y --out " + dir.File("m.bundle"),
-                   &out),
-            0)
-      << out;
   const std::string m = " --model m=" + dir.File("m.bundle");
   EXPECT_EQ(Escala("serve" + m + " --grpc-port 70000", &out, 20), 2) << out;
   EXPECT_TRUE(Contains(out, "70000")) << out;
