@@ -353,6 +353,7 @@ Transport::Transport(TransportOptions options)
     bool ok;
     while (impl_->cq->Next(&tag, &ok)) {
     }
+    delete impl_->refs;  // nothing was sent: no payload holds it (the destructor will not run)
     Throw(ErrorCode::kUnavailable, "cannot listen for peers on {}: {}", options_.bind_address,
           ListenFailureReason(options_.bind_address));
   }
