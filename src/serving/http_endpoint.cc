@@ -297,6 +297,8 @@ class HttpEndpoint::Impl {
   int reserve_fd_ = -1;  // closed to accept-and-drop a connection when out of descriptors
   int port_ = 0;
   int open_ = 0;
+  std::uint64_t evicted_ = 0;  // connections closed at the cap
+  std::uint64_t shed_ = 0;     // connections dropped for want of a descriptor
   std::atomic<bool> stop_{false};
   std::thread thread_;
   ConnectionList active_, idle_, closed_, spare_;
@@ -313,7 +315,7 @@ void HttpEndpoint::Impl::Start(const std::string& address) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  ESCALA_CHECK(epoll_fd_ >= 0 && wake_fd_ >= 0, kInternal, "HTTP endpoint: {}",
+  ESCALA_CHECK(epoll_fd_ >= 0 && wake_fd_ >= 0, kUnavailable, "HTTP endpoint on {}: {}", address,
                std::strerror(errno));
   epoll_event e{};
   e.events = EPOLLIN;
@@ -430,6 +432,10 @@ void HttpEndpoint::Impl::Add(int fd) {
 bool HttpEndpoint::Impl::EvictOne() {
   ConnectionList& victims = idle_.empty() ? active_ : idle_;
   if (victims.empty()) return false;
+  if (evicted_++ % 1000 == 0) {
+    ESCALA_LOG_WARN("HTTP endpoint: {} connections open, closing the oldest {} one ({} so far)",
+                    open_, &victims == &idle_ ? "idle" : "busy", evicted_);
+  }
   Close(victims.front());
   return true;
 }
@@ -442,7 +448,10 @@ void HttpEndpoint::Impl::ShedOne() {
   const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
   if (fd >= 0) ::close(fd);
   reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  ESCALA_LOG_WARN("HTTP endpoint: out of file descriptors, refused a connection");
+  if (shed_++ % 1000 == 0) {
+    ESCALA_LOG_WARN("HTTP endpoint: out of file descriptors, dropped a new connection ({} so far)",
+                    shed_);
+  }
 }
 
 void HttpEndpoint::Impl::OnReadable(Connection& c) {

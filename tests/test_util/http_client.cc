@@ -103,6 +103,10 @@ bool RawConnection::Send(std::string_view bytes) {
   return fd_ >= 0;
 }
 
+void RawConnection::ShutdownWrite() {
+  if (fd_ >= 0) ::shutdown(fd_, SHUT_WR);
+}
+
 bool RawConnection::Fill(Clock::time_point deadline) {
   if (fd_ < 0 || !WaitFor(fd_, POLLIN, deadline)) return false;
   char buf[16384];

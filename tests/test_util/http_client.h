@@ -28,6 +28,8 @@ class RawConnection {
   RawConnection& operator=(const RawConnection&) = delete;
   bool connected() const { return fd_ >= 0; }
   bool Send(std::string_view bytes);
+  // Ends what this side sends (the server reads EOF).
+  void ShutdownWrite();
   // Reads one response: the head and, unless `head_only` (an answer to HEAD), a Content-Length
   // body. status 0 when none is complete within `timeout`.
   HttpResponse Read(std::chrono::milliseconds timeout = std::chrono::seconds(2),

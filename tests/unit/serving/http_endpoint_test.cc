@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -204,6 +205,34 @@ TEST(HttpEndpoint, ProbesAnswerWhileHundredsOfConnectionsAreIdleOrHalfSent) {
     EXPECT_EQ(HttpGet(f.port(), path, 2s).status, 200) << path;
     EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << path;
   }
+}
+
+TEST(HttpEndpoint, RandomAndMutatedRequestsNeverStopIt) {
+  HttpLimits limits;
+  limits.max_header_bytes = 512;
+  Fixture f(limits);
+  std::mt19937 rng(7);
+  const std::string valid = Get("/metrics", "Connection: keep-alive\r\n");
+  for (int i = 0; i < 300; ++i) {
+    std::string bytes = valid + valid;
+    if (i % 3 == 0) {
+      bytes.assign(rng() % 1500, '\0');
+      for (char& ch : bytes) ch = static_cast<char>(rng());
+    } else {
+      for (int m = 0; m < 1 + i % 5; ++m) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    }
+    RawConnection c(f.port());
+    ASSERT_TRUE(c.connected()) << i;
+    c.Send(bytes);
+    c.ShutdownWrite();
+    // Whatever the bytes: valid statuses only, and the connection closed at once after EOF.
+    const int status = c.Read(2s).status;
+    EXPECT_TRUE(status == 0 || status == 200 || status == 400 || status == 404 || status == 405 ||
+                status == 431 || status == 505)
+        << i << ": " << status;
+    EXPECT_TRUE(c.WaitClosed(2s)) << i;
+  }
+  EXPECT_EQ(HttpGet(f.port(), "/v2/health/live").status, 200);
 }
 
 TEST(HttpEndpoint, BindsIpv4AndIpv6AndRefusesAPortInUse) {
