@@ -22,7 +22,5 @@ find_path(ESCALA_FAST_FLOAT_INCLUDE fast_float/fast_float.h REQUIRED)
 add_library(escala_fast_float INTERFACE)
 target_include_directories(escala_fast_float SYSTEM INTERFACE "${ESCALA_FAST_FLOAT_INCLUDE}")
 
-find_path(ESCALA_HTTPLIB_INCLUDE httplib.h REQUIRED)
-
 find_program(ESCALA_PROTOC protoc REQUIRED)
 find_program(ESCALA_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)

@@ -1,75 +1,630 @@
 #include "serving/http_endpoint.h"
 
-#include <httplib.h>
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <fcntl.h>
+#include <iterator>
+#include <list>
+#include <netdb.h>
+#include <string_view>
+#include <strings.h>
 #include <thread>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 
 #include "core/listen_check.h"
 #include "escala/core/error.h"
 #include "escala/core/logging.h"
 
 namespace escala::serving::internal {
+namespace {
 
-struct HttpEndpoint::Impl {
-  httplib::Server server;
-  std::thread thread;
-  int port = 0;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kText = "text/plain";
+constexpr std::string_view kPrometheus = "text/plain; version=0.0.4";
+constexpr std::size_t kMaxSpareConnections = 64;  // closed connections kept for reuse
+constexpr int kAcceptsPerWakeup = 64;
+
+// ---- Parsing a request head ---------------------------------------------------------------
+
+struct RequestHead {
+  std::string_view method;
+  std::string_view target;
+  bool keep_alive = true;
+  bool has_body = false;
+  std::size_t size = 0;  // bytes of the head, leading empty lines and final CRLF CRLF included
 };
 
-HttpEndpoint::HttpEndpoint(const std::string& address, Handlers handlers)
-    : impl_(std::make_unique<Impl>()) {
+enum class ParseResult { kIncomplete, kOk, kBad, kBadVersion };
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// "METHOD SP target SP HTTP/1.x"; HTTP/1.0 closes unless the headers ask to keep alive.
+ParseResult ParseRequestLine(std::string_view line, RequestHead* h) {
+  const std::size_t sp1 = line.find(' ');
+  const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || sp1 == 0 || sp2 == sp1 + 1) return ParseResult::kBad;
+  h->method = line.substr(0, sp1);
+  h->target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  const std::string_view version = line.substr(sp2 + 1);
+  if (version.find_first_of(" \t") != std::string_view::npos) return ParseResult::kBad;
+  if (version == "HTTP/1.1") return ParseResult::kOk;
+  if (version == "HTTP/1.0") {
+    h->keep_alive = false;
+    return ParseResult::kOk;
+  }
+  return version.starts_with("HTTP/") ? ParseResult::kBadVersion : ParseResult::kBad;
+}
+
+// Connection tokens; "close" wins over "keep-alive".
+void ParseConnection(std::string_view value, RequestHead* h, bool* saw_close) {
+  while (!value.empty()) {
+    const std::size_t comma = value.find(',');
+    const std::string_view token = Trim(value.substr(0, comma));
+    if (IEquals(token, "close")) *saw_close = true;
+    if (IEquals(token, "keep-alive")) h->keep_alive = true;
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+  }
+}
+
+ParseResult ParseHeader(std::string_view line, RequestHead* h, bool* saw_close) {
+  const std::size_t colon = line.find(':');
+  if (colon == 0 || colon == std::string_view::npos || line.front() == ' ' ||
+      line.front() == '\t') {
+    return ParseResult::kBad;  // no name, or obsolete line folding
+  }
+  const std::string_view name = line.substr(0, colon);
+  const std::string_view value = Trim(line.substr(colon + 1));
+  if (name.find_first_of(" \t") != std::string_view::npos) return ParseResult::kBad;
+  if (IEquals(name, "connection")) ParseConnection(value, h, saw_close);
+  if (IEquals(name, "transfer-encoding")) h->has_body = true;
+  if (IEquals(name, "content-length")) {
+    if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) {
+      return ParseResult::kBad;
+    }
+    if (value.find_first_not_of('0') != std::string_view::npos) h->has_body = true;
+  }
+  return ParseResult::kOk;
+}
+
+// Parses the head at the start of `buf` (empty lines before it are skipped, as RFC 9112 asks).
+ParseResult ParseRequestHead(std::string_view buf, RequestHead* h) {
+  std::size_t start = 0;
+  while (buf.substr(start).starts_with("\r\n")) start += 2;
+  const std::size_t end = buf.find("\r\n\r\n", start);
+  if (end == std::string_view::npos) return ParseResult::kIncomplete;
+  *h = RequestHead{};
+  h->size = end + 4;
+  std::string_view rest = buf.substr(start, end + 2 - start);  // lines, each ending in CRLF
+  std::size_t eol = rest.find("\r\n");
+  ParseResult r = ParseRequestLine(rest.substr(0, eol), h);
+  bool saw_close = false;
+  for (rest.remove_prefix(eol + 2); r == ParseResult::kOk && !rest.empty();
+       rest.remove_prefix(eol + 2)) {
+    eol = rest.find("\r\n");
+    r = ParseHeader(rest.substr(0, eol), h, &saw_close);
+  }
+  if (saw_close) h->keep_alive = false;
+  return r;
+}
+
+// "/metrics?x", "http://host:8002/metrics" -> "/metrics".
+std::string_view PathOf(std::string_view target) {
+  if (target.starts_with("http://")) {
+    const std::size_t slash = target.find('/', 7);
+    target = slash == std::string_view::npos ? "/" : target.substr(slash);
+  }
+  return target.substr(0, target.find('?'));
+}
+
+std::string_view Reason(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
+  }
+}
+
+struct Response {
+  int status = 200;
+  std::string_view content_type = kText;
+  std::string_view body;
+  std::string_view extra_headers;  // each ending in CRLF
+};
+
+void AppendResponse(std::string* out, const Response& r, bool head_only, bool close) {
+  fmt::format_to(std::back_inserter(*out),
+                 "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n"
+                 "{}\r\n",
+                 r.status, Reason(r.status), r.content_type, r.body.size(),
+                 close ? "close" : "keep-alive", r.extra_headers);
+  if (!head_only) out->append(r.body);
+}
+
+// ---- Sockets -------------------------------------------------------------------------------
+
+void SplitAddress(const std::string& address, std::string* host, int* port) {
   const std::size_t colon = address.rfind(':');
   ESCALA_CHECK(colon != std::string::npos, kInvalidArgument, "HTTP address '{}' must be host:port",
                address);
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  int port = 0;
-  try {
-    port = std::stoi(address.substr(colon + 1));
-  } catch (...) {
-    Throw(ErrorCode::kInvalidArgument, "HTTP address '{}': bad port", address);
-  }
-  auto metrics = handlers.metrics;
-  auto ready = handlers.ready;
-  impl_->server.Get("/metrics", [metrics](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics(), "text/plain; version=0.0.4");
-  });
-  impl_->server.Get("/v2/health/live", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("live\n", "text/plain");
-  });
-  impl_->server.Get("/v2/health/ready", [ready](const httplib::Request&, httplib::Response& res) {
-    const bool ok = ready();
-    res.status = ok ? 200 : 503;
-    res.set_content(ok ? "ready\n" : "not ready\n", "text/plain");
-  });
-  // cpp-httplib turns SO_REUSEPORT on by default; own the port instead, so that a second server
-  // on it fails rather than sharing it.
-  impl_->server.set_socket_options([](int sock) {
-    const int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
-  if (port == 0) {
-    impl_->port = impl_->server.bind_to_any_port(host);
-  } else {
-    impl_->port = impl_->server.bind_to_port(host, port) ? port : -1;
-  }
-  ESCALA_CHECK(impl_->port > 0, kUnavailable, "cannot bind the HTTP endpoint to {}: {}", address,
-               ::escala::internal::ListenFailureReason(address));
-  impl_->thread = std::thread([this] { impl_->server.listen_after_bind(); });
+  *host = address.substr(0, colon);
+  if (host->size() >= 2 && host->front() == '[') *host = host->substr(1, host->size() - 2);
+  const char* first = address.data() + colon + 1;
+  const char* last = address.data() + address.size();
+  const auto [end, ec] = std::from_chars(first, last, *port);
+  ESCALA_CHECK(ec == std::errc() && end == last && first != last && *port >= 0 && *port <= 65535,
+               kInvalidArgument, "HTTP address '{}': bad port", address);
 }
 
-HttpEndpoint::~HttpEndpoint() {
-  Stop();
+// A listening socket that owns its port (SO_REUSEADDR, never SO_REUSEPORT); -1 on failure.
+int OpenListener(const std::string& host, int port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* found = nullptr;
+  const char* node = host.empty() || host == "*" ? nullptr : host.c_str();
+  if (::getaddrinfo(node, std::to_string(port).c_str(), &hints, &found) != 0) return -1;
+  int fd = -1;
+  for (addrinfo* ai = found; ai != nullptr && fd < 0; ai = ai->ai_next) {
+    fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    const int yes = 1, no = 0;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    if (ai->ai_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &no, sizeof(no));
+    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd, SOMAXCONN) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ::freeaddrinfo(found);
+  return fd;
 }
+
+int LocalPort(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return -1;
+  if (addr.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+  return ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+}
+
+// ---- Connections ---------------------------------------------------------------------------
+
+enum class Phase {
+  kRequest,   // reading a request head (or waiting for one)
+  kResponse,  // writing a response that did not fit in the socket buffer
+  kLinger,    // response sent, write side shut: discarding input until the peer closes
+};
+
+struct Connection;
+using ConnectionList = std::list<Connection>;
+
+struct Connection {
+  int fd = -1;
+  Phase phase = Phase::kRequest;
+  std::uint32_t events = 0;  // the epoll interest set
+  Clock::time_point deadline;
+  std::unique_ptr<char[]> in;
+  std::size_t in_size = 0;
+  std::string out;
+  std::size_t out_sent = 0;
+  bool close_after = false;
+  ConnectionList* list = nullptr;  // the list that holds it
+  ConnectionList::iterator self;
+};
+
+// Tags for the two descriptors that are not connections.
+char listener_tag;
+char wake_tag;
+
+}  // namespace
+
+// The event loop. Open connections sit in one of two lists, each in deadline order (a connection
+// always enters at the tail with now + a fixed timeout): `active_` (waiting for or reading a
+// request, or writing a response) and `idle_` (keep-alive, between requests). Closed connections
+// go to `closed_` until the current batch of events is done (events for them may follow), then
+// to `spare_` for reuse, so that neither accepting nor a request allocates once warm.
+class HttpEndpoint::Impl {
+ public:
+  Impl(Handlers handlers, HttpLimits limits) : handlers_(std::move(handlers)), limits_(limits) {}
+  ~Impl();
+  void Start(const std::string& address);
+  void Stop();
+  int port() const { return port_; }
+
+ private:
+  void Run();
+  int WaitMillis() const;
+  void Dispatch(const epoll_event& e);
+  void Accept();
+  void Add(int fd);
+  bool EvictOne();
+  void ShedOne();
+  void OnReadable(Connection& c);
+  void Discard(Connection& c);
+  void ServeBuffered(Connection& c);
+  void Respond(Connection& c, const RequestHead& h);
+  Response Route(const RequestHead& h, std::string* metrics);
+  void Fail(Connection& c, int status);
+  bool Flush(Connection& c);
+  void FinishResponse(Connection& c);
+  void SetInterest(Connection& c, std::uint32_t events);
+  void MoveTo(Connection& c, ConnectionList& list, std::chrono::milliseconds timeout);
+  void Close(Connection& c);
+  void Expire();
+
+  Handlers handlers_;
+  HttpLimits limits_;
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  int reserve_fd_ = -1;  // closed to accept-and-drop a connection when out of descriptors
+  int port_ = 0;
+  int open_ = 0;
+  std::uint64_t evicted_ = 0;  // connections closed at the cap
+  std::uint64_t shed_ = 0;     // connections dropped for want of a descriptor
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  ConnectionList active_, idle_, closed_, spare_;
+};
+
+void HttpEndpoint::Impl::Start(const std::string& address) {
+  std::string host;
+  int port = 0;
+  SplitAddress(address, &host, &port);
+  listen_fd_ = OpenListener(host, port);
+  ESCALA_CHECK(listen_fd_ >= 0, kUnavailable, "cannot bind the HTTP endpoint to {}: {}", address,
+               ::escala::internal::ListenFailureReason(address));
+  port_ = LocalPort(listen_fd_);
+  epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  ESCALA_CHECK(epoll_fd_ >= 0 && wake_fd_ >= 0, kUnavailable, "HTTP endpoint on {}: {}", address,
+               std::strerror(errno));
+  epoll_event e{};
+  e.events = EPOLLIN;
+  e.data.ptr = &listener_tag;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &e);
+  e.data.ptr = &wake_tag;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &e);
+  thread_ = std::thread([this] { Run(); });
+}
+
+HttpEndpoint::Impl::~Impl() {
+  Stop();
+  for (ConnectionList* list : {&active_, &idle_}) {
+    for (Connection& c : *list) ::close(c.fd);
+  }
+  for (const int fd : {listen_fd_, epoll_fd_, wake_fd_, reserve_fd_}) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+void HttpEndpoint::Impl::Stop() {
+  if (!thread_.joinable()) return;
+  stop_ = true;
+  const std::uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof(one));
+  thread_.join();
+  // The port is free once Stop returns; connections are closed by the destructor.
+  ::close(listen_fd_);
+  listen_fd_ = -1;
+  for (ConnectionList* list : {&active_, &idle_}) {
+    while (!list->empty()) Close(list->front());
+  }
+}
+
+void HttpEndpoint::Impl::Run() {
+  std::array<epoll_event, 128> events;
+  while (!stop_.load()) {
+    const int n =
+        ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), WaitMillis());
+    if (n < 0 && errno != EINTR) {
+      ESCALA_LOG_ERROR("HTTP endpoint: epoll_wait: {}", std::strerror(errno));
+      return;
+    }
+    try {
+      for (int i = 0; i < n; ++i) Dispatch(events[static_cast<std::size_t>(i)]);
+      Expire();
+    } catch (const std::exception& e) {
+      ESCALA_LOG_ERROR("HTTP endpoint: {}", e.what());
+    }
+    spare_.splice(spare_.end(), closed_);
+    while (spare_.size() > kMaxSpareConnections) spare_.pop_back();
+  }
+}
+
+int HttpEndpoint::Impl::WaitMillis() const {
+  Clock::time_point next = Clock::time_point::max();
+  if (!active_.empty()) next = active_.front().deadline;
+  if (!idle_.empty()) next = std::min(next, idle_.front().deadline);
+  if (next == Clock::time_point::max()) return -1;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now()).count();
+  return static_cast<int>(std::clamp<std::int64_t>(left, 0, 60'000));
+}
+
+void HttpEndpoint::Impl::Dispatch(const epoll_event& e) {
+  if (e.data.ptr == &wake_tag) return;  // Stop(): the loop condition sees stop_
+  if (e.data.ptr == &listener_tag) return Accept();
+  Connection& c = *static_cast<Connection*>(e.data.ptr);
+  if (c.fd < 0) return;  // closed earlier in this batch
+  if (e.events & EPOLLERR) return Close(c);
+  if (c.phase != Phase::kResponse) return OnReadable(c);
+  if ((e.events & (EPOLLOUT | EPOLLHUP)) && Flush(c)) {
+    FinishResponse(c);
+    ServeBuffered(c);  // requests pipelined behind the one just answered
+  }
+}
+
+void HttpEndpoint::Impl::Accept() {
+  for (int i = 0; i < kAcceptsPerWakeup; ++i) {
+    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      if (open_ >= limits_.max_connections) EvictOne();
+      Add(fd);
+    } else if (errno == EMFILE || errno == ENFILE) {
+      if (!EvictOne()) return ShedOne();
+    } else if (errno != EINTR && errno != ECONNABORTED) {
+      return;  // EAGAIN: no more pending
+    }
+  }
+}
+
+void HttpEndpoint::Impl::Add(int fd) {
+  if (spare_.empty()) spare_.emplace_back();
+  Connection& c = spare_.back();
+  c.self = std::prev(spare_.end());
+  c.list = &spare_;
+  c.fd = fd;
+  c.phase = Phase::kRequest;
+  c.in_size = 0;
+  c.out.clear();
+  c.out_sent = 0;
+  c.close_after = false;
+  if (!c.in) c.in = std::make_unique<char[]>(limits_.max_header_bytes);
+  const int yes = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
+  ++open_;
+  MoveTo(c, active_, limits_.request_timeout);
+  epoll_event e{};
+  e.events = c.events = EPOLLIN;
+  e.data.ptr = &c;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &e) != 0) Close(c);
+}
+
+// At the connection cap: the oldest idle connection goes first, else the oldest other one.
+bool HttpEndpoint::Impl::EvictOne() {
+  ConnectionList& victims = idle_.empty() ? active_ : idle_;
+  if (victims.empty()) return false;
+  if (evicted_++ % 1000 == 0) {
+    ESCALA_LOG_WARN("HTTP endpoint: {} connections open, closing the oldest {} one ({} so far)",
+                    open_, &victims == &idle_ ? "idle" : "busy", evicted_);
+  }
+  Close(victims.front());
+  return true;
+}
+
+// Out of descriptors with no connection of ours to close: accept the next one and drop it, so
+// that the listener does not stay readable (and the loop spin) until a descriptor frees up.
+void HttpEndpoint::Impl::ShedOne() {
+  if (reserve_fd_ < 0) return;
+  ::close(reserve_fd_);
+  const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  if (fd >= 0) ::close(fd);
+  reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (shed_++ % 1000 == 0) {
+    ESCALA_LOG_WARN("HTTP endpoint: out of file descriptors, dropped a new connection ({} so far)",
+                    shed_);
+  }
+}
+
+void HttpEndpoint::Impl::OnReadable(Connection& c) {
+  if (c.phase == Phase::kLinger) return Discard(c);
+  const std::size_t room = limits_.max_header_bytes - c.in_size;
+  const ssize_t n = ::recv(c.fd, c.in.get() + c.in_size, room, 0);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return Close(c);
+  if (n < 0) return;
+  // The first byte after an idle period starts the request's deadline.
+  if (c.list == &idle_) MoveTo(c, active_, limits_.request_timeout);
+  c.in_size += static_cast<std::size_t>(n);
+  ServeBuffered(c);
+}
+
+void HttpEndpoint::Impl::Discard(Connection& c) {
+  char sink[4096];
+  const ssize_t n = ::recv(c.fd, sink, sizeof(sink), 0);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) Close(c);
+}
+
+// Answers the requests in the buffer, one after the other (pipelining), until one is
+// incomplete, a response waits for the socket, or the connection is to close.
+void HttpEndpoint::Impl::ServeBuffered(Connection& c) {
+  while (c.fd >= 0 && c.phase == Phase::kRequest) {
+    RequestHead h;
+    switch (ParseRequestHead(std::string_view(c.in.get(), c.in_size), &h)) {
+      case ParseResult::kIncomplete:
+        if (c.in_size == limits_.max_header_bytes) Fail(c, 431);
+        return;
+      case ParseResult::kBad:
+        return Fail(c, 400);
+      case ParseResult::kBadVersion:
+        return Fail(c, 505);
+      case ParseResult::kOk:
+        break;
+    }
+    Respond(c, h);
+    std::memmove(c.in.get(), c.in.get() + h.size, c.in_size - h.size);
+    c.in_size -= h.size;
+    if (Flush(c)) FinishResponse(c);
+  }
+}
+
+void HttpEndpoint::Impl::Respond(Connection& c, const RequestHead& h) {
+  std::string metrics;
+  Response r;
+  try {
+    r = Route(h, &metrics);
+  } catch (const std::exception& e) {
+    ESCALA_LOG_ERROR("HTTP endpoint: {} {}: {}", h.method, h.target, e.what());
+    r = Response{500, kText, "internal error\n", {}};
+  }
+  // A request with a body is answered without reading the body, then the connection closes.
+  c.close_after = !h.keep_alive || h.has_body || stop_.load();
+  c.out.clear();
+  c.out_sent = 0;
+  AppendResponse(&c.out, r, h.method == "HEAD", c.close_after);
+}
+
+Response HttpEndpoint::Impl::Route(const RequestHead& h, std::string* metrics) {
+  const std::string_view path = PathOf(h.target);
+  const bool live = path == "/v2/health/live", ready = path == "/v2/health/ready";
+  if (!live && !ready && path != "/metrics") return {404, kText, "not found\n", {}};
+  if (h.method != "GET" && h.method != "HEAD") {
+    return {405, kText, "method not allowed\n", "Allow: GET, HEAD\r\n"};
+  }
+  if (live) return {200, kText, "live\n", {}};
+  if (ready) {
+    return handlers_.ready() ? Response{200, kText, "ready\n", {}}
+                             : Response{503, kText, "not ready\n", {}};
+  }
+  *metrics = handlers_.metrics();
+  return {200, kPrometheus, *metrics, {}};
+}
+
+// A request that cannot be served: the error, then the connection closes.
+void HttpEndpoint::Impl::Fail(Connection& c, int status) {
+  c.in_size = 0;
+  c.close_after = true;
+  c.out.clear();
+  c.out_sent = 0;
+  const std::string_view body = status == 431 ? "request head too large\n" : "bad request\n";
+  AppendResponse(&c.out, Response{status, kText, body, {}}, false, true);
+  if (Flush(c)) FinishResponse(c);
+}
+
+// Writes what it can of c.out; true when all of it is sent. On a full socket buffer the
+// connection waits for EPOLLOUT (and reads nothing meanwhile).
+bool HttpEndpoint::Impl::Flush(Connection& c) {
+  while (c.out_sent < c.out.size()) {
+    const ssize_t n =
+        ::send(c.fd, c.out.data() + c.out_sent, c.out.size() - c.out_sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      c.out_sent += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EAGAIN) {
+      c.phase = Phase::kResponse;
+      SetInterest(c, EPOLLOUT);
+      return false;
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else {
+      Close(c);
+      return false;
+    }
+  }
+  return true;
+}
+
+// A response is sent: linger and close, or wait for the next request (already buffered, or an
+// idle keep-alive connection).
+void HttpEndpoint::Impl::FinishResponse(Connection& c) {
+  if (c.close_after) {
+    // Shut the write side, and read until the peer closes: closing with unread input would
+    // reset the connection and could destroy the response before the client reads it.
+    ::shutdown(c.fd, SHUT_WR);
+    c.phase = Phase::kLinger;
+    SetInterest(c, EPOLLIN);
+    return;
+  }
+  c.phase = Phase::kRequest;
+  SetInterest(c, EPOLLIN);
+  if (c.in_size > 0) {
+    MoveTo(c, active_, limits_.request_timeout);
+  } else {
+    MoveTo(c, idle_, limits_.idle_timeout);
+  }
+}
+
+void HttpEndpoint::Impl::SetInterest(Connection& c, std::uint32_t events) {
+  if (c.events == events) return;
+  epoll_event e{};
+  e.events = c.events = events;
+  e.data.ptr = &c;
+  if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &e) != 0) Close(c);
+}
+
+// To the tail of `list`, which keeps every list in deadline order.
+void HttpEndpoint::Impl::MoveTo(Connection& c, ConnectionList& list,
+                                std::chrono::milliseconds timeout) {
+  c.deadline = Clock::now() + timeout;
+  list.splice(list.end(), *c.list, c.self);
+  c.list = &list;
+}
+
+void HttpEndpoint::Impl::Close(Connection& c) {
+  if (c.fd < 0) return;
+  ::close(c.fd);  // also leaves the epoll set
+  c.fd = -1;
+  --open_;
+  closed_.splice(closed_.end(), *c.list, c.self);
+  c.list = &closed_;
+}
+
+void HttpEndpoint::Impl::Expire() {
+  const auto now = Clock::now();
+  for (ConnectionList* list : {&active_, &idle_}) {
+    while (!list->empty() && list->front().deadline <= now) Close(list->front());
+  }
+}
+
+HttpEndpoint::HttpEndpoint(const std::string& address, Handlers handlers, HttpLimits limits)
+    : impl_(std::make_unique<Impl>(std::move(handlers), limits)) {
+  impl_->Start(address);
+}
+
+HttpEndpoint::~HttpEndpoint() = default;
 
 int HttpEndpoint::port() const {
-  return impl_->port;
+  return impl_->port();
 }
 
 void HttpEndpoint::Stop() {
-  if (impl_->thread.joinable()) {
-    impl_->server.stop();
-    impl_->thread.join();
-  }
+  impl_->Stop();
 }
 
 }  // namespace escala::serving::internal

@@ -2,9 +2,11 @@
 // Client talking gRPC to it.
 #include <atomic>
 #include <filesystem>
+#include <memory>
 #include <thread>
 #include <tuple>
 #include <unistd.h>
+#include <vector>
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -17,6 +19,7 @@
 #include "escala/serving/server.h"
 #include "test_util/bundles.h"
 #include "test_util/certs.h"
+#include "test_util/http_client.h"
 #include "test_util/temp_dir.h"
 
 namespace escala::serving {
@@ -116,8 +119,8 @@ TEST(Serving, HealthMetadataAndPredictionsMatchTheBundle) {
   server->Shutdown(1s);
 }
 
-// A second server on a port in use fails (gRPC and cpp-httplib would share it through
-// SO_REUSEPORT, and the kernel would split the clients between the two servers).
+// A second server on a port in use fails (gRPC would share it through SO_REUSEPORT, and the
+// kernel would split the clients between the two servers).
 TEST(Serving, ASecondServerOnAPortInUseFailsWithAddressInUse) {
   auto first = StartWith(testing::NumericLogisticBundle(4));
   const std::string grpc = "127.0.0.1:" + std::to_string(first->grpc_port());
@@ -133,6 +136,29 @@ TEST(Serving, ASecondServerOnAPortInUseFailsWithAddressInUse) {
           << e.what();
     }
   }
+}
+
+// Idle connections and requests sent halfway hold no resource that a probe needs: the liveness
+// and readiness probes and a Prometheus scrape still answer at once (with cpp-httplib's pool of 8
+// threads, 8 such connections blocked them).
+TEST(Serving, HttpProbesAnswerWhileManyConnectionsAreIdleOrHalfSent) {
+  auto server = StartWith(testing::NumericLogisticBundle(4));
+  const int port = server->http_port();
+  std::vector<std::unique_ptr<testing::RawConnection>> held;
+  for (int i = 0; i < 128; ++i) {
+    auto c = std::make_unique<testing::RawConnection>(port, 500ms);
+    if (i % 2 == 1) c->Send("GET /metrics HTTP/1.1\r\nHost: local");  // half a request
+    held.push_back(std::move(c));
+  }
+  std::this_thread::sleep_for(100ms);  // the server has seen them
+  for (const std::string path : {"/v2/health/live", "/v2/health/ready", "/metrics"}) {
+    const auto start = std::chrono::steady_clock::now();
+    const auto r = testing::HttpGet(port, path, 2s);
+    EXPECT_EQ(r.status, 200) << path << " did not answer within 2 s";
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << path;
+  }
+  held.clear();
+  server->Shutdown(1s);
 }
 
 TEST(Serving, ErrorsMapToGrpcStatusCodes) {

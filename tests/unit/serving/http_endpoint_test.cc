@@ -1,0 +1,308 @@
+// The HTTP endpoint (metrics and health) over real loopback sockets: the responses, keep-alive,
+// pipelining, malformed and oversized requests, the deadlines, the connection cap, and probes
+// that answer while many connections are held idle or half-sent. Short limits keep it fast.
+#include "serving/http_endpoint.h"
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "escala/core/error.h"
+#include "test_util/http_client.h"
+#include "test_util/temp_dir.h"
+
+namespace escala::serving::internal {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::HttpGet;
+using testing::RawConnection;
+
+struct Fixture {
+  std::atomic<bool> ready{true};
+  std::unique_ptr<HttpEndpoint> endpoint;
+  explicit Fixture(HttpLimits limits = HttpLimits(), const std::string& address = "127.0.0.1:0") {
+    endpoint = std::make_unique<HttpEndpoint>(
+        address,
+        HttpEndpoint::Handlers{[] { return std::string("metric_total 1\n"); },
+                               [this] { return ready.load(); }},
+        limits);
+  }
+  int port() const { return endpoint->port(); }
+};
+
+std::string Get(const std::string& path, const std::string& headers = "") {
+  return "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n" + headers + "\r\n";
+}
+
+TEST(HttpEndpoint, ServesMetricsAndHealthWithTheirBodiesAndTypes) {
+  Fixture f;
+  auto r = HttpGet(f.port(), "/metrics");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "metric_total 1\n");
+  EXPECT_EQ(r.Header("Content-Type"), "text/plain; version=0.0.4");
+  r = HttpGet(f.port(), "/v2/health/live");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "live\n");
+  EXPECT_EQ(r.Header("Content-Type"), "text/plain");
+  r = HttpGet(f.port(), "/v2/health/ready?verbose=1");  // a query string is ignored
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "ready\n");
+  f.ready = false;
+  r = HttpGet(f.port(), "/v2/health/ready");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, "not ready\n");
+}
+
+TEST(HttpEndpoint, UnknownPathsAre404AndOtherMethods405) {
+  Fixture f;
+  EXPECT_EQ(HttpGet(f.port(), "/").status, 404);
+  EXPECT_EQ(HttpGet(f.port(), "/v2/health").status, 404);
+  RawConnection c(f.port());
+  ASSERT_TRUE(c.Send("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
+  const auto r = c.Read();
+  EXPECT_EQ(r.status, 405);
+  EXPECT_EQ(r.Header("Allow"), "GET, HEAD");
+  // HEAD: the headers of GET, no body (the next response on the connection follows at once).
+  ASSERT_TRUE(c.Send("HEAD /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n"));
+  const auto head = c.Read(2s, /*head_only=*/true);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.Header("Content-Length"), "5");
+  ASSERT_TRUE(c.Send(Get("/v2/health/live")));
+  EXPECT_EQ(c.Read().body, "live\n");
+}
+
+TEST(HttpEndpoint, KeepAliveServesRequestsOneAfterAnotherAndPipelined) {
+  Fixture f;
+  RawConnection c(f.port());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(c.Send(Get("/v2/health/live")));
+    const auto r = c.Read();
+    EXPECT_EQ(r.status, 200) << i;
+    EXPECT_EQ(r.Header("Connection"), "keep-alive");
+  }
+  // Three requests in one write, the last cut in two: three responses, in order.
+  const std::string three = Get("/metrics") + Get("/nope") + Get("/v2/health/ready");
+  ASSERT_TRUE(c.Send(three.substr(0, three.size() - 5)));
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(c.Send(three.substr(three.size() - 5)));
+  EXPECT_EQ(c.Read().body, "metric_total 1\n");
+  EXPECT_EQ(c.Read().status, 404);
+  EXPECT_EQ(c.Read().body, "ready\n");
+}
+
+TEST(HttpEndpoint, ConnectionCloseAndHttp10CloseTheConnection) {
+  Fixture f;
+  for (const std::string& request : {Get("/v2/health/live", "Connection: close\r\n"),
+                                     std::string("GET /v2/health/live HTTP/1.0\r\n\r\n"),
+                                     Get("/v2/health/live", "Content-Length: 3\r\n") + "abc"}) {
+    RawConnection c(f.port());
+    ASSERT_TRUE(c.Send(request));
+    const auto r = c.Read();
+    EXPECT_EQ(r.status, 200) << request;
+    EXPECT_EQ(r.Header("Connection"), "close") << request;
+    EXPECT_TRUE(c.WaitClosed(2s)) << request;
+  }
+  // HTTP/1.0 asking for keep-alive keeps it.
+  RawConnection c(f.port());
+  ASSERT_TRUE(c.Send("GET /v2/health/live HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+  EXPECT_EQ(c.Read().Header("Connection"), "keep-alive");
+  ASSERT_TRUE(c.Send(Get("/v2/health/live")));
+  EXPECT_EQ(c.Read().status, 200);
+}
+
+TEST(HttpEndpoint, OversizedHeadsAre431AndMalformedRequests400) {
+  HttpLimits limits;
+  limits.max_header_bytes = 1024;
+  Fixture f(limits);
+  {
+    RawConnection c(f.port());
+    ASSERT_TRUE(c.Send("GET /metrics HTTP/1.1\r\nX-Big: " + std::string(4000, 'a') + "\r\n\r\n"));
+    EXPECT_EQ(c.Read().status, 431);
+    EXPECT_TRUE(c.WaitClosed(2s));
+  }
+  for (const std::string bad :
+       {"GARBAGE\r\n\r\n", "GET /metrics HTTP/1.1\r\nno colon\r\n\r\n",
+        "GET /metrics HTTP/1.1\r\n folded: x\r\n\r\n", "GET  /metrics HTTP/1.1\r\n\r\n",
+        "GET /metrics HTTP/1.1\r\nContent-Length: -1\r\n\r\n"}) {
+    RawConnection c(f.port());
+    ASSERT_TRUE(c.Send(bad));
+    EXPECT_EQ(c.Read().status, 400) << bad;
+    EXPECT_TRUE(c.WaitClosed(2s)) << bad;
+  }
+  RawConnection c(f.port());
+  ASSERT_TRUE(c.Send("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+  EXPECT_EQ(c.Read().status, 505);
+  EXPECT_EQ(HttpGet(f.port(), "/v2/health/live").status, 200);  // still serving
+}
+
+TEST(HttpEndpoint, SlowRequestsAndIdleConnectionsAreClosedAtTheirDeadlines) {
+  HttpLimits limits;
+  limits.request_timeout = 300ms;
+  limits.idle_timeout = 600ms;
+  Fixture f(limits);
+  RawConnection silent(f.port()), half(f.port()), idle(f.port());
+  ASSERT_TRUE(half.Send("GET /metrics HTTP/1.1\r\nHo"));
+  ASSERT_TRUE(idle.Send(Get("/v2/health/live")));
+  EXPECT_EQ(idle.Read().status, 200);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent.WaitClosed(2s));
+  EXPECT_TRUE(half.WaitClosed(2s));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 500ms);
+  EXPECT_TRUE(idle.WaitClosed(2s));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 400ms);  // the idle timeout, not 300 ms
+}
+
+TEST(HttpEndpoint, AtTheConnectionCapTheOldestIdleConnectionIsClosedFirst) {
+  HttpLimits limits;
+  limits.max_connections = 3;
+  Fixture f(limits);
+  RawConnection idle(f.port());
+  ASSERT_TRUE(idle.Send(Get("/v2/health/live")));
+  ASSERT_EQ(idle.Read().status, 200);  // now idle between requests
+  RawConnection a(f.port()), b(f.port());
+  std::this_thread::sleep_for(50ms);
+  {
+    RawConnection probe(f.port());  // the fourth: the idle one makes room, not the older `a`
+    ASSERT_TRUE(probe.Send(Get("/v2/health/live", "Connection: close\r\n")));
+    EXPECT_EQ(probe.Read().status, 200);
+    EXPECT_TRUE(idle.WaitClosed(2s));
+    EXPECT_TRUE(probe.WaitClosed(2s));
+  }
+  // a and b open, no idle connection: the fourth closes the oldest one, a.
+  RawConnection c(f.port());
+  std::this_thread::sleep_for(50ms);
+  RawConnection probe(f.port());
+  ASSERT_TRUE(probe.Send(Get("/metrics")));
+  EXPECT_EQ(probe.Read().status, 200);
+  EXPECT_TRUE(a.WaitClosed(2s));
+  ASSERT_TRUE(b.Send(Get("/v2/health/live")));
+  EXPECT_EQ(b.Read().status, 200);
+}
+
+// The defect this endpoint was written for: cpp-httplib's 8 threads were held by 8 idle or
+// half-sent connections, and the liveness probe timed out.
+TEST(HttpEndpoint, ProbesAnswerWhileHundredsOfConnectionsAreIdleOrHalfSent) {
+  Fixture f;
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (int i = 0; i < 256; ++i) {
+    held.push_back(std::make_unique<RawConnection>(f.port(), 500ms));
+    ASSERT_TRUE(held.back()->connected()) << i;
+    if (i % 2 == 1) held.back()->Send("GET /metrics HTTP/1.1\r\nHost: lo");
+  }
+  std::this_thread::sleep_for(100ms);
+  for (const std::string path : {"/v2/health/live", "/v2/health/ready", "/metrics"}) {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(HttpGet(f.port(), path, 2s).status, 200) << path;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << path;
+  }
+}
+
+TEST(HttpEndpoint, RandomAndMutatedRequestsNeverStopIt) {
+  HttpLimits limits;
+  limits.max_header_bytes = 512;
+  Fixture f(limits);
+  std::mt19937 rng(7);
+  const std::string valid = Get("/metrics", "Connection: keep-alive\r\n");
+  for (int i = 0; i < 300; ++i) {
+    std::string bytes = valid + valid;
+    if (i % 3 == 0) {
+      bytes.assign(rng() % 1500, '\0');
+      for (char& ch : bytes) ch = static_cast<char>(rng());
+    } else {
+      for (int m = 0; m < 1 + i % 5; ++m) bytes[rng() % bytes.size()] = static_cast<char>(rng());
+    }
+    RawConnection c(f.port());
+    ASSERT_TRUE(c.connected()) << i;
+    c.Send(bytes);
+    c.ShutdownWrite();
+    // Whatever the bytes: valid statuses only, and the connection closed at once after EOF.
+    const int status = c.Read(2s).status;
+    EXPECT_TRUE(status == 0 || status == 200 || status == 400 || status == 404 || status == 405 ||
+                status == 431 || status == 505)
+        << i << ": " << status;
+    EXPECT_TRUE(c.WaitClosed(2s)) << i;
+  }
+  EXPECT_EQ(HttpGet(f.port(), "/v2/health/live").status, 200);
+}
+
+TEST(HttpEndpoint, BindsIpv4AndIpv6AndRefusesAPortInUse) {
+  Fixture any(HttpLimits(), "0.0.0.0:0");
+  EXPECT_EQ(HttpGet(any.port(), "/v2/health/live").status, 200);
+  try {
+    Fixture second(HttpLimits(), "127.0.0.1:" + std::to_string(any.port()));
+    ADD_FAILURE() << "a second endpoint bound a port in use";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kUnavailable);
+    EXPECT_NE(std::string(e.what()).find("address in use"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(Fixture(HttpLimits(), "127.0.0.1:http"), Error);
+  const int v6 = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 loop6{};
+  loop6.sin6_family = AF_INET6;
+  loop6.sin6_addr = in6addr_loopback;
+  const bool has_v6 =
+      v6 >= 0 && ::bind(v6, reinterpret_cast<sockaddr*>(&loop6), sizeof(loop6)) == 0;
+  if (v6 >= 0) ::close(v6);
+  if (!has_v6) GTEST_SKIP() << "no IPv6 loopback";
+  Fixture dual(HttpLimits(), "[::]:0");
+  EXPECT_EQ(HttpGet(dual.port(), "/v2/health/live").status, 200);  // IPv4 on the dual stack
+  RawConnection c(dual.port(), 2s, "::1");
+  ASSERT_TRUE(c.Send(Get("/v2/health/live")));
+  EXPECT_EQ(c.Read().status, 200);
+}
+
+TEST(HttpEndpoint, StopIsPromptWithConnectionsOpenAndFreesThePort) {
+  auto f = std::make_unique<Fixture>();
+  const int port = f->port();
+  RawConnection idle(port), half(port);
+  ASSERT_TRUE(half.Send("GET /met"));
+  std::this_thread::sleep_for(50ms);
+  const auto start = std::chrono::steady_clock::now();
+  f->endpoint->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_TRUE(idle.WaitClosed(1s));
+  EXPECT_TRUE(half.WaitClosed(1s));
+  f.reset();
+  Fixture again(HttpLimits(), "127.0.0.1:" + std::to_string(port));
+  EXPECT_EQ(HttpGet(port, "/v2/health/live").status, 200);
+}
+
+TEST(HttpEndpoint, CurlGetsTheSameResponses) {
+  if (!std::filesystem::exists("/usr/bin/curl")) GTEST_SKIP() << "curl is not installed";
+  Fixture f;
+  f.ready = false;
+  const std::string base = "http://127.0.0.1:" + std::to_string(f.port());
+  // One curl, three URLs: -w prints each status and content type, and num_connects shows the
+  // second and third reuse the first connection.
+  std::string out;
+  const int rc = testing::RunCommand(
+      "/usr/bin/curl -sS -w '%{http_code} %{content_type} %{num_connects}\\n' " + base +
+          "/v2/health/live " + base + "/v2/health/ready " + base + "/metrics",
+      &out);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_EQ(out,
+            "live\n200 text/plain 1\n"
+            "not ready\n503 text/plain 0\n"
+            "metric_total 1\n200 text/plain; version=0.0.4 0\n");
+  ASSERT_EQ(
+      testing::RunCommand(
+          "/usr/bin/curl -sS -o /dev/null -w '%{http_code}' " + base + "/nope -X DELETE", &out),
+      0);
+  EXPECT_EQ(out, "404");
+  ASSERT_EQ(testing::RunCommand("/usr/bin/curl -sS -I " + base + "/v2/health/live", &out), 0);
+  EXPECT_NE(out.find("HTTP/1.1 200 OK"), std::string::npos) << out;
+  EXPECT_NE(out.find("Content-Length: 5"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace escala::serving::internal
