@@ -59,7 +59,7 @@ h2() {  # h2 PORT: prints req/s of one run
   h2load -n "$requests" -c 16 -m 8 -t 1 -d "$work/body.bin" \
     -H 'content-type: application/grpc' -H 'te: trailers' \
     "http://127.0.0.1:$1/inference.GRPCInferenceService/ModelInfer" >"$work/h2.txt"
-  grep -q "succeeded, 0 errored" "$work/h2.txt" || { cat "$work/h2.txt" >&2; exit 1; }
+  grep -q " 0 failed, 0 errored" "$work/h2.txt" || { cat "$work/h2.txt" >&2; exit 1; }
   sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' "$work/h2.txt"
 }
 # h2load counts HTTP status 200; a gRPC error would hide in the trailers: check the request once.

@@ -15,6 +15,7 @@
 #include "escala/core/file_util.h"
 #include "escala/core/logging.h"
 #include "inference/open_inference.grpc.pb.h"
+#include "serving/arena_allocator.h"
 #include "serving/codec.h"
 #include "serving/grpc_status.h"
 #include "serving/http_endpoint.h"
@@ -45,6 +46,9 @@ struct PredictionServer::Impl {
   ServerOptions options;
   internal::MetricsRegistry metrics;
   internal::ModelManager manager;
+  // Before the service and the server: it outlives every call.
+  internal::ArenaMessageAllocator<inference::ModelInferRequest, inference::ModelInferResponse>
+      infer_allocator;
   std::unique_ptr<InferenceService> service;
   std::unique_ptr<grpc::CallbackGenericService> reflection;
   std::unique_ptr<grpc::Server> grpc_server;
@@ -490,6 +494,7 @@ std::unique_ptr<PredictionServer> Builder::Build() {
     creds = grpc::InsecureServerCredentials();
   }
   impl->service = std::make_unique<InferenceService>(impl.get());
+  impl->service->SetMessageAllocatorFor_ModelInfer(&impl->infer_allocator);
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options_.grpc_address, creds, &impl->grpc_port);
   // Own the port (gRPC turns SO_REUSEPORT on by default): a second server fails to start.
