@@ -65,7 +65,11 @@ enum class OpKind {
   kHash,
   kBucketize,
   kPoly,
-  kExpr
+  kExpr,
+  // Runs of consecutive ops of one elementwise kind, fused for serving (FuseElementwise):
+  kInputNumMany,   // ins: raw input indices, outs: slots
+  kImputeNumMany,  // ins: slots, p0: fill values
+  kAffineMany      // ins: slots, p0, p1, p2: center, scale, offset
 };
 
 enum class UnaryFn { kLog1p, kLog, kSqrt, kAbs };
@@ -90,6 +94,7 @@ struct Op {
   std::vector<std::uint64_t> col_hashes;
   std::vector<std::vector<int>> terms;  // poly: indices into ins
   std::shared_ptr<const Expression> expr;
+  std::vector<float> p0, p1, p2;  // the fused kinds' per-slot parameters
 };
 
 // Slot buffers for a range of rows: full columns while fitting, a block while transforming.
@@ -134,6 +139,7 @@ struct Pipeline::Impl {
 
   void Compile();
   void CompileStep(int index, const FittedStep& step, std::vector<int>* live);
+  void FuseElementwise();
   int AddSlot(std::string name, bool categorical, int source = -1) {
     slots.push_back(Slot{std::move(name), categorical, source});
     return static_cast<int>(slots.size() - 1);
@@ -142,6 +148,7 @@ struct Pipeline::Impl {
     return step >= 0 ? steps[static_cast<std::size_t>(step)].spec : std::string("input");
   }
   void RunOp(const Op& op, Store& st, const RunContext& ctx) const;
+  void ReadInputNum(int input, float* out, std::int64_t n, const RunContext& ctx) const;
   void RunOps(std::size_t first, std::size_t last, Store& st, const RunContext& ctx) const {
     for (std::size_t i = first; i < last; ++i) RunOp(ops[i], st, ctx);
   }
@@ -430,6 +437,39 @@ void Pipeline::Impl::Compile() {
     names.push_back(sl.name);
   }
   outputs = std::move(names);
+  FuseElementwise();
+}
+
+// Serving transforms one row at a time, where dispatching an op per column dominates (192 ops
+// for 64 columns under the default pipeline). Consecutive ops of one elementwise kind become one
+// op over many slots, run in the same order: the same results, three dispatches instead.
+void Pipeline::Impl::FuseElementwise() {
+  auto fused_kind = [](OpKind k) {
+    return k == OpKind::kInputNum    ? OpKind::kInputNumMany
+           : k == OpKind::kImputeNum ? OpKind::kImputeNumMany
+           : k == OpKind::kAffine    ? OpKind::kAffineMany
+                                     : k;
+  };
+  std::vector<Op> out;
+  for (Op& op : ops) {
+    const OpKind many = fused_kind(op.kind);
+    if (many == op.kind) {
+      out.push_back(std::move(op));
+      continue;
+    }
+    if (out.empty() || out.back().kind != many) out.push_back(Op{.kind = many, .step = op.step});
+    Op& f = out.back();
+    if (many == OpKind::kInputNumMany) {
+      f.ins.push_back(static_cast<int>(op.c));
+      f.outs.push_back(op.out);
+      continue;
+    }
+    f.ins.push_back(op.in);
+    f.p0.push_back(op.a);
+    f.p1.push_back(op.b);
+    f.p2.push_back(op.c);
+  }
+  ops = std::move(out);
 }
 
 std::string Pipeline::Impl::RawString(int input, std::int64_t row, const RunContext& ctx) const {
@@ -448,47 +488,67 @@ std::string Pipeline::Impl::RawString(int input, std::int64_t row, const RunCont
   return "?";
 }
 
+void Pipeline::Impl::ReadInputNum(int input, float* out, std::int64_t n,
+                                  const RunContext& ctx) const {
+  const RawColumn& col = ctx.raw->columns[static_cast<std::size_t>(input)];
+  const std::int64_t off = ctx.row_offset;
+  const std::int64_t stride = col.stride;
+  switch (col.kind) {
+    case RawColumn::Kind::kFloat32: {
+      const float* v = static_cast<const float*>(col.values) + off * stride;
+      for (std::int64_t i = 0; i < n; ++i) out[i] = v[i * stride];
+      break;
+    }
+    case RawColumn::Kind::kFloat64: {
+      const double* v = static_cast<const double*>(col.values) + off * stride;
+      for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(v[i * stride]);
+      break;
+    }
+    case RawColumn::Kind::kInt64: {
+      const std::int64_t* v = static_cast<const std::int64_t*>(col.values) + off * stride;
+      for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(v[i * stride]);
+      break;
+    }
+    case RawColumn::Kind::kInt32: {
+      const std::int32_t* v = static_cast<const std::int32_t*>(col.values) + off * stride;
+      for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(v[i * stride]);
+      break;
+    }
+    default:
+      Throw(ErrorCode::kInvalidArgument, "input '{}' must be numeric", inputs.field(input).name);
+  }
+  if (col.missing != nullptr) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (col.missing[off + i]) out[i] = kNaN;
+    }
+  }
+}
+
 void Pipeline::Impl::RunOp(const Op& op, Store& st, const RunContext& ctx) const {
   const std::int64_t n = st.n;
   switch (op.kind) {
-    case OpKind::kInputNum: {
-      const int input = static_cast<int>(op.c);
-      const RawColumn& col = ctx.raw->columns[static_cast<std::size_t>(input)];
-      float* out = st.num[static_cast<std::size_t>(op.out)];
-      const std::int64_t off = ctx.row_offset;
-      const std::int64_t stride = col.stride;
-      switch (col.kind) {
-        case RawColumn::Kind::kFloat32: {
-          const float* v = static_cast<const float*>(col.values) + off * stride;
-          for (std::int64_t i = 0; i < n; ++i) out[i] = v[i * stride];
-          break;
-        }
-        case RawColumn::Kind::kFloat64: {
-          const double* v = static_cast<const double*>(col.values) + off * stride;
-          for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(v[i * stride]);
-          break;
-        }
-        case RawColumn::Kind::kInt64: {
-          const std::int64_t* v = static_cast<const std::int64_t*>(col.values) + off * stride;
-          for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(v[i * stride]);
-          break;
-        }
-        case RawColumn::Kind::kInt32: {
-          const std::int32_t* v = static_cast<const std::int32_t*>(col.values) + off * stride;
-          for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(v[i * stride]);
-          break;
-        }
-        default:
-          Throw(ErrorCode::kInvalidArgument, "input '{}' must be numeric",
-                inputs.field(input).name);
-      }
-      if (col.missing != nullptr) {
-        for (std::int64_t i = 0; i < n; ++i) {
-          if (col.missing[off + i]) out[i] = kNaN;
-        }
+    case OpKind::kInputNum:
+      ReadInputNum(static_cast<int>(op.c), st.num[static_cast<std::size_t>(op.out)], n, ctx);
+      return;
+    case OpKind::kInputNumMany:
+      for (std::size_t k = 0; k < op.ins.size(); ++k) {
+        ReadInputNum(op.ins[k], st.num[static_cast<std::size_t>(op.outs[k])], n, ctx);
       }
       return;
-    }
+    case OpKind::kImputeNumMany:
+      for (std::size_t k = 0; k < op.ins.size(); ++k) {
+        float* x = st.num[static_cast<std::size_t>(op.ins[k])];
+        const float fill = op.p0[k];
+        for (std::int64_t i = 0; i < n; ++i) x[i] = std::isnan(x[i]) ? fill : x[i];
+      }
+      return;
+    case OpKind::kAffineMany:
+      for (std::size_t k = 0; k < op.ins.size(); ++k) {
+        float* x = st.num[static_cast<std::size_t>(op.ins[k])];
+        const float center = op.p0[k], scale = op.p1[k], offset = op.p2[k];
+        for (std::int64_t i = 0; i < n; ++i) x[i] = (x[i] - center) * scale + offset;
+      }
+      return;
     case OpKind::kInputCat: {
       const int input = static_cast<int>(op.c);
       const RawColumn& col = ctx.raw->columns[static_cast<std::size_t>(input)];
