@@ -438,5 +438,57 @@ TEST(Regressions, WideTablesAreReadAndSummarisedInLinearTimeAndMemory) {
   }
 }
 
+TEST(Regressions, MoreValuesThatWereAcceptedOrCrashed) {
+  TempDir dir;
+  TrainLogistic(dir, 100);
+  const std::string data = dir.File("x.csv");
+  std::string out;
+  for (const auto& [pipeline, message] : std::vector<std::pair<std::string, std::string>>{
+           {"clip(f0, iqr=-1)", "iqr must be >= 0, got -1"},
+           {"onehot(max_categories=-1)", "max_categories must be an integer >= 0"},
+           {"hash(f0, buckets=0)", "buckets must be an integer in [1, 1048576]"}}) {
+    EXPECT_EQ(Escala("train --data " + data + " --label y --pipeline '" + pipeline + "'", &out), 2)
+        << pipeline << "\n"
+        << out;
+    EXPECT_TRUE(Contains(out, message)) << pipeline << "\n" << out;
+  }
+  EXPECT_EQ(Escala("score --model " + dir.File("m.bundle") + " --data " + data +
+                       " --chunk-mb -1 --out " + dir.File("p.csv"),
+                   &out),
+            2)
+      << out;
+  EXPECT_TRUE(Contains(out, "--chunk-mb must be in (0, 4096], got -1")) << out;
+  // LIBSVM trains and summarises as a table (it was refused with an API hint).
+  WriteFile(dir.File("d.svm"), "1 1:0.5 3:1\n0 2:1\n1 1:1 3:0.5\n0 2:0.5\n");
+  EXPECT_EQ(Escala("train --data " + dir.File("d.svm") + " --label label", &out), 0) << out;
+  EXPECT_EQ(Escala("stats --data " + dir.File("d.svm"), &out), 0) << out;
+  // convert says how many values it wrote as inf and how many labels are missing.
+  WriteFile(dir.File("big.csv"), "a,y\n1e39,1\n2,\n3,0\n");
+  EXPECT_EQ(
+      Escala("convert --data " + dir.File("big.csv") + " --label y --out " + dir.File("big.npy"),
+             &out),
+      0)
+      << out;
+  EXPECT_TRUE(Contains(out, "1 feature value(s) are infinite or beyond float32's range")) << out;
+  EXPECT_TRUE(Contains(out, "1 value(s) of the label 'y' are missing or infinite")) << out;
+}
+
+TEST(Regressions, EvaluateWithManyClassesOmitsTheConfusionMatrix) {
+  TempDir dir;
+  std::string csv = "a,y\n";
+  for (int i = 0; i < 240; ++i) csv += fmt::format("{},c{}\n", i % 60, i % 60);
+  WriteFile(dir.File("k.csv"), csv);
+  std::string out;
+  ASSERT_EQ(Escala("train --data " + dir.File("k.csv") + " --label y --model softmax --out " +
+                       dir.File("k.bundle"),
+                   &out),
+            0)
+      << out;
+  ASSERT_EQ(
+      Escala("evaluate --model " + dir.File("k.bundle") + " --data " + dir.File("k.csv"), &out), 0)
+      << out;
+  EXPECT_TRUE(Contains(out, "confusion matrix omitted: 60 classes (more than 50)")) << out;
+}
+
 }  // namespace
 }  // namespace escala

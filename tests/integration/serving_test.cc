@@ -1,6 +1,7 @@
 // The prediction server end to end, in process: a PredictionServer on 127.0.0.1 and the escala
 // Client talking gRPC to it.
 #include <atomic>
+#include <fcntl.h>
 #include <filesystem>
 #include <memory>
 #include <thread>
@@ -12,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "escala/core/error.h"
 #include "escala/core/file_util.h"
@@ -311,6 +313,37 @@ TEST(Serving, RepositoryLoadAndUnloadOnRequest) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kNotFound);
   }
+  server->Shutdown(1s);
+}
+
+// A bundle rewritten in place with the same size and mtime (a copy that preserves times) is a
+// new model: an explicit load reloads it, and so does the poller (its ctime changed).
+TEST(Serving, ABundleRewrittenInPlaceWithTheSameSizeAndMtimeIsReloaded) {
+  testing::TempDir repo;
+  const auto path = repo.path() / "m" / "1" / "model.bundle";
+  std::filesystem::create_directories(path.parent_path());
+  const std::string a = testing::NumericLogisticBundle(4, 1)->SerializeToString();
+  const std::string b = testing::NumericLogisticBundle(4, 2)->SerializeToString();
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_NE(a, b);
+  testing::WriteFile(path.string(), a);
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  auto server = PredictionServer::Builder()
+                    .SetGrpcAddress("127.0.0.1:0")
+                    .SetHttpAddress("")
+                    .SetModelRepository(repo.path().string())
+                    .Build();
+  Client client("127.0.0.1:" + std::to_string(server->grpc_port()));
+  const auto x = Tensor::Fp32("features", {1, 4}, {1, 2, 3, 4});
+  const auto before = client.Infer("m", {x}).outputs[0].fp32;
+  // Rewrite in place (same inode), then put the old mtime back.
+  testing::WriteFile(path.string(), b);
+  const timespec times[2] = {st.st_atim, st.st_mtim};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, 0), 0);
+  client.LoadModel("m");
+  const auto after = client.Infer("m", {x}).outputs[0].fp32;
+  EXPECT_NE(before, after);
   server->Shutdown(1s);
 }
 
