@@ -73,7 +73,7 @@ struct TrainFlags {
   std::string init_from;
   bool refit_pipeline = false;
   int lbfgs_iterations = 200;
-  double tol = 1e-6;
+  double tol = train::TrainOptions{}.lbfgs_tolerance;
   std::int64_t bucket_kb = 25600;
   std::string out;
   std::string history;

@@ -79,7 +79,7 @@ struct TrainOptions {
   int lbfgs_max_iterations = 200;
   // L-BFGS stops when the largest gradient component is at most this times max(1, |objective|)
   // (`escala train --tol`); see LbfgsOptions.
-  double lbfgs_tolerance = 1e-6;
+  double lbfgs_tolerance = 1e-5;
   int lbfgs_memory = 10;
   int threads = 0;  // per rank; 0: NumThreads()
   // With several ranks, gradients are all-reduced in buckets of about this size (whole layers),
