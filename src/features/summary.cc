@@ -140,6 +140,29 @@ std::string Html(const std::string& s) {
   return out;
 }
 
+// The k most frequent finite values of a numeric column, by count then value: O(n log n).
+std::vector<FrequentItems::Item> ExactTopValues(const data::Column& c, std::size_t k) {
+  std::vector<double> v(static_cast<std::size_t>(c.size()));
+  ReadChunk(c, 0, c.size(), v.data());
+  std::erase_if(v, [](double x) { return !std::isfinite(x); });
+  std::sort(v.begin(), v.end());
+  std::vector<FrequentItems::Item> items;
+  for (std::size_t i = 0; i < v.size();) {
+    std::size_t j = i;
+    while (j < v.size() && v[j] == v[i]) ++j;
+    items.push_back(
+        {fmt::format("{}", v[i] == 0.0 ? 0.0 : v[i]), static_cast<std::int64_t>(j - i), 0});
+    i = j;
+  }
+  const auto by_count = [](const FrequentItems::Item& a, const FrequentItems::Item& b) {
+    return a.count > b.count;
+  };
+  const std::size_t keep = std::min(k, items.size());
+  std::stable_sort(items.begin(), items.end(), by_count);  // ties stay in value order
+  items.resize(keep);
+  return items;
+}
+
 // What the correlation pass needs to know about the columns: the numeric columns, and where the
 // label sits among them (a two-class categorical label joins as 0/1 after them).
 struct CorrelationColumns {
@@ -326,6 +349,12 @@ TableSummary Summarize(const data::Table& t, const SummaryOptions& options, Comm
     cs.distinct = distinct[jj].Estimate();
     cs.distinct_exact = distinct[jj].exact();
     cs.top = frequent[jj].Top(static_cast<std::size_t>(options.top_k));
+    if (frequent[jj].saturated() && exact_quantiles &&
+        cs.distinct < 0.5 * static_cast<double>(sums[jj].count())) {
+      // Too many distinct values to count on the way, but they repeat (codes, zip codes): one
+      // rank has the whole column, so count them exactly from a sorted copy.
+      cs.top = ExactTopValues(c, static_cast<std::size_t>(options.top_k));
+    }
     cs.label_correlation = kNaN;
     if (c.type() == data::DataType::kCategorical) {
       cs.count = frequent[jj].total();

@@ -153,6 +153,43 @@ TEST(Summary, OneRankQuantilesAreExactBeyondTheSketch) {
   });
 }
 
+// A numeric column of many repeated codes (more distinct values than are counted on the way)
+// still shows its most frequent values; a continuous column shows none.
+TEST(Summary, RepeatedHighCardinalityCodesShowTheirTopValues) {
+  std::vector<double> codes, continuous;
+  for (int i = 0; i < 30000; ++i) {
+    codes.push_back(i % 10000);
+    continuous.push_back(i * 0.5);
+  }
+  for (int i = 0; i < 50; ++i) {
+    codes.push_back(7);
+    continuous.push_back(-1 - i);
+  }
+  const data::Table t({Num("code", codes), Num("x", continuous)});
+  auto comm = MakeSelfCommunicator();
+  SummaryOptions o;
+  o.top_k = 2;
+  const auto s = Summarize(t, o, *comm);
+  ASSERT_EQ(s.columns[0].top.size(), 2u);
+  EXPECT_EQ(s.columns[0].top[0].key, "7");
+  EXPECT_EQ(s.columns[0].top[0].count, 53);
+  EXPECT_EQ(s.columns[0].top[1].count, 3);
+  EXPECT_TRUE(s.columns[1].top.empty());
+}
+
+TEST(Summary, StatsLimitsAreCheckedBeforeAllocating) {
+  const data::Table t({Num("x", {1, 2})});
+  auto comm = MakeSelfCommunicator();
+  for (const int bins : {0, -5, 100000000}) {
+    SummaryOptions o;
+    o.histogram_bins = bins;
+    EXPECT_THROW(Summarize(t, o, *comm), Error) << bins;
+  }
+  SummaryOptions o;
+  o.top_k = -1;
+  EXPECT_THROW(Summarize(t, o, *comm), Error);
+}
+
 TEST(Summary, UnknownLabelIsAnError) {
   const data::Table t({Num("x", {1, 2})});
   auto comm = MakeSelfCommunicator();
