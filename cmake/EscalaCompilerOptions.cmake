@@ -6,8 +6,11 @@
 find_program(ESCALA_CCACHE ccache)
 if(ESCALA_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
   message(STATUS "escala: using ccache (${ESCALA_CCACHE})")
-  set(CMAKE_CXX_COMPILER_LAUNCHER "${ESCALA_CCACHE}")
-  set(CMAKE_CUDA_COMPILER_LAUNCHER "${ESCALA_CCACHE}")
+  # Paths relative to the source tree and no working directory in the hash (even with -g): every
+  # clone of the repository shares one cache (CI builds a fresh clone in a new folder).
+  set(_escala_ccache env CCACHE_BASEDIR=${PROJECT_SOURCE_DIR} CCACHE_NOHASHDIR=1 ${ESCALA_CCACHE})
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${_escala_ccache})
+  set(CMAKE_CUDA_COMPILER_LAUNCHER ${_escala_ccache})
 endif()
 
 set(ESCALA_SANITIZE_FLAGS "")
