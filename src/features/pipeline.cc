@@ -266,8 +266,10 @@ void Pipeline::Impl::CompileStep(int index, const FittedStep& s, std::vector<int
         op.a = value(p, 0);
       }
       ops.push_back(op);
-      // The slot no longer holds the raw values unchanged.
-      slots[static_cast<std::size_t>(id)].source = -1;
+      // A numeric slot no longer holds the raw values. A categorical one still does wherever a
+      // value was present (only missing ones were filled, with a known category), which is all
+      // that messages about unseen categories quote.
+      if (!cat) slots[static_cast<std::size_t>(id)].source = -1;
     }
     return;
   }

@@ -473,6 +473,25 @@ TEST(Regressions, MoreValuesThatWereAcceptedOrCrashed) {
   EXPECT_TRUE(Contains(out, "1 value(s) of the label 'y' are missing or infinite")) << out;
 }
 
+TEST(Regressions, AnUnseenCategoryAfterImputationIsQuoted) {
+  TempDir dir;
+  WriteFile(dir.File("c.csv"), "c,x,y\na,1,0\nb,2,1\na,3,0\n,4,1\n");
+  WriteFile(dir.File("new.csv"), "c,x,y\nzzz,1,0\n");
+  std::string out;
+  ASSERT_EQ(Escala("train --data " + dir.File("c.csv") +
+                       " --label y --pipeline 'impute(most_frequent) | onehot(c, unknown=error) | "
+                       "standardize' --out " +
+                       dir.File("m.bundle"),
+                   &out),
+            0)
+      << out;
+  EXPECT_EQ(
+      Escala("evaluate --model " + dir.File("m.bundle") + " --data " + dir.File("new.csv"), &out),
+      2)
+      << out;
+  EXPECT_TRUE(Contains(out, "column 'c' has category 'zzz' that was not seen")) << out;
+}
+
 TEST(Regressions, EvaluateWithManyClassesOmitsTheConfusionMatrix) {
   TempDir dir;
   std::string csv = "a,y\n";
