@@ -68,7 +68,11 @@ TEST(Launch, RestartReformsTheJobAfterAWorkerIsKilled) {
               WorkerPath(), "loop", "40", "20000"},
              seconds(90));
   EXPECT_EQ(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("killed by signal 9"), std::string::npos) << r.out;
+  // The launcher reports whichever failure it reaps first: rank 2's SIGKILL, or (on a loaded
+  // machine) a peer that saw the connection to rank 2 close and exited first.
+  EXPECT_TRUE(r.out.find("killed by signal 9") != std::string::npos ||
+              r.out.find("connection to rank 2 lost") != std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("restarting the job (restart 1 of 1)"), std::string::npos) << r.out;
   for (int i = 0; i < 3; ++i) {
     EXPECT_NE(r.out.find("loop ok rank " + std::to_string(i)), std::string::npos) << r.out;
