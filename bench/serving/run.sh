@@ -16,18 +16,9 @@ reps=${2:-3}
 scripts/install-deps.sh --bench >/dev/null
 source bench/build.sh
 bench_build escala_cli bench_serving_load_gen bench_serving_bare_server
-escala="$b/src/cli/escala"
 load="$b/bench/serving/bench_serving_load_gen"
-work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
 echo "preparing: data, an escala bundle and a scikit-learn model on the same rows" >&2
-"$escala" datagen --task classification --rows 20000 --features 64 --informative 32 --seed 42 \
-  --out "$work/train.csv" 2>/dev/null
-"$escala" train --data "$work/train.csv" --label label --model logistic --out "$work/m.bundle" \
-  >/dev/null 2>&1
+source bench/serving/common.sh
 /usr/bin/python3 - "$work" <<'PY'
 import pickle, sys
 import pandas as pd
@@ -36,21 +27,6 @@ d = pd.read_csv(f"{sys.argv[1]}/train.csv")
 m = LogisticRegression().fit(d.drop(columns=["label"]).to_numpy("float32"), d["label"])
 pickle.dump(m, open(f"{sys.argv[1]}/sk.pkl", "wb"))
 PY
-mkdir -p "$work/stubs"
-protoc -I "$root/proto" --python_out="$work/stubs" --grpc_python_out="$work/stubs" \
-  --plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin inference/open_inference.proto
-
-start() {  # start NAME CMD... ; sets PORT
-  local name=$1; shift
-  "$@" >"$work/$name.out" 2>"$work/$name.log" &
-  pids+=($!)
-  for _ in $(seq 200); do
-    PORT=$(sed -n 's/^[^0-9]*port \([0-9][0-9]*\).*/\1/p' "$work/$name.out" | head -1)
-    [[ -n "$PORT" ]] && return 0
-    sleep 0.05
-  done
-  echo "$name did not start" >&2; cat "$work/$name.log" >&2; exit 1
-}
 start escala "$escala" serve --model "m=$work/m.bundle" --address 127.0.0.1 --grpc-port 0 --no-http
 escala_port=$PORT
 start batching "$escala" serve --model "m=$work/m.bundle" --address 127.0.0.1 --grpc-port 0 --no-http \
