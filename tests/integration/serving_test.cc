@@ -291,15 +291,20 @@ TEST(Serving, HotSwapUnderLoadFailsNoRequest) {
   server->Shutdown(1s);
 }
 
+// A server on a free loopback port over `repo`, loading models at start and on request only.
+std::unique_ptr<PredictionServer> ServeRepository(const testing::TempDir& repo) {
+  return PredictionServer::Builder()
+      .SetGrpcAddress("127.0.0.1:0")
+      .SetHttpAddress("")
+      .SetModelRepository(repo.path().string())
+      .Build();
+}
+
 TEST(Serving, RepositoryLoadAndUnloadOnRequest) {
   testing::TempDir repo;
   std::filesystem::create_directories(repo.path() / "m" / "1");
   testing::NumericLogisticBundle(4)->Save((repo.path() / "m" / "1" / "model.bundle").string());
-  auto server = PredictionServer::Builder()
-                    .SetGrpcAddress("127.0.0.1:0")
-                    .SetHttpAddress("")
-                    .SetModelRepository(repo.path().string())
-                    .Build();
+  auto server = ServeRepository(repo);
   Client client("127.0.0.1:" + std::to_string(server->grpc_port()));
   EXPECT_TRUE(client.ModelReady("m"));
   client.UnloadModel("m");
@@ -317,7 +322,7 @@ TEST(Serving, RepositoryLoadAndUnloadOnRequest) {
 }
 
 // A bundle rewritten in place with the same size and mtime (a copy that preserves times) is a
-// new model: an explicit load reloads it, and so does the poller (its ctime changed).
+// new model: an explicit load reloads it (the poller sees its changed ctime).
 TEST(Serving, ABundleRewrittenInPlaceWithTheSameSizeAndMtimeIsReloaded) {
   testing::TempDir repo;
   const auto path = repo.path() / "m" / "1" / "model.bundle";
@@ -329,11 +334,7 @@ TEST(Serving, ABundleRewrittenInPlaceWithTheSameSizeAndMtimeIsReloaded) {
   testing::WriteFile(path.string(), a);
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
-  auto server = PredictionServer::Builder()
-                    .SetGrpcAddress("127.0.0.1:0")
-                    .SetHttpAddress("")
-                    .SetModelRepository(repo.path().string())
-                    .Build();
+  auto server = ServeRepository(repo);
   Client client("127.0.0.1:" + std::to_string(server->grpc_port()));
   const auto x = Tensor::Fp32("features", {1, 4}, {1, 2, 3, 4});
   const auto before = client.Infer("m", {x}).outputs[0].fp32;
