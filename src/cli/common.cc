@@ -95,10 +95,8 @@ std::string ShortList(const std::vector<std::string>& items, std::size_t most) {
 
 std::vector<std::string> InputPaths(const std::vector<std::string>& specs, const DataFlags& flags) {
   std::vector<std::string> paths = specs;
-  const data::Dataset dataset = data::Dataset::Open(specs, flags.ToOptions());
-  for (const auto& f : dataset.files()) {
-    paths.push_back(f.path);
-  }
+  const auto files = data::Dataset::ResolvePaths(specs, data::ParseFormat(flags.format));
+  paths.insert(paths.end(), files.begin(), files.end());
   return paths;
 }
 

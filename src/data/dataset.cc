@@ -127,7 +127,7 @@ Dataset Dataset::Open(const std::string& spec, DatasetOptions options) {
   return Open(specs, std::move(options));
 }
 
-Dataset Dataset::Open(std::span<const std::string> specs, DatasetOptions options) {
+std::vector<std::string> Dataset::ResolvePaths(std::span<const std::string> specs, Format format) {
   ESCALA_CHECK(!specs.empty(), kInvalidArgument, "no data files given");
   std::vector<std::string> paths;
   for (const auto& s : specs) {
@@ -140,7 +140,7 @@ Dataset Dataset::Open(std::span<const std::string> specs, DatasetOptions options
         for (std::size_t i = 0; i < g.gl_pathc; ++i) {
           const std::string p = g.gl_pathv[i];
           if (fs::is_directory(p, ec)) {
-            ListDirectory(p, options.format, &paths);
+            ListDirectory(p, format, &paths);
           } else if (!IsLabelsNpy(p)) {
             paths.push_back(p);
           }
@@ -150,7 +150,7 @@ Dataset Dataset::Open(std::span<const std::string> specs, DatasetOptions options
       ESCALA_CHECK(rc == 0, kNotFound, "no files match '{}'", s);
     } else if (fs::is_directory(s, ec)) {
       const std::size_t before = paths.size();
-      ListDirectory(s, options.format, &paths);
+      ListDirectory(s, format, &paths);
       ESCALA_CHECK(paths.size() > before, kNotFound,
                    "directory '{}' holds no data files (.csv, .tsv, .txt, .svm, .libsvm, "
                    ".svmlight, .npy, optionally .gz)",
@@ -164,7 +164,11 @@ Dataset Dataset::Open(std::span<const std::string> specs, DatasetOptions options
   paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
   ESCALA_CHECK(paths.size() < kMaxRowIdFiles, kInvalidArgument,
                "a dataset may hold at most {} files, found {}", kMaxRowIdFiles, paths.size());
+  return paths;
+}
 
+Dataset Dataset::Open(std::span<const std::string> specs, DatasetOptions options) {
+  const std::vector<std::string> paths = ResolvePaths(specs, options.format);
   Dataset ds;
   if (options.format == Format::kAuto) {
     for (const auto& p : paths) {

@@ -77,6 +77,10 @@ class Dataset {
   // kInvalidArgument when formats are mixed, CSV headers differ, or the format is unknown.
   static Dataset Open(std::span<const std::string> specs, DatasetOptions options = {});
   static Dataset Open(const std::string& spec, DatasetOptions options = {});
+  // The files the specs name (globs and directories expanded, sorted, without duplicates), as
+  // Open() resolves them, without reading any: what an output must not overwrite.
+  static std::vector<std::string> ResolvePaths(std::span<const std::string> specs,
+                                               Format format = Format::kAuto);
 
   const std::vector<DataFile>& files() const { return files_; }
   Format format() const { return options_.format; }
