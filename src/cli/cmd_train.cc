@@ -271,61 +271,41 @@ void CheckOutputs(const TrainFlags& f) {
   }
 }
 
-void RunTrain(const TrainFlags& f) {
-  // The device first: `--device cuda` in a CPU-only build fails here, before any work.
-  const gpu::DeviceSpec device = gpu::ParseDeviceSpec(f.device);
-  const gpu::Precision precision = gpu::ParsePrecision(f.precision);
-  int cuda_device = -1;
-  if (device.cuda) {
-    cuda_device = gpu::SelectDevice(device, dist::WorkerEnv::FromEnvironment().local_rank);
-  }
-  auto comm = MakeWorkerCommunicator();
-  if (device.cuda && comm->size() > 1) comm = WithNccl(std::move(comm), cuda_device);
-  const bool leader = comm->rank() == 0;
-  ESCALA_CHECK(!f.label.empty(), kInvalidArgument, "--label is required");
-  ESCALA_CHECK(f.valid_fraction >= 0 && f.valid_fraction < 1, kInvalidArgument,
-               "--valid-fraction must be in [0, 1), got {}", f.valid_fraction);
-  ESCALA_CHECK(f.valid.empty() || f.valid_fraction == 0, kInvalidArgument,
-               "give --valid or --valid-fraction, not both");
-  ValidateFlags(f);
-  CheckOutputs(f);
+// The training table and the validation table (--valid, or --valid-fraction held out).
+struct TrainTables {
+  data::Table train, valid;
+  bool has_valid = false;
+};
 
-  // Warm start: the earlier bundle supplies the pipeline (unless refitted), classes and weights.
-  std::optional<io::ModelBundle> previous;
-  if (!f.init_from.empty()) previous = io::ModelBundle::Load(f.init_from);
-
-  data::Table table = ReadShard(f.data, f.data_flags, *comm, "training data", f.label);
-  ESCALA_CHECK(table.num_rows() > 0 || comm->size() > 1, kInvalidArgument,
+TrainTables ReadTables(const TrainFlags& f, Communicator& comm) {
+  data::Table table = ReadShard(f.data, f.data_flags, comm, "training data", f.label);
+  ESCALA_CHECK(table.num_rows() > 0 || comm.size() > 1, kInvalidArgument,
                "training data has no rows");
   table.column(f.label);  // a missing label column fails here, listing the columns
-  if (f.drop_missing_labels) table = DropMissingLabels(table, f.label, *comm);
+  if (f.drop_missing_labels) table = DropMissingLabels(table, f.label, comm);
   data::Table valid;
   bool has_valid = false;
   if (!f.valid.empty()) {
-    valid = ReadShard(f.valid, f.data_flags, *comm, "validation data", f.label);
-    if (f.drop_missing_labels) valid = DropMissingLabels(valid, f.label, *comm);
+    valid = ReadShard(f.valid, f.data_flags, comm, "validation data", f.label);
+    if (f.drop_missing_labels) valid = DropMissingLabels(valid, f.label, comm);
     has_valid = true;
   } else if (f.valid_fraction > 0) {
     const auto split = data::SplitTrainValidation(table.row_ids(), f.valid_fraction, f.seed);
     valid = table.Take(split.valid);
     table = table.Take(split.train);
-    const auto left = comm->AllReduceScalar<std::int64_t>(table.num_rows(), ReduceOp::kSum);
+    const auto left = comm.AllReduceScalar<std::int64_t>(table.num_rows(), ReduceOp::kSum);
     ESCALA_CHECK(left >= 2, kInvalidArgument,
                  "--valid-fraction {} leaves {} training row(s) of {}: give a smaller fraction",
                  f.valid_fraction, left,
-                 left + comm->AllReduceScalar<std::int64_t>(valid.num_rows(), ReduceOp::kSum));
+                 left + comm.AllReduceScalar<std::int64_t>(valid.num_rows(), ReduceOp::kSum));
     has_valid = true;
   }
+  return {std::move(table), std::move(valid), has_valid};
+}
 
-  std::vector<std::string> classes;
-  const models::Task task = ResolveTask(f, table, *comm, &classes);
-  if (previous && !previous->class_names.empty()) {
-    ESCALA_CHECK(previous->class_names == classes, kFailedPrecondition,
-                 "--init-from {}: its classes ({}) differ from this data's ({})", f.init_from,
-                 fmt::join(previous->class_names, ", "), fmt::join(classes, ", "));
-  }
-
-  // Feature pipeline.
+// The feature pipeline: the warm start's, or the spec's fitted on this data (all ranks).
+features::Pipeline FitPipeline(const TrainFlags& f, const io::ModelBundle* previous,
+                               const data::Table& table, Communicator& comm) {
   features::Pipeline pipeline;
   if (previous && !f.refit_pipeline) {
     pipeline = previous->pipeline;
@@ -340,22 +320,14 @@ void RunTrain(const TrainFlags& f) {
     pipeline = features::Pipeline::FromSpec(spec);
     features::FitOptions fo;
     fo.exclude = {f.label};
-    pipeline.Fit(table, fo, *comm);
+    pipeline.Fit(table, fo, comm);
   }
-  if (leader) ESCALA_LOG_INFO("{}", pipeline.Describe());
-  MatrixF x, xv;
-  pipeline.Transform(table, &x);
-  std::vector<float> y = EncodeLabels(table, f.label, classes);
-  const TargetScaling target =
-      StandardizeTarget(f, task, previous ? previous->model.get() : nullptr, *comm, &y);
-  std::vector<float> yv;
-  if (has_valid) {
-    pipeline.Transform(valid, &xv);
-    yv = EncodeLabels(valid, f.label, classes);
-  }
-  const std::vector<std::uint64_t> ids = train::DenseRowIds(table.row_ids(), *comm);
+  return pipeline;
+}
 
-  // Model and training options.
+models::ModelSpec MakeSpec(const TrainFlags& f, models::Task task,
+                           const features::Pipeline& pipeline,
+                           const std::vector<std::string>& classes) {
   models::ModelSpec spec;
   spec.kind = f.model;
   spec.task = task;
@@ -364,12 +336,20 @@ void RunTrain(const TrainFlags& f) {
   spec.hidden = ParseIntList(f.hidden, "--hidden");
   spec.activation = models::ParseActivation(f.activation);
   spec.dropout = f.dropout;
+  return spec;
+}
+
+// Training options from the flags; the defaults that depend on the data come after
+// (ApplyDefaults).
+train::TrainOptions MakeTrainOptions(const TrainFlags& f, const gpu::DeviceSpec& device,
+                                     gpu::Precision precision, int cuda_device,
+                                     const features::Pipeline& pipeline) {
   train::TrainOptions o;
   // L-BFGS has no GPU form: on a GPU every model defaults to adam.
   o.optimizer.name = !f.optimizer.empty()                ? f.optimizer
                      : (f.model == "mlp" || device.cuda) ? "adam"
                                                          : "lbfgs";
-  // 0 (the flag's default) picks the optimizer's usual rate; anything else is validated as given.
+  // No --lr: the optimizer's usual rate.
   o.optimizer.lr =
       f.lr.value_or(o.optimizer.name == "adam" || o.optimizer.name == "adamw" ? 1e-3f : 1e-2f);
   o.optimizer.l1 = f.l1;
@@ -396,43 +376,141 @@ void RunTrain(const TrainFlags& f) {
     co.precision = precision;
     o.backend = gpu::CudaBackend(co);
   }
+  return o;
+}
+
+// --cv / --search: cross-validates the candidates, prints the table on rank 0 and applies the
+// best to spec and o. Returns the best mean score as "cv_<metric>" (empty when off).
+std::map<std::string, double> SelectModel(const TrainFlags& f, const train::DataShard& data,
+                                          Communicator& comm, models::ModelSpec* spec,
+                                          train::TrainOptions* o) {
+  if (f.cv == 0 && f.search.empty()) return {};
+  std::vector<train::Candidate> candidates = {{}};
+  if (!f.search.empty()) {
+    const auto space = train::ParseSearchSpace(f.search);
+    candidates = f.search_samples > 0 ? train::RandomCandidates(space, f.search_samples, f.seed)
+                                      : train::GridCandidates(space);
+  }
+  train::SelectionOptions so;
+  so.folds = f.cv > 0 ? f.cv : 5;
+  so.metric = f.metric;
+  so.seed = f.seed;
+  const auto sel = train::CrossValidate(*spec, *o, candidates, data, so, comm);
+  const auto& best = sel.candidates[static_cast<std::size_t>(sel.best)];
+  if (comm.rank() == 0) {
+    fmt::print("cross-validation ({} folds, {}):\n", so.folds, sel.metric);
+    for (std::size_t i = 0; i < sel.candidates.size(); ++i) {
+      const auto& c = sel.candidates[i];
+      std::string desc;
+      for (const auto& [k, v] : c.params)
+        desc += fmt::format("{}{}={}", desc.empty() ? "" : " ", k, v);
+      fmt::print("  {} {:<40} {:.5f} +/- {:.5f}\n", static_cast<int>(i) == sel.best ? "*" : " ",
+                 desc.empty() ? "(defaults)" : desc, c.mean, c.stddev);
+    }
+  }
+  train::ApplyCandidate(best.params, spec, o);
+  return {{"cv_" + sel.metric, best.mean}};
+}
+
+std::map<std::string, std::string> TrainingConfig(const TrainFlags& f, models::Task task,
+                                                  const train::TrainOptions& o,
+                                                  const features::Pipeline& pipeline, int workers,
+                                                  bool cuda, const std::string& stop_reason) {
+  return {{"model", f.model},
+          {"task", std::string(models::TaskName(task))},
+          {"optimizer", o.optimizer.name},
+          {"lr", fmt::format("{}", o.optimizer.lr)},
+          {"epochs", std::to_string(o.epochs)},
+          {"batch_size", std::to_string(o.batch_size)},
+          {"l2", fmt::format("{}", o.optimizer.l2)},
+          {"l1", fmt::format("{}", o.optimizer.l1)},
+          {"seed", std::to_string(o.seed)},
+          {"pipeline", pipeline.spec()},
+          {"workers", std::to_string(workers)},
+          {"device", f.device},
+          {"precision", cuda ? f.precision : "fp32"},
+          {"data", fmt::format("{}", fmt::join(f.data, " "))},
+          {"init_from", f.init_from},
+          {"stop_reason", stop_reason}};
+}
+
+// The bundle (--out, creating its directory) and the history (--history).
+void SaveOutputs(const TrainFlags& f, const io::ModelBundle& bundle,
+                 const train::TrainResult& result) {
+  if (!f.out.empty()) {
+    // A model repository's layout (models/<name>/<version>/model.bundle) may not exist yet.
+    const auto parent = std::filesystem::path(f.out).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    ESCALA_CHECK(!ec, kIo, "--out {}: cannot create directory {}: {}", f.out, parent.string(),
+                 ec.message());
+    bundle.Save(f.out);
+    ESCALA_LOG_INFO("wrote {}", f.out);
+  }
+  if (f.history.empty()) return;
+  if (f.history.size() > 5 && f.history.substr(f.history.size() - 5) == ".json") {
+    train::WriteHistoryJson(result.history, f.history);
+  } else {
+    train::WriteHistoryCsv(result.history, f.history);
+  }
+}
+
+void RunTrain(const TrainFlags& f) {
+  // The device first: `--device cuda` in a CPU-only build fails here, before any work.
+  const gpu::DeviceSpec device = gpu::ParseDeviceSpec(f.device);
+  const gpu::Precision precision = gpu::ParsePrecision(f.precision);
+  int cuda_device = -1;
+  if (device.cuda) {
+    cuda_device = gpu::SelectDevice(device, dist::WorkerEnv::FromEnvironment().local_rank);
+  }
+  auto comm = MakeWorkerCommunicator();
+  if (device.cuda && comm->size() > 1) comm = WithNccl(std::move(comm), cuda_device);
+  const bool leader = comm->rank() == 0;
+  ESCALA_CHECK(!f.label.empty(), kInvalidArgument, "--label is required");
+  ESCALA_CHECK(f.valid_fraction >= 0 && f.valid_fraction < 1, kInvalidArgument,
+               "--valid-fraction must be in [0, 1), got {}", f.valid_fraction);
+  ESCALA_CHECK(f.valid.empty() || f.valid_fraction == 0, kInvalidArgument,
+               "give --valid or --valid-fraction, not both");
+  ValidateFlags(f);
+  CheckOutputs(f);
+
+  // Warm start: the earlier bundle supplies the pipeline (unless refitted), classes and weights.
+  std::optional<io::ModelBundle> previous;
+  if (!f.init_from.empty()) previous = io::ModelBundle::Load(f.init_from);
+
+  auto [table, valid, has_valid] = ReadTables(f, *comm);
+  std::vector<std::string> classes;
+  const models::Task task = ResolveTask(f, table, *comm, &classes);
+  if (previous && !previous->class_names.empty()) {
+    ESCALA_CHECK(previous->class_names == classes, kFailedPrecondition,
+                 "--init-from {}: its classes ({}) differ from this data's ({})", f.init_from,
+                 fmt::join(previous->class_names, ", "), fmt::join(classes, ", "));
+  }
+
+  const features::Pipeline pipeline = FitPipeline(f, previous ? &*previous : nullptr, table, *comm);
+  if (leader) ESCALA_LOG_INFO("{}", pipeline.Describe());
+  MatrixF x, xv;
+  pipeline.Transform(table, &x);
+  std::vector<float> y = EncodeLabels(table, f.label, classes);
+  const TargetScaling target =
+      StandardizeTarget(f, task, previous ? previous->model.get() : nullptr, *comm, &y);
+  std::vector<float> yv;
+  if (has_valid) {
+    pipeline.Transform(valid, &xv);
+    yv = EncodeLabels(valid, f.label, classes);
+  }
+  const std::vector<std::uint64_t> ids = train::DenseRowIds(table.row_ids(), *comm);
+
+  // Model and training options.
+  models::ModelSpec spec = MakeSpec(f, task, pipeline, classes);
+  train::TrainOptions o = MakeTrainOptions(f, device, precision, cuda_device, pipeline);
   ApplyDefaults(f, comm->AllReduceScalar<std::int64_t>(table.num_rows(), ReduceOp::kSum), leader,
                 &o);
   train::Validate(o);
 
   const train::DataShard train_shard{std::as_const(x).view(), y, ids};
   const train::DataShard valid_shard{std::as_const(xv).view(), yv, {}};
-
-  // Model selection.
-  std::map<std::string, double> cv_metrics;
-  if (f.cv > 0 || !f.search.empty()) {
-    std::vector<train::Candidate> candidates = {{}};
-    if (!f.search.empty()) {
-      const auto space = train::ParseSearchSpace(f.search);
-      candidates = f.search_samples > 0 ? train::RandomCandidates(space, f.search_samples, f.seed)
-                                        : train::GridCandidates(space);
-    }
-    train::SelectionOptions so;
-    so.folds = f.cv > 0 ? f.cv : 5;
-    so.metric = f.metric;
-    so.seed = f.seed;
-    const auto sel = train::CrossValidate(spec, o, candidates, train_shard, so, *comm);
-    const auto& best = sel.candidates[static_cast<std::size_t>(sel.best)];
-    if (leader) {
-      fmt::print("cross-validation ({} folds, {}):\n", so.folds, sel.metric);
-      for (std::size_t i = 0; i < sel.candidates.size(); ++i) {
-        const auto& c = sel.candidates[i];
-        std::string desc;
-        for (const auto& [k, v] : c.params)
-          desc += fmt::format("{}{}={}", desc.empty() ? "" : " ", k, v);
-        fmt::print("  {} {:<40} {:.5f} +/- {:.5f}\n", static_cast<int>(i) == sel.best ? "*" : " ",
-                   desc.empty() ? "(defaults)" : desc, c.mean, c.stddev);
-      }
-    }
-    train::ApplyCandidate(best.params, &spec, &o);
-    cv_metrics["cv_" + sel.metric] = best.mean;
-  }
-
+  const std::map<std::string, double> cv_metrics = SelectModel(f, train_shard, *comm, &spec, &o);
   auto model = models::MakeModel(spec);
   if (previous) {
     ESCALA_CHECK(previous->model->kind() == model->kind() &&
@@ -448,53 +526,22 @@ void RunTrain(const TrainFlags& f) {
   train::Trainer trainer(*model, o, *comm);
   const train::TrainResult result = trainer.Fit(train_shard, has_valid ? &valid_shard : nullptr);
 
-  if (leader) {
-    io::ModelBundle bundle;
-    bundle.name = f.name;
-    bundle.label = f.label;
-    bundle.class_names = classes;
-    bundle.pipeline = pipeline;
-    bundle.model = std::move(model);
-    bundle.history = result.history;
-    bundle.metrics = cv_metrics;
-    for (const auto& [k, v] : result.valid.values) bundle.metrics["valid_" + k] = v;
-    bundle.training_config = {{"model", f.model},
-                              {"task", std::string(models::TaskName(task))},
-                              {"optimizer", o.optimizer.name},
-                              {"lr", fmt::format("{}", o.optimizer.lr)},
-                              {"epochs", std::to_string(o.epochs)},
-                              {"batch_size", std::to_string(o.batch_size)},
-                              {"l2", fmt::format("{}", o.optimizer.l2)},
-                              {"l1", fmt::format("{}", o.optimizer.l1)},
-                              {"seed", std::to_string(o.seed)},
-                              {"pipeline", pipeline.spec()},
-                              {"workers", std::to_string(comm->size())},
-                              {"device", f.device},
-                              {"precision", device.cuda ? f.precision : "fp32"},
-                              {"data", fmt::format("{}", fmt::join(f.data, " "))},
-                              {"init_from", f.init_from},
-                              {"stop_reason", result.stop_reason}};
-    if (!f.out.empty()) {
-      // A model repository's layout (models/<name>/<version>/model.bundle) may not exist yet.
-      const auto parent = std::filesystem::path(f.out).parent_path();
-      std::error_code ec;
-      if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-      ESCALA_CHECK(!ec, kIo, "--out {}: cannot create directory {}: {}", f.out, parent.string(),
-                   ec.message());
-      bundle.Save(f.out);
-      ESCALA_LOG_INFO("wrote {}", f.out);
-    }
-    if (!f.history.empty()) {
-      if (f.history.size() > 5 && f.history.substr(f.history.size() - 5) == ".json") {
-        train::WriteHistoryJson(result.history, f.history);
-      } else {
-        train::WriteHistoryCsv(result.history, f.history);
-      }
-    }
-    fmt::print("trained {} in {:.2f} s ({}): {}\n", bundle.model->Describe(), result.seconds,
-               result.stop_reason, has_valid ? "" : "no validation data");
-    if (has_valid) fmt::print("validation: {}\n", result.valid.ToString());
-  }
+  if (!leader) return;
+  io::ModelBundle bundle;
+  bundle.name = f.name;
+  bundle.label = f.label;
+  bundle.class_names = classes;
+  bundle.pipeline = pipeline;
+  bundle.model = std::move(model);
+  bundle.history = result.history;
+  bundle.metrics = cv_metrics;
+  for (const auto& [k, v] : result.valid.values) bundle.metrics["valid_" + k] = v;
+  bundle.training_config =
+      TrainingConfig(f, task, o, pipeline, comm->size(), device.cuda, result.stop_reason);
+  SaveOutputs(f, bundle, result);
+  fmt::print("trained {} in {:.2f} s ({}): {}\n", bundle.model->Describe(), result.seconds,
+             result.stop_reason, has_valid ? "" : "no validation data");
+  if (has_valid) fmt::print("validation: {}\n", result.valid.ToString());
 }
 
 struct EvalFlags {
