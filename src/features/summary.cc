@@ -255,6 +255,70 @@ void Correlate(const data::Table& t, const SummaryOptions& options, const Correl
   }
 }
 
+// The numeric columns for correlations; a two-class categorical label joins them as 0/1.
+CorrelationColumns FindCorrelationColumns(const data::Table& t, const SummaryOptions& options,
+                                          const TableSummary& s) {
+  CorrelationColumns cc;
+  std::vector<int>& num_cols = cc.num_cols;
+  for (int j = 0; j < t.num_columns(); ++j) {
+    if (t.column(j).type() != data::DataType::kCategorical) num_cols.push_back(j);
+  }
+  if (options.label.empty()) return cc;
+  const int li = t.ColumnIndex(options.label);
+  const auto it = std::find(num_cols.begin(), num_cols.end(), li);
+  if (it != num_cols.end()) {
+    cc.label_pos = static_cast<int>(it - num_cols.begin());
+    return cc;
+  }
+  const ColumnSummary& label = s.columns[static_cast<std::size_t>(li)];
+  if (label.distinct_exact && label.distinct == 2 && label.top.size() == 2) {
+    cc.label_binary_cat = true;
+    cc.label_positive = std::max(label.top[0].key, label.top[1].key);
+    cc.label_pos = static_cast<int>(num_cols.size());
+  }
+  return cc;
+}
+
+// Pass 2: histograms and IQR outliers per numeric column (columns in parallel, then summed over
+// the ranks in column order).
+void Histograms(const data::Table& t, const std::vector<int>& num_cols, int bins, TableSummary& s,
+                Communicator& comm) {
+  std::vector<std::vector<std::int64_t>> hists(num_cols.size());
+  ParallelFor(num_cols.size(), 1, [&](std::size_t b, std::size_t e) {
+    std::vector<double> buf(kChunk);
+    for (std::size_t k = b; k < e; ++k) {
+      const int j = num_cols[k];
+      const ColumnSummary& cs = s.columns[static_cast<std::size_t>(j)];
+      const data::Column& c = t.column(j);
+      auto& hist = hists[k];
+      hist.assign(static_cast<std::size_t>(bins) + 1, 0);  // last: outliers
+      const double lo = cs.min, hi = cs.max;
+      const double fence_lo = cs.q25 - 1.5 * (cs.q75 - cs.q25);
+      const double fence_hi = cs.q75 + 1.5 * (cs.q75 - cs.q25);
+      for (std::int64_t r = 0; r < c.size(); r += kChunk) {
+        const std::int64_t end = std::min(c.size(), r + kChunk);
+        ReadChunk(c, r, end, buf.data());
+        for (std::int64_t i = 0; i < end - r; ++i) {
+          const double v = buf[static_cast<std::size_t>(i)];
+          if (!std::isfinite(v)) continue;
+          int bin = hi > lo ? static_cast<int>((v - lo) / (hi - lo) * bins) : 0;
+          bin = std::clamp(bin, 0, bins - 1);
+          ++hist[static_cast<std::size_t>(bin)];
+          if (v < fence_lo || v > fence_hi) ++hist.back();
+        }
+      }
+    }
+  });
+  for (std::size_t k = 0; k < num_cols.size(); ++k) {
+    auto& hist = hists[k];
+    comm.AllReduce(std::span<std::int64_t>(hist), ReduceOp::kSum);
+    ColumnSummary& cs = s.columns[static_cast<std::size_t>(num_cols[k])];
+    cs.outliers = hist.back();
+    hist.pop_back();
+    cs.histogram = std::move(hist);
+  }
+}
+
 void ValidateOptions(const SummaryOptions& o) {
   ESCALA_CHECK(o.histogram_bins >= 1 && o.histogram_bins <= kMaxHistogramBins, kInvalidArgument,
                "histogram bins (--bins) must be in [1, {}], got {}", kMaxHistogramBins,
@@ -376,72 +440,13 @@ TableSummary Summarize(const data::Table& t, const SummaryOptions& options, Comm
     cs.quantiles_exact = exact_quantiles || sketches[jj].exact();
   }
 
-  // Numeric columns for correlations; a two-class categorical label joins them as 0/1.
-  std::vector<int> num_cols;
-  for (int j = 0; j < ncol; ++j) {
-    if (t.column(j).type() != data::DataType::kCategorical) num_cols.push_back(j);
-  }
-  int label_pos = -1;
-  bool label_binary_cat = false;
-  std::string label_positive;
-  if (!options.label.empty()) {
-    const int li = t.ColumnIndex(options.label);
-    const auto it = std::find(num_cols.begin(), num_cols.end(), li);
-    if (it != num_cols.end()) {
-      label_pos = static_cast<int>(it - num_cols.begin());
-    } else {
-      const auto top = s.columns[static_cast<std::size_t>(li)].top;
-      if (s.columns[static_cast<std::size_t>(li)].distinct_exact &&
-          s.columns[static_cast<std::size_t>(li)].distinct == 2 && top.size() == 2) {
-        label_binary_cat = true;
-        label_positive = std::max(top[0].key, top[1].key);
-        label_pos = static_cast<int>(num_cols.size());
-      }
-    }
-  }
-  const int d = static_cast<int>(num_cols.size()) + (label_binary_cat ? 1 : 0);
-
-  // Pass 2: histograms and IQR outliers per column (columns in parallel, then summed over the
-  // ranks in column order), co-moments over row blocks.
-  const int bins = options.histogram_bins;
-  std::vector<std::vector<std::int64_t>> hists(num_cols.size());
-  ParallelFor(num_cols.size(), 1, [&](std::size_t b, std::size_t e) {
-    std::vector<double> buf(kChunk);
-    for (std::size_t k = b; k < e; ++k) {
-      const int j = num_cols[k];
-      const ColumnSummary& cs = s.columns[static_cast<std::size_t>(j)];
-      const data::Column& c = t.column(j);
-      auto& hist = hists[k];
-      hist.assign(static_cast<std::size_t>(bins) + 1, 0);  // last: outliers
-      const double lo = cs.min, hi = cs.max;
-      const double fence_lo = cs.q25 - 1.5 * (cs.q75 - cs.q25);
-      const double fence_hi = cs.q75 + 1.5 * (cs.q75 - cs.q25);
-      for (std::int64_t r = 0; r < c.size(); r += kChunk) {
-        const std::int64_t end = std::min(c.size(), r + kChunk);
-        ReadChunk(c, r, end, buf.data());
-        for (std::int64_t i = 0; i < end - r; ++i) {
-          const double v = buf[static_cast<std::size_t>(i)];
-          if (!std::isfinite(v)) continue;
-          int bin = hi > lo ? static_cast<int>((v - lo) / (hi - lo) * bins) : 0;
-          bin = std::clamp(bin, 0, bins - 1);
-          ++hist[static_cast<std::size_t>(bin)];
-          if (v < fence_lo || v > fence_hi) ++hist.back();
-        }
-      }
-    }
-  });
-  for (std::size_t k = 0; k < num_cols.size(); ++k) {
-    auto& hist = hists[k];
-    comm.AllReduce(std::span<std::int64_t>(hist), ReduceOp::kSum);
-    ColumnSummary& cs = s.columns[static_cast<std::size_t>(num_cols[k])];
-    cs.outliers = hist.back();
-    hist.pop_back();
-    cs.histogram = std::move(hist);
-  }
-  if (d > static_cast<int>(options.max_correlation_columns) + (label_binary_cat ? 1 : 0)) {
-    s.correlation_skipped = static_cast<std::int64_t>(num_cols.size());
+  const CorrelationColumns cc = FindCorrelationColumns(t, options, s);
+  Histograms(t, cc.num_cols, options.histogram_bins, s, comm);
+  const int d = static_cast<int>(cc.num_cols.size()) + (cc.label_binary_cat ? 1 : 0);
+  if (d > options.max_correlation_columns + (cc.label_binary_cat ? 1 : 0)) {
+    s.correlation_skipped = static_cast<std::int64_t>(cc.num_cols.size());
   } else if (d > 0) {
-    Correlate(t, options, {num_cols, label_pos, label_binary_cat, label_positive}, s, comm);
+    Correlate(t, options, cc, s, comm);
   }
   if (options.duplicates) s.duplicate_rows = FindDuplicates(t, comm).global_duplicates;
   return s;
