@@ -149,6 +149,7 @@ struct Pipeline::Impl {
   }
   void RunOp(const Op& op, Store& st, const RunContext& ctx) const;
   void ReadInputNum(int input, float* out, std::int64_t n, const RunContext& ctx) const;
+  void RunFusedOp(const Op& op, Store& st, const RunContext& ctx) const;
   void RunOps(std::size_t first, std::size_t last, Store& st, const RunContext& ctx) const {
     for (std::size_t i = first; i < last; ++i) RunOp(ops[i], st, ctx);
   }
@@ -526,12 +527,10 @@ void Pipeline::Impl::ReadInputNum(int input, float* out, std::int64_t n,
   }
 }
 
-void Pipeline::Impl::RunOp(const Op& op, Store& st, const RunContext& ctx) const {
+// The fused elementwise kinds (FuseElementwise): each entry as its single-slot op would do it.
+void Pipeline::Impl::RunFusedOp(const Op& op, Store& st, const RunContext& ctx) const {
   const std::int64_t n = st.n;
   switch (op.kind) {
-    case OpKind::kInputNum:
-      ReadInputNum(static_cast<int>(op.c), st.num[static_cast<std::size_t>(op.out)], n, ctx);
-      return;
     case OpKind::kInputNumMany:
       for (std::size_t k = 0; k < op.ins.size(); ++k) {
         ReadInputNum(op.ins[k], st.num[static_cast<std::size_t>(op.outs[k])], n, ctx);
@@ -550,6 +549,22 @@ void Pipeline::Impl::RunOp(const Op& op, Store& st, const RunContext& ctx) const
         const float center = op.p0[k], scale = op.p1[k], offset = op.p2[k];
         for (std::int64_t i = 0; i < n; ++i) x[i] = (x[i] - center) * scale + offset;
       }
+      return;
+    default:
+      ESCALA_ASSERT(false);
+  }
+}
+
+void Pipeline::Impl::RunOp(const Op& op, Store& st, const RunContext& ctx) const {
+  const std::int64_t n = st.n;
+  switch (op.kind) {
+    case OpKind::kInputNum:
+      ReadInputNum(static_cast<int>(op.c), st.num[static_cast<std::size_t>(op.out)], n, ctx);
+      return;
+    case OpKind::kInputNumMany:
+    case OpKind::kImputeNumMany:
+    case OpKind::kAffineMany:
+      RunFusedOp(op, st, ctx);
       return;
     case OpKind::kInputCat: {
       const int input = static_cast<int>(op.c);
