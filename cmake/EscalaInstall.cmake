@@ -4,7 +4,7 @@
 include(CMakePackageConfigHelpers)
 
 get_property(_escala_modules GLOBAL PROPERTY ESCALA_MODULES)
-set(_escala_targets escala ${_escala_modules} escala_proto_rpc escala_proto_model escala_proto_dist)
+set(_escala_targets escala ${_escala_modules} escala_proto_rpc escala_proto_model escala_proto_distributed)
 if(ESCALA_CUDA_ENABLED)
   list(APPEND _escala_targets escala_gpu)
 endif()
@@ -12,7 +12,7 @@ list(REMOVE_DUPLICATES _escala_targets)
 
 set_target_properties(escala_proto_rpc PROPERTIES EXPORT_NAME proto_rpc)
 set_target_properties(escala_proto_model PROPERTIES EXPORT_NAME proto_model)
-set_target_properties(escala_proto_dist PROPERTIES EXPORT_NAME proto_dist)
+set_target_properties(escala_proto_distributed PROPERTIES EXPORT_NAME proto_distributed)
 
 install(TARGETS ${_escala_targets} escala_fast_float
   EXPORT escalaTargets

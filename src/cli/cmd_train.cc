@@ -12,8 +12,8 @@
 #include "escala/core/file_util.h"
 #include "escala/core/logging.h"
 #include "escala/data/split.h"
-#include "escala/dist/connect.h"
-#include "escala/dist/worker_env.h"
+#include "escala/distributed/connect.h"
+#include "escala/distributed/worker_env.h"
 #include "escala/features/pipeline.h"
 #include "escala/gpu/device.h"
 #include "escala/gpu/nccl.h"
@@ -90,7 +90,7 @@ struct TrainFlags {
 // unique id in the coordinator's key-value store, and failures the job relays abort NCCL.
 std::unique_ptr<Communicator> WithNccl(std::unique_ptr<Communicator> comm, int cuda_device) {
   gpu::NcclBootstrap nb;
-  if (auto session = dist::JobSessionOf(*comm)) {
+  if (auto session = distributed::JobSessionOf(*comm)) {
     nb.set = [session](const std::string& k, const std::string& v) { session->Set(k, v); };
     nb.get = [session](const std::string& k, std::chrono::milliseconds t) {
       return session->Get(k, t);
@@ -461,7 +461,7 @@ void RunTrain(const TrainFlags& f) {
   const gpu::Precision precision = gpu::ParsePrecision(f.precision);
   int cuda_device = -1;
   if (device.cuda) {
-    cuda_device = gpu::SelectDevice(device, dist::WorkerEnv::FromEnvironment().local_rank);
+    cuda_device = gpu::SelectDevice(device, distributed::WorkerEnv::FromEnvironment().local_rank);
   }
   auto comm = MakeWorkerCommunicator();
   if (device.cuda && comm->size() > 1) comm = WithNccl(std::move(comm), cuda_device);

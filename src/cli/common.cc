@@ -13,7 +13,7 @@
 #include "escala/core/error.h"
 #include "escala/core/logging.h"
 #include "escala/core/parallel.h"
-#include "escala/dist/connect.h"
+#include "escala/distributed/connect.h"
 #include "escala/features/sketches.h"
 
 namespace escala::cli {
@@ -61,11 +61,11 @@ data::DatasetOptions DataFlags::ToOptions() const {
 }
 
 std::unique_ptr<Communicator> MakeWorkerCommunicator() {
-  const dist::WorkerEnv env = dist::WorkerEnv::FromEnvironment();
+  const distributed::WorkerEnv env = distributed::WorkerEnv::FromEnvironment();
   if (env.world_size == 1) return MakeSelfCommunicator();
   SetLogTag(fmt::format("rank {}/{}", env.rank, env.world_size));
   ESCALA_LOG_INFO("joining {}", env.Describe());
-  auto comm = dist::Connect(env, dist::ConnectOptions::FromEnvironment());
+  auto comm = distributed::Connect(env, distributed::ConnectOptions::FromEnvironment());
   // Parallel loops share the node's cores with the other local workers.
   if (env.local_world_size > 1 && std::getenv("ESCALA_NUM_THREADS") == nullptr) {
     SetNumThreads(std::max(1, HardwareConcurrency() / env.local_world_size));

@@ -275,13 +275,13 @@ std::string ReplaceAll(std::string s, const std::string& from, const std::string
   return s;
 }
 
-// The config of examples/dist, as train.sbatch runs it: from a directory holding examples/.
+// The config of examples/distributed, as train.sbatch runs it: from a directory holding examples/.
 TEST(ConfigFile, TheShippedExampleConfigTrains) {
   TempDir dir;
   std::filesystem::create_directory_symlink(SourcePath("examples"), dir.File("examples"));
   std::string out;
   ASSERT_EQ(RunCommand("cd " + dir.path().string() + " && " + CliPath() +
-                           " train --config examples/dist/train.toml",
+                           " train --config examples/distributed/train.toml",
                        &out),
             0)
       << out;
@@ -293,7 +293,8 @@ TEST(ConfigFile, TheShippedExampleConfigTrains) {
 // The Kubernetes Job mounts its ConfigMap at /config and runs /config/train.toml; that file, with
 // /data on a local directory, trains.
 TEST(ConfigFile, TheKubernetesExampleMountsItsConfigAndTheConfigTrains) {
-  const std::string manifest = testing::ReadFile(SourcePath("examples/dist/k8s-indexed-job.yaml"));
+  const std::string manifest =
+      testing::ReadFile(SourcePath("examples/distributed/k8s-indexed-job.yaml"));
   EXPECT_NE(manifest.find(R"("--config", "/config/train.toml")"), std::string::npos);
   EXPECT_NE(manifest.find("mountPath: /config"), std::string::npos);
   EXPECT_NE(manifest.find("configMap:\n            name: escala-train"), std::string::npos);

@@ -18,7 +18,7 @@
 // number and tag. A poisoned communicator cannot be repaired; recreate the group.
 //
 // Implementations: MakeSelfCommunicator() (size 1), ThreadGroup (ranks as threads in one
-// process; tests and multi-threaded local training), the gRPC ring (dist) and NCCL (cuda).
+// process; tests and multi-threaded local training), the gRPC ring (distributed) and NCCL (cuda).
 //
 // Thread-safety: issue collectives on one communicator from one thread at a time (Wait() may be
 // called from any thread). Abort() may be called from any thread at any time.

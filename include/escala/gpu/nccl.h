@@ -5,7 +5,7 @@
 // already enqueued on CollectiveOptions::stream, which in turn waits for them: a backward pass
 // can start all-reducing one layer's gradients while it computes the next, without the host
 // waiting. Host-memory operations, and the variable-size all-gather and the barrier, go to the
-// host communicator it wraps (the gRPC ring of dist::Connect, or any other).
+// host communicator it wraps (the gRPC ring of distributed::Connect, or any other).
 //
 // Bootstrap: every rank tells the others which GPU it holds (host name and device UUID) and two
 // ranks on one GPU are refused on every rank with kInvalidArgument. Rank 0 creates the NCCL
@@ -37,7 +37,7 @@
 
 namespace escala::gpu {
 
-// How the communicator reaches the job's coordinator. dist::JobSession provides all four
+// How the communicator reaches the job's coordinator. distributed::JobSession provides all four
 // (Set, Get, AddFailureHandler, RemoveFailureHandler); any may be empty.
 struct NcclBootstrap {
   std::function<void(const std::string& key, const std::string& value)> set;

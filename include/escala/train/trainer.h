@@ -86,8 +86,8 @@ struct TrainOptions {
   // each started as soon as its layers' backward pass is done, overlapping communication with
   // the rest of the backward pass. 0: one all-reduce after the backward pass. The default (as
   // PyTorch DDP's 25 MB) gives small models one all-reduce per step: splitting a 330 KB gradient
-  // in two made W2 with 2 workers 1.9x slower (bench/dist/run_scaling.sh); large models still
-  // overlap.
+  // in two made W2 with 2 workers 1.9x slower (bench/distributed/run_scaling.sh); large models
+  // still overlap.
   std::size_t bucket_bytes = std::size_t{25} << 20;
   bool progress = true;    // progress bar / log lines on rank 0
   bool initialize = true;  // call model.Initialize(seed) first (false: warm start)
