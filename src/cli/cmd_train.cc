@@ -513,12 +513,12 @@ void RunTrain(const TrainFlags& f) {
   const std::map<std::string, double> cv_metrics = SelectModel(f, train_shard, *comm, &spec, &o);
   auto model = models::MakeModel(spec);
   if (previous) {
-    ESCALA_CHECK(previous->model->kind() == model->kind() &&
-                     previous->model->parameters().size() == model->parameters().size(),
+    const auto* prev = dynamic_cast<const models::GradientModel*>(previous->model.get());
+    ESCALA_CHECK(prev != nullptr && prev->kind() == model->kind() &&
+                     prev->parameters().size() == model->parameters().size(),
                  kFailedPrecondition, "--init-from {}: its model ({}) does not match this one ({})",
                  f.init_from, previous->model->Describe(), model->Describe());
-    std::copy(previous->model->parameters().begin(), previous->model->parameters().end(),
-              model->parameters().begin());
+    std::copy(prev->parameters().begin(), prev->parameters().end(), model->parameters().begin());
     o.initialize = false;
   }
   if (task == models::Task::kRegression) model->SetTargetScaling(target.shift, target.scale);

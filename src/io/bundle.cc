@@ -11,7 +11,8 @@
 #include "escala/core/file_util.h"
 #include "escala/core/parallel.h"
 #include "escala/io/v1/bundle.pb.h"
-#include "models/model_proto.h"
+#include "escala/models/factory.h"
+#include "io/history_proto.h"
 
 namespace escala::io {
 
@@ -42,24 +43,11 @@ std::string ModelBundle::SerializeToString() const {
   for (const auto& c : class_names) b.add_class_names(c);
   ESCALA_CHECK(b.mutable_pipeline()->ParseFromString(pipeline.Serialize()), kInternal,
                "pipeline did not round-trip");
-  models::ModelToProto(*model, b.mutable_model());
+  ESCALA_CHECK(b.mutable_model()->ParseFromString(models::SerializeModel(*model)), kInternal,
+               "model did not round-trip");
   for (const auto& [k, v] : training_config) (*b.mutable_training_config())[k] = v;
   for (const auto& [k, v] : metrics) (*b.mutable_metrics())[k] = v;
-  for (const auto& r : history) {
-    auto* h = b.add_history();
-    h->set_epoch(r.epoch);
-    h->set_step(r.step);
-    h->set_train_loss(r.train_loss);
-    h->set_learning_rate(r.learning_rate);
-    h->set_seconds(r.seconds);
-    h->set_samples_per_second(r.samples_per_second);
-    h->set_comm_seconds(r.comm_seconds);
-    for (const auto& [k, v] : r.valid.values) {
-      auto* mv = h->add_valid();
-      mv->set_name(k);
-      mv->set_value(v);
-    }
-  }
+  HistoryToProto(history, b.mutable_history());
   return FramePayload(kMagic, kBundleFormatVersion, b.SerializeAsString());
 }
 
@@ -84,7 +72,7 @@ ModelBundle ModelBundle::ParseFromString(std::string_view bytes, std::string_vie
   out.class_names.assign(b.class_names().begin(), b.class_names().end());
   try {
     out.pipeline = features::Pipeline::Parse(b.pipeline().SerializeAsString());
-    out.model = models::ModelFromProto(b.model());
+    out.model = models::ParseModel(b.model().SerializeAsString());
   } catch (const Error& e) {
     throw Error(ErrorCode::kDataLoss, fmt::format("{}: {}", what, e.message()));
   }
@@ -99,18 +87,7 @@ ModelBundle ModelBundle::ParseFromString(std::string_view bytes, std::string_vie
   }
   for (const auto& [k, v] : b.training_config()) out.training_config[k] = v;
   for (const auto& [k, v] : b.metrics()) out.metrics[k] = v;
-  for (const auto& h : b.history()) {
-    train::EpochRecord r;
-    r.epoch = h.epoch();
-    r.step = h.step();
-    r.train_loss = h.train_loss();
-    r.learning_rate = h.learning_rate();
-    r.seconds = h.seconds();
-    r.samples_per_second = h.samples_per_second();
-    r.comm_seconds = h.comm_seconds();
-    for (const auto& mv : h.valid()) r.valid.values[mv.name()] = mv.value();
-    out.history.push_back(r);
-  }
+  out.history = HistoryFromProto(b.history());
   return out;
 }
 

@@ -1,9 +1,12 @@
 #include "escala/models/linear.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "escala/core/eigen.h"
 #include "escala/core/error.h"
+#include "models/registry.h"
 
 namespace escala::models {
 namespace {
@@ -93,7 +96,7 @@ double LinearModel::AccumulateGradient(ConstMatrixViewF x, std::span<const float
   return loss;
 }
 
-std::unique_ptr<Model> LinearModel::Clone() const {
+std::unique_ptr<GradientModel> LinearModel::CloneTrainable() const {
   return std::make_unique<LinearModel>(*this);
 }
 
@@ -101,5 +104,41 @@ std::string LinearModel::Describe() const {
   return fmt::format("{} {} features -> {} output(s) ({} parameters)", kind(), d_, k_,
                      params_.size());
 }
+
+// ---- the family entries ----------------------------------------------------------------------
+
+namespace {
+
+double LinearParameterCount(const ModelSpec& spec, Task task) {
+  const double outputs = task == Task::kMulticlass ? std::max(spec.num_classes, 1) : 1;
+  return (static_cast<double>(spec.num_features) + 1) * outputs;
+}
+
+std::unique_ptr<GradientModel> MakeLinear(const ModelSpec& spec, Task task) {
+  return std::make_unique<LinearModel>(task, spec.num_features, spec.num_classes);
+}
+
+void SaveLinear(const Model& model, escala::model::v1::Model* out) {
+  SaveParameters(dynamic_cast<const LinearModel&>(model), out);
+}
+
+std::unique_ptr<Model> LoadLinear(const escala::model::v1::Model& proto, Task task) {
+  const int classes = task == Task::kMulticlass ? static_cast<int>(proto.num_outputs()) : 0;
+  auto model = std::make_unique<LinearModel>(task, proto.num_features(), classes);
+  LoadParameters(proto, *model);
+  return model;
+}
+
+}  // namespace
+
+const ModelFamily kLinearFamily = {
+    "linear",  [](Task) { return Task::kRegression; }, LinearParameterCount, MakeLinear, SaveLinear,
+    LoadLinear};
+const ModelFamily kLogisticFamily = {"logistic",           [](Task) { return Task::kBinary; },
+                                     LinearParameterCount, MakeLinear,
+                                     SaveLinear,           LoadLinear};
+const ModelFamily kSoftmaxFamily = {
+    "softmax", [](Task) { return Task::kMulticlass; }, LinearParameterCount, MakeLinear, SaveLinear,
+    LoadLinear};
 
 }  // namespace escala::models

@@ -1,5 +1,6 @@
 #include "escala/models/mlp.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -9,6 +10,7 @@
 #include "escala/core/eigen.h"
 #include "escala/core/error.h"
 #include "escala/core/random.h"
+#include "models/registry.h"
 
 namespace escala::models {
 
@@ -249,7 +251,7 @@ double Mlp::AccumulateGradient(ConstMatrixViewF x, std::span<const float> labels
   return loss;
 }
 
-std::unique_ptr<Model> Mlp::Clone() const {
+std::unique_ptr<GradientModel> Mlp::CloneTrainable() const {
   return std::make_unique<Mlp>(*this);
 }
 
@@ -263,5 +265,82 @@ std::string Mlp::Describe() const {
   if (spec_.dropout > 0) s += fmt::format(" dropout {}", spec_.dropout);
   return s + fmt::format(" ({} parameters)", params_.size());
 }
+
+// ---- the family entry -------------------------------------------------------------------------
+
+namespace {
+
+namespace pb = escala::model::v1;
+
+constexpr std::pair<Activation, pb::Activation> kActivations[] = {
+    {Activation::kIdentity, pb::ACTIVATION_IDENTITY},
+    {Activation::kReLU, pb::ACTIVATION_RELU},
+    {Activation::kTanh, pb::ACTIVATION_TANH},
+    {Activation::kSigmoid, pb::ACTIVATION_SIGMOID},
+    {Activation::kGELU, pb::ACTIVATION_GELU}};
+
+Activation ActivationFromProto(pb::Activation a) {
+  for (const auto& [ours, theirs] : kActivations) {
+    if (theirs == a) return ours;
+  }
+  Throw(ErrorCode::kInvalidArgument, "model has no valid activation ({})", static_cast<int>(a));
+}
+
+pb::Activation ActivationToProto(Activation a) {
+  for (const auto& [ours, theirs] : kActivations) {
+    if (ours == a) return theirs;
+  }
+  return pb::ACTIVATION_UNSPECIFIED;
+}
+
+double MlpParameterCount(const ModelSpec& spec, Task task) {
+  const double outputs = task == Task::kMulticlass ? std::max(spec.num_classes, 1) : 1;
+  double count = 0, in = static_cast<double>(spec.num_features);
+  for (const auto h : spec.hidden) {
+    count += (in + 1) * static_cast<double>(h);
+    in = static_cast<double>(h);
+  }
+  return count + (in + 1) * outputs;
+}
+
+std::unique_ptr<GradientModel> MakeMlp(const ModelSpec& spec, Task task) {
+  ESCALA_CHECK(!spec.hidden.empty(), kInvalidArgument,
+               "an mlp needs at least one hidden layer (--hidden); without one use --model "
+               "linear, logistic or softmax");
+  MlpSpec m;
+  m.task = task;
+  m.num_features = spec.num_features;
+  m.num_classes = spec.num_classes;
+  m.hidden = spec.hidden;
+  m.activation = spec.activation;
+  m.dropout = spec.dropout;
+  return std::make_unique<Mlp>(m);
+}
+
+void SaveMlp(const Model& model, pb::Model* out) {
+  const auto& mlp = dynamic_cast<const Mlp&>(model);
+  for (auto h : mlp.spec().hidden) out->add_hidden(h);
+  out->set_activation(ActivationToProto(mlp.spec().activation));
+  out->set_dropout(mlp.spec().dropout);
+  SaveParameters(mlp, out);
+}
+
+std::unique_ptr<Model> LoadMlp(const pb::Model& proto, Task task) {
+  ModelSpec spec;
+  spec.kind = "mlp";
+  spec.num_features = proto.num_features();
+  if (task == Task::kMulticlass) spec.num_classes = static_cast<int>(proto.num_outputs());
+  spec.hidden.assign(proto.hidden().begin(), proto.hidden().end());
+  spec.activation = ActivationFromProto(proto.activation());
+  spec.dropout = proto.dropout();
+  auto model = MakeMlp(spec, task);
+  LoadParameters(proto, *model);
+  return model;
+}
+
+}  // namespace
+
+const ModelFamily kMlpFamily = {
+    "mlp", [](Task requested) { return requested; }, MlpParameterCount, MakeMlp, SaveMlp, LoadMlp};
 
 }  // namespace escala::models

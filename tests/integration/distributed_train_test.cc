@@ -44,7 +44,8 @@ std::vector<pid_t> Children(pid_t parent) {
 
 void MaxParamDiff(const std::string& a, const std::string& b, double* diff) {
   const auto x = io::ModelBundle::Load(a), y = io::ModelBundle::Load(b);
-  const auto p = x.model->parameters(), q = y.model->parameters();
+  const auto p = dynamic_cast<const models::GradientModel&>(*x.model).parameters();
+  const auto q = dynamic_cast<const models::GradientModel&>(*y.model).parameters();
   ASSERT_EQ(p.size(), q.size());
   *diff = 0;
   for (std::size_t i = 0; i < p.size(); ++i)

@@ -177,7 +177,8 @@ TEST(TrainCli, SigkillAndResumeGivesTheSameWeights) {
   EXPECT_NE(out.find("resuming from"), std::string::npos) << out;
   const auto a = io::ModelBundle::Load(dir.File("full.bundle"));
   const auto b = io::ModelBundle::Load(dir.File("resumed.bundle"));
-  const auto pa = a.model->parameters(), pb = b.model->parameters();
+  const auto pa = dynamic_cast<const models::GradientModel&>(*a.model).parameters();
+  const auto pb = dynamic_cast<const models::GradientModel&>(*b.model).parameters();
   ASSERT_EQ(pa.size(), pb.size());
   for (std::size_t i = 0; i < pa.size(); ++i) ASSERT_EQ(pa[i], pb[i]) << "parameter " << i;
 }

@@ -97,7 +97,7 @@ class CudaTrainBackend final : public train::TrainBackend {
   void Start(const train::BackendSetup& s) override {
     internal::UseDevice(o_.device);
     setup_ = s;
-    const models::Model& model = *s.model;
+    const models::GradientModel& model = *s.model;
     device_name_ = GetDeviceInfo(o_.device).name;
     d_ = model.num_features();
     n_ = s.features.rows();

@@ -21,7 +21,7 @@ kernels::Dropout DropoutFor(float rate, std::uint64_t seed, std::uint64_t step, 
 
 namespace {
 
-std::vector<std::int64_t> LayerSizes(const models::Model& model, kernels::Act* act,
+std::vector<std::int64_t> LayerSizes(const models::GradientModel& model, kernels::Act* act,
                                      float* dropout) {
   if (model.kind() == "mlp") {
     const auto* mlp = dynamic_cast<const models::Mlp*>(&model);
@@ -40,8 +40,8 @@ std::vector<std::int64_t> LayerSizes(const models::Model& model, kernels::Act* a
 
 }  // namespace
 
-DeviceModel::DeviceModel(const models::Model& model, int device, int max_rows, cudaStream_t stream,
-                         bool tf32)
+DeviceModel::DeviceModel(const models::GradientModel& model, int device, int max_rows,
+                         cudaStream_t stream, bool tf32)
     : device_(device),
       max_rows_(std::max(1, max_rows)),
       stream_(stream),

@@ -31,7 +31,8 @@ struct DenseLayer {
 class DeviceModel {
  public:
   // Throws kInvalidArgument for a model that is not linear/logistic/softmax/mlp.
-  DeviceModel(const models::Model& model, int device, int max_rows, cudaStream_t stream, bool tf32);
+  DeviceModel(const models::GradientModel& model, int device, int max_rows, cudaStream_t stream,
+              bool tf32);
 
   const std::vector<DenseLayer>& layers() const { return layers_; }
   std::size_t num_parameters() const { return num_params_; }

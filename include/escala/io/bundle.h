@@ -27,8 +27,8 @@
 
 #include "escala/core/matrix.h"
 #include "escala/features/pipeline.h"
+#include "escala/io/history.h"
 #include "escala/models/model.h"
-#include "escala/train/trainer.h"
 
 namespace escala::io {
 
@@ -46,7 +46,7 @@ struct ModelBundle {
   std::shared_ptr<const models::Model> model;
   std::map<std::string, std::string> training_config;
   std::map<std::string, double> metrics;
-  std::vector<train::EpochRecord> history;
+  std::vector<EpochRecord> history;
 
   // The raw columns a prediction needs (the pipeline's inputs).
   const data::Schema& input_schema() const { return pipeline.input_schema(); }

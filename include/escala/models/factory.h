@@ -23,7 +23,11 @@ struct ModelSpec {
   float dropout = 0.0f;
 };
 
-// Task implied by a kind ("linear" -> regression, ...); nullopt-like: throws for unknown kinds.
+// The registered model kinds: "linear", "logistic", "softmax", "mlp".
+std::vector<std::string> ModelKinds();
+
+// Task implied by a kind ("linear" -> regression, ...; "mlp" -> mlp_task); throws
+// kInvalidArgument naming the registered kinds for an unknown one.
 Task TaskForKind(std::string_view kind, Task mlp_task);
 
 // The largest model MakeModel() builds: 2^31 parameters (8 GiB of float32 weights).
@@ -32,13 +36,17 @@ inline constexpr double kMaxParameters = 2147483648.0;
 // Builds an uninitialised model (parameters zero); call Initialize(seed) before training.
 // Throws kInvalidArgument for an mlp without hidden layers, kResourceExhausted past
 // kMaxParameters (before allocating).
-std::unique_ptr<Model> MakeModel(const ModelSpec& spec);
+std::unique_ptr<GradientModel> MakeModel(const ModelSpec& spec);
 
-// Stable binary form (the escala.model.v1.Model protobuf message): structure and parameters.
+// Stable binary form of any registered kind (the escala.model.v1.Model protobuf message):
+// structure and parameters.
 std::string SerializeModel(const Model& model);
-// Throws kDataLoss for bytes that do not parse, kInvalidArgument for an inconsistent model
-// (e.g. a parameter count that does not match the structure).
+// Throws kDataLoss for bytes that do not parse, kInvalidArgument for an unknown kind or an
+// inconsistent model (e.g. a parameter count that does not match the structure).
 std::unique_ptr<Model> ParseModel(std::string_view bytes);
+// ParseModel for a model that goes on training (a checkpoint, a warm start): kInvalidArgument
+// for a kind that is not a GradientModel.
+std::unique_ptr<GradientModel> ParseGradientModel(std::string_view bytes);
 
 }  // namespace escala::models
 

@@ -11,7 +11,7 @@
 
 namespace escala::models {
 
-class LinearModel final : public Model {
+class LinearModel final : public GradientModel {
  public:
   // task kRegression: linear regression; kBinary: logistic; kMulticlass: softmax with
   // num_classes outputs (>= 2; 2 classes is a valid two-output softmax).
@@ -28,7 +28,7 @@ class LinearModel final : public Model {
                             std::span<float> grad, const BatchContext& ctx, Workspace& ws,
                             const GradientReadyFn* ready = nullptr) const override;
   std::vector<std::pair<std::size_t, std::size_t>> ParameterGroups() const override;
-  std::unique_ptr<Model> Clone() const override;
+  std::unique_ptr<GradientModel> CloneTrainable() const override;
   std::string Describe() const override;
 
   // Views of W (d x k) and b (k).

@@ -24,7 +24,7 @@ struct MlpSpec {
   float dropout = 0.0f;  // probability of dropping a hidden unit while training, in [0, 1)
 };
 
-class Mlp final : public Model {
+class Mlp final : public GradientModel {
  public:
   explicit Mlp(const MlpSpec& spec);
 
@@ -39,7 +39,7 @@ class Mlp final : public Model {
                             std::span<float> grad, const BatchContext& ctx, Workspace& ws,
                             const GradientReadyFn* ready = nullptr) const override;
   std::vector<std::pair<std::size_t, std::size_t>> ParameterGroups() const override;
-  std::unique_ptr<Model> Clone() const override;
+  std::unique_ptr<GradientModel> CloneTrainable() const override;
   std::string Describe() const override;
 
   const MlpSpec& spec() const { return spec_; }

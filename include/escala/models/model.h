@@ -1,8 +1,15 @@
-// The Model interface: what every trainable model in escala provides.
+// The model interfaces: what every model in escala provides for inference (Model), and what the
+// gradient trainers additionally need (GradientModel).
 //
-// A model is a function from a dense float32 feature matrix (one row per example) to raw scores
-// ("logits": n x num_outputs()), plus a link that turns scores into predictions (identity for
-// regression, sigmoid for binary, softmax for multiclass). All parameters live in one flat
+// Model is the inference side: a function from a dense float32 feature matrix (one row per
+// example) to raw scores ("logits": n x num_outputs()), plus a link that turns scores into
+// predictions (identity for regression, sigmoid for binary, softmax for multiclass). The bundle,
+// the Predictor, `escala score`/`evaluate` and the prediction server depend on this side only, so
+// any family that can compute logits (gradient models, tree ensembles, imported graphs) plugs in
+// without touching them. Every family has a registered kind name and a serialised form
+// (escala/models/factory.h: SerializeModel/ParseModel dispatch on the kind).
+//
+// GradientModel is what the minibatch and L-BFGS trainers need: all parameters in one flat
 // float32 array owned by the model, so that a gradient is one buffer: the communicator
 // all-reduces it in one call (or in buckets, which are slices), optimizers update it in place,
 // and checkpoints and bundles store it as is.
@@ -60,11 +67,12 @@ struct BatchContext {
 // while earlier layers are still being computed.
 using GradientReadyFn = std::function<void(std::size_t begin, std::size_t end)>;
 
+// The inference side of a model.
 class Model {
  public:
   virtual ~Model() = default;
 
-  // "linear", "logistic", "softmax", "mlp".
+  // The registered family name: "linear", "logistic", "softmax", "mlp".
   virtual std::string_view kind() const = 0;
   virtual Task task() const = 0;
   virtual std::int64_t num_features() const = 0;
@@ -72,15 +80,6 @@ class Model {
   virtual std::int64_t num_outputs() const = 0;
   // 0 for regression, 2 for binary, C for multiclass.
   int num_classes() const;
-
-  std::span<float> parameters() { return params_; }
-  std::span<const float> parameters() const { return params_; }
-  // 1 where a parameter is a weight subject to L1/L2 penalties and weight decay, 0 for biases.
-  std::span<const std::uint8_t> penalty_mask() const { return penalty_mask_; }
-
-  // Re-initialises the parameters from `seed` (He for ReLU-family layers, Xavier otherwise;
-  // zeros for linear models).
-  virtual void Initialize(std::uint64_t seed) = 0;
 
   virtual std::unique_ptr<Workspace> NewWorkspace() const = 0;
 
@@ -97,6 +96,29 @@ class Model {
   double target_shift() const { return target_shift_; }
   double target_scale() const { return target_scale_; }
 
+  virtual std::unique_ptr<Model> Clone() const = 0;
+
+  // A one-line description: "mlp 64-256-256-1 relu dropout 0.1 (82433 parameters)".
+  virtual std::string Describe() const = 0;
+
+ private:
+  double target_shift_ = 0.0;
+  double target_scale_ = 1.0;
+};
+
+// The side of a model that gradient trainers (minibatch optimizers, L-BFGS, the CUDA backend)
+// need: flat parameters, gradients, parameter groups.
+class GradientModel : public Model {
+ public:
+  std::span<float> parameters() { return params_; }
+  std::span<const float> parameters() const { return params_; }
+  // 1 where a parameter is a weight subject to L1/L2 penalties and weight decay, 0 for biases.
+  std::span<const std::uint8_t> penalty_mask() const { return penalty_mask_; }
+
+  // Re-initialises the parameters from `seed` (He for ReLU-family layers, Xavier otherwise;
+  // zeros for linear models).
+  virtual void Initialize(std::uint64_t seed) = 0;
+
   // Adds to `grad` (size parameters().size()) the gradient of the summed loss over the rows of
   // x, and returns that summed loss (without penalties). Labels: the target value for
   // regression, 0/1 for binary, the class index 0..C-1 for multiclass; validated, an invalid
@@ -110,17 +132,14 @@ class Model {
   // they cover every parameter.
   virtual std::vector<std::pair<std::size_t, std::size_t>> ParameterGroups() const = 0;
 
-  virtual std::unique_ptr<Model> Clone() const = 0;
-
-  // A one-line description: "mlp 64-256-256-1 relu dropout 0.1 (82433 parameters)".
-  virtual std::string Describe() const = 0;
+  // A copy that can go on training.
+  virtual std::unique_ptr<GradientModel> CloneTrainable() const = 0;
+  std::unique_ptr<Model> Clone() const final { return CloneTrainable(); }
 
  protected:
   // Derived constructors size the parameter vector and mask.
   AlignedVector<float> params_;  // aligned: see AlignedAllocator
   std::vector<std::uint8_t> penalty_mask_;
-  double target_shift_ = 0.0;
-  double target_scale_ = 1.0;
 };
 
 // Applies the task's link to logits in place (sigmoid / softmax / identity).

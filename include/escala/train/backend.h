@@ -8,8 +8,9 @@
 // size, global-norm clipping, coupled L2, decoupled weight decay, proximal L1, the penalty mask,
 // dropout masks keyed by (seed, step, row id, unit)).
 //
-// Without a backend (TrainOptions::backend empty) the trainer runs its CPU loop. The CUDA
-// backend (escala/gpu/train.h) keeps parameters, gradients and optimizer state on a GPU.
+// Without a backend (TrainOptions::backend empty) the trainer runs its CPU backend
+// (src/train/cpu_backend.h), which trains the model's parameters in place. The CUDA backend
+// (escala/gpu/train.h) keeps parameters, gradients and optimizer state on a GPU.
 //
 // Protocol: Trainer::Fit creates the backend with the factory, calls Start once (after the
 // parameters were initialised or restored from a checkpoint), Step once per batch, Sync whenever
@@ -38,7 +39,7 @@ namespace escala::train {
 struct BackendSetup {
   // Structure and current parameters (initialised, restored or warm-started). Outlives the
   // backend; the backend must not write to it except through Sync's `params`.
-  const models::Model* model = nullptr;
+  const models::GradientModel* model = nullptr;
   OptimizerConfig optimizer;
   double clip_norm = 0.0;  // 0: no clipping
   // This rank's training rows (x: rows x num_features, one label per row) and their dense global
@@ -55,6 +56,7 @@ struct BackendSetup {
   std::size_t bucket_bytes = 0;
   // Optimizer state to continue from (the CPU optimizer's layout: one vector per moment, each
   // with one value per parameter; empty vectors for SGD) and the number of steps it has taken.
+  // Empty: a fresh optimizer.
   std::vector<std::vector<float>> optimizer_state;
   std::uint64_t optimizer_steps = 0;
 };
@@ -93,6 +95,10 @@ class TrainBackend {
   // returns the number of optimizer steps taken.
   virtual std::uint64_t Sync(std::span<float> params,
                              std::vector<std::vector<float>>* optimizer_state) = 0;
+
+  // Seconds this rank waited on gradient all-reduces that computation did not hide, since the
+  // last call (the history's comm_seconds); 0 when the backend does not measure it.
+  virtual double TakeCommSeconds() { return 0.0; }
 };
 
 // Creates a backend; called once per Fit.

@@ -30,6 +30,7 @@
 
 #include "escala/core/communicator.h"
 #include "escala/core/matrix.h"
+#include "escala/io/history.h"
 #include "escala/models/model.h"
 #include "escala/train/backend.h"
 #include "escala/train/metrics.h"
@@ -99,17 +100,8 @@ struct TrainOptions {
 // Throws kInvalidArgument naming the first bad field.
 void Validate(const TrainOptions& options);
 
-struct EpochRecord {
-  int epoch = 0;           // 1-based
-  std::uint64_t step = 0;  // global steps completed
-  double train_loss = 0;   // mean loss over the epoch's batches (L-BFGS: the objective)
-  double learning_rate = 0;
-  double seconds = 0;
-  double samples_per_second = 0;
-  // Time this rank waited for gradient all-reduces that the backward pass did not hide.
-  double comm_seconds = 0;
-  Metrics valid;  // empty without validation data
-};
+// The per-epoch record (escala/io/history.h); kept under this name for the trainer's users.
+using EpochRecord = io::EpochRecord;
 
 struct TrainResult {
   std::vector<EpochRecord> history;
@@ -129,14 +121,13 @@ struct TrainResult {
 std::vector<std::uint64_t> DenseRowIds(std::span<const std::uint64_t> stable_ids,
                                        Communicator& comm);
 
-// Writes the history as CSV (one row per epoch, one column per metric) or JSON.
-void WriteHistoryCsv(const std::vector<EpochRecord>& history, const std::string& path);
-void WriteHistoryJson(const std::vector<EpochRecord>& history, const std::string& path);
+using io::WriteHistoryCsv;
+using io::WriteHistoryJson;
 
 class Trainer {
  public:
   // model and comm must outlive the trainer.
-  Trainer(models::Model& model, TrainOptions options, Communicator& comm);
+  Trainer(models::GradientModel& model, TrainOptions options, Communicator& comm);
 
   // Trains on `train` (this rank's shard), validating on `valid` (may be null) every epoch.
   // Errors: kInvalidArgument (shapes, labels), kAborted if the loss diverges (NaN/Inf; the last
@@ -148,13 +139,12 @@ class Trainer {
   void Predict(ConstMatrixViewF features, MatrixViewF out) const;
 
  private:
-  struct State;
   TrainResult FitMinibatch(const DataShard& train, const DataShard* valid);
   TrainResult FitLbfgs(const DataShard& train, const DataShard* valid);
   Metrics ValidationMetrics(const DataShard* valid);
   std::vector<std::uint64_t> ResolveRowIds(const DataShard& shard, std::uint64_t* global_rows);
 
-  models::Model& model_;
+  models::GradientModel& model_;
   TrainOptions options_;
   Communicator& comm_;
   int threads_;

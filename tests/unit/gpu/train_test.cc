@@ -31,10 +31,11 @@ namespace {
 using namespace testing;
 using escala::testing::MakeSynthetic;
 
-std::unique_ptr<models::Model> Make(const std::string& kind, models::Task task, std::int64_t d,
-                                    int classes, models::Activation act = models::Activation::kReLU,
-                                    float dropout = 0.0f,
-                                    std::vector<std::int64_t> hidden = {24, 16}) {
+std::unique_ptr<models::GradientModel> Make(const std::string& kind, models::Task task,
+                                            std::int64_t d, int classes,
+                                            models::Activation act = models::Activation::kReLU,
+                                            float dropout = 0.0f,
+                                            std::vector<std::int64_t> hidden = {24, 16}) {
   models::ModelSpec spec;
   spec.kind = kind;
   spec.task = task;
@@ -52,7 +53,7 @@ double MaxAbs(const std::vector<double>& v) {
   return m;
 }
 
-void CompareGradient(models::Model& model, const std::string& what) {
+void CompareGradient(models::GradientModel& model, const std::string& what) {
   const std::int64_t d = model.num_features();
   const int rows = 67;
   model.Initialize(17);
@@ -176,10 +177,10 @@ train::TrainOptions Options() {
 
 struct Outcome {
   train::TrainResult result;
-  std::unique_ptr<models::Model> model;
+  std::unique_ptr<models::GradientModel> model;
 };
 
-Outcome Fit(std::unique_ptr<models::Model> model, train::TrainOptions o,
+Outcome Fit(std::unique_ptr<models::GradientModel> model, train::TrainOptions o,
             const escala::testing::SyntheticData& tr, const escala::testing::SyntheticData& va,
             Communicator* comm = nullptr) {
   auto self = MakeSelfCommunicator();
@@ -358,7 +359,7 @@ TEST(GpuTrain, ThreadRanksSumThroughHostMemory) {
   o.batch_size = 32;
   o.backend = CudaBackend({});
   const auto one = Fit(Make("mlp", models::Task::kBinary, 6, 2), o, tr, tr);
-  std::vector<std::unique_ptr<models::Model>> replicas(2);
+  std::vector<std::unique_ptr<models::GradientModel>> replicas(2);
   RunOnThreadRanks(2, [&](Communicator& comm) {
     const std::int64_t begin = comm.rank() == 0 ? 0 : 40;
     const std::int64_t end = comm.rank() == 0 ? 40 : 900;

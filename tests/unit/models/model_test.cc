@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "escala/core/error.h"
+#include "escala/model/v1/model.pb.h"
 #include "escala/models/factory.h"
 #include "escala/models/linear.h"
 #include "escala/models/mlp.h"
@@ -41,8 +42,8 @@ Problem MakeProblem(Task task, int classes, std::int64_t n, std::int64_t d, std:
   return p;
 }
 
-std::unique_ptr<Model> Make(const std::string& kind, Task task, int classes, std::int64_t d,
-                            Activation act = Activation::kReLU, float dropout = 0.0f) {
+std::unique_ptr<GradientModel> Make(const std::string& kind, Task task, int classes, std::int64_t d,
+                                    Activation act = Activation::kReLU, float dropout = 0.0f) {
   ModelSpec spec;
   spec.kind = kind;
   spec.task = task;
@@ -60,12 +61,12 @@ std::unique_ptr<Model> Make(const std::string& kind, Task task, int classes, std
   return m;
 }
 
-double LossAt(const Model& m, const Problem& p, const BatchContext& ctx, Workspace& ws) {
+double LossAt(const GradientModel& m, const Problem& p, const BatchContext& ctx, Workspace& ws) {
   std::vector<float> scratch(m.parameters().size());
   return m.AccumulateGradient(p.x.view(), p.y, scratch, ctx, ws);
 }
 
-void CheckGradient(Model& m, const Problem& p, const BatchContext& ctx) {
+void CheckGradient(GradientModel& m, const Problem& p, const BatchContext& ctx) {
   auto ws = m.NewWorkspace();
   std::vector<float> grad(m.parameters().size(), 0.0f);
   m.AccumulateGradient(p.x.view(), p.y, grad, ctx, *ws);
@@ -247,6 +248,36 @@ TEST(Models, SpecValidation) {
   spec.hidden = {0};
   EXPECT_THROW(MakeModel(spec), Error);
   EXPECT_THROW(ParseActivation("swish"), Error);
+}
+
+TEST(ModelRegistry, KindsAreRegisteredByNameAndUnknownOnesAreListed) {
+  EXPECT_EQ(ModelKinds(), (std::vector<std::string>{"linear", "logistic", "softmax", "mlp"}));
+  ModelSpec spec;
+  spec.kind = "forest";
+  spec.num_features = 3;
+  try {
+    MakeModel(spec);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("'forest' (expected linear, logistic, softmax or mlp)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(ModelRegistry, InferenceAndGradientSidesParseTheSameBytes) {
+  auto m = Make("mlp", Task::kBinary, 0, 4);
+  const std::string bytes = SerializeModel(*m);
+  std::unique_ptr<Model> inference = ParseModel(bytes);
+  std::unique_ptr<GradientModel> trainable = ParseGradientModel(bytes);
+  EXPECT_EQ(SerializeModel(*inference), bytes);
+  EXPECT_TRUE(std::ranges::equal(trainable->parameters(), m->parameters()));
+  // A model's kind must be registered to be read back.
+  escala::model::v1::Model proto;
+  ASSERT_TRUE(proto.ParseFromString(bytes));
+  proto.set_kind("forest");
+  EXPECT_THROW(ParseModel(proto.SerializeAsString()), Error);
 }
 
 }  // namespace

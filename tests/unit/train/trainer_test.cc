@@ -22,7 +22,7 @@ namespace {
 
 using testing::MakeSynthetic;
 
-std::unique_ptr<models::Model> MakeMlp(std::int64_t d, float dropout = 0.0f) {
+std::unique_ptr<models::GradientModel> MakeMlp(std::int64_t d, float dropout = 0.0f) {
   models::ModelSpec spec;
   spec.kind = "mlp";
   spec.task = models::Task::kBinary;
@@ -162,7 +162,8 @@ TEST(Trainer, ThreadRanksMatchOneRankWithTheSameGlobalBatch) {
         TrainOptions ro = o;
         ro.threads = threads;
         ro.bucket_bytes = bucket;
-        std::vector<std::unique_ptr<models::Model>> replicas(static_cast<std::size_t>(world));
+        std::vector<std::unique_ptr<models::GradientModel>> replicas(
+            static_cast<std::size_t>(world));
         RunOnThreadRanks(world, [&](Communicator& comm) {
           // Uneven contiguous shards.
           const std::int64_t n = 1000;
