@@ -44,22 +44,6 @@ data::Table ReadShard(const std::vector<std::string>& files, const DataFlags& fl
 // must not overwrite (see CheckOutputIsNotInput in escala/core/file_util.h).
 std::vector<std::string> InputPaths(const std::vector<std::string>& specs, const DataFlags& flags);
 
-// Warns (rank 0) when a classification label looks wrong: a class that appears once, or a
-// categorical label whose values are nearly all numbers (a header or count line read as data).
-void WarnIfLabelLooksWrong(const data::Table& table, const std::string& label, Communicator& comm);
-
-// Class labels of a classification label column, merged over all ranks: sorted strings
-// (categorical) or numbers in increasing order, formatted as text.
-std::vector<std::string> ClassNames(const data::Table& table, const std::string& label,
-                                    Communicator& comm);
-// Label values as floats: class indices for classification (class_names non-empty), the numbers
-// for regression. Throws kInvalidArgument for a missing label or an unknown class, naming the row.
-std::vector<float> EncodeLabels(const data::Table& table, const std::string& label,
-                                const std::vector<std::string>& class_names);
-
-// "a, b, c, ... N in all": at most `most` items of a list, for messages.
-std::string ShortList(const std::vector<std::string>& items, std::size_t most = 10);
-
 // Comma-separated list of integers ("256,256").
 std::vector<std::int64_t> ParseIntList(const std::string& text, const std::string& what);
 

@@ -89,3 +89,16 @@ void ThrowErrno(std::string message, int err) {
 
 }  // namespace internal
 }  // namespace escala
+
+namespace escala {
+
+std::string ShortList(const std::vector<std::string>& items, std::size_t most) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size() && i < most; ++i) {
+    out += (i ? ", " : "") + items[i];
+  }
+  if (items.size() > most) out += fmt::format(", ... {} in all", items.size());
+  return out;
+}
+
+}  // namespace escala

@@ -239,16 +239,16 @@ TEST(Regressions, TrainRefusesValuesItUsedToReinterpret) {
   WriteFile(dir.File("x.csv"), EightFeatureCsv(100));
   const std::string base = "train --data " + dir.File("x.csv") + " --label y ";
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"--lr 0", "--lr must be a positive number"},
+      {"--lr 0", "lr must be a positive number"},
       {"--model mlp --hidden ''", "an mlp needs at least one hidden layer"},
       {"--model mlp --hidden 8,,8", "item 2 ('') is not a positive integer"},
       {"--model mlp --hidden 100000,100000", "the model would have 1e+10 parameters"},
-      {"--cv -2", "--cv must be 0 (off) or at least 2 folds"},
+      {"--cv -2", "cv must be 0 (off) or at least 2 folds"},
       {"--cv 5000", "cross-validation folds (--cv) must be in [2, 100]"},
-      {"--search-samples -1", "--search-samples must be >= 0"},
+      {"--search-samples -1", "search_samples must be >= 0"},
       {"--metric nosuch", "unknown metric 'nosuch' for a binary model"},
       {"--valid-fraction 0.9999", "leaves 0 training row(s) of 100"},
-      {"--dropout 1.5", "--dropout must be in [0, 1)"},
+      {"--dropout 1.5", "dropout must be in [0, 1)"},
   };
   for (const auto& [flags, message] : cases) {
     std::string out;

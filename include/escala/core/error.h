@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -109,6 +110,9 @@ template <typename... Args>
 [[noreturn]] void ThrowErrno(int errno_value, fmt::format_string<Args...> format, Args&&... args) {
   internal::ThrowErrno(fmt::format(format, std::forward<Args>(args)...), errno_value);
 }
+
+// "a, b, c, ... N in all": at most `most` items of a list, for messages.
+std::string ShortList(const std::vector<std::string>& items, std::size_t most = 10);
 
 }  // namespace escala
 

@@ -1,0 +1,98 @@
+// Training from a table in one call: what `escala train` does, for C++ programs.
+//
+// TrainTable takes this rank's shard of a raw table (and optionally a validation table) and a
+// TrainSpec, and returns a complete ModelBundle: it resolves the task and the classes from the
+// label, fits the feature pipeline on all ranks' data, encodes the labels, holds out a
+// validation split when asked, cross-validates or searches when asked, builds and trains the
+// model (on any Communicator: size 1, threads, processes), and fills the bundle's metadata,
+// metrics and history. The defaults are those of `escala train` (docs/training.md): they work on
+// small tables as scikit-learn's do.
+//
+//   auto comm = escala::MakeSelfCommunicator();
+//   escala::train::TrainSpec spec;
+//   spec.label = "species";
+//   spec.model = "mlp";
+//   auto outcome = escala::train::TrainTable(spec, escala::data::ReadCsv("penguins.csv"),
+//                                            std::nullopt, *comm);
+//   outcome.bundle.Save("penguins.bundle");
+//
+// Every rank calls it with its shard and gets the same bundle. It logs what it decides (the
+// defaults it applied, the pipeline, the model) on rank 0 and prints nothing.
+#ifndef ESCALA_TRAIN_ESTIMATOR_H_
+#define ESCALA_TRAIN_ESTIMATOR_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "escala/core/communicator.h"
+#include "escala/data/table.h"
+#include "escala/io/bundle.h"
+#include "escala/train/selection.h"
+#include "escala/train/trainer.h"
+
+namespace escala::train {
+
+// The pipeline used when none is given: fill missing values, standardise numbers, one-hot
+// categories (unseen categories at prediction time are ignored rather than rejected).
+inline constexpr char kDefaultPipeline[] =
+    "impute(median) | impute(most_frequent) | standardize | onehot(unknown=ignore)";
+
+struct TrainSpec {
+  std::string label;  // required: the column to predict
+  std::string name;   // the bundle's name
+  // The model: a registered kind (escala/models/factory.h) and, for an mlp, its task and shape.
+  std::string model = "logistic";
+  std::string task = "auto";  // auto, regression, binary, multiclass
+  std::vector<std::int64_t> hidden = {256, 256};
+  models::Activation activation = models::Activation::kReLU;
+  float dropout = 0.0f;
+  // The feature pipeline's spec (docs/features.md); empty: numeric columns as they are.
+  std::string pipeline = kDefaultPipeline;
+  // Rows whose label is missing are dropped (with a count in the log) rather than refused.
+  bool drop_missing_labels = false;
+  // Without a validation table: this fraction of rows is held out (by row id, seeded).
+  double valid_fraction = 0.0;
+  // Options whose defaults depend on the model and data when unset: optimizer (lbfgs for linear
+  // models on the CPU, adam otherwise), lr (1e-3 for adam/adamw, 1e-2 otherwise), l2 (1/n for
+  // linear models, scikit-learn's C=1), epochs (up to 200 with early stopping: patience 10,
+  // min_delta 1e-4, as MLPClassifier's max_iter, n_iter_no_change and tol).
+  std::optional<std::string> optimizer;
+  std::optional<float> lr;
+  std::optional<float> l2;
+  std::optional<int> epochs;
+  std::optional<int> early_stopping;  // patience
+  // Everything else (batch size, l1, schedule, seed, metric, checkpoints, backend...). Its
+  // optimizer name, lr, l2, epochs and patience are replaced by the fields above.
+  TrainOptions options;
+  // Model selection: k-fold cross-validation (cv >= 2) of the defaults or of a search space
+  // ("lr=0.01,0.1 l2=0,1e-4"; search_samples > 0 draws that many at random instead of the grid).
+  int cv = 0;
+  std::string search;
+  int search_samples = 0;
+  // Warm start: the pipeline (unless refit_pipeline), classes, target scaling and weights of an
+  // earlier bundle of the same model.
+  const io::ModelBundle* init_from = nullptr;
+  bool refit_pipeline = false;
+};
+
+// Throws kInvalidArgument naming the first bad field.
+void Validate(const TrainSpec& spec);
+
+struct TrainOutcome {
+  io::ModelBundle bundle;  // complete on every rank; training_config records the options
+  TrainResult result;
+  std::optional<SelectionResult> selection;  // with cv or search
+  bool has_validation = false;
+};
+
+// Trains on this rank's shard of `table` (and of `valid`, when given). Errors: kInvalidArgument
+// for a spec or data that cannot train (naming the field, column or row), kFailedPrecondition
+// for a warm start that does not match, and the trainer's and communicator's errors.
+TrainOutcome TrainTable(const TrainSpec& spec, data::Table table, std::optional<data::Table> valid,
+                        Communicator& comm);
+
+}  // namespace escala::train
+
+#endif  // ESCALA_TRAIN_ESTIMATOR_H_

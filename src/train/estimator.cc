@@ -1,0 +1,301 @@
+#include "escala/train/estimator.h"
+
+#include <array>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "escala/core/error.h"
+#include "escala/core/file_util.h"
+#include "escala/core/logging.h"
+#include "escala/data/split.h"
+#include "escala/models/factory.h"
+#include "escala/train/labels.h"
+
+namespace escala::train {
+
+namespace {
+
+constexpr int kDefaultMaxEpochs = 200;
+constexpr int kDefaultPatience = 10;
+constexpr double kDefaultMinDelta = 1e-4;
+
+// Rows whose label is missing, removed (with a count in the log).
+data::Table DropMissingLabels(const data::Table& t, const std::string& label, Communicator& comm) {
+  const data::Column& col = t.column(label);
+  std::vector<std::int64_t> keep;
+  for (std::int64_t i = 0; i < t.num_rows(); ++i) {
+    if (!col.is_missing(i)) keep.push_back(i);
+  }
+  const auto dropped = comm.AllReduceScalar<std::int64_t>(
+      t.num_rows() - static_cast<std::int64_t>(keep.size()), ReduceOp::kSum);
+  if (dropped > 0 && comm.rank() == 0) {
+    ESCALA_LOG_INFO("dropped {} row(s) whose label '{}' is missing", dropped, label);
+  }
+  return t.Take(keep);
+}
+
+// The training and validation tables: as given, or with valid_fraction of the rows held out.
+void PrepareTables(const TrainSpec& spec, data::Table* table, std::optional<data::Table>* valid,
+                   Communicator& comm) {
+  ESCALA_CHECK(table->num_rows() > 0 || comm.size() > 1, kInvalidArgument,
+               "training data has no rows");
+  table->column(spec.label);  // a missing label column fails here, listing the columns
+  if (spec.drop_missing_labels) *table = DropMissingLabels(*table, spec.label, comm);
+  if (valid->has_value()) {
+    if (spec.drop_missing_labels) **valid = DropMissingLabels(**valid, spec.label, comm);
+    return;
+  }
+  if (spec.valid_fraction == 0) return;
+  const auto split =
+      data::SplitTrainValidation(table->row_ids(), spec.valid_fraction, spec.options.seed);
+  *valid = table->Take(split.valid);
+  *table = table->Take(split.train);
+  const auto left = comm.AllReduceScalar<std::int64_t>(table->num_rows(), ReduceOp::kSum);
+  ESCALA_CHECK(left >= 2, kInvalidArgument,
+               "valid_fraction {} leaves {} training row(s) of {}: give a smaller fraction",
+               spec.valid_fraction, left,
+               left + comm.AllReduceScalar<std::int64_t>((*valid)->num_rows(), ReduceOp::kSum));
+}
+
+// The feature pipeline: the warm start's, or the spec's fitted on all ranks' data.
+features::Pipeline FitPipeline(const TrainSpec& spec, const data::Table& table,
+                               Communicator& comm) {
+  if (spec.init_from != nullptr && !spec.refit_pipeline) return spec.init_from->pipeline;
+  features::Pipeline pipeline = features::Pipeline::FromSpec(spec.pipeline);
+  features::FitOptions fo;
+  fo.exclude = {spec.label};
+  pipeline.Fit(table, fo, comm);
+  return pipeline;
+}
+
+struct TargetScaling {
+  double shift = 0, scale = 1;
+};
+
+// An mlp regressor trains on the standardised target (the model un-scales its predictions), so
+// that its defaults work whatever the target's units; a warm start keeps the earlier scaling.
+TargetScaling StandardizeTarget(const TrainSpec& spec, models::Task task, Communicator& comm,
+                                std::vector<float>* y) {
+  TargetScaling t;
+  if (task != models::Task::kRegression || spec.model != "mlp") return t;
+  if (spec.init_from != nullptr) {
+    t = {spec.init_from->model->target_shift(), spec.init_from->model->target_scale()};
+  } else {
+    std::array<double, 2> m = {static_cast<double>(y->size()), 0};
+    for (float v : *y) m[1] += v;
+    comm.AllReduce(std::span<double>(m), ReduceOp::kSum);
+    const double mean = m[0] > 0 ? m[1] / m[0] : 0;
+    double ss = 0;
+    for (float v : *y) ss += (v - mean) * (v - mean);
+    comm.AllReduce(std::span<double>(&ss, 1), ReduceOp::kSum);
+    const double sd = m[0] > 0 ? std::sqrt(ss / m[0]) : 0;
+    t = {mean, sd > 0 && std::isfinite(sd) ? sd : 1.0};
+  }
+  for (float& v : *y) v = static_cast<float>((v - t.shift) / t.scale);
+  return t;
+}
+
+models::ModelSpec ModelSpecFor(const TrainSpec& spec, models::Task task,
+                               const features::Pipeline& pipeline,
+                               const std::vector<std::string>& classes) {
+  models::ModelSpec m;
+  m.kind = spec.model;
+  m.task = task;
+  m.num_features = pipeline.num_outputs();
+  m.num_classes = task == models::Task::kMulticlass ? static_cast<int>(classes.size()) : 0;
+  m.hidden = spec.hidden;
+  m.activation = spec.activation;
+  m.dropout = spec.dropout;
+  return m;
+}
+
+void LogDefaults(const TrainSpec& spec, const TrainOptions& o, bool has_valid) {
+  if (!spec.l2 && spec.model != "mlp") {
+    ESCALA_LOG_INFO("l2 defaults to 1/n = {:.3g} (scikit-learn's C=1); l2 0 turns it off",
+                    o.optimizer.l2);
+  }
+  if (!spec.epochs && o.optimizer.name != "lbfgs") {
+    ESCALA_LOG_INFO(
+        "epochs default to at most {}, stopping when the {} loss has not improved by {} for {} "
+        "epochs; give epochs for a fixed count",
+        kDefaultMaxEpochs, has_valid ? "validation" : "training", kDefaultMinDelta,
+        o.early_stopping.patience);
+  }
+}
+
+// The spec's options with the defaults that depend on the model and the data (docs/training.md):
+// linear models are regularised as C = 1 (l2 = 1/n: the objective is the mean loss + l2/2 |w|^2);
+// minibatch training runs up to 200 epochs and stops when the monitored loss has not improved by
+// 1e-4 for 10 epochs (MLPClassifier's max_iter, tol and n_iter_no_change).
+TrainOptions OptionsFor(const TrainSpec& spec, std::int64_t rows, const features::Pipeline& p,
+                        bool has_valid, bool leader) {
+  TrainOptions o = spec.options;
+  const bool linear = spec.model != "mlp";
+  // L-BFGS has no per-step form: with a backend (a GPU) every model defaults to adam.
+  o.optimizer.name = spec.optimizer.value_or(linear && !o.backend ? "lbfgs" : "adam");
+  const bool adam = o.optimizer.name == "adam" || o.optimizer.name == "adamw";
+  o.optimizer.lr = spec.lr.value_or(adam ? 1e-3f : 1e-2f);
+  o.optimizer.l2 = spec.l2.value_or(linear && rows > 0 ? 1.0f / static_cast<float>(rows) : 0.0f);
+  o.epochs = spec.epochs.value_or(kDefaultMaxEpochs);
+  o.early_stopping.patience = spec.early_stopping.value_or(spec.epochs ? 0 : kDefaultPatience);
+  if (!spec.early_stopping && !spec.epochs && o.early_stopping.min_delta == 0) {
+    o.early_stopping.min_delta = kDefaultMinDelta;
+  }
+  if (o.checkpoint.data_tag.empty()) {
+    o.checkpoint.data_tag = fmt::format("{} #{:08x}", p.spec(), Crc32(p.Serialize()));
+  }
+  if (leader) LogDefaults(spec, o, has_valid);
+  Validate(o);
+  return o;
+}
+
+// cv / search: cross-validates the candidates and applies the best to mspec and o.
+std::optional<SelectionResult> Select(const TrainSpec& spec, const DataShard& data,
+                                      Communicator& comm, models::ModelSpec* mspec,
+                                      TrainOptions* o) {
+  if (spec.cv == 0 && spec.search.empty()) return std::nullopt;
+  std::vector<Candidate> candidates = {{}};
+  if (!spec.search.empty()) {
+    const auto space = ParseSearchSpace(spec.search);
+    candidates = spec.search_samples > 0 ? RandomCandidates(space, spec.search_samples, o->seed)
+                                         : GridCandidates(space);
+  }
+  SelectionOptions so;
+  so.folds = spec.cv > 0 ? spec.cv : 5;
+  so.metric = o->metric;
+  so.seed = o->seed;
+  SelectionResult sel = CrossValidate(*mspec, *o, candidates, data, so, comm);
+  ApplyCandidate(sel.candidates[static_cast<std::size_t>(sel.best)].params, mspec, o);
+  return sel;
+}
+
+// The warm start's weights, when it is the same model.
+void WarmStart(const TrainSpec& spec, models::GradientModel& model, TrainOptions* o) {
+  if (spec.init_from == nullptr) return;
+  const models::Model& earlier = *spec.init_from->model;
+  const auto* prev = dynamic_cast<const models::GradientModel*>(&earlier);
+  ESCALA_CHECK(prev != nullptr && prev->kind() == model.kind() &&
+                   prev->parameters().size() == model.parameters().size(),
+               kFailedPrecondition, "init_from: its model ({}) does not match this one ({})",
+               earlier.Describe(), model.Describe());
+  std::copy(prev->parameters().begin(), prev->parameters().end(), model.parameters().begin());
+  o->initialize = false;
+}
+
+void CheckWarmStartClasses(const TrainSpec& spec, const std::vector<std::string>& classes) {
+  if (spec.init_from == nullptr || spec.init_from->class_names.empty()) return;
+  ESCALA_CHECK(spec.init_from->class_names == classes, kFailedPrecondition,
+               "init_from: its classes ({}) differ from this data's ({})",
+               fmt::join(spec.init_from->class_names, ", "), fmt::join(classes, ", "));
+}
+
+std::map<std::string, std::string> TrainingConfig(const TrainSpec& spec, models::Task task,
+                                                  const TrainOptions& o,
+                                                  const features::Pipeline& pipeline, int workers,
+                                                  const std::string& stop_reason) {
+  return {{"model", spec.model},
+          {"task", std::string(models::TaskName(task))},
+          {"optimizer", o.optimizer.name},
+          {"lr", fmt::format("{}", o.optimizer.lr)},
+          {"epochs", std::to_string(o.epochs)},
+          {"batch_size", std::to_string(o.batch_size)},
+          {"l2", fmt::format("{}", o.optimizer.l2)},
+          {"l1", fmt::format("{}", o.optimizer.l1)},
+          {"seed", std::to_string(o.seed)},
+          {"pipeline", pipeline.spec()},
+          {"workers", std::to_string(workers)},
+          {"stop_reason", stop_reason}};
+}
+
+// The encoded tables: features through the pipeline, labels as the trainer takes them.
+struct Encoded {
+  MatrixF x, xv;
+  std::vector<float> y, yv;
+  std::vector<std::uint64_t> ids;
+};
+
+Encoded Encode(const TrainSpec& spec, const features::Pipeline& pipeline, const data::Table& table,
+               const std::optional<data::Table>& valid, const std::vector<std::string>& classes,
+               Communicator& comm) {
+  Encoded e;
+  pipeline.Transform(table, &e.x);
+  e.y = EncodeLabels(table, spec.label, classes);
+  if (valid) {
+    pipeline.Transform(*valid, &e.xv);
+    e.yv = EncodeLabels(*valid, spec.label, classes);
+  }
+  e.ids = DenseRowIds(table.row_ids(), comm);
+  return e;
+}
+
+}  // namespace
+
+void Validate(const TrainSpec& s) {
+  auto finite_nonneg = [](double v) { return std::isfinite(v) && v >= 0; };
+  ESCALA_CHECK(!s.label.empty(), kInvalidArgument, "label is required");
+  ESCALA_CHECK(s.valid_fraction >= 0 && s.valid_fraction < 1, kInvalidArgument,
+               "valid_fraction must be in [0, 1), got {}", s.valid_fraction);
+  ESCALA_CHECK(!s.lr || (std::isfinite(*s.lr) && *s.lr > 0), kInvalidArgument,
+               "lr must be a positive number, got {}", s.lr.value_or(0));
+  ESCALA_CHECK(finite_nonneg(s.l2.value_or(0)), kInvalidArgument, "l2 must be >= 0, got {}",
+               s.l2.value_or(0));
+  ESCALA_CHECK(s.dropout >= 0 && s.dropout < 1, kInvalidArgument,
+               "dropout must be in [0, 1), got {}", s.dropout);
+  ESCALA_CHECK(s.cv == 0 || s.cv >= 2, kInvalidArgument,
+               "cv must be 0 (off) or at least 2 folds, got {}", s.cv);
+  ESCALA_CHECK(s.search_samples >= 0, kInvalidArgument, "search_samples must be >= 0, got {}",
+               s.search_samples);
+  ESCALA_CHECK(s.epochs.value_or(1) >= 1, kInvalidArgument, "epochs must be >= 1, got {}",
+               s.epochs.value_or(1));
+  ESCALA_CHECK(s.early_stopping.value_or(0) >= 0, kInvalidArgument,
+               "early_stopping must be >= 0, got {}", s.early_stopping.value_or(0));
+  models::TaskForKind(s.model, models::Task::kBinary);  // a registered kind
+}
+
+TrainOutcome TrainTable(const TrainSpec& spec, data::Table table, std::optional<data::Table> valid,
+                        Communicator& comm) {
+  Validate(spec);
+  const bool leader = comm.rank() == 0;
+  PrepareTables(spec, &table, &valid, comm);
+  std::vector<std::string> classes;
+  const models::Task task = ResolveTask(spec.model, spec.task, table, spec.label, comm, &classes);
+  CheckWarmStartClasses(spec, classes);
+  const features::Pipeline pipeline = FitPipeline(spec, table, comm);
+  if (leader) ESCALA_LOG_INFO("{}", pipeline.Describe());
+  Encoded e = Encode(spec, pipeline, table, valid, classes, comm);
+  const TargetScaling target = StandardizeTarget(spec, task, comm, &e.y);
+
+  models::ModelSpec mspec = ModelSpecFor(spec, task, pipeline, classes);
+  const auto rows = comm.AllReduceScalar<std::int64_t>(table.num_rows(), ReduceOp::kSum);
+  TrainOptions o = OptionsFor(spec, rows, pipeline, valid.has_value(), leader);
+  const DataShard train_shard{std::as_const(e.x).view(), e.y, e.ids};
+  const DataShard valid_shard{std::as_const(e.xv).view(), e.yv, {}};
+  TrainOutcome out;
+  out.selection = Select(spec, train_shard, comm, &mspec, &o);
+  std::shared_ptr<models::GradientModel> model = models::MakeModel(mspec);
+  WarmStart(spec, *model, &o);
+  if (task == models::Task::kRegression) model->SetTargetScaling(target.shift, target.scale);
+  if (leader) ESCALA_LOG_INFO("model: {}", model->Describe());
+  Trainer trainer(*model, o, comm);
+  out.result = trainer.Fit(train_shard, valid ? &valid_shard : nullptr);
+  out.has_validation = valid.has_value();
+
+  io::ModelBundle& b = out.bundle;
+  b.name = spec.name;
+  b.label = spec.label;
+  b.class_names = classes;
+  b.pipeline = pipeline;
+  b.model = std::move(model);
+  b.history = out.result.history;
+  if (out.selection) {
+    const auto& best = out.selection->candidates[static_cast<std::size_t>(out.selection->best)];
+    b.metrics["cv_" + out.selection->metric] = best.mean;
+  }
+  for (const auto& [k, v] : out.result.valid.values) b.metrics["valid_" + k] = v;
+  b.training_config = TrainingConfig(spec, task, o, pipeline, comm.size(), out.result.stop_reason);
+  return out;
+}
+
+}  // namespace escala::train
