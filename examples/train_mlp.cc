@@ -12,6 +12,7 @@
 #include "escala/features/pipeline.h"
 #include "escala/io/bundle.h"
 #include "escala/models/mlp.h"
+#include "escala/train/labels.h"
 #include "escala/train/trainer.h"
 
 int main(int argc, char** argv) {
@@ -32,15 +33,10 @@ int main(int argc, char** argv) {
     fit.exclude = {"species", "year"};
     pipeline.Fit(train, fit, *comm);
 
-    const std::vector<std::string> classes = {"Adelie", "Chinstrap", "Gentoo"};
+    // The classes as the data has them (merged over all ranks), and labels as class indices.
+    const auto classes = escala::train::ClassNames(train, "species", *comm);
     auto labels = [&](const escala::data::Table& t) {
-      std::vector<float> y;
-      for (std::int64_t i = 0; i < t.num_rows(); ++i) {
-        const auto s = t.column("species").category(i);
-        y.push_back(
-            static_cast<float>(std::find(classes.begin(), classes.end(), s) - classes.begin()));
-      }
-      return y;
+      return escala::train::EncodeLabels(t, "species", classes);
     };
     escala::MatrixF x, xv;
     pipeline.Transform(train, &x);
@@ -50,7 +46,7 @@ int main(int argc, char** argv) {
     escala::models::MlpSpec spec;
     spec.task = escala::models::Task::kMulticlass;
     spec.num_features = pipeline.num_outputs();
-    spec.num_classes = 3;
+    spec.num_classes = static_cast<int>(classes.size());
     spec.hidden = {32, 16};
     auto model = std::make_shared<escala::models::Mlp>(spec);
     escala::train::TrainOptions options;

@@ -66,6 +66,37 @@ TEST(TrainCli, TrainEvaluateScoreOnThePenguins) {
 
 // --device cuda where no GPU can be used: a CPU build says it was built without CUDA, a CUDA build
 // that there is no device; either way exit status 1 before any work, and no bundle.
+// The library's one-call training (examples/train_table.cc, 40 lines) makes the command's bundle.
+TEST(TrainCli, TheLibraryExampleReproducesTheCommandsBundle) {
+#ifndef ESCALA_EXAMPLE_TRAIN_TABLE
+  GTEST_SKIP() << "examples are not built";
+#else
+  TempDir dir;
+  const std::string data = SourcePath("examples/data/penguins.csv");
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() + " train --data " + data + " --label species --model mlp --out " +
+                           dir.File("cli.bundle"),
+                       &out),
+            0)
+      << out;
+  ASSERT_EQ(RunCommand(
+                std::string(ESCALA_EXAMPLE_TRAIN_TABLE) + " " + data + " " + dir.File("lib.bundle"),
+                &out),
+            0)
+      << out;
+  const auto a = io::ModelBundle::Load(dir.File("cli.bundle"));
+  const auto b = io::ModelBundle::Load(dir.File("lib.bundle"));
+  EXPECT_EQ(a.class_names, b.class_names);
+  EXPECT_EQ(a.pipeline.spec(), b.pipeline.spec());
+  EXPECT_EQ(a.model->Describe(), b.model->Describe());
+  EXPECT_EQ(a.history.size(), b.history.size());
+  const auto pa = dynamic_cast<const models::GradientModel&>(*a.model).parameters();
+  const auto pb = dynamic_cast<const models::GradientModel&>(*b.model).parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (std::size_t i = 0; i < pa.size(); ++i) ASSERT_NEAR(pa[i], pb[i], 1e-5f) << "parameter " << i;
+#endif
+}
+
 TEST(TrainCli, DeviceCudaWithoutAGpuExplainsItself) {
   if (gpu::DeviceCount() > 0) GTEST_SKIP() << "a CUDA device is present";
   TempDir dir;
