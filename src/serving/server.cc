@@ -20,7 +20,7 @@
 #include "serving/grpc_status.h"
 #include "serving/http_endpoint.h"
 #include "serving/metrics.h"
-#include "serving/models.h"
+#include "serving/model_manager.h"
 #include "serving/reflection.h"
 
 namespace escala::serving {

@@ -44,12 +44,15 @@ struct TlsOptions {
   bool enabled() const { return !cert_file.empty(); }
 };
 
-// Which versions of a model to serve.
+// Which versions of each repository model to serve (docs/serving.md): kLatest the `latest`
+// highest versions present (all when fewer), kAll every version, kSpecific the listed `versions`
+// that are present.
 struct VersionPolicy {
   enum class Kind { kLatest, kAll, kSpecific } kind = Kind::kLatest;
-  int latest = 1;
-  std::vector<std::int64_t> versions;
-  // "latest", "latest:2", "all", "specific:1,3". Throws kInvalidArgument.
+  int latest = 1;                      // kLatest: how many
+  std::vector<std::int64_t> versions;  // kSpecific: which
+  // "latest" (= "latest:1"), "latest:N" (N >= 1), "all", "specific:1,3". Throws kInvalidArgument
+  // naming the text.
   static VersionPolicy Parse(std::string_view text);
 };
 
