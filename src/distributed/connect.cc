@@ -149,32 +149,6 @@ std::size_t ParseByteSize(std::string_view text, std::string_view what) {
   return static_cast<std::size_t>(bytes);
 }
 
-TlsOptions TlsOptions::FromEnvironment() {
-  TlsOptions t;
-  t.ca_file = Env("ESCALA_TLS_CA").value_or("");
-  t.cert_file = Env("ESCALA_TLS_CERT").value_or("");
-  t.key_file = Env("ESCALA_TLS_KEY").value_or("");
-  t.server_name = Env("ESCALA_TLS_SERVER_NAME").value_or("");
-  const std::string mutual = Env("ESCALA_TLS_MUTUAL").value_or("0");
-  t.mutual = mutual == "1" || mutual == "true" || mutual == "yes";
-  t.enabled = !t.ca_file.empty() || !t.cert_file.empty();
-  return t;
-}
-
-void TlsOptions::Validate(bool as_server) const {
-  if (!enabled) return;
-  if (as_server || mutual) {
-    ESCALA_CHECK(!cert_file.empty() && !key_file.empty(), kInvalidArgument,
-                 "TLS: a {} needs a certificate and a key (--tls-cert, --tls-key)",
-                 as_server ? "server" : "mutual-TLS client");
-  }
-  if (!as_server || mutual) {
-    ESCALA_CHECK(!ca_file.empty(), kInvalidArgument,
-                 "TLS: {} needs the CA that signed the peers' certificates (--tls-ca)",
-                 as_server ? "mutual TLS" : "a client");
-  }
-}
-
 ConnectOptions ConnectOptions::FromEnvironment() {
   ConnectOptions o;
   auto duration = [](const char* name, std::chrono::milliseconds& out) {

@@ -24,7 +24,7 @@
 #include "escala/core/communicator.h"
 #include "escala/core/dtype.h"
 #include "escala/core/error.h"
-#include "escala/distributed/tls.h"
+#include "escala/core/tls.h"
 
 namespace escala::distributed::internal {
 

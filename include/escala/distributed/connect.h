@@ -27,8 +27,8 @@
 #include <string_view>
 
 #include "escala/core/communicator.h"
+#include "escala/core/tls.h"
 #include "escala/distributed/job.h"
-#include "escala/distributed/tls.h"
 #include "escala/distributed/worker_env.h"
 
 namespace escala::distributed {
