@@ -6,10 +6,12 @@
 
 #include "bench_common.h"
 #include "escala/distributed/connect.h"
+#include "escala/distributed/process_tuning.h"
 
 int main() {
   try {
     const auto env = escala::distributed::WorkerEnv::FromEnvironment();
+    escala::distributed::TuneProcessForDataPlane();  // as `escala train` does
     auto comm =
         escala::distributed::Connect(env, escala::distributed::ConnectOptions::FromEnvironment());
     for (std::size_t bytes : bench::Sizes()) {

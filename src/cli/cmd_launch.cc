@@ -26,8 +26,8 @@ struct TlsFlags {
     cmd->add_option("--tls-server-name", server_name,
                     "Name expected in server certificates (default: the dialled host)");
   }
-  distributed::TlsOptions Options() const {
-    distributed::TlsOptions t;
+  TlsOptions Options() const {
+    TlsOptions t;
     t.ca_file = ca;
     t.cert_file = cert;
     t.key_file = key;

@@ -64,11 +64,12 @@ void RunServe(const ServeFlags& f) {
     b.EnableBatching(f.max_batch, std::chrono::microseconds(f.max_queue_delay_us));
   b.SetMaxMessageBytes(f.max_message_mb << 20);
   if (!f.tls_cert.empty()) {
-    serving::TlsOptions tls;
+    TlsOptions tls;
+    tls.enabled = true;
     tls.cert_file = f.tls_cert;
     tls.key_file = f.tls_key;
     tls.ca_file = f.tls_ca;
-    tls.require_client_cert = f.tls_require_client_cert;
+    tls.mutual = f.tls_require_client_cert;
     b.SetTls(tls);
   }
   for (const auto& m : f.models) {
@@ -219,7 +220,8 @@ std::string InputNames(const serving::ModelInfo& info) {
 // asks, and prints what comes back.
 void RunQuery(const QueryFlags& f) {
   serving::ClientOptions co;
-  co.ca_file = f.ca_file;
+  co.tls.enabled = !f.ca_file.empty();
+  co.tls.ca_file = f.ca_file;
   serving::Client client(f.server, co);
   const auto info = client.ModelMetadata(f.model);
   data::Table t = data::ReadCsv(f.data);

@@ -14,6 +14,7 @@
 #include "escala/core/logging.h"
 #include "escala/core/parallel.h"
 #include "escala/distributed/connect.h"
+#include "escala/distributed/process_tuning.h"
 #include "escala/features/sketches.h"
 
 namespace escala::cli {
@@ -65,6 +66,11 @@ std::unique_ptr<Communicator> MakeWorkerCommunicator() {
   if (env.world_size == 1) return MakeSelfCommunicator();
   SetLogTag(fmt::format("rank {}/{}", env.rank, env.world_size));
   ESCALA_LOG_INFO("joining {}", env.Describe());
+  // The process is a training worker: opt in to the data plane's process-wide settings (gRPC's
+  // poll engine, malloc thresholds) before gRPC starts; see escala/distributed/process_tuning.h.
+  const auto tuning = distributed::TuneProcessForDataPlane();
+  ESCALA_LOG_DEBUG("process tuned for the data plane: gRPC engine {}, malloc {}",
+                   tuning.grpc_engine, tuning.malloc_tuned ? "tuned" : "as configured");
   auto comm = distributed::Connect(env, distributed::ConnectOptions::FromEnvironment());
   // Parallel loops share the node's cores with the other local workers.
   if (env.local_world_size > 1 && std::getenv("ESCALA_NUM_THREADS") == nullptr) {

@@ -3,9 +3,6 @@
 #include "escala/distributed/connect.h"
 
 #include <cstdlib>
-#include <cstring>
-#include <malloc.h>
-#include <mutex>
 
 #include <fmt/format.h>
 
@@ -50,26 +47,6 @@ bool SplitNumber(std::string_view text, double* value, std::string* unit) {
   }
   *unit = Trim(std::string_view(t).substr(i));
   return true;
-}
-
-// gRPC allocates a fresh buffer for every socket read. With glibc's defaults, buffers of a few
-// hundred KiB are returned to the kernel (munmap, or madvise on a thread's arena) as soon as
-// they are freed and page-faulted back on the next read: on a virtual machine that costs more
-// than the data transfer itself. Keep freed memory in the process instead. Skipped when the
-// user tuned malloc (GLIBC_TUNABLES) or set ESCALA_MALLOC_TUNING=0.
-void TuneMallocOnce() {
-#ifdef __GLIBC__
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (const char* v = std::getenv("ESCALA_MALLOC_TUNING"); v != nullptr && *v == '0') return;
-    if (const char* t = std::getenv("GLIBC_TUNABLES");
-        t != nullptr && std::strstr(t, "glibc.malloc.") != nullptr) {
-      return;
-    }
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  });
-#endif
 }
 
 std::unique_ptr<Coordinator> HostCoordinator(const WorkerEnv& env, const ConnectOptions& options) {
@@ -149,32 +126,6 @@ std::size_t ParseByteSize(std::string_view text, std::string_view what) {
   return static_cast<std::size_t>(bytes);
 }
 
-TlsOptions TlsOptions::FromEnvironment() {
-  TlsOptions t;
-  t.ca_file = Env("ESCALA_TLS_CA").value_or("");
-  t.cert_file = Env("ESCALA_TLS_CERT").value_or("");
-  t.key_file = Env("ESCALA_TLS_KEY").value_or("");
-  t.server_name = Env("ESCALA_TLS_SERVER_NAME").value_or("");
-  const std::string mutual = Env("ESCALA_TLS_MUTUAL").value_or("0");
-  t.mutual = mutual == "1" || mutual == "true" || mutual == "yes";
-  t.enabled = !t.ca_file.empty() || !t.cert_file.empty();
-  return t;
-}
-
-void TlsOptions::Validate(bool as_server) const {
-  if (!enabled) return;
-  if (as_server || mutual) {
-    ESCALA_CHECK(!cert_file.empty() && !key_file.empty(), kInvalidArgument,
-                 "TLS: a {} needs a certificate and a key (--tls-cert, --tls-key)",
-                 as_server ? "server" : "mutual-TLS client");
-  }
-  if (!as_server || mutual) {
-    ESCALA_CHECK(!ca_file.empty(), kInvalidArgument,
-                 "TLS: {} needs the CA that signed the peers' certificates (--tls-ca)",
-                 as_server ? "mutual TLS" : "a client");
-  }
-}
-
 ConnectOptions ConnectOptions::FromEnvironment() {
   ConnectOptions o;
   auto duration = [](const char* name, std::chrono::milliseconds& out) {
@@ -212,8 +163,6 @@ std::unique_ptr<Communicator> Connect(const WorkerEnv& env, const ConnectOptions
                "chunk size {} must be at least 1 KiB and below the message size limit {}",
                ring.chunk_bytes, ring.max_message_bytes);
   const HostPort coordinator = ParseHostPort(env.coordinator, "coordinator address");
-  TuneMallocOnce();
-  const std::string engine = internal::PreferPollEngine();
   options.tls.Validate(/*as_server=*/true);
   options.tls.Validate(/*as_server=*/false);
 
@@ -257,8 +206,10 @@ std::unique_ptr<Communicator> Connect(const WorkerEnv& env, const ConnectOptions
     session->ReportFailure(Status::FromCurrentException());
     throw;
   }
+  const char* engine = std::getenv("GRPC_POLL_STRATEGY");
   ESCALA_LOG_DEBUG("rank {}/{} connected (round {}, data plane on port {}, gRPC engine {})", m.rank,
-                   m.world_size, m.round, transport->port(), engine);
+                   m.world_size, m.round, transport->port(),
+                   engine != nullptr ? engine : "default");
   auto comm = internal::MakeGrpcRing(std::move(transport), std::move(session), std::move(hosted),
                                      ring, options.linger_timeout);
   comm->set_default_timeout(options.collective_timeout);

@@ -20,6 +20,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "core/listen_check.h"
+#include "core/rpc/grpc_edge.h"
 #include "distributed/grpc_util.h"
 #include "escala/core/logging.h"
 #include "escala/distributed/v1/coordinator.grpc.pb.h"
@@ -30,7 +31,7 @@ namespace {
 namespace pb = ::escala::distributed::v1;
 using Clock = std::chrono::steady_clock;
 using ::escala::internal::ListenFailureReason;
-using internal::ToGrpcStatus;
+using rpc::ToGrpcStatus;
 
 class SessionReactor;
 
@@ -291,7 +292,7 @@ Coordinator::Impl::~Impl() {
 
 void Coordinator::Impl::Start() {
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.listen_address, internal::MakeServerCredentials(options_.tls),
+  builder.AddListeningPort(options_.listen_address, rpc::MakeServerCredentials(options_.tls),
                            &port_);
   builder.RegisterService(this);
   internal::ConfigureServerBuilder(builder, options_.max_message_bytes, /*data_plane=*/false);

@@ -1,9 +1,7 @@
 #include "distributed/grpc_util.h"
 
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <grpc/grpc.h>
@@ -12,110 +10,6 @@
 #include "escala/core/logging.h"
 
 namespace escala::distributed::internal {
-namespace {
-
-std::string ReadPem(const std::string& path, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  ESCALA_CHECK(in.good(), kNotFound, "cannot read TLS {} file '{}'", what, path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string pem = ss.str();
-  ESCALA_CHECK(pem.find("-----BEGIN") != std::string::npos, kInvalidArgument,
-               "TLS {} file '{}' is not PEM", what, path);
-  return pem;
-}
-
-}  // namespace
-
-grpc::Status ToGrpcStatus(const Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  const int code = static_cast<int>(status.code());
-  if (status.code() == ErrorCode::kInternal || status.code() == ErrorCode::kIo ||
-      code > static_cast<int>(grpc::StatusCode::UNAUTHENTICATED)) {
-    ESCALA_LOG_ERROR("distributed: internal failure answered as INTERNAL: {}", status.ToString());
-    return grpc::Status(grpc::StatusCode::INTERNAL, "internal error (see the server's log)");
-  }
-  return grpc::Status(static_cast<grpc::StatusCode>(code), status.message());
-}
-
-Status FromGrpcStatus(const grpc::Status& status, std::string_view context) {
-  if (status.ok()) return Status::Ok();
-  ErrorCode code;
-  switch (status.error_code()) {
-    case grpc::StatusCode::CANCELLED:
-      code = ErrorCode::kCancelled;
-      break;
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      code = ErrorCode::kInvalidArgument;
-      break;
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      code = ErrorCode::kDeadlineExceeded;
-      break;
-    case grpc::StatusCode::NOT_FOUND:
-      code = ErrorCode::kNotFound;
-      break;
-    case grpc::StatusCode::ALREADY_EXISTS:
-      code = ErrorCode::kAlreadyExists;
-      break;
-    case grpc::StatusCode::PERMISSION_DENIED:
-    case grpc::StatusCode::UNAUTHENTICATED:
-      code = ErrorCode::kPermissionDenied;
-      break;
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      code = ErrorCode::kResourceExhausted;
-      break;
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      code = ErrorCode::kFailedPrecondition;
-      break;
-    case grpc::StatusCode::ABORTED:
-      code = ErrorCode::kAborted;
-      break;
-    case grpc::StatusCode::OUT_OF_RANGE:
-      code = ErrorCode::kOutOfRange;
-      break;
-    case grpc::StatusCode::UNIMPLEMENTED:
-      code = ErrorCode::kUnimplemented;
-      break;
-    case grpc::StatusCode::UNAVAILABLE:
-      code = ErrorCode::kUnavailable;
-      break;
-    case grpc::StatusCode::DATA_LOSS:
-      code = ErrorCode::kDataLoss;
-      break;
-    case grpc::StatusCode::INTERNAL:
-      code = ErrorCode::kInternal;
-      break;
-    default:
-      code = ErrorCode::kUnknown;
-      break;
-  }
-  return Status(code, fmt::format("{}: {}", context, status.error_message()));
-}
-
-std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const TlsOptions& tls) {
-  if (!tls.enabled) return grpc::InsecureChannelCredentials();
-  tls.Validate(/*as_server=*/false);
-  grpc::SslCredentialsOptions opts;
-  opts.pem_root_certs = ReadPem(tls.ca_file, "CA");
-  if (tls.mutual) {
-    opts.pem_cert_chain = ReadPem(tls.cert_file, "certificate");
-    opts.pem_private_key = ReadPem(tls.key_file, "key");
-  }
-  return grpc::SslCredentials(opts);
-}
-
-std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsOptions& tls) {
-  if (!tls.enabled) return grpc::InsecureServerCredentials();
-  tls.Validate(/*as_server=*/true);
-  grpc::SslServerCredentialsOptions opts(
-      tls.mutual ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                 : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-  if (!tls.ca_file.empty()) opts.pem_root_certs = ReadPem(tls.ca_file, "CA");
-  opts.pem_key_cert_pairs.push_back(
-      {ReadPem(tls.key_file, "key"), ReadPem(tls.cert_file, "certificate")});
-  return grpc::SslServerCredentials(opts);
-}
-
 namespace {
 int ClampInt(std::size_t v) {
   return v > static_cast<std::size_t>(INT32_MAX) ? INT32_MAX : static_cast<int>(v);

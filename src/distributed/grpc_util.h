@@ -1,5 +1,6 @@
-// The distributed module's edge to gRPC: status conversion (the one place it happens), credentials
-// and channel arguments from escala's options. Private to src/distributed.
+// The distributed module's gRPC settings: channel and server arguments, peer addresses, deadlines.
+// Status conversion and credentials are shared with serving (core/rpc/grpc_edge.h). Private to
+// src/distributed.
 #ifndef ESCALA_SRC_DIST_GRPC_UTIL_H_
 #define ESCALA_SRC_DIST_GRPC_UTIL_H_
 
@@ -11,21 +12,9 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "escala/core/error.h"
-#include "escala/distributed/tls.h"
+#include "escala/core/tls.h"
 
 namespace escala::distributed::internal {
-
-// escala -> gRPC, for answers to remote callers. Internal and I/O failures are replaced by a
-// generic message (the full one is logged) so that no local detail leaks.
-grpc::Status ToGrpcStatus(const Status& status);
-// gRPC -> escala; `context` says what was being done ("coordinator 10.0.0.1:29500: Register").
-Status FromGrpcStatus(const grpc::Status& status, std::string_view context);
-
-// Credentials from TlsOptions (insecure when TLS is off). Throw kInvalidArgument/kNotFound for an
-// incomplete configuration or unreadable files.
-std::shared_ptr<grpc::ChannelCredentials> MakeChannelCredentials(const TlsOptions& tls);
-std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const TlsOptions& tls);
 
 // Channel arguments: message size limits, TLS name override, and (data_plane) the flow-control
 // and framing settings tuned for bulk transfer.

@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 
+#include "core/rpc/grpc_edge.h"
 #include "distributed/grpc_util.h"
 #include "distributed/transport.h"
 #include "escala/core/logging.h"
@@ -37,7 +38,7 @@ class JobSession::Impl {
     ESCALA_CHECK(!options_.coordinator.empty(), kInvalidArgument,
                  "no coordinator address to rendezvous at");
     channel_ = grpc::CreateCustomChannel(
-        options_.coordinator, internal::MakeChannelCredentials(options_.tls),
+        options_.coordinator, rpc::MakeChannelCredentials(options_.tls),
         internal::MakeChannelArguments(options_.tls, options_.max_message_bytes, false));
     stub_ = pb::Coordinator::NewStub(channel_);
   }
@@ -68,8 +69,7 @@ class JobSession::Impl {
               connected ? fmt::format("not all {} workers registered", reg.world_size)
                         : std::string("the coordinator could not be reached"));
       }
-      internal::FromGrpcStatus(st,
-                               fmt::format("rendezvous at coordinator {}", options_.coordinator))
+      rpc::FromGrpcStatus(st, fmt::format("rendezvous at coordinator {}", options_.coordinator))
           .ThrowIfError();
     }
     membership_.rank = resp.rank();
@@ -229,8 +229,8 @@ class JobSession::Impl {
 
   void Check(const grpc::Status& st, const std::string& what) const {
     if (st.ok()) return;
-    internal::FromGrpcStatus(st, fmt::format("rank {}: {} at coordinator {}", membership_.rank,
-                                             what, options_.coordinator))
+    rpc::FromGrpcStatus(st, fmt::format("rank {}: {} at coordinator {}", membership_.rank, what,
+                                        options_.coordinator))
         .ThrowIfError();
   }
 

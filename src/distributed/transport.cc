@@ -14,6 +14,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "core/listen_check.h"
+#include "core/rpc/grpc_edge.h"
 #include "distributed/grpc_util.h"
 #include "escala/core/logging.h"
 #include "escala/distributed/v1/collective.pb.h"
@@ -23,6 +24,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using ::escala::internal::ListenFailureReason;
+using ::escala::rpc::FromGrpcStatus;
+using ::escala::rpc::MakeChannelCredentials;
+using ::escala::rpc::MakeServerCredentials;
+using ::escala::rpc::ToGrpcStatus;
 namespace pb = ::escala::distributed::v1;
 
 constexpr char kLinkMethod[] = "/escala.distributed.v1.Collective/Link";

@@ -24,7 +24,7 @@
 #include "escala/core/communicator.h"
 #include "escala/core/dtype.h"
 #include "escala/core/error.h"
-#include "escala/distributed/tls.h"
+#include "escala/core/tls.h"
 
 namespace escala::distributed::internal {
 
@@ -117,11 +117,8 @@ struct FailureOrigin {
 Status RelayedFailure(const FailureOrigin& origin);
 
 // Selects gRPC's "poll" I/O engine for this process unless GRPC_POLL_STRATEGY is set or gRPC is
-// already initialised. With the default epoll1 engine every thread that waits in gRPC (the
-// callback API's threads, synchronous calls) may pick up the data plane's socket events and
-// hand them to the communicator's thread, which costs two context switches per message; with
-// "poll" each completion queue polls only its own calls' sockets. Returns the engine in use
-// ("poll", or the variable's value, or "default").
+// already initialised (why: escala/distributed/process_tuning.h, its only caller). Returns the
+// engine in use ("poll", or the variable's value, or "default").
 std::string PreferPollEngine();
 
 struct TransportOptions {

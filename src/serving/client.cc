@@ -6,10 +6,9 @@
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 
+#include "core/rpc/grpc_edge.h"
 #include "escala/core/error.h"
-#include "escala/core/file_util.h"
 #include "inference/open_inference.grpc.pb.h"
-#include "serving/grpc_status.h"
 
 namespace escala::serving {
 
@@ -55,7 +54,7 @@ struct Client::Impl {
   void Prepare(grpc::ClientContext* ctx) const {
     ctx->set_deadline(std::chrono::system_clock::now() + options.timeout);
   }
-  static void Check(const grpc::Status& s) { internal::FromGrpcStatus(s).ThrowIfError(); }
+  static void Check(const grpc::Status& s) { rpc::FromGrpcStatus(s).ThrowIfError(); }
 
   void BuildRequest(const std::string& model, const std::vector<Tensor>& inputs,
                     const std::vector<std::string>& outputs, const std::string& version,
@@ -170,21 +169,9 @@ Client::Client(std::string target, ClientOptions options) : impl_(std::make_uniq
             "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}}}]}})",
         std::min(impl_->options.max_attempts, 5)));
   }
-  std::shared_ptr<grpc::ChannelCredentials> creds;
-  if (!impl_->options.ca_file.empty()) {
-    grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = ReadFileToString(impl_->options.ca_file);
-    if (!impl_->options.cert_file.empty()) {
-      ssl.pem_cert_chain = ReadFileToString(impl_->options.cert_file);
-      ssl.pem_private_key = ReadFileToString(impl_->options.key_file);
-    }
-    if (!impl_->options.server_name_override.empty()) {
-      args.SetSslTargetNameOverride(impl_->options.server_name_override);
-    }
-    creds = grpc::SslCredentials(ssl);
-  } else {
-    creds = grpc::InsecureChannelCredentials();
-  }
+  const TlsOptions& tls = impl_->options.tls;
+  if (tls.enabled && !tls.server_name.empty()) args.SetSslTargetNameOverride(tls.server_name);
+  const auto creds = rpc::MakeChannelCredentials(tls);
   impl_->channel = grpc::CreateCustomChannel(target, creds, args);
   impl_->stub = inference::GRPCInferenceService::NewStub(impl_->channel);
 }

@@ -113,239 +113,271 @@ void FillMetadata(const ModelSignature& sig, const std::string& name,
   }
 }
 
-features::RawBatch DecodeRequest(const inference::ModelInferRequest& req, const ModelSignature& sig,
-                                 DecodeScratch& scratch) {
+namespace {
+
+using Input = inference::ModelInferRequest::InferInputTensor;
+
+// Empties the scratch of the previous call, keeping its capacity.
+void ResetScratch(DecodeScratch& scratch, int n_inputs) {
   scratch.strings.clear();
   scratch.missing.clear();
   scratch.aligned.clear();
-  const int n_inputs = req.inputs_size();
-  ESCALA_CHECK(n_inputs > 0, kInvalidArgument, "inputs: the request has no input tensors");
-  const bool raw = req.raw_input_contents_size() > 0;
-  if (raw) {
-    ESCALA_CHECK(req.raw_input_contents_size() == n_inputs, kInvalidArgument,
-                 "raw_input_contents: {} entries for {} inputs (one per input, in order)",
-                 req.raw_input_contents_size(), n_inputs);
-    for (int i = 0; i < n_inputs; ++i) {
-      if (HasContents(req.inputs(i).contents())) {
-        Bad(static_cast<std::size_t>(i), req.inputs(i).name(),
-            "contents is set although the request uses raw_input_contents (use one or the other)");
-      }
-    }
-  }
-  features::RawBatch batch;
-  batch.columns.resize(static_cast<std::size_t>(sig.inputs.num_fields()));
   scratch.strings.reserve(static_cast<std::size_t>(n_inputs));
   scratch.missing.reserve(static_cast<std::size_t>(n_inputs));
   scratch.aligned.reserve(static_cast<std::size_t>(n_inputs));
+}
 
-  // The matrix form: one numeric tensor [batch, n] holding every input column in order.
-  if (n_inputs == 1 && req.inputs(0).name() == "features") {
-    const auto& t = req.inputs(0);
-    ESCALA_CHECK(sig.matrix_input, kInvalidArgument,
-                 "inputs[0] ('features'): this model has categorical inputs; send one tensor per "
-                 "column ({})",
-                 sig.inputs.ToString());
-    const std::int64_t cols = sig.inputs.num_fields();
-    if (t.shape_size() != 2 || t.shape(1) != cols) {
-      Bad(0, t.name(), fmt::format("shape {} does not match [-1, {}]", ShapeText(t.shape()), cols));
+// Whether the request sends raw_input_contents; throws unless it uses exactly one form.
+bool UsesRawContents(const inference::ModelInferRequest& req) {
+  const int n_inputs = req.inputs_size();
+  ESCALA_CHECK(n_inputs > 0, kInvalidArgument, "inputs: the request has no input tensors");
+  if (req.raw_input_contents_size() == 0) return false;
+  ESCALA_CHECK(req.raw_input_contents_size() == n_inputs, kInvalidArgument,
+               "raw_input_contents: {} entries for {} inputs (one per input, in order)",
+               req.raw_input_contents_size(), n_inputs);
+  for (int i = 0; i < n_inputs; ++i) {
+    if (HasContents(req.inputs(i).contents())) {
+      Bad(static_cast<std::size_t>(i), req.inputs(i).name(),
+          "contents is set although the request uses raw_input_contents (use one or the other)");
     }
-    const std::int64_t rows = t.shape(0);
-    ESCALA_CHECK(rows <= kMaxRows, kInvalidArgument,
-                 "inputs[0] ('features'): {} rows exceed the limit of {}", rows, kMaxRows);
-    const std::int64_t count = Elements(0, t);
-    const std::string& dt = t.datatype();
-    const void* base = nullptr;
-    Kind kind;
-    if (dt == "FP32") {
-      kind = Kind::kFloat32;
-      if (raw) {
-        const std::string& r = req.raw_input_contents(0);
-        if (static_cast<std::int64_t>(r.size()) != count * 4) {
-          Bad(0, t.name(),
-              fmt::format("raw_input_contents[0] has {} bytes; shape {} of FP32 needs {}", r.size(),
-                          ShapeText(t.shape()), count * 4));
-        }
-        base = AlignedRaw<float>(r, scratch);
-      } else {
-        if (t.contents().fp32_contents_size() != count) {
-          Bad(0, t.name(),
-              fmt::format("contents.fp32_contents has {} values; shape {} needs {}",
-                          t.contents().fp32_contents_size(), ShapeText(t.shape()), count));
-        }
-        base = t.contents().fp32_contents().data();
-      }
-    } else if (dt == "FP64") {
-      kind = Kind::kFloat64;
-      if (raw) {
-        const std::string& r = req.raw_input_contents(0);
-        if (static_cast<std::int64_t>(r.size()) != count * 8) {
-          Bad(0, t.name(),
-              fmt::format("raw_input_contents[0] has {} bytes; shape {} of FP64 needs {}", r.size(),
-                          ShapeText(t.shape()), count * 8));
-        }
-        base = AlignedRaw<double>(r, scratch);
-      } else {
-        if (t.contents().fp64_contents_size() != count) {
-          Bad(0, t.name(),
-              fmt::format("contents.fp64_contents has {} values; shape {} needs {}",
-                          t.contents().fp64_contents_size(), ShapeText(t.shape()), count));
-        }
-        base = t.contents().fp64_contents().data();
-      }
-    } else {
-      Bad(0, t.name(),
-          fmt::format("datatype '{}' is not supported for features (use FP32 or FP64)", dt));
-    }
-    batch.rows = rows;
-    const std::size_t esize = kind == Kind::kFloat32 ? 4 : 8;
-    for (std::int64_t j = 0; j < cols; ++j) {
-      features::RawColumn c;
-      c.kind = kind;
-      c.values = static_cast<const char*>(base) + static_cast<std::size_t>(j) * esize;
-      c.stride = cols;
-      batch.columns[static_cast<std::size_t>(j)] = c;
-    }
-    return batch;
   }
+  return true;
+}
 
-  // The column form: one tensor per input column.
+// ---- The matrix form: one numeric tensor "features" [batch, n] ---------------------------------
+
+// The first element of the matrix, FP32 or FP64 (`kind`), checked against its element count.
+const void* MatrixValues(const inference::ModelInferRequest& req, bool raw, std::int64_t count,
+                         Kind* kind, DecodeScratch& scratch) {
+  const Input& t = req.inputs(0);
+  const std::string& dt = t.datatype();
+  if (dt != "FP32" && dt != "FP64") {
+    Bad(0, t.name(),
+        fmt::format("datatype '{}' is not supported for features (use FP32 or FP64)", dt));
+  }
+  const bool fp32 = dt == "FP32";
+  *kind = fp32 ? Kind::kFloat32 : Kind::kFloat64;
+  const std::int64_t esize = fp32 ? 4 : 8;
+  if (raw) {
+    const std::string& r = req.raw_input_contents(0);
+    if (static_cast<std::int64_t>(r.size()) != count * esize) {
+      Bad(0, t.name(),
+          fmt::format("raw_input_contents[0] has {} bytes; shape {} of {} needs {}", r.size(),
+                      ShapeText(t.shape()), dt, count * esize));
+    }
+    return fp32 ? static_cast<const void*>(AlignedRaw<float>(r, scratch))
+                : static_cast<const void*>(AlignedRaw<double>(r, scratch));
+  }
+  const std::int64_t have =
+      fp32 ? t.contents().fp32_contents_size() : t.contents().fp64_contents_size();
+  if (have != count) {
+    Bad(0, t.name(),
+        fmt::format("contents.{}_contents has {} values; shape {} needs {}", fp32 ? "fp32" : "fp64",
+                    have, ShapeText(t.shape()), count));
+  }
+  return fp32 ? static_cast<const void*>(t.contents().fp32_contents().data())
+              : static_cast<const void*>(t.contents().fp64_contents().data());
+}
+
+features::RawBatch DecodeMatrix(const inference::ModelInferRequest& req, const ModelSignature& sig,
+                                bool raw, DecodeScratch& scratch) {
+  const Input& t = req.inputs(0);
+  ESCALA_CHECK(sig.matrix_input, kInvalidArgument,
+               "inputs[0] ('features'): this model has categorical inputs; send one tensor per "
+               "column ({})",
+               sig.inputs.ToString());
+  const std::int64_t cols = sig.inputs.num_fields();
+  if (t.shape_size() != 2 || t.shape(1) != cols) {
+    Bad(0, t.name(), fmt::format("shape {} does not match [-1, {}]", ShapeText(t.shape()), cols));
+  }
+  const std::int64_t rows = t.shape(0);
+  ESCALA_CHECK(rows <= kMaxRows, kInvalidArgument,
+               "inputs[0] ('features'): {} rows exceed the limit of {}", rows, kMaxRows);
+  Kind kind;
+  const void* base = MatrixValues(req, raw, Elements(0, t), &kind, scratch);
+  features::RawBatch batch;
+  batch.columns.resize(static_cast<std::size_t>(cols));
+  batch.rows = rows;
+  const std::size_t esize = kind == Kind::kFloat32 ? 4 : 8;
+  for (std::int64_t j = 0; j < cols; ++j) {
+    features::RawColumn& c = batch.columns[static_cast<std::size_t>(j)];
+    c.kind = kind;
+    c.values = static_cast<const char*>(base) + static_cast<std::size_t>(j) * esize;
+    c.stride = cols;
+  }
+  return batch;
+}
+
+// ---- The column form: one tensor per input column ----------------------------------------------
+
+// The schema field input `i` feeds; throws for an unknown or repeated name.
+int FieldOf(std::size_t i, const Input& t, const ModelSignature& sig, std::vector<int>& seen) {
+  const int field = sig.inputs.Find(t.name());
+  if (field < 0) {
+    Bad(i, t.name(),
+        fmt::format("unknown input; the model takes {}{}", sig.inputs.ToString(),
+                    sig.matrix_input ? fmt::format(" (or one tensor 'features' [-1, {}])",
+                                                   sig.inputs.num_fields())
+                                     : ""));
+  }
+  int& first = seen[static_cast<std::size_t>(field)];
+  if (first >= 0) Bad(i, t.name(), fmt::format("given twice (also inputs[{}])", first));
+  first = static_cast<int>(i);
+  return field;
+}
+
+// The rows of column input `i` ([batch] or [batch, 1]); `rows` is that of the earlier inputs, or
+// -1.
+std::int64_t ColumnRows(std::size_t i, const Input& t, std::int64_t rows) {
+  if (t.shape_size() == 0 || t.shape_size() > 2 || (t.shape_size() == 2 && t.shape(1) != 1)) {
+    Bad(i, t.name(), fmt::format("shape {} must be [batch] or [batch, 1]", ShapeText(t.shape())));
+  }
+  const std::int64_t n = Elements(i, t);
+  ESCALA_CHECK(n <= kMaxRows, kInvalidArgument, "inputs[{}] ('{}'): {} rows exceed the limit of {}",
+               i, t.name(), n, kMaxRows);
+  if (rows >= 0 && n != rows) {
+    Bad(i, t.name(), fmt::format("has {} rows but earlier inputs have {}", n, rows));
+  }
+  return n;
+}
+
+// Splits raw BYTES contents: each element is a 4-byte little-endian length, then the bytes.
+void SplitRawStrings(std::size_t i, const Input& t, const std::string& r,
+                     std::vector<std::string_view>& views) {
+  std::size_t pos = 0;
+  while (pos < r.size()) {
+    if (r.size() - pos < 4) {
+      Bad(i, t.name(),
+          fmt::format("raw_input_contents[{}]: truncated length prefix at byte {}", i, pos));
+    }
+    std::uint32_t len = 0;
+    for (std::size_t b = 0; b < 4; ++b) {
+      len |= static_cast<std::uint32_t>(static_cast<unsigned char>(r[pos + b])) << (8 * b);
+    }
+    pos += 4;
+    if (r.size() - pos < len) {
+      Bad(i, t.name(),
+          fmt::format("raw_input_contents[{}]: element of {} bytes runs past the end", i, len));
+    }
+    views.emplace_back(r.data() + pos, len);
+    pos += len;
+  }
+}
+
+// A categorical column: BYTES elements, an empty string being a missing value.
+features::RawColumn DecodeStrings(const inference::ModelInferRequest& req, std::size_t i,
+                                  std::int64_t n, bool raw, DecodeScratch& scratch) {
+  const Input& t = req.inputs(static_cast<int>(i));
+  if (t.datatype() != "BYTES") {
+    Bad(i, t.name(),
+        fmt::format("datatype {} but the column is categorical (send BYTES)", t.datatype()));
+  }
+  auto& views = scratch.strings.emplace_back();
+  auto& miss = scratch.missing.emplace_back();
+  views.reserve(static_cast<std::size_t>(n));
+  if (raw) {
+    SplitRawStrings(i, t, req.raw_input_contents(static_cast<int>(i)), views);
+  } else {
+    for (const auto& s : t.contents().bytes_contents()) views.emplace_back(s);
+  }
+  if (static_cast<std::int64_t>(views.size()) != n) {
+    Bad(i, t.name(),
+        fmt::format("{} BYTES elements; shape {} needs {}", views.size(), ShapeText(t.shape()), n));
+  }
+  miss.resize(views.size());
+  bool any = false;
+  for (std::size_t k = 0; k < views.size(); ++k) {
+    miss[k] = views[k].empty() ? 1 : 0;
+    any |= miss[k] != 0;
+  }
+  features::RawColumn c;
+  c.kind = Kind::kStrings;
+  c.values = views.data();
+  c.missing = any ? miss.data() : nullptr;
+  return c;
+}
+
+// The element kind of a numeric column's datatype, and its size in bytes.
+int NumericKind(std::size_t i, const Input& t, Kind* kind) {
+  static constexpr std::pair<std::string_view, Kind> kKinds[] = {{"FP32", Kind::kFloat32},
+                                                                 {"FP64", Kind::kFloat64},
+                                                                 {"INT64", Kind::kInt64},
+                                                                 {"INT32", Kind::kInt32}};
+  const std::string& dt = t.datatype();
+  for (const auto& [name, k] : kKinds) {
+    if (dt == name) {
+      *kind = k;
+      return ElementSize(dt);
+    }
+  }
+  Bad(i, t.name(),
+      fmt::format("datatype {} is not supported for a numeric column (use FP32, FP64, INT64 "
+                  "or INT32)",
+                  dt));
+}
+
+// The typed contents of a numeric column and their count.
+const void* TypedValues(const inference::InferTensorContents& ct, Kind kind, std::int64_t* have) {
+  switch (kind) {
+    case Kind::kFloat32:
+      *have = ct.fp32_contents_size();
+      return ct.fp32_contents().data();
+    case Kind::kFloat64:
+      *have = ct.fp64_contents_size();
+      return ct.fp64_contents().data();
+    case Kind::kInt64:
+      *have = ct.int64_contents_size();
+      return ct.int64_contents().data();
+    case Kind::kInt32:
+      *have = ct.int_contents_size();
+      return ct.int_contents().data();
+    default:
+      *have = 0;
+      return nullptr;
+  }
+}
+
+features::RawColumn DecodeNumeric(const inference::ModelInferRequest& req, std::size_t i,
+                                  std::int64_t n, bool raw, DecodeScratch& scratch) {
+  const Input& t = req.inputs(static_cast<int>(i));
+  features::RawColumn c;
+  const int esize = NumericKind(i, t, &c.kind);
+  if (raw) {
+    const std::string& r = req.raw_input_contents(static_cast<int>(i));
+    if (static_cast<std::int64_t>(r.size()) != n * esize) {
+      Bad(i, t.name(),
+          fmt::format("raw_input_contents[{}] has {} bytes; shape {} of {} needs {}", i, r.size(),
+                      ShapeText(t.shape()), t.datatype(), n * esize));
+    }
+    c.values = esize == 8 ? static_cast<const void*>(AlignedRaw<double>(r, scratch))
+                          : static_cast<const void*>(AlignedRaw<float>(r, scratch));
+    return c;
+  }
+  std::int64_t have = 0;
+  c.values = TypedValues(t.contents(), c.kind, &have);
+  if (have != n) {
+    Bad(i, t.name(),
+        fmt::format("contents has {} values of {}; shape {} needs {}", have, t.datatype(),
+                    ShapeText(t.shape()), n));
+  }
+  return c;
+}
+
+features::RawBatch DecodeColumns(const inference::ModelInferRequest& req, const ModelSignature& sig,
+                                 bool raw, DecodeScratch& scratch) {
+  features::RawBatch batch;
+  batch.columns.resize(static_cast<std::size_t>(sig.inputs.num_fields()));
   std::vector<int> seen(static_cast<std::size_t>(sig.inputs.num_fields()), -1);
   std::int64_t rows = -1;
-  for (int i = 0; i < n_inputs; ++i) {
-    const auto idx = static_cast<std::size_t>(i);
-    const auto& t = req.inputs(i);
-    const int field = sig.inputs.Find(t.name());
-    if (field < 0) {
-      Bad(idx, t.name(),
-          fmt::format("unknown input; the model takes {}{}", sig.inputs.ToString(),
-                      sig.matrix_input ? fmt::format(" (or one tensor 'features' [-1, {}])",
-                                                     sig.inputs.num_fields())
-                                       : ""));
-    }
-    if (seen[static_cast<std::size_t>(field)] >= 0) {
-      Bad(idx, t.name(),
-          fmt::format("given twice (also inputs[{}])", seen[static_cast<std::size_t>(field)]));
-    }
-    seen[static_cast<std::size_t>(field)] = i;
-    if (t.shape_size() == 0 || t.shape_size() > 2 || (t.shape_size() == 2 && t.shape(1) != 1)) {
-      Bad(idx, t.name(),
-          fmt::format("shape {} must be [batch] or [batch, 1]", ShapeText(t.shape())));
-    }
-    const std::int64_t n = Elements(idx, t);
-    ESCALA_CHECK(n <= kMaxRows, kInvalidArgument,
-                 "inputs[{}] ('{}'): {} rows exceed the limit of {}", i, t.name(), n, kMaxRows);
-    if (rows >= 0 && n != rows) {
-      Bad(idx, t.name(), fmt::format("has {} rows but earlier inputs have {}", n, rows));
-    }
-    rows = n;
+  for (int k = 0; k < req.inputs_size(); ++k) {
+    const auto i = static_cast<std::size_t>(k);
+    const Input& t = req.inputs(k);
+    const int field = FieldOf(i, t, sig, seen);
+    rows = ColumnRows(i, t, rows);
     const bool categorical = sig.inputs.field(field).type == data::DataType::kCategorical;
-    const std::string& dt = t.datatype();
-    features::RawColumn c;
-    if (categorical) {
-      if (dt != "BYTES")
-        Bad(idx, t.name(),
-            fmt::format("datatype {} but the column is categorical (send BYTES)", dt));
-      auto& views = scratch.strings.emplace_back();
-      auto& miss = scratch.missing.emplace_back();
-      views.reserve(static_cast<std::size_t>(n));
-      if (raw) {
-        // Each element: 4-byte little-endian length, then the bytes.
-        const std::string& r = req.raw_input_contents(i);
-        std::size_t pos = 0;
-        while (pos < r.size()) {
-          if (r.size() - pos < 4)
-            Bad(idx, t.name(),
-                fmt::format("raw_input_contents[{}]: truncated length prefix at byte {}", i, pos));
-          std::uint32_t len = 0;
-          for (int b = 0; b < 4; ++b)
-            len |= static_cast<std::uint32_t>(
-                       static_cast<unsigned char>(r[pos + static_cast<std::size_t>(b)]))
-                   << (8 * b);
-          pos += 4;
-          if (r.size() - pos < len)
-            Bad(idx, t.name(),
-                fmt::format("raw_input_contents[{}]: element of {} bytes runs past the end", i,
-                            len));
-          views.emplace_back(r.data() + pos, len);
-          pos += len;
-        }
-      } else {
-        for (const auto& s : t.contents().bytes_contents()) views.emplace_back(s);
-      }
-      if (static_cast<std::int64_t>(views.size()) != n) {
-        Bad(idx, t.name(),
-            fmt::format("{} BYTES elements; shape {} needs {}", views.size(), ShapeText(t.shape()),
-                        n));
-      }
-      miss.resize(views.size());
-      bool any = false;
-      for (std::size_t k = 0; k < views.size(); ++k) {
-        miss[k] = views[k].empty() ? 1 : 0;  // an empty string is a missing value
-        any |= miss[k] != 0;
-      }
-      c.kind = Kind::kStrings;
-      c.values = views.data();
-      c.missing = any ? miss.data() : nullptr;
-    } else {
-      int esize = 0;
-      if (dt == "FP32") {
-        c.kind = Kind::kFloat32;
-        esize = 4;
-      } else if (dt == "FP64") {
-        c.kind = Kind::kFloat64;
-        esize = 8;
-      } else if (dt == "INT64") {
-        c.kind = Kind::kInt64;
-        esize = 8;
-      } else if (dt == "INT32") {
-        c.kind = Kind::kInt32;
-        esize = 4;
-      } else {
-        Bad(idx, t.name(),
-            fmt::format("datatype {} is not supported for a numeric column (use FP32, FP64, INT64 "
-                        "or INT32)",
-                        dt));
-      }
-      if (raw) {
-        const std::string& r = req.raw_input_contents(i);
-        if (static_cast<std::int64_t>(r.size()) != n * esize) {
-          Bad(idx, t.name(),
-              fmt::format("raw_input_contents[{}] has {} bytes; shape {} of {} needs {}", i,
-                          r.size(), ShapeText(t.shape()), dt, n * esize));
-        }
-        c.values = esize == 8 ? static_cast<const void*>(AlignedRaw<double>(r, scratch))
-                              : static_cast<const void*>(AlignedRaw<float>(r, scratch));
-      } else {
-        const auto& ct = t.contents();
-        std::int64_t have = 0;
-        switch (c.kind) {
-          case Kind::kFloat32:
-            have = ct.fp32_contents_size();
-            c.values = ct.fp32_contents().data();
-            break;
-          case Kind::kFloat64:
-            have = ct.fp64_contents_size();
-            c.values = ct.fp64_contents().data();
-            break;
-          case Kind::kInt64:
-            have = ct.int64_contents_size();
-            c.values = ct.int64_contents().data();
-            break;
-          case Kind::kInt32:
-            have = ct.int_contents_size();
-            c.values = ct.int_contents().data();
-            break;
-          default:
-            break;
-        }
-        if (have != n) {
-          Bad(idx, t.name(),
-              fmt::format("contents has {} values of {}; shape {} needs {}", have, dt,
-                          ShapeText(t.shape()), n));
-        }
-      }
-    }
-    batch.columns[static_cast<std::size_t>(field)] = c;
+    batch.columns[static_cast<std::size_t>(field)] =
+        categorical ? DecodeStrings(req, i, rows, raw, scratch)
+                    : DecodeNumeric(req, i, rows, raw, scratch);
   }
   for (std::size_t f = 0; f < seen.size(); ++f) {
     ESCALA_CHECK(seen[f] >= 0, kInvalidArgument,
@@ -354,6 +386,18 @@ features::RawBatch DecodeRequest(const inference::ModelInferRequest& req, const 
   }
   batch.rows = rows;
   return batch;
+}
+
+}  // namespace
+
+features::RawBatch DecodeRequest(const inference::ModelInferRequest& req, const ModelSignature& sig,
+                                 DecodeScratch& scratch) {
+  ResetScratch(scratch, req.inputs_size());
+  const bool raw = UsesRawContents(req);
+  if (req.inputs_size() == 1 && req.inputs(0).name() == "features") {
+    return DecodeMatrix(req, sig, raw, scratch);
+  }
+  return DecodeColumns(req, sig, raw, scratch);
 }
 
 OutputSelection SelectOutputs(const inference::ModelInferRequest& req, const ModelSignature& sig) {

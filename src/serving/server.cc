@@ -10,17 +10,16 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "core/listen_check.h"
+#include "core/rpc/grpc_edge.h"
 #include "escala/config.h"
 #include "escala/core/error.h"
-#include "escala/core/file_util.h"
 #include "escala/core/logging.h"
 #include "inference/open_inference.grpc.pb.h"
 #include "serving/arena_allocator.h"
 #include "serving/codec.h"
-#include "serving/grpc_status.h"
 #include "serving/http_endpoint.h"
 #include "serving/metrics.h"
-#include "serving/models.h"
+#include "serving/model_manager.h"
 #include "serving/reflection.h"
 
 namespace escala::serving {
@@ -210,8 +209,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
                                        const inference::ModelInferRequest* req,
                                        inference::ModelInferResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
-    s_->Infer(req, resp,
-              [reactor](const Status& st) { reactor->Finish(internal::ToGrpcStatus(st)); });
+    s_->Infer(req, resp, [reactor](const Status& st) { reactor->Finish(rpc::ToGrpcStatus(st)); });
     return reactor;
   }
 
@@ -298,7 +296,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
         if (!st.ok()) {
           resp_.clear_infer_response();
           resp_.mutable_infer_response()->set_id(req_.id());
-          resp_.set_error_message(internal::ToGrpcStatus(st).error_message());
+          resp_.set_error_message(rpc::ToGrpcStatus(st).error_message());
         }
         StartWrite(&resp_);
       });
@@ -321,7 +319,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
 
   grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx, const Status& st) {
     auto* r = ctx->DefaultReactor();
-    r->Finish(internal::ToGrpcStatus(st));
+    r->Finish(rpc::ToGrpcStatus(st));
     return r;
   }
   template <typename Fn>
@@ -478,21 +476,7 @@ std::unique_ptr<PredictionServer> Builder::Build() {
   impl->manager.Poll();
 
   grpc::EnableDefaultHealthCheckService(true);
-  std::shared_ptr<grpc::ServerCredentials> creds;
-  if (options_.tls.enabled()) {
-    grpc::SslServerCredentialsOptions ssl(
-        options_.tls.require_client_cert
-            ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-            : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-    if (!options_.tls.ca_file.empty()) ssl.pem_root_certs = ReadFileToString(options_.tls.ca_file);
-    ESCALA_CHECK(!options_.tls.require_client_cert || !ssl.pem_root_certs.empty(), kInvalidArgument,
-                 "mutual TLS needs a CA file for client certificates");
-    ssl.pem_key_cert_pairs.push_back(
-        {ReadFileToString(options_.tls.key_file), ReadFileToString(options_.tls.cert_file)});
-    creds = grpc::SslServerCredentials(ssl);
-  } else {
-    creds = grpc::InsecureServerCredentials();
-  }
+  const auto creds = rpc::MakeServerCredentials(options_.tls);
   impl->service = std::make_unique<InferenceService>(impl.get());
   impl->service->SetMessageAllocatorFor_ModelInfer(&impl->infer_allocator);
   grpc::ServerBuilder builder;

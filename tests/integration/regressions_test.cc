@@ -230,6 +230,8 @@ TEST(Regressions, ServeRefusesBadPortsAndDuplicateModels) {
   EXPECT_EQ(Escala("serve" + m + " --poll-secs -1", &out, 20), 2) << out;
   EXPECT_EQ(Escala("serve" + m + " --max-batch -4", &out, 20), 2) << out;
   EXPECT_EQ(Escala("serve" + m + " --drain-grace-secs -1", &out, 20), 2) << out;
+  EXPECT_EQ(Escala("serve" + m + " --version-policy latest:0", &out, 20), 2) << out;
+  EXPECT_TRUE(Contains(out, "version policy 'latest:0'")) << out;
   EXPECT_EQ(Escala("serve" + m + m + " --grpc-port 0 --no-http", &out, 20), 2) << out;
   EXPECT_TRUE(Contains(out, "model 'm' version 1 is added twice")) << out;
 }

@@ -91,6 +91,32 @@ TEST(ServeProcess, PythonGrpcClientCallsEveryRpc) {
   EXPECT_EQ(serve.process->Wait(15s), 0);
 }
 
+// --version-policy reaches the server: each of the four policies serves its versions of a
+// repository holding versions 1, 2, 3 and 5 of one model.
+TEST(ServeProcess, VersionPolicyFlagChoosesTheServedVersions) {
+  TempDir dir;
+  const std::string bundle = TrainPenguins(dir);
+  for (int v : {2, 3, 5}) {
+    const auto version = dir.path() / "repo" / "penguins" / std::to_string(v);
+    std::filesystem::create_directories(version);
+    std::filesystem::copy_file(bundle, version / "model.bundle");
+  }
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"latest", {"5"}},
+      {"latest:2", {"3", "5"}},
+      {"all", {"1", "2", "3", "5"}},
+      {"specific:2,4", {"2"}}};
+  for (const auto& [policy, versions] : cases) {
+    auto serve = testing::StartServe({"--model-repository", (dir.path() / "repo").string(),
+                                      "--version-policy", policy, "--no-http"},
+                                     dir.File("serve.log"));
+    serving::Client client("127.0.0.1:" + std::to_string(serve.grpc_port));
+    EXPECT_EQ(client.ModelMetadata("penguins").versions, versions) << policy;
+    serve.process->Signal(SIGTERM);
+    EXPECT_EQ(serve.process->Wait(15s), 0) << policy;
+  }
+}
+
 TEST(ServeProcess, SigtermDrainsInFlightRequestsAndRefusesNewOnes) {
   TempDir dir;
   auto bundle_dir = dir.path() / "b";

@@ -389,10 +389,11 @@ TEST(ServingSecurity, TlsAndMutualTls) {
   if (!testing::GenerateTestCerts(dir.path().string(), &certs, &why)) GTEST_SKIP() << why;
   auto bundle = testing::NumericLogisticBundle(4);
   TlsOptions tls;
+  tls.enabled = true;
   tls.cert_file = certs.cert;
   tls.key_file = certs.key;
   tls.ca_file = certs.ca;
-  tls.require_client_cert = true;
+  tls.mutual = true;
   auto server = PredictionServer::Builder()
                     .SetGrpcAddress("127.0.0.1:0")
                     .SetHttpAddress("")
@@ -401,9 +402,7 @@ TEST(ServingSecurity, TlsAndMutualTls) {
                     .Build();
   const std::string target = "127.0.0.1:" + std::to_string(server->grpc_port());
   ClientOptions good;
-  good.ca_file = certs.ca;
-  good.cert_file = certs.cert;
-  good.key_file = certs.key;
+  good.tls = tls;  // the same CA, and the same certificate as the client's
   good.max_attempts = 1;
   good.timeout = std::chrono::milliseconds(5000);
   Client client(target, good);
@@ -411,12 +410,13 @@ TEST(ServingSecurity, TlsAndMutualTls) {
   EXPECT_EQ(client.Infer("m", {Tensor::Fp32("features", {1, 4}, {1, 2, 3, 4})}).model_version, "1");
   // No client certificate: refused by mutual TLS.
   ClientOptions no_cert = good;
-  no_cert.cert_file.clear();
-  no_cert.key_file.clear();
+  no_cert.tls.mutual = false;
+  no_cert.tls.cert_file.clear();
+  no_cert.tls.key_file.clear();
   EXPECT_THROW(Client(target, no_cert).ServerReady(), Error);
   // A server certificate from an unknown CA: refused by the client.
   ClientOptions rogue = good;
-  rogue.ca_file = certs.rogue_ca;
+  rogue.tls.ca_file = certs.rogue_ca;
   EXPECT_THROW(Client(target, rogue).ServerReady(), Error);
   // Plain text to a TLS server fails.
   ClientOptions plain;

@@ -27,8 +27,8 @@
 #include <string_view>
 
 #include "escala/core/communicator.h"
+#include "escala/core/tls.h"
 #include "escala/distributed/job.h"
-#include "escala/distributed/tls.h"
 #include "escala/distributed/worker_env.h"
 
 namespace escala::distributed {
@@ -73,9 +73,9 @@ struct ConnectOptions {
 
 // Joins the job described by `env`. Throws what JobSession::Join throws, kUnavailable when a
 // peer cannot be reached, kDeadlineExceeded when the links are not up within connect_timeout,
-// kInvalidArgument for inconsistent options. Process-wide side effects (docs/distributed.md):
-// selects gRPC's "poll" engine unless GRPC_POLL_STRATEGY is set or gRPC is already running, and
-// tunes glibc malloc unless GLIBC_TUNABLES sets malloc options or ESCALA_MALLOC_TUNING=0.
+// kInvalidArgument for inconsistent options. Changes nothing process-wide: a program that wants the
+// data plane's process settings (gRPC's poll engine, malloc thresholds) calls
+// TuneProcessForDataPlane() (escala/distributed/process_tuning.h) first.
 std::unique_ptr<Communicator> Connect(const WorkerEnv& env, const ConnectOptions& options = {});
 
 // The job session of a communicator returned by Connect (null for any other communicator, e.g.

@@ -27,7 +27,7 @@
 #include <memory>
 #include <string>
 
-#include "escala/distributed/tls.h"
+#include "escala/core/tls.h"
 
 namespace escala::distributed {
 

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "escala/core/error.h"
-#include "escala/distributed/tls.h"
+#include "escala/core/tls.h"
 
 namespace escala::distributed {
 

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "escala/distributed/tls.h"
+#include "escala/core/tls.h"
 
 namespace escala::distributed {
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "escala/core/matrix.h"
+#include "escala/core/tls.h"
 
 namespace escala::serving {
 
@@ -59,11 +60,10 @@ struct ModelInfo {
 
 struct ClientOptions {
   std::chrono::milliseconds timeout{10'000};  // per call
-  // TLS: the CA that signed the server's certificate; with a client certificate for mutual TLS.
-  std::string ca_file;
-  std::string cert_file;
-  std::string key_file;
-  std::string server_name_override;  // expected name in the server certificate
+  // TLS (enabled, ca_file: the CA that signed the server's certificate; mutual, cert_file,
+  // key_file: the client certificate for mutual TLS; server_name: the name expected in the
+  // server's certificate when it is not the host dialled).
+  TlsOptions tls;
   // Send tensors as typed contents instead of raw_input_contents.
   bool typed_contents = false;
   std::int64_t max_message_bytes = 256 << 20;

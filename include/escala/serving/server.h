@@ -32,24 +32,20 @@
 #include <string_view>
 #include <vector>
 
+#include "escala/core/tls.h"
 #include "escala/io/bundle.h"
 
 namespace escala::serving {
 
-struct TlsOptions {
-  std::string cert_file;             // PEM server certificate chain
-  std::string key_file;              // PEM private key
-  std::string ca_file;               // PEM CA bundle for client certificates (mutual TLS)
-  bool require_client_cert = false;  // mutual TLS
-  bool enabled() const { return !cert_file.empty(); }
-};
-
-// Which versions of a model to serve.
+// Which versions of each repository model to serve (docs/serving.md): kLatest the `latest`
+// highest versions present (all when fewer), kAll every version, kSpecific the listed `versions`
+// that are present.
 struct VersionPolicy {
   enum class Kind { kLatest, kAll, kSpecific } kind = Kind::kLatest;
-  int latest = 1;
-  std::vector<std::int64_t> versions;
-  // "latest", "latest:2", "all", "specific:1,3". Throws kInvalidArgument.
+  int latest = 1;                      // kLatest: how many
+  std::vector<std::int64_t> versions;  // kSpecific: which
+  // "latest" (= "latest:1"), "latest:N" (N >= 1), "all", "specific:1,3". Throws kInvalidArgument
+  // naming the text.
   static VersionPolicy Parse(std::string_view text);
 };
 
@@ -68,7 +64,7 @@ struct ServerOptions {
   VersionPolicy version_policy;
   BatchingOptions batching;
   std::int64_t max_message_bytes = 256 << 20;  // gRPC receive and send limit
-  TlsOptions tls;
+  TlsOptions tls;  // a server: cert_file and key_file; mutual: ca_file for client certificates
   std::string server_name = "escala";
 };
 

@@ -23,6 +23,7 @@
 #include <fmt/format.h>
 
 #include "escala/distributed/connect.h"
+#include "escala/distributed/process_tuning.h"
 
 namespace {
 
@@ -151,6 +152,7 @@ int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "sweep";
   try {
     const auto env = escala::distributed::WorkerEnv::FromEnvironment();
+    escala::distributed::TuneProcessForDataPlane();  // as `escala train` does
     auto comm =
         escala::distributed::Connect(env, escala::distributed::ConnectOptions::FromEnvironment());
     std::printf("connected rank %d/%d\n", comm->rank(), comm->size());

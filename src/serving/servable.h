@@ -1,17 +1,16 @@
-// Loaded model versions, the repository scanner and the dynamic batcher. No gRPC here: the
-// service (server.cc) resolves a request to a LoadedModel and runs it.
-#ifndef ESCALA_SRC_SERVING_MODELS_H_
-#define ESCALA_SRC_SERVING_MODELS_H_
+// A servable: one loaded model version (bundle, predictor, signature, scratch pool) and its
+// dynamic batcher. No gRPC here: the service (server.cc) resolves a request to a LoadedModel
+// through the ModelManager and runs it.
+#ifndef ESCALA_SRC_SERVING_SERVABLE_H_
+#define ESCALA_SRC_SERVING_SERVABLE_H_
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,9 +31,6 @@ struct RequestScratch {
 };
 
 class Batcher;
-
-// Parses a positive version number ("1", "42").
-bool ParseVersionNumber(const std::string& s, std::int64_t* v);
 
 struct LoadedModel {
   std::string name;
@@ -96,45 +92,6 @@ class Batcher {
   std::thread thread_;
 };
 
-class ModelManager {
- public:
-  ModelManager(const ServerOptions& options, MetricsRegistry* metrics);
-  ~ModelManager();
-
-  // The version to serve: `version` empty -> the newest loaded. Throws kNotFound naming what
-  // exists.
-  std::shared_ptr<const LoadedModel> Get(const std::string& name, const std::string& version) const;
-  std::vector<std::string> Versions(const std::string& name) const;
-  bool HasReadyModel() const;
-
-  void AddInMemory(const std::string& name, std::shared_ptr<const io::ModelBundle> bundle,
-                   std::int64_t version);
-  void Poll();
-  void LoadModel(const std::string& name);
-  void UnloadModel(const std::string& name);
-  std::vector<PredictionServer::ModelState> Index() const;
-
- private:
-  struct Entry {
-    std::map<std::int64_t, std::shared_ptr<const LoadedModel>> versions;
-    bool unloaded = false;  // explicitly unloaded: polling leaves it alone until LoadModel
-    std::map<std::int64_t, std::string> failed;  // version -> fingerprint that failed to load
-    std::map<std::int64_t, std::string> failure_reason;
-  };
-  std::shared_ptr<const LoadedModel> Build(const std::string& name, std::int64_t version,
-                                           std::shared_ptr<const io::ModelBundle> bundle,
-                                           const std::string& source,
-                                           const std::string& fingerprint);
-  // Loads the versions the policy wants that are new or changed (all of them with `reload`).
-  void ScanModel(const std::string& name, bool reload);  // load_mu_ held
-
-  ServerOptions options_;
-  MetricsRegistry* metrics_;
-  mutable std::shared_mutex mu_;
-  std::map<std::string, Entry> models_;  // guarded by mu_
-  std::mutex load_mu_;                   // one scan or load at a time
-};
-
 }  // namespace escala::serving::internal
 
-#endif  // ESCALA_SRC_SERVING_MODELS_H_
+#endif  // ESCALA_SRC_SERVING_SERVABLE_H_
