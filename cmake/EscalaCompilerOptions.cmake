@@ -29,6 +29,38 @@ if(ESCALA_SANITIZE)
   add_link_options(-fsanitize=${_escala_sanitizers})
 endif()
 
+# Architecture. The default is a portable x86-64 level (ESCALA_ARCH_BASELINE, x86-64-v2: SSE4.2 and
+# POPCNT: Intel since Nehalem, 2008, AMD since Bulldozer, 2011), so that a binary built here runs on any
+# node; the few hot kernels are compiled again for AVX2 and AVX-512 and chosen at run time
+# (src/core/simd/). -march=native (ESCALA_NATIVE_ARCH) is an opt-in. Other architectures get the
+# compiler's default. The CUDA host compiler gets the same flag, so that host code compiled by
+# nvcc and by g++ agrees on the inline functions both instantiate.
+set(ESCALA_X86_64 OFF)
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|x64)$")
+  set(ESCALA_X86_64 ON)
+endif()
+set(ESCALA_ARCH_FLAGS "")
+if(ESCALA_NATIVE_ARCH)
+  set(ESCALA_ARCH_FLAGS -march=native)
+  set(ESCALA_ARCH_BASELINE_NAME native)
+elseif(ESCALA_X86_64 AND ESCALA_ARCH_BASELINE)
+  set(ESCALA_ARCH_FLAGS -march=${ESCALA_ARCH_BASELINE})
+  set(ESCALA_ARCH_BASELINE_NAME ${ESCALA_ARCH_BASELINE})
+else()
+  set(ESCALA_ARCH_BASELINE_NAME default)
+endif()
+# The AVX2 and AVX-512 kernel builds need GCC or Clang on x86-64 (for -march levels and
+# __builtin_cpu_supports).
+set(ESCALA_ISA_KERNELS OFF)
+if(ESCALA_X86_64 AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  set(ESCALA_ISA_KERNELS ON)
+endif()
+set(ESCALA_ISA_KERNELS_01 0)
+if(ESCALA_ISA_KERNELS)
+  set(ESCALA_ISA_KERNELS_01 1)
+endif()
+message(STATUS "escala: CPU baseline ${ESCALA_ARCH_BASELINE_NAME}, run-time AVX2/AVX-512 kernels ${ESCALA_ISA_KERNELS}")
+
 function(escala_set_target_options target)
   target_compile_options(${target} PRIVATE
     $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor
@@ -37,6 +69,7 @@ function(escala_set_target_options target)
                               # std::string concatenation at -O3 (GCC bug 105329).
                               $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized -Wno-restrict>>
     $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${ESCALA_WERROR}>>:-Werror>
-    $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${ESCALA_NATIVE_ARCH}>>:-march=native>
+    $<$<COMPILE_LANGUAGE:CXX>:${ESCALA_ARCH_FLAGS}>
+    $<$<AND:$<COMPILE_LANGUAGE:CUDA>,$<BOOL:${ESCALA_ARCH_FLAGS}>>:-Xcompiler=${ESCALA_ARCH_FLAGS}>
     $<$<COMPILE_LANGUAGE:CXX>:${ESCALA_SANITIZE_FLAGS}>)
 endfunction()

@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "core/simd/kernels.h"
 #include "escala/config.h"
 #include "escala/core/parallel.h"
 #include "escala/gpu/device.h"
@@ -8,8 +9,9 @@
 namespace escala::cli {
 
 std::string VersionString() {
-  return fmt::format("escala {} (CUDA backend: {})", ESCALA_VERSION_STRING,
-                     ESCALA_WITH_CUDA ? "yes" : "no");
+  return fmt::format("escala {} (CUDA backend: {}; CPU baseline {}, kernels {})",
+                     ESCALA_VERSION_STRING, ESCALA_WITH_CUDA ? "yes" : "no", ESCALA_ARCH_BASELINE,
+                     simd::IsaName(simd::Kernels().isa));
 }
 
 void RegisterInfo(CLI::App& app) {

@@ -12,11 +12,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 
+#include "core/simd/kernels.h"
 #include "escala/core/error.h"
-
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
 
 namespace escala::data::internal {
 namespace {
@@ -378,64 +375,16 @@ void AdviseHugePages(void* p, std::size_t n) {
 }
 
 std::size_t CountNewlines(const char* begin, const char* end) {
-  std::size_t count = 0;
-  const char* p = begin;
-#if defined(__AVX2__)
-  const __m256i nl = _mm256_set1_epi8('\n');
-  while (end - p >= 128) {
-    const auto m0 = static_cast<std::uint32_t>(_mm256_movemask_epi8(
-        _mm256_cmpeq_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)), nl)));
-    const auto m1 = static_cast<std::uint32_t>(_mm256_movemask_epi8(
-        _mm256_cmpeq_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32)), nl)));
-    const auto m2 = static_cast<std::uint32_t>(_mm256_movemask_epi8(
-        _mm256_cmpeq_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 64)), nl)));
-    const auto m3 = static_cast<std::uint32_t>(_mm256_movemask_epi8(
-        _mm256_cmpeq_epi8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 96)), nl)));
-    count += static_cast<std::size_t>(__builtin_popcount(m0) + __builtin_popcount(m1) +
-                                      __builtin_popcount(m2) + __builtin_popcount(m3));
-    p += 128;
-  }
-#endif
-  for (; p < end; ++p) count += (*p == '\n');
-  return count;
+  return simd::Kernels().count_newlines(begin, end);
 }
 
 TextScan ScanText(std::string_view text, char quote) {
+  const simd::ScanResult scan =
+      simd::Kernels().scan_text(text.data(), text.data() + text.size(), quote);
   TextScan r;
-  const char* const begin = text.data();
-  const char* p = begin;
-  const char* const end = begin + text.size();
-#if defined(__AVX2__)
-  const __m256i nl = _mm256_set1_epi8('\n');
-  const __m256i qt = _mm256_set1_epi8(quote == '\0' ? '\n' : quote);
-  __m256i quotes = _mm256_setzero_si256();
-  while (end - p >= 64) {
-    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-    const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
-    const std::uint64_t m =
-        static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v0, nl))) |
-        (static_cast<std::uint64_t>(
-             static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v1, nl))))
-         << 32);
-    quotes = _mm256_or_si256(quotes,
-                             _mm256_or_si256(_mm256_cmpeq_epi8(v0, qt), _mm256_cmpeq_epi8(v1, qt)));
-    if (m != 0) {
-      r.newlines += static_cast<std::size_t>(__builtin_popcountll(m));
-      r.last_newline =
-          static_cast<std::size_t>(p - begin) + 63 - static_cast<std::size_t>(__builtin_clzll(m));
-    }
-    p += 64;
-  }
-  r.has_quote = quote != '\0' && _mm256_movemask_epi8(quotes) != 0;
-#endif
-  for (; p < end; ++p) {
-    if (*p == '\n') {
-      ++r.newlines;
-      r.last_newline = static_cast<std::size_t>(p - begin);
-    } else if (quote != '\0' && *p == quote) {
-      r.has_quote = true;
-    }
-  }
+  r.newlines = scan.newlines;
+  r.last_newline = scan.last_newline;
+  r.has_quote = scan.has_quote;
   return r;
 }
 

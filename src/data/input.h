@@ -95,7 +95,7 @@ std::string Quote(std::string_view text, std::size_t width = 60);
 // buffers written once: far fewer page faults). A hint; failures are ignored.
 void AdviseHugePages(void* p, std::size_t n);
 
-// Counts '\n' bytes (vectorised).
+// Counts '\n' bytes (vectorised; core/simd/kernels.h).
 std::size_t CountNewlines(const char* begin, const char* end);
 
 // One vectorised pass over text: the number of '\n', the offset of the last one (npos if none)

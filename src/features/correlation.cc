@@ -2,12 +2,28 @@
 
 #include <cmath>
 #include <limits>
+#include <utility>
 
+#include "core/simd/products.h"
 #include "escala/core/eigen.h"
 #include "escala/core/error.h"
 #include "escala/features/v1/stats.pb.h"
 
 namespace escala::features {
+namespace {
+
+// Xᵀ Y in double for column-major X, Y (rows x d), through the dispatched GEMM: stored
+// row-major they are Xᵀ and Yᵀ (d x rows), so Xᵀ Y = (Xᵀ)(Yᵀ)ᵀ.
+Eigen::MatrixXd CrossProduct(const Eigen::MatrixXf& x, const Eigen::MatrixXf& y) {
+  const auto d = static_cast<std::int64_t>(x.cols());
+  const auto rows = static_cast<std::int64_t>(x.rows());
+  MatrixF out(d, d);
+  simd::MatMul(ConstMatrixViewF(x.data(), d, rows), false, ConstMatrixViewF(y.data(), d, rows),
+               true, out.view(), false);
+  return AsEigen(std::as_const(out)).cast<double>();
+}
+
+}  // namespace
 
 CoMoments::CoMoments(std::vector<double> shift) : shift_(std::move(shift)) {
   const std::size_t d2 = shift_.size() * shift_.size();
@@ -40,13 +56,13 @@ void CoMoments::AddBlock(ConstMatrixViewF x) {
       }
     }
   }
-  const Eigen::MatrixXd cross = (c.transpose() * c).cast<double>();
+  const Eigen::MatrixXd cross = CrossProduct(c, c);
   Eigen::MatrixXd n, s, sq;
   if (any_missing) {
     const Eigen::MatrixXf c2 = c.cwiseProduct(c);
-    n = (m.transpose() * m).cast<double>();
-    s = (c.transpose() * m).cast<double>();
-    sq = (c2.transpose() * m).cast<double>();
+    n = CrossProduct(m, m);
+    s = CrossProduct(c, m);
+    sq = CrossProduct(c2, m);
   } else {
     n = Eigen::MatrixXd::Constant(d, d, static_cast<double>(rows));
     const Eigen::VectorXd col_sum = c.colwise().sum().transpose().cast<double>();

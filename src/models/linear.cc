@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "core/simd/products.h"
 #include "escala/core/eigen.h"
 #include "escala/core/error.h"
 #include "models/registry.h"
@@ -59,14 +60,14 @@ void LinearModel::Logits(ConstMatrixViewF x, MatrixViewF logits, Workspace&) con
   ESCALA_ASSERT(logits.rows() == x.rows() && logits.cols() == k_);
   auto z = AsEigen(logits);
   const auto b = Eigen::Map<const Eigen::RowVectorXf>(params_.data() + d_ * k_, k_);
-  if (k_ == 1) {
-    const auto w = Eigen::Map<const Eigen::VectorXf>(params_.data(), d_);
-    z.col(0).noalias() = AsEigen(x) * w;
-    z.col(0).array() += b(0);
+  if (k_ == 1 && logits.contiguous()) {
+    const std::span<const float> w(params_.data(), static_cast<std::size_t>(d_));
+    simd::MatVec(x, false, w, std::span<float>(logits.data(), static_cast<std::size_t>(x.rows())),
+                 false);
   } else {
-    z.noalias() = AsEigen(x) * AsEigen(weights());
-    z.rowwise() += b;
+    simd::MatMul(x, false, weights(), false, logits, false);
   }
+  z.rowwise() += b;
 }
 
 std::vector<std::pair<std::size_t, std::size_t>> LinearModel::ParameterGroups() const {
@@ -85,11 +86,11 @@ double LinearModel::AccumulateGradient(ConstMatrixViewF x, std::span<const float
   const auto g = AsEigen(std::as_const(ws.z).view());
   auto gb = Eigen::Map<Eigen::RowVectorXf>(grad.data() + d_ * k_, k_);
   if (k_ == 1) {
-    auto gw = Eigen::Map<Eigen::VectorXf>(grad.data(), d_);
-    gw.noalias() += AsEigen(x).transpose() * g.col(0);
+    simd::MatVec(x, true, std::span<const float>(ws.z.data(), static_cast<std::size_t>(x.rows())),
+                 grad.first(static_cast<std::size_t>(d_)), true);
   } else {
-    auto gw = Eigen::Map<EigenRowMajor<float>>(grad.data(), d_, k_);
-    gw.noalias() += AsEigen(x).transpose() * g;
+    simd::MatMul(x, true, std::as_const(ws.z).view(), false, MatrixViewF(grad.data(), d_, k_),
+                 true);
   }
   gb += g.colwise().sum();
   if (ready != nullptr) (*ready)(0, params_.size());

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <unsupported/Eigen/SpecialFunctions>
 
+#include "core/simd/products.h"
 #include "escala/core/eigen.h"
 #include "escala/core/error.h"
 #include "escala/core/random.h"
@@ -151,15 +152,14 @@ void Mlp::Forward(ConstMatrixViewF x, Ws& ws, const BatchContext* train) const {
   for (std::size_t l = 0; l < layers; ++l) {
     const auto in = sizes_[l];
     const auto out = sizes_[l + 1];
-    const auto w = Eigen::Map<const EigenRowMajor<float>>(params_.data() + offsets_[l], in, out);
+    const ConstMatrixViewF w(params_.data() + offsets_[l], in, out);
     const auto b =
         Eigen::Map<const Eigen::RowVectorXf>(params_.data() + offsets_[l] + in * out, out);
     const bool last = l + 1 == layers;
     MatrixF& zbuf = last ? ws.out : ws.z[l];
     zbuf.Resize(n, out);
-    auto z = AsEigen(zbuf);
-    z.noalias() = AsEigen(input) * w;
-    z.rowwise() += b;
+    simd::MatMul(input, false, w, false, zbuf.view(), false);
+    AsEigen(zbuf).rowwise() += b;
     if (last) break;
     MatrixF& abuf = ws.a[l];
     abuf.Resize(n, out);
@@ -228,20 +228,20 @@ double Mlp::AccumulateGradient(ConstMatrixViewF x, std::span<const float> labels
     const auto out = sizes_[l + 1];
     ConstMatrixViewF input = l == 0 ? x : (dropout ? ws.dropped[l - 1].view() : ws.a[l - 1].view());
     const auto d = AsEigen(std::as_const(*delta));
-    auto gw = Eigen::Map<EigenRowMajor<float>>(grad.data() + offsets_[l], in, out);
     auto gb = Eigen::Map<Eigen::RowVectorXf>(grad.data() + offsets_[l] + in * out, out);
-    gw.noalias() += AsEigen(input).transpose() * d;
+    simd::MatMul(input, true, std::as_const(*delta).view(), false,
+                 MatrixViewF(grad.data() + offsets_[l], in, out), true);
     gb += d.colwise().sum();
     if (ready != nullptr) {
       (*ready)(offsets_[l], offsets_[l] + static_cast<std::size_t>(in * out + out));
     }
     if (l == 0) break;
-    const auto w = Eigen::Map<const EigenRowMajor<float>>(params_.data() + offsets_[l], in, out);
+    const ConstMatrixViewF w(params_.data() + offsets_[l], in, out);
     MatrixF& next = ws.delta[ping];
     ping ^= 1;
     next.Resize(n, in);
+    simd::MatMul(std::as_const(*delta).view(), false, w, true, next.view(), false);
     auto dp = AsEigen(next);
-    dp.noalias() = d * w.transpose();
     if (dropout) dp.array() *= AsEigen(std::as_const(ws.mask[l - 1])).array();
     const auto a = AsEigen(std::as_const(ws.a[l - 1]));
     const auto z = AsEigen(std::as_const(ws.z[l - 1]));
