@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "escala/core/error.h"
+#include "escala/core/parallel.h"
 #include "escala/distributed/connect.h"
 #include "escala/distributed/coordinator.h"
 #include "escala/distributed/launch.h"
@@ -107,6 +108,8 @@ void RegisterLaunchCommand(CLI::App& app) {
       distributed::ParseDuration(f->rendezvous_timeout, "--rendezvous-timeout");
       o.env["ESCALA_RENDEZVOUS_TIMEOUT"] = f->rendezvous_timeout;
     }
+    // `escala --threads N launch ...` caps each worker's threads, said to them explicitly.
+    if (NumThreadsIsExplicit()) o.env["ESCALA_NUM_THREADS"] = std::to_string(NumThreads());
     o.tls = f->tls.Options();
     o.prefix_output = !f->no_prefix;
     o.command = f->command;

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/param_flags.h"
 #include "escala/core/error.h"
 #include "escala/core/file_util.h"
 #include "escala/core/logging.h"
@@ -23,6 +24,7 @@
 #include "escala/train/estimator.h"
 #include "escala/train/labels.h"
 #include "escala/train/metrics.h"
+#include "escala/train/params.h"
 #include "escala/train/selection.h"
 #include "escala/train/trainer.h"
 
@@ -34,47 +36,15 @@ namespace {
 constexpr std::size_t kMaxConfusionClasses = 50;
 
 struct TrainFlags {
+  // The declared training parameters (escala/train/params.h), set flag by flag.
+  std::shared_ptr<train::TrainSpec> spec = std::make_shared<train::TrainSpec>();
+  // What the command reads and writes, and where it trains.
   std::vector<std::string> data;
   std::vector<std::string> valid;
-  std::string label;
-  double valid_fraction = 0.0;
-  std::string model = "logistic";
-  std::string task = "auto";
-  std::string hidden = "256,256";
-  std::string activation = "relu";
-  float dropout = 0.0f;
-  std::string optimizer;
-  std::optional<float> lr;
-  std::optional<int> epochs;  // default: see DefaultEpochs
-  std::int64_t batch_size = 256;
-  std::optional<float> l2;  // default: see DefaultL2
-  float l1 = 0.0f;
-  float weight_decay = 0.0f;
-  float momentum = 0.9f;
-  std::string schedule = "constant";
-  std::uint64_t warmup_steps = 0;
-  double clip_norm = 0.0;
-  std::optional<int> early_stopping;
-  double min_delta = 0.0;
-  std::string metric;
-  std::string pipeline;
   std::string pipeline_file;
-  int cv = 0;
-  std::string search;
-  int search_samples = 0;
-  std::string checkpoint_dir;
-  std::int64_t checkpoint_every_steps = 0;
-  bool resume = false;
   std::string init_from;
-  bool refit_pipeline = false;
-  int lbfgs_iterations = 200;
-  double tol = train::TrainOptions{}.lbfgs_tolerance;
-  std::int64_t bucket_kb = 25600;
   std::string out;
   std::string history;
-  std::string name;
-  std::uint64_t seed = 42;
-  bool drop_missing_labels = false;
   std::string device = "cpu";
   std::string precision = "fp32";
   DataFlags data_flags;
@@ -121,78 +91,30 @@ void CheckOutputs(const TrainFlags& f) {
 
 // The training table and, with --valid, the validation table (this rank's shards).
 std::pair<data::Table, std::optional<data::Table>> ReadTables(const TrainFlags& f,
+                                                              const std::string& label,
                                                               Communicator& comm) {
-  data::Table table = ReadShard(f.data, f.data_flags, comm, "training data", f.label);
+  data::Table table = ReadShard(f.data, f.data_flags, comm, "training data", label);
   std::optional<data::Table> valid;
   if (!f.valid.empty()) {
-    valid = ReadShard(f.valid, f.data_flags, comm, "validation data", f.label);
+    valid = ReadShard(f.valid, f.data_flags, comm, "validation data", label);
   }
   return {std::move(table), std::move(valid)};
 }
 
-// The pipeline spec: --pipeline-file, --pipeline ("none": numeric columns as they are), or the
-// default.
-std::string PipelineSpec(const TrainFlags& f) {
-  if (!f.pipeline_file.empty()) return ReadFileToString(f.pipeline_file);
-  if (f.pipeline.empty()) return train::kDefaultPipeline;
-  return f.pipeline == "none" ? "" : f.pipeline;
-}
-
-// The options that are not spec fields of their own.
-train::TrainOptions OptionsFromFlags(const TrainFlags& f, const gpu::DeviceSpec& device,
-                                     gpu::Precision precision, int cuda_device) {
-  train::TrainOptions o;
-  o.optimizer.l1 = f.l1;
-  o.optimizer.weight_decay = f.weight_decay;
-  o.optimizer.momentum = f.momentum;
-  o.schedule.name = f.schedule;
-  o.schedule.warmup_steps = f.warmup_steps;
-  o.batch_size = f.batch_size;
-  o.clip_norm = f.clip_norm;
-  o.seed = f.seed;
-  o.metric = f.metric;
-  o.early_stopping.min_delta = f.min_delta;
-  o.checkpoint.dir = f.checkpoint_dir;
-  o.checkpoint.every_steps = f.checkpoint_every_steps;
-  o.checkpoint.resume = f.resume;
-  o.lbfgs_max_iterations = f.lbfgs_iterations;
-  o.lbfgs_tolerance = f.tol;
-  ESCALA_CHECK(f.bucket_kb >= 0, kInvalidArgument, "--bucket-kb must be >= 0, got {}", f.bucket_kb);
-  o.bucket_bytes = static_cast<std::size_t>(f.bucket_kb) << 10;
+// `escala train`'s flags as the library's spec: the declared parameters as parsed, the pipeline
+// from --pipeline-file, the warm start and the device. The CLI is a mapping of flags onto it.
+train::TrainSpec SpecFromFlags(const TrainFlags& f, const gpu::DeviceSpec& device,
+                               gpu::Precision precision, int cuda_device,
+                               const io::ModelBundle* previous) {
+  train::TrainSpec s = *f.spec;
+  if (!f.pipeline_file.empty()) s.pipeline = ReadFileToString(f.pipeline_file);
+  s.init_from = previous;
   if (device.cuda) {
     gpu::CudaTrainOptions co;
     co.device = cuda_device;
     co.precision = precision;
-    o.backend = gpu::CudaBackend(co);
+    s.options.backend = gpu::CudaBackend(co);
   }
-  return o;
-}
-
-// `escala train`'s flags as the library's spec: the CLI is a mapping of flags onto it.
-train::TrainSpec SpecFromFlags(const TrainFlags& f, train::TrainOptions options,
-                               const io::ModelBundle* previous) {
-  train::TrainSpec s;
-  s.label = f.label;
-  s.name = f.name;
-  s.model = f.model;
-  s.task = f.task;
-  s.hidden = ParseIntList(f.hidden, "--hidden");
-  s.activation = models::ParseActivation(f.activation);
-  s.dropout = f.dropout;
-  s.pipeline = PipelineSpec(f);
-  s.drop_missing_labels = f.drop_missing_labels;
-  s.valid_fraction = f.valid_fraction;
-  if (!f.optimizer.empty()) s.optimizer = f.optimizer;
-  s.lr = f.lr;
-  s.l2 = f.l2;
-  s.epochs = f.epochs;
-  s.early_stopping = f.early_stopping;
-  s.options = std::move(options);
-  s.cv = f.cv;
-  s.search = f.search;
-  s.search_samples = f.search_samples;
-  s.init_from = previous;
-  s.refit_pipeline = f.refit_pipeline;
   return s;
 }
 
@@ -241,19 +163,19 @@ void RunTrain(const TrainFlags& f) {
   }
   auto comm = MakeWorkerCommunicator();
   if (device.cuda && comm->size() > 1) comm = WithNccl(std::move(comm), cuda_device);
-  ESCALA_CHECK(f.valid.empty() || f.valid_fraction == 0, kInvalidArgument,
+  ESCALA_CHECK(f.valid.empty() || f.spec->valid_fraction == 0, kInvalidArgument,
                "give --valid or --valid-fraction, not both");
   CheckOutputs(f);
   // Warm start: the earlier bundle supplies the pipeline (unless refitted), classes and weights.
   std::optional<io::ModelBundle> previous;
   if (!f.init_from.empty()) previous = io::ModelBundle::Load(f.init_from);
-  const train::TrainSpec spec = SpecFromFlags(
-      f, OptionsFromFlags(f, device, precision, cuda_device), previous ? &*previous : nullptr);
+  const train::TrainSpec spec =
+      SpecFromFlags(f, device, precision, cuda_device, previous ? &*previous : nullptr);
   train::Validate(spec);
-  auto [table, valid] = ReadTables(f, *comm);
+  auto [table, valid] = ReadTables(f, spec.label, *comm);
   train::TrainOutcome out = train::TrainTable(spec, std::move(table), std::move(valid), *comm);
   if (comm->rank() != 0) return;
-  if (out.selection) PrintSelection(*out.selection, f.cv > 0 ? f.cv : 5);
+  if (out.selection) PrintSelection(*out.selection, spec.cv > 0 ? spec.cv : 5);
   auto& config = out.bundle.training_config;
   config["device"] = f.device;
   config["precision"] = device.cuda ? f.precision : "fp32";
@@ -310,79 +232,14 @@ void RegisterTrain(CLI::App& app) {
   auto f = std::make_shared<TrainFlags>();
   auto* cmd = app.add_subcommand("train", "Fit a feature pipeline and train a model into a bundle");
   cmd->add_option("--data", f->data, "Training data: files, globs or directories")->required();
-  cmd->add_option("--label", f->label, "Label column")->required();
   cmd->add_option("--valid", f->valid, "Validation data (files, globs or directories)");
-  cmd->add_option("--valid-fraction", f->valid_fraction,
-                  "Hold out this fraction of the training rows for validation (by row identity: "
-                  "the same split for any number of workers)");
-  cmd->add_option("--model", f->model, "linear, logistic, softmax or mlp")->capture_default_str();
-  cmd->add_option("--task", f->task, "For mlp: auto, regression, binary or multiclass")
-      ->capture_default_str();
-  cmd->add_option("--hidden", f->hidden, "MLP hidden layer widths")->capture_default_str();
-  cmd->add_option("--activation", f->activation, "MLP activation: relu, tanh, sigmoid, gelu")
-      ->capture_default_str();
-  cmd->add_option("--dropout", f->dropout, "MLP dropout rate")->capture_default_str();
-  cmd->add_option("--optimizer", f->optimizer,
-                  "sgd, momentum, nesterov, adam, adamw or lbfgs (default: lbfgs for linear "
-                  "models, adam for mlp)");
-  cmd->add_option("--lr", f->lr, "Learning rate (default: 1e-3 for adam/adamw, 1e-2 otherwise)");
-  cmd->add_option("--epochs", f->epochs,
-                  "Epochs (minibatch optimizers; default: at most 200, stopping when the loss has "
-                  "not improved by 1e-4 for 10 epochs)");
-  cmd->add_option("--batch-size", f->batch_size, "Global batch size, over all workers")
-      ->capture_default_str();
-  cmd->add_option("--l2", f->l2,
-                  "L2 penalty on the mean loss (default: 1/n for linear models, as scikit-learn's "
-                  "C=1; 0 for mlp)");
-  cmd->add_option("--l1", f->l1, "L1 penalty (OWL-QN with lbfgs, proximal steps otherwise)")
-      ->capture_default_str();
-  cmd->add_option("--weight-decay", f->weight_decay, "Decoupled weight decay (adamw)");
-  cmd->add_option("--momentum", f->momentum, "Momentum (momentum, nesterov)");
-  cmd->add_option("--schedule", f->schedule,
-                  "Learning-rate schedule: constant, step, cosine, linear")
-      ->capture_default_str();
-  cmd->add_option("--warmup-steps", f->warmup_steps, "Linear warm-up steps");
-  cmd->add_option("--clip-norm", f->clip_norm, "Clip the gradient to this global L2 norm");
-  cmd->add_option("--early-stopping", f->early_stopping,
-                  "Stop after this many epochs without improvement of --metric (0: off)");
-  cmd->add_option("--min-delta", f->min_delta, "Smallest improvement that counts");
-  cmd->add_option("--metric", f->metric,
-                  "Validation metric monitored for early stopping and selection (default: "
-                  "logloss, or rmse for regression)");
-  cmd->add_option(
-      "--pipeline", f->pipeline,
-      std::string("Feature pipeline spec, or 'none' for numeric features as they are (default: '") +
-          train::kDefaultPipeline + "')");
+  AddParamFlags(cmd, train::TrainParams(), f->spec);
+  cmd->get_option("--label")->required();
   cmd->add_option("--pipeline-file", f->pipeline_file, "Read the pipeline spec from a file");
-  cmd->add_option("--cv", f->cv, "k-fold cross-validation before the final fit");
-  cmd->add_option("--search", f->search,
-                  "Hyperparameter search space, e.g. 'lr=1e-3,1e-2;l2=0,1e-4' (grid)");
-  cmd->add_option("--search-samples", f->search_samples,
-                  "Random search: try this many points of the space instead of the whole grid");
-  cmd->add_option("--checkpoint-dir", f->checkpoint_dir, "Write checkpoints here");
-  cmd->add_option("--checkpoint-every-steps", f->checkpoint_every_steps,
-                  "Also checkpoint every N steps (default: at epoch ends only)");
-  cmd->add_flag("--resume", f->resume, "Continue from the checkpoint in --checkpoint-dir");
   cmd->add_option("--init-from", f->init_from,
                   "Warm-start from an earlier bundle (its pipeline, classes and weights)");
-  cmd->add_flag("--refit-pipeline", f->refit_pipeline,
-                "With --init-from: refit the pipeline on this data instead of reusing it");
-  cmd->add_option("--lbfgs-iterations", f->lbfgs_iterations, "L-BFGS iteration limit")
-      ->capture_default_str();
-  cmd->add_option("--tol", f->tol,
-                  "L-BFGS stops when the largest gradient component is at most tol x "
-                  "max(1, |objective|)")
-      ->capture_default_str();
-  cmd->add_option("--bucket-kb", f->bucket_kb,
-                  "Distributed training: all-reduce gradients in buckets of this many KiB, "
-                  "overlapped with the backward pass (0: one all-reduce per step)")
-      ->capture_default_str();
   cmd->add_option("--out", f->out, "Write the model bundle here");
   cmd->add_option("--history", f->history, "Write per-epoch history (.csv or .json)");
-  cmd->add_option("--name", f->name, "Model name stored in the bundle");
-  cmd->add_option("--seed", f->seed, "Random seed")->capture_default_str();
-  cmd->add_flag("--drop-missing-labels", f->drop_missing_labels,
-                "Drop rows whose label is missing (otherwise they are an error)");
   cmd->add_option("--device", f->device,
                   "Where to train: cpu, cuda (the GPU of this worker's local rank) or cuda:N")
       ->capture_default_str();

@@ -14,6 +14,7 @@ std::string VersionString();
 
 // `escala info`: build configuration, threads, GPU devices.
 void RegisterInfo(CLI::App& app);
+void RegisterParams(CLI::App& app);
 
 // `escala convert`: parse data files once into NPY (src/cli/cmd_data.cc).
 void RegisterConvert(CLI::App& app);

@@ -73,7 +73,7 @@ std::unique_ptr<Communicator> MakeWorkerCommunicator() {
                    tuning.grpc_engine, tuning.malloc_tuned ? "tuned" : "as configured");
   auto comm = distributed::Connect(env, distributed::ConnectOptions::FromEnvironment());
   // Parallel loops share the node's cores with the other local workers.
-  if (env.local_world_size > 1 && std::getenv("ESCALA_NUM_THREADS") == nullptr) {
+  if (env.local_world_size > 1 && !NumThreadsIsExplicit()) {
     SetNumThreads(std::max(1, HardwareConcurrency() / env.local_world_size));
   }
   return comm;
@@ -95,32 +95,6 @@ std::vector<std::string> InputPaths(const std::vector<std::string>& specs, const
   const auto files = data::Dataset::ResolvePaths(specs, data::ParseFormat(flags.format));
   paths.insert(paths.end(), files.begin(), files.end());
   return paths;
-}
-
-std::vector<std::int64_t> ParseIntList(const std::string& text, const std::string& what) {
-  std::vector<std::int64_t> out;
-  if (text.empty()) return out;
-  std::size_t start = 0;
-  for (;;) {
-    const std::size_t comma = text.find(',', start);
-    const std::string item =
-        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    std::size_t used = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(item, &used);
-    } catch (...) {
-      used = 0;
-    }
-    ESCALA_CHECK(!item.empty() && used == item.size() && v > 0 && v <= (1LL << 24),
-                 kInvalidArgument,
-                 "{} '{}': item {} ('{}') is not a positive integer up to 16777216", what, text,
-                 out.size() + 1, item);
-    out.push_back(v);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
 }
 
 }  // namespace escala::cli

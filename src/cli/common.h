@@ -44,9 +44,6 @@ data::Table ReadShard(const std::vector<std::string>& files, const DataFlags& fl
 // must not overwrite (see CheckOutputIsNotInput in escala/core/file_util.h).
 std::vector<std::string> InputPaths(const std::vector<std::string>& specs, const DataFlags& flags);
 
-// Comma-separated list of integers ("256,256").
-std::vector<std::int64_t> ParseIntList(const std::string& text, const std::string& what);
-
 }  // namespace escala::cli
 
 #endif  // ESCALA_CLI_COMMON_H_

@@ -61,14 +61,11 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.parse_complete_callback([&] {
     if (!log_level.empty()) escala::SetLogLevel(escala::ParseLogLevel(log_level));
-    if (threads > 0) {
-      escala::SetNumThreads(threads);
-      // Recorded for code that sizes thread pools later (a distributed worker's share of cores).
-      setenv("ESCALA_NUM_THREADS", std::to_string(threads).c_str(), 1);
-    }
+    if (threads > 0) escala::SetNumThreads(threads);
   });
 
   escala::cli::RegisterInfo(app);
+  escala::cli::RegisterParams(app);
   escala::cli::RegisterConvert(app);
   escala::cli::RegisterDatagen(app);
   escala::cli::RegisterStats(app);

@@ -19,12 +19,18 @@ namespace {
 std::mutex g_mu;
 std::unique_ptr<tbb::global_control> g_control;  // guarded by g_mu
 int g_threads = 0;                               // guarded by g_mu; 0: not yet initialised
+bool g_explicit = false;                         // guarded by g_mu
 
+// Requires g_mu.
 int DefaultThreads() {
+  g_explicit = false;
   if (const char* env = std::getenv("ESCALA_NUM_THREADS"); env != nullptr && *env != '\0') {
     char* end = nullptr;
     const long v = std::strtol(env, &end, 10);
-    if (end != env && *end == '\0' && v > 0 && v < 4096) return static_cast<int>(v);
+    if (end != env && *end == '\0' && v > 0 && v < 4096) {
+      g_explicit = true;
+      return static_cast<int>(v);
+    }
     ESCALA_LOG_WARN("ignoring ESCALA_NUM_THREADS='{}': expected a positive integer", env);
   }
   return HardwareConcurrency();
@@ -56,6 +62,7 @@ int SetNumThreads(int threads) {
   ESCALA_CHECK(threads >= 0, kInvalidArgument, "thread count must be >= 0, got {}", threads);
   std::lock_guard lock(g_mu);
   g_threads = threads == 0 ? DefaultThreads() : threads;
+  if (threads > 0) g_explicit = true;
   g_control.reset();
   g_control = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
                                                     static_cast<std::size_t>(g_threads));
@@ -64,6 +71,12 @@ int SetNumThreads(int threads) {
 
 int NumThreads() {
   return EnsureInit();
+}
+
+bool NumThreadsIsExplicit() {
+  EnsureInit();
+  std::lock_guard lock(g_mu);
+  return g_explicit;
 }
 
 void ParallelFor(std::size_t n, std::size_t grain,

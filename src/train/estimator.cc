@@ -12,6 +12,7 @@
 #include "escala/data/split.h"
 #include "escala/models/factory.h"
 #include "escala/train/labels.h"
+#include "escala/train/params.h"
 
 namespace escala::train {
 
@@ -233,25 +234,8 @@ Encoded Encode(const TrainSpec& spec, const features::Pipeline& pipeline, const 
 }  // namespace
 
 void Validate(const TrainSpec& s) {
-  auto finite_nonneg = [](double v) { return std::isfinite(v) && v >= 0; };
   ESCALA_CHECK(!s.label.empty(), kInvalidArgument, "label is required");
-  ESCALA_CHECK(s.valid_fraction >= 0 && s.valid_fraction < 1, kInvalidArgument,
-               "valid_fraction must be in [0, 1), got {}", s.valid_fraction);
-  ESCALA_CHECK(!s.lr || (std::isfinite(*s.lr) && *s.lr > 0), kInvalidArgument,
-               "lr must be a positive number, got {}", s.lr.value_or(0));
-  ESCALA_CHECK(finite_nonneg(s.l2.value_or(0)), kInvalidArgument, "l2 must be >= 0, got {}",
-               s.l2.value_or(0));
-  ESCALA_CHECK(s.dropout >= 0 && s.dropout < 1, kInvalidArgument,
-               "dropout must be in [0, 1), got {}", s.dropout);
-  ESCALA_CHECK(s.cv == 0 || s.cv >= 2, kInvalidArgument,
-               "cv must be 0 (off) or at least 2 folds, got {}", s.cv);
-  ESCALA_CHECK(s.search_samples >= 0, kInvalidArgument, "search_samples must be >= 0, got {}",
-               s.search_samples);
-  ESCALA_CHECK(s.epochs.value_or(1) >= 1, kInvalidArgument, "epochs must be >= 1, got {}",
-               s.epochs.value_or(1));
-  ESCALA_CHECK(s.early_stopping.value_or(0) >= 0, kInvalidArgument,
-               "early_stopping must be >= 0, got {}", s.early_stopping.value_or(0));
-  models::TaskForKind(s.model, models::Task::kBinary);  // a registered kind
+  TrainParams().Check(s);
 }
 
 TrainOutcome TrainTable(const TrainSpec& spec, data::Table table, std::optional<data::Table> valid,

@@ -241,7 +241,7 @@ TEST(Regressions, TrainRefusesValuesItUsedToReinterpret) {
   WriteFile(dir.File("x.csv"), EightFeatureCsv(100));
   const std::string base = "train --data " + dir.File("x.csv") + " --label y ";
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"--lr 0", "lr must be a positive number"},
+      {"--lr 0", "lr must be > 0, got 0"},
       {"--model mlp --hidden ''", "an mlp needs at least one hidden layer"},
       {"--model mlp --hidden 8,,8", "item 2 ('') is not a positive integer"},
       {"--model mlp --hidden 100000,100000", "the model would have 1e+10 parameters"},

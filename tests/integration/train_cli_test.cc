@@ -244,6 +244,44 @@ TEST(TrainCli, ConfigFileHoldsTheSameKeys) {
       0);
 }
 
+// Flags, config keys and docs/parameters.md come from one declared table (escala/train/params.h).
+TEST(TrainCli, DocsParameterPageIsTheGeneratedOne) {
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() + " params 2>/dev/null", &out), 0) << out;
+  EXPECT_EQ(out, testing::ReadFile(SourcePath("docs/parameters.md")))
+      << "docs/parameters.md is stale: regenerate it with `escala params > docs/parameters.md`";
+}
+
+TEST(TrainCli, DeclaredParametersAreReadAsTheirTypeFromFlagsAndConfigFiles) {
+  TempDir dir;
+  const std::string base =
+      CliPath() + " train --data " + SourcePath("examples/data/penguins.csv") + " --label species ";
+  std::string out;
+  EXPECT_EQ(RunCommand(base + "--lr fast", &out), 2) << out;
+  EXPECT_NE(out.find("--lr: 'fast' is not a number"), std::string::npos) << out;
+  EXPECT_EQ(RunCommand(base + "--batch-size 2.5", &out), 2) << out;
+  EXPECT_NE(out.find("--batch-size: '2.5' is not an integer"), std::string::npos) << out;
+  EXPECT_EQ(RunCommand(base + "--schedule cosin", &out), 2) << out;
+  EXPECT_NE(out.find("schedule must be one of constant, step, cosine, linear, got 'cosin'"),
+            std::string::npos)
+      << out;
+  // The same reader behind a config key; a flag on the command line wins over the file.
+  testing::WriteFile(dir.File("bad.toml"), "[train]\nlr = \"fast\"\n");
+  EXPECT_EQ(RunCommand(base + "--config " + dir.File("bad.toml"), &out), 2) << out;
+  EXPECT_NE(out.find("--lr: 'fast' is not a number"), std::string::npos) << out;
+  testing::WriteFile(dir.File("ok.toml"),
+                     "[train]\nmodel = \"softmax\"\noptimizer = \"sgd\"\nepochs = 7\n"
+                     "drop-missing-labels = true\n");
+  ASSERT_EQ(RunCommand(base + "--config " + dir.File("ok.toml") + " --epochs 2 --out " +
+                           dir.File("m.bundle"),
+                       &out),
+            0)
+      << out;
+  const auto b = io::ModelBundle::Load(dir.File("m.bundle"));
+  EXPECT_EQ(b.training_config.at("optimizer"), "sgd");
+  EXPECT_EQ(b.training_config.at("epochs"), "2");
+}
+
 TEST(StatsCli, TwoWorkersReportTheSameStatisticsAsOne) {
   TempDir dir;
   std::string out;

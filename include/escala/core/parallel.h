@@ -47,6 +47,9 @@ class FunctionRef<R(Args...)> {
 int SetNumThreads(int threads);
 // The effective cap.
 int NumThreads();
+// Whether the cap was chosen (SetNumThreads(n > 0) or ESCALA_NUM_THREADS) rather than defaulted
+// to all cores: a distributed worker sharing a node divides the cores only when it was not.
+bool NumThreadsIsExplicit();
 // Cores available to this process (its CPU affinity mask).
 int HardwareConcurrency();
 
