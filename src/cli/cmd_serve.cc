@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/param_flags.h"
 #include "escala/core/error.h"
 #include "escala/core/file_util.h"
 #include "escala/core/logging.h"
@@ -18,6 +19,7 @@
 #include "escala/data/stream.h"
 #include "escala/io/bundle.h"
 #include "escala/serving/client.h"
+#include "escala/serving/params.h"
 #include "escala/serving/server.h"
 
 namespace escala::cli {
@@ -25,24 +27,14 @@ namespace escala::cli {
 namespace {
 
 struct ServeFlags {
-  std::string repository;
+  // The declared server parameters (escala/serving/params.h), set flag by flag.
+  std::shared_ptr<serving::ServeSpec> spec = std::make_shared<serving::ServeSpec>();
   std::vector<std::string> models;  // name=path.bundle
-  std::string address = "0.0.0.0";
-  int grpc_port = 8001;
-  int http_port = 8002;
-  bool no_http = false;
-  double poll_secs = 0;
-  std::string version_policy = "latest";
-  std::int64_t max_batch = 0;
-  std::int64_t max_queue_delay_us = 500;
-  std::int64_t max_message_mb = 256;
-  std::string tls_cert, tls_key, tls_ca;
-  bool tls_require_client_cert = false;
-  double drain_grace_secs = 30;
 };
 
 void RunServe(const ServeFlags& f) {
-  ESCALA_CHECK(!f.repository.empty() || !f.models.empty(), kInvalidArgument,
+  const serving::ServeSpec& s = *f.spec;
+  ESCALA_CHECK(!s.model_repository.empty() || !f.models.empty(), kInvalidArgument,
                "give --model-repository DIR or --model NAME=FILE");
   // Signals are taken synchronously by this thread; every thread the server starts inherits the
   // blocked mask, so SIGTERM is never delivered to a gRPC worker.
@@ -52,26 +44,7 @@ void RunServe(const ServeFlags& f) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  serving::PredictionServer::Builder b;
-  const bool ipv6 = f.address.find(':') != std::string::npos;
-  const std::string host = ipv6 ? "[" + f.address + "]" : f.address;
-  b.SetGrpcAddress(fmt::format("{}:{}", host, f.grpc_port));
-  b.SetHttpAddress(f.no_http ? "" : fmt::format("{}:{}", host, f.http_port));
-  if (!f.repository.empty()) b.SetModelRepository(f.repository);
-  b.SetPollInterval(std::chrono::milliseconds(static_cast<std::int64_t>(f.poll_secs * 1000)));
-  b.SetVersionPolicy(serving::VersionPolicy::Parse(f.version_policy));
-  if (f.max_batch > 0)
-    b.EnableBatching(f.max_batch, std::chrono::microseconds(f.max_queue_delay_us));
-  b.SetMaxMessageBytes(f.max_message_mb << 20);
-  if (!f.tls_cert.empty()) {
-    TlsOptions tls;
-    tls.enabled = true;
-    tls.cert_file = f.tls_cert;
-    tls.key_file = f.tls_key;
-    tls.ca_file = f.tls_ca;
-    tls.mutual = f.tls_require_client_cert;
-    b.SetTls(tls);
-  }
+  serving::PredictionServer::Builder b = serving::BuilderFor(s);
   for (const auto& m : f.models) {
     const std::size_t eq = m.find('=');
     ESCALA_CHECK(eq != std::string::npos && eq > 0, kInvalidArgument,
@@ -87,7 +60,7 @@ void RunServe(const ServeFlags& f) {
   int sig = 0;
   sigwait(&signals, &sig);
   ESCALA_LOG_INFO("received {}; draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  server->Shutdown(std::chrono::milliseconds(static_cast<std::int64_t>(f.drain_grace_secs * 1000)));
+  server->Shutdown(std::chrono::milliseconds(static_cast<std::int64_t>(s.drain_grace_secs * 1000)));
   ESCALA_LOG_INFO("stopped");
 }
 
@@ -284,42 +257,8 @@ void RegisterServe(CLI::App& app) {
   auto f = std::make_shared<ServeFlags>();
   auto* cmd =
       app.add_subcommand("serve", "Serve model bundles over the Open Inference Protocol (gRPC)");
-  cmd->add_option("--model-repository", f->repository,
-                  "Directory laid out as <repo>/<model>/<version>/model.bundle");
+  AddParamFlags(cmd, serving::ServeParams(), f->spec);
   cmd->add_option("--model", f->models, "Serve one bundle without a repository: NAME=FILE");
-  cmd->add_option("--address", f->address, "Address to listen on")->capture_default_str();
-  cmd->add_option("--grpc-port", f->grpc_port, "gRPC port (0: pick a free one)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 65535));
-  cmd->add_option("--http-port", f->http_port, "HTTP port for /metrics and /v2/health (0: pick)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 65535));
-  cmd->add_flag("--no-http", f->no_http, "Do not serve HTTP");
-  cmd->add_option(
-         "--poll-secs", f->poll_secs,
-         "Scan the repository for new versions this often (0: only on RepositoryModelLoad)")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
-  cmd->add_option("--version-policy", f->version_policy, "latest, latest:N, all or specific:V1,V2")
-      ->capture_default_str();
-  cmd->add_option("--max-batch", f->max_batch, "Dynamic batching: rows per model call (0: off)")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 1 << 20));
-  cmd->add_option("--max-queue-delay-us", f->max_queue_delay_us,
-                  "Dynamic batching: how long a request may wait for others")
-      ->capture_default_str()
-      ->check(CLI::Range(0, 10'000'000));
-  cmd->add_option("--max-message-mb", f->max_message_mb, "Largest request or response, MiB")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 2047));
-  cmd->add_option("--tls-cert", f->tls_cert, "PEM certificate chain (enables TLS)");
-  cmd->add_option("--tls-key", f->tls_key, "PEM private key");
-  cmd->add_option("--tls-ca", f->tls_ca, "PEM CA bundle for client certificates");
-  cmd->add_flag("--tls-require-client-cert", f->tls_require_client_cert, "Mutual TLS");
-  cmd->add_option("--drain-grace-secs", f->drain_grace_secs,
-                  "On SIGTERM: how long in-flight requests may take to finish")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
   cmd->callback([f] { RunServe(*f); });
 }
 

@@ -37,7 +37,7 @@ std::string Cell(std::string_view text) {
   if (text.empty()) return "—";
   std::string out;
   for (char c : text) {
-    if (c == '|') out += '\\';
+    if (c == '|' || c == '<') out += '\\';
     out += c;
   }
   return out;
