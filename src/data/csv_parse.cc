@@ -12,7 +12,7 @@
 #include "data/csv_internal.h"
 #include "data/input.h"
 #include "data/number.h"
-#include "data/pipeline.h"
+#include "data/ordered_stages.h"
 #include "escala/core/error.h"
 #include "escala/core/logging.h"
 #include "escala/core/parallel.h"
@@ -799,7 +799,7 @@ bool CsvPipeline::ReadDense(const DenseTarget& target, bool row_ids, std::uint64
   std::int64_t next_row = rows;  // first row reserved for the next direct window
   std::vector<void*> tokens;
   for (auto& t : tokens_) tokens.push_back(t.get());
-  RunPipeline(
+  RunOrderedStages(
       tokens,
       [&](void* p) {
         if (consumed >= max_bytes) return false;
@@ -894,7 +894,7 @@ bool CsvPipeline::ReadTable(TableBuilder* builder, std::uint64_t expected_bytes,
   std::vector<void*> tokens;
   for (auto& t : tokens_) tokens.push_back(t.get());
   const bool row_ids = builder->with_row_ids();
-  RunPipeline(
+  RunOrderedStages(
       tokens,
       [&](void* p) {
         if (consumed >= max_bytes) return false;

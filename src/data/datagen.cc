@@ -11,7 +11,7 @@
 #include <fast_float/fast_float.h>
 
 #include "data/input.h"
-#include "data/pipeline.h"
+#include "data/ordered_stages.h"
 #include "escala/core/error.h"
 #include "escala/core/parallel.h"
 #include "escala/data/npy.h"
@@ -285,7 +285,7 @@ SynthWriteStats WriteSynthetic(const SynthOptions& options, const std::string& p
   }
   std::int64_t next = 0;
   std::int64_t written = 0;
-  internal::RunPipeline(
+  internal::RunOrderedStages(
       ptrs,
       [&](void* p) {
         if (next >= blocks) return false;

@@ -9,7 +9,7 @@
 #include "data/input.h"
 #include "data/libsvm_internal.h"
 #include "data/number.h"
-#include "data/pipeline.h"
+#include "data/ordered_stages.h"
 #include "escala/core/error.h"
 #include "escala/core/parallel.h"
 #include "escala/data/split.h"
@@ -249,7 +249,7 @@ void ReadLibsvmInputs(std::vector<CsvInput> inputs, const LibsvmOptions& options
   std::int64_t max_index = -1;
   ReadReport part;
   bool reserved = false;
-  RunPipeline(
+  RunOrderedStages(
       ptrs, [&](void* p) { return source.Next(&static_cast<Token*>(p)->window); },
       [&](void* p) {
         auto* t = static_cast<Token*>(p);

@@ -1,4 +1,4 @@
-#include "data/pipeline.h"
+#include "data/ordered_stages.h"
 
 #include <mutex>
 #include <vector>
@@ -10,9 +10,9 @@
 
 namespace escala::data::internal {
 
-void RunPipeline(std::span<void* const> tokens, const std::function<bool(void*)>& produce,
-                 const std::function<void(void*)>& work,
-                 const std::function<void(void*)>& consume) {
+void RunOrderedStages(std::span<void* const> tokens, const std::function<bool(void*)>& produce,
+                      const std::function<void(void*)>& work,
+                      const std::function<void(void*)>& consume) {
   ESCALA_ASSERT(!tokens.empty());
   if (NumThreads() <= 1 || tokens.size() == 1) {
     void* t = tokens[0];
