@@ -466,7 +466,7 @@ void ParseWindowTable(const CsvWindow& w, const Ctx& c, const Schema& schema, bo
   for (int j = 0; j < nf; ++j) {
     const auto k = static_cast<std::size_t>(j);
     Column& col = out->columns[k];
-    if (col.size() < capacity) col.Resize(capacity);
+    if (col.size() < capacity) col.Grow(capacity);
     if (static_cast<std::int64_t>(out->missing[k].size()) < capacity) {
       out->missing[k].resize(static_cast<std::size_t>(capacity));
     }
@@ -642,7 +642,7 @@ void TableBuilder::Append(const TableChunk& chunk) {
     if (dst.size() < at + n) {
       std::int64_t cap = std::max<std::int64_t>(at + n, reserved_);
       if (cap < at + n) cap = at + n;
-      dst.Resize(std::max(cap, dst.size() + dst.size() / 2));
+      dst.Grow(std::max(cap, dst.size() + dst.size() / 2));
     }
     const auto a = static_cast<std::size_t>(at);
     const auto cnt = static_cast<std::size_t>(n);

@@ -174,16 +174,16 @@ Column::Column(std::string name, DataType type, std::int64_t rows)
     : name_(std::move(name)), type_(type) {
   switch (type) {
     case DataType::kFloat32:
-      values_ = std::vector<float>();
+      values_ = Storage<float>();
       break;
     case DataType::kFloat64:
-      values_ = std::vector<double>();
+      values_ = Storage<double>();
       break;
     case DataType::kInt64:
-      values_ = std::vector<std::int64_t>();
+      values_ = Storage<std::int64_t>();
       break;
     case DataType::kCategorical:
-      values_ = std::vector<std::int32_t>();
+      values_ = Storage<std::int32_t>();
       break;
   }
   Resize(rows);
@@ -198,35 +198,35 @@ namespace {
 
 std::span<const float> Column::f32() const {
   if (type_ != DataType::kFloat32) WrongType(*this, "float32");
-  return std::get<std::vector<float>>(values_);
+  return std::get<Storage<float>>(values_);
 }
 std::span<const double> Column::f64() const {
   if (type_ != DataType::kFloat64) WrongType(*this, "float64");
-  return std::get<std::vector<double>>(values_);
+  return std::get<Storage<double>>(values_);
 }
 std::span<const std::int64_t> Column::i64() const {
   if (type_ != DataType::kInt64) WrongType(*this, "int64");
-  return std::get<std::vector<std::int64_t>>(values_);
+  return std::get<Storage<std::int64_t>>(values_);
 }
 std::span<const std::int32_t> Column::codes() const {
   if (type_ != DataType::kCategorical) WrongType(*this, "categorical");
-  return std::get<std::vector<std::int32_t>>(values_);
+  return std::get<Storage<std::int32_t>>(values_);
 }
 std::span<float> Column::mutable_f32() {
   if (type_ != DataType::kFloat32) WrongType(*this, "float32");
-  return std::get<std::vector<float>>(values_);
+  return std::get<Storage<float>>(values_);
 }
 std::span<double> Column::mutable_f64() {
   if (type_ != DataType::kFloat64) WrongType(*this, "float64");
-  return std::get<std::vector<double>>(values_);
+  return std::get<Storage<double>>(values_);
 }
 std::span<std::int64_t> Column::mutable_i64() {
   if (type_ != DataType::kInt64) WrongType(*this, "int64");
-  return std::get<std::vector<std::int64_t>>(values_);
+  return std::get<Storage<std::int64_t>>(values_);
 }
 std::span<std::int32_t> Column::mutable_codes() {
   if (type_ != DataType::kCategorical) WrongType(*this, "categorical");
-  return std::get<std::vector<std::int32_t>>(values_);
+  return std::get<Storage<std::int32_t>>(values_);
 }
 
 std::string_view Column::category(std::int64_t i) const {
@@ -245,13 +245,13 @@ double Column::GetDouble(std::int64_t i) const {
   const auto k = static_cast<std::size_t>(i);
   switch (type_) {
     case DataType::kFloat32:
-      return std::get<std::vector<float>>(values_)[k];
+      return std::get<Storage<float>>(values_)[k];
     case DataType::kFloat64:
-      return std::get<std::vector<double>>(values_)[k];
+      return std::get<Storage<double>>(values_)[k];
     case DataType::kInt64:
-      return static_cast<double>(std::get<std::vector<std::int64_t>>(values_)[k]);
+      return static_cast<double>(std::get<Storage<std::int64_t>>(values_)[k]);
     case DataType::kCategorical:
-      return std::get<std::vector<std::int32_t>>(values_)[k];
+      return std::get<Storage<std::int32_t>>(values_)[k];
   }
   return 0;
 }
@@ -287,12 +287,25 @@ void Column::SetMissingMask(std::vector<std::uint8_t> mask) {
 
 void Column::Resize(std::int64_t rows) {
   ESCALA_CHECK(rows >= 0, kInvalidArgument, "negative column size {}", rows);
-  std::visit([&](auto& v) { v.resize(static_cast<std::size_t>(rows)); }, values_);
+  std::visit(
+      [&](auto& v) {
+        using T = typename std::decay_t<decltype(v)>::value_type;
+        v.resize(static_cast<std::size_t>(rows), T{});
+      },
+      values_);
   if (!missing_.empty()) {
     missing_.resize(static_cast<std::size_t>(rows), 0);
     missing_count_ = 0;
     for (const auto m : missing_) missing_count_ += m != 0 ? 1 : 0;
   }
+  size_ = rows;
+}
+
+void Column::Grow(std::int64_t rows) {
+  ESCALA_CHECK(rows >= size_, kInvalidArgument, "column '{}': Grow({}) below its {} rows", name_,
+               rows, size_);
+  std::visit([&](auto& v) { v.resize(static_cast<std::size_t>(rows)); }, values_);
+  if (!missing_.empty()) missing_.resize(static_cast<std::size_t>(rows), 0);
   size_ = rows;
 }
 

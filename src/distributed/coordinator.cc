@@ -19,8 +19,8 @@
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 
-#include "core/listen_check.h"
 #include "core/rpc/grpc_edge.h"
+#include "core/rpc/listen_check.h"
 #include "distributed/grpc_util.h"
 #include "escala/core/logging.h"
 #include "escala/distributed/v1/coordinator.grpc.pb.h"

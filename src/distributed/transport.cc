@@ -13,8 +13,8 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
-#include "core/listen_check.h"
 #include "core/rpc/grpc_edge.h"
+#include "core/rpc/listen_check.h"
 #include "distributed/grpc_util.h"
 #include "escala/core/logging.h"
 #include "escala/distributed/v1/collective.pb.h"

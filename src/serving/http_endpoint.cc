@@ -23,7 +23,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
-#include "core/listen_check.h"
+#include "core/rpc/listen_check.h"
 #include "escala/core/error.h"
 #include "escala/core/logging.h"
 

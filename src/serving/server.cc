@@ -9,8 +9,8 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
-#include "core/listen_check.h"
 #include "core/rpc/grpc_edge.h"
+#include "core/rpc/listen_check.h"
 #include "escala/config.h"
 #include "escala/core/error.h"
 #include "escala/core/logging.h"

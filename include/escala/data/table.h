@@ -13,10 +13,13 @@
 #define ESCALA_DATA_TABLE_H_
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -81,6 +84,29 @@ class Schema {
   std::unordered_map<std::string, int> index_;
 };
 
+namespace internal {
+// An allocator whose resize(n) default-initialises (leaves trivial values unwritten) where
+// std::allocator value-initialises (zeroes); resize(n, value) still fills. Column::Grow uses it.
+template <class T>
+struct DefaultInitAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = DefaultInitAllocator<U>;
+  };
+  DefaultInitAllocator() noexcept = default;
+  template <class U>
+  DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}  // NOLINT: rebinding
+  template <class U>
+  void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+}  // namespace internal
+
 // One column. Storage by type: float32 -> float, float64 -> double, int64 -> int64_t,
 // categorical -> int32_t codes into dictionary(). Missing values are flagged in the mask and hold
 // NaN (floats), 0 (int64) or -1 (categorical codes).
@@ -128,13 +154,17 @@ class Column {
 
   // Resizes storage (new rows are zero / code 0 and not missing).
   void Resize(std::int64_t rows);
+  // As Resize, but new rows hold unspecified values until the caller writes them: a reader that
+  // fills every row it adds does not pay for zeroing (and touching) the memory first.
+  void Grow(std::int64_t rows);
 
  private:
   std::string name_;
   DataType type_ = DataType::kFloat64;
   std::int64_t size_ = 0;
-  std::variant<std::vector<float>, std::vector<double>, std::vector<std::int64_t>,
-               std::vector<std::int32_t>>
+  template <class T>
+  using Storage = std::vector<T, internal::DefaultInitAllocator<T>>;
+  std::variant<Storage<float>, Storage<double>, Storage<std::int64_t>, Storage<std::int32_t>>
       values_;
   std::vector<std::string> dictionary_;
   std::vector<std::uint8_t> missing_;

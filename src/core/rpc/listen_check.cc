@@ -1,4 +1,4 @@
-#include "core/listen_check.h"
+#include "core/rpc/listen_check.h"
 
 #include <cerrno>
 #include <cstring>

@@ -1,10 +1,11 @@
 // Why a server could not listen on an address: the servers (the coordinator, the ring's data
 // plane, the serving endpoints) turn SO_REUSEPORT off, so that a second listener on a port fails
-// instead of silently sharing it; this names the reason in their errors. Private to src/.
+// instead of silently sharing it; this names the reason in their errors. Part of the private rpc
+// module (src/core/rpc/).
 //
 // Thread-safety: a free function.
-#ifndef ESCALA_SRC_CORE_LISTEN_CHECK_H_
-#define ESCALA_SRC_CORE_LISTEN_CHECK_H_
+#ifndef ESCALA_SRC_CORE_RPC_LISTEN_CHECK_H_
+#define ESCALA_SRC_CORE_RPC_LISTEN_CHECK_H_
 
 #include <string>
 #include <string_view>
@@ -18,4 +19,4 @@ std::string ListenFailureReason(std::string_view address);
 
 }  // namespace escala::internal
 
-#endif  // ESCALA_SRC_CORE_LISTEN_CHECK_H_
+#endif  // ESCALA_SRC_CORE_RPC_LISTEN_CHECK_H_
