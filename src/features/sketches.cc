@@ -10,6 +10,7 @@
 #include "escala/core/error.h"
 #include "escala/core/random.h"
 #include "escala/features/v1/stats.pb.h"
+#include "features/radix_sort.h"
 
 namespace escala::features {
 
@@ -211,7 +212,7 @@ void QuantileSketch::CompressOne() {
   }
   auto& level = levels_[h];
   // Levels above 0 are kept sorted (they receive sorted runs, merged in), so only level 0 sorts.
-  if (h == 0) std::sort(level.begin(), level.end());
+  if (h == 0) internal::SortDoubles(level);
   // An odd item stays behind so that the total weight is preserved exactly.
   double leftover = 0;
   const bool odd = level.size() % 2 == 1;

@@ -1,13 +1,16 @@
 #include "escala/features/sketches.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include <gtest/gtest.h>
 
 #include "escala/core/thread_communicator.h"
 #include "escala/features/correlation.h"
+#include "features/radix_sort.h"
 
 namespace escala::features {
 namespace {
@@ -88,6 +91,70 @@ TEST(QuantileSketch, RankErrorWithinTheDocumentedBound) {
         static_cast<double>(std::upper_bound(sorted.begin(), sorted.end(), est) - sorted.begin()) /
         static_cast<double>(sorted.size());
     EXPECT_LE(std::fabs(true_rank - q), bound) << "q=" << q;
+  }
+}
+
+// Level 0 is radix-sorted on keys built from the bits of the doubles: signs, zeros of both signs,
+// subnormals, infinities' neighbours and magnitudes across the whole range order as the values do.
+TEST(RadixSort, SortsDoublesAsStdSortDoes) {
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> exponent(-307, 307);
+  for (std::size_t n : {0, 1, 63, 64, 65, 1000, 4097}) {
+    std::vector<double> v;
+    for (std::size_t i = 0; i < n; ++i) {
+      const double m = std::pow(10.0, exponent(rng));
+      v.push_back(i % 3 == 0 ? -m : m);
+      if (i % 97 == 0) v.back() = i % 2 == 0 ? 0.0 : -0.0;
+      if (i % 101 == 0) v.back() = i % 2 == 0 ? 4.9e-324 : -std::numeric_limits<double>::max();
+    }
+    std::vector<double> expected = v;
+    std::sort(expected.begin(), expected.end());
+    internal::SortDoubles(v);
+    ASSERT_EQ(v.size(), expected.size());
+    for (std::size_t i = 0; i < n; ++i) ASSERT_EQ(v[i], expected[i]) << "n=" << n << " i=" << i;
+    EXPECT_TRUE(std::is_sorted(v.begin(), v.end()));
+  }
+  // A byte shared by every key skips its pass; equal values stay together.
+  std::vector<double> same(1000, 2.5);
+  same[500] = -2.5;
+  internal::SortDoubles(same);
+  EXPECT_EQ(same.front(), -2.5);
+  EXPECT_EQ(same.back(), 2.5);
+  for (double k : {-1e300, -1.0, -0.0, 0.0, 1e-310, 3.0}) {
+    EXPECT_EQ(std::bit_cast<std::uint64_t>(internal::FromOrderKey(internal::OrderKey(k))),
+              std::bit_cast<std::uint64_t>(k));
+  }
+  EXPECT_LT(internal::OrderKey(-0.0), internal::OrderKey(0.0));
+}
+
+TEST(QuantileSketch, OrdersValuesOfEverySignAndMagnitude) {
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> exponent(-300, 300);
+  std::vector<double> v;
+  for (int i = 0; i < 100000; ++i) {
+    const double m = std::pow(10.0, exponent(rng));
+    v.push_back(i % 2 == 0 ? m : -m);
+  }
+  for (double special : {0.0, -0.0, 4.9e-324, -4.9e-324, 1.0, -1.0})
+    v.insert(v.end(), 500, special);
+  std::shuffle(v.begin(), v.end(), rng);
+  std::vector<double> sorted = v;
+  std::sort(sorted.begin(), sorted.end());
+  QuantileSketch s(64);
+  for (double x : v) s.Add(x);
+  ASSERT_FALSE(s.exact());
+  double previous = -std::numeric_limits<double>::infinity();
+  for (double q = 0.0; q <= 1.0; q += 0.02) {
+    const double est = s.Quantile(q);
+    EXPECT_GE(est, previous) << q;
+    previous = est;
+    const double below =
+        static_cast<double>(std::lower_bound(sorted.begin(), sorted.end(), est) - sorted.begin());
+    const double upto =
+        static_cast<double>(std::upper_bound(sorted.begin(), sorted.end(), est) - sorted.begin());
+    const double n = static_cast<double>(sorted.size());
+    // The estimate's rank range (ties included) comes within the bound of q.
+    EXPECT_LE(std::max(0.0, std::max(below / n - q, q - upto / n)), s.RankErrorBound()) << q;
   }
 }
 
