@@ -17,144 +17,63 @@
 #include "escala/features/expression.h"
 #include "escala/features/sketches.h"
 #include "escala/features/v1/pipeline.pb.h"
+#include "features/pipeline_impl.h"
 #include "features/pipeline_spec.h"
 
 namespace escala::features {
 
 namespace pb = escala::features::v1;
+using internal::CatHash;
+using internal::FindLive;
+using internal::FittedStep;
+using internal::JoinNames;
+using internal::kBlock;
+using internal::kMissingCat;
+using internal::kMissingName;
+using internal::LiveNames;
+using internal::Op;
+using internal::OpKind;
+using internal::ParseUnknown;
+using internal::RunContext;
+using internal::Slot;
 using internal::StepDef;
+using internal::Store;
+using internal::UnaryFn;
+using internal::Unknown;
 
-namespace {
+namespace internal {
 
-constexpr std::int64_t kBlock = 1024;
-constexpr std::uint64_t kMissingCat = 0;
-constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
-// The vocabulary entry that stands for "missing" when missing values were seen at fit time.
-constexpr char kMissingName[] = "<missing>";
-
-inline std::uint64_t CatHash(std::string_view s) {
-  return HashBytes(s, 0x0ca7) | 1;
-}
-
-std::string JoinNames(const std::vector<std::string>& names, std::size_t limit = 12) {
+std::string JoinNames(const std::vector<std::string>& names, std::size_t limit) {
   std::string s;
   for (std::size_t i = 0; i < names.size() && i < limit; ++i) s += (i ? ", " : "") + names[i];
   if (names.size() > limit) s += fmt::format(", ... ({} in all)", names.size());
   return s;
 }
 
-// ---- the compiled plan -------------------------------------------------------------------------
-
-struct Slot {
-  std::string name;
-  bool categorical = false;
-  int source = -1;  // raw input index this slot holds unchanged values of (for messages)
-};
-
-enum class OpKind {
-  kInputNum,
-  kInputCat,
-  kIndicator,
-  kImputeNum,
-  kImputeCat,
-  kAffine,
-  kClip,
-  kUnary,
-  kOneHot,
-  kOrdinal,
-  kHash,
-  kBucketize,
-  kPoly,
-  kExpr,
-  // Runs of consecutive ops of one elementwise kind, fused for serving (FuseElementwise):
-  kInputNumMany,   // ins: raw input indices, outs: slots
-  kImputeNumMany,  // ins: slots, p0: fill values
-  kAffineMany      // ins: slots, p0, p1, p2: center, scale, offset
-};
-
-enum class UnaryFn { kLog1p, kLog, kSqrt, kAbs };
-enum class Unknown { kError, kIgnore, kOther, kUseValue };
-
-struct Op {
-  OpKind kind;
-  int step = -1;
-  int in = -1;
-  int out = -1;
-  std::vector<int> ins;
-  std::vector<int> outs;
-  float a = 0, b = 0, c = 0;
-  UnaryFn fn = UnaryFn::kLog1p;
-  Unknown unknown = Unknown::kError;
-  std::uint64_t hash = 0;
-  std::vector<float> boundaries;
-  std::vector<std::pair<std::uint64_t, int>> vocab;  // sorted by hash
-  std::vector<std::string> vocab_names;              // by output index, for messages
-  int missing_index = -1;
-  int other_index = -1;
-  std::vector<std::uint64_t> col_hashes;
-  std::vector<std::vector<int>> terms;  // poly: indices into ins
-  std::shared_ptr<const Expression> expr;
-  std::vector<float> p0, p1, p2;  // the fused kinds' per-slot parameters
-};
-
-// Slot buffers for a range of rows: full columns while fitting, a block while transforming.
-struct Store {
-  std::int64_t n = 0;
-  std::vector<float*> num;
-  std::vector<std::uint64_t*> cat;
-};
-
-struct RunContext {
-  const RawBatch* raw = nullptr;
-  std::int64_t row_offset = 0;  // rows of the store start at this raw row
-  const std::vector<std::vector<std::uint64_t>>* dict_hashes = nullptr;  // per input, kCodes
-  ExpressionScratch* expr_scratch = nullptr;
-  std::vector<const float*>* ptrs = nullptr;
-};
-
-struct FittedStep {
-  std::string kind;
-  std::string spec;
-  std::vector<std::string> columns;
-  std::map<std::string, std::string> options;
-  std::vector<pb::ColumnParams> params;
-};
-
-}  // namespace
-
-// ---- Impl
-// ----------------------------------------------------------------------------------------
-
-struct Pipeline::Impl {
-  std::string spec;
-  std::vector<StepDef> defs;
-  bool fitted = false;
-  data::Schema inputs;
-  std::vector<FittedStep> steps;
-  std::vector<std::string> outputs;
-  // Compiled:
-  std::vector<Slot> slots;
-  std::vector<Op> ops;
-  std::vector<int> output_slots;
-
-  void Compile();
-  void CompileStep(int index, const FittedStep& step, std::vector<int>* live);
-  void FuseElementwise();
-  int AddSlot(std::string name, bool categorical, int source = -1) {
-    slots.push_back(Slot{std::move(name), categorical, source});
-    return static_cast<int>(slots.size() - 1);
+int FindLive(const std::vector<Slot>& slots, const std::vector<int>& live, std::string_view name) {
+  for (int id : live) {
+    if (slots[static_cast<std::size_t>(id)].name == name) return id;
   }
-  std::string StepText(int step) const {
-    return step >= 0 ? steps[static_cast<std::size_t>(step)].spec : std::string("input");
-  }
-  void RunOp(const Op& op, Store& st, const RunContext& ctx) const;
-  void ReadInputNum(int input, float* out, std::int64_t n, const RunContext& ctx) const;
-  void RunFusedOp(const Op& op, Store& st, const RunContext& ctx) const;
-  void RunOps(std::size_t first, std::size_t last, Store& st, const RunContext& ctx) const {
-    for (std::size_t i = first; i < last; ++i) RunOp(ops[i], st, ctx);
-  }
-  std::string RawString(int input, std::int64_t row, const RunContext& ctx) const;
-};
+  return -1;
+}
+
+std::vector<std::string> LiveNames(const std::vector<Slot>& slots, const std::vector<int>& live) {
+  std::vector<std::string> names;
+  for (int id : live) names.push_back(slots[static_cast<std::size_t>(id)].name);
+  return names;
+}
+
+Unknown ParseUnknown(const std::string& s, const std::string& step) {
+  if (s == "error") return Unknown::kError;
+  if (s == "ignore") return Unknown::kIgnore;
+  if (s == "other") return Unknown::kOther;
+  if (s == "use_value") return Unknown::kUseValue;
+  Throw(ErrorCode::kInvalidArgument,
+        "pipeline step '{}': unknown= must be error, ignore, other or use_value, got '{}'", step,
+        s);
+}
+
+}  // namespace internal
 
 struct TransformScratch::Data {
   std::vector<std::vector<float>> num;
@@ -185,29 +104,6 @@ int StoredInt(const FittedStep& s, const std::string& key, int lo, int hi) {
                "pipeline step {}: option {} is missing or not an integer in [{}, {}]", s.kind, key,
                lo, hi);
   return v;
-}
-
-int FindLive(const std::vector<Slot>& slots, const std::vector<int>& live, std::string_view name) {
-  for (int id : live) {
-    if (slots[static_cast<std::size_t>(id)].name == name) return id;
-  }
-  return -1;
-}
-
-std::vector<std::string> LiveNames(const std::vector<Slot>& slots, const std::vector<int>& live) {
-  std::vector<std::string> names;
-  for (int id : live) names.push_back(slots[static_cast<std::size_t>(id)].name);
-  return names;
-}
-
-Unknown ParseUnknown(const std::string& s, const std::string& step) {
-  if (s == "error") return Unknown::kError;
-  if (s == "ignore") return Unknown::kIgnore;
-  if (s == "other") return Unknown::kOther;
-  if (s == "use_value") return Unknown::kUseValue;
-  Throw(ErrorCode::kInvalidArgument,
-        "pipeline step '{}': unknown= must be error, ignore, other or use_value, got '{}'", step,
-        s);
 }
 
 }  // namespace
@@ -414,335 +310,6 @@ void Pipeline::Impl::CompileStep(int index, const FittedStep& s, std::vector<int
     return;
   }
   Throw(ErrorCode::kDataLoss, "pipeline: unknown step kind '{}'", kind);
-}
-
-void Pipeline::Impl::Compile() {
-  slots.clear();
-  ops.clear();
-  std::vector<int> live;
-  for (int i = 0; i < inputs.num_fields(); ++i) {
-    const auto& f = inputs.field(i);
-    const bool cat = f.type == data::DataType::kCategorical;
-    const int id = AddSlot(f.name, cat, i);
-    ops.push_back(Op{.kind = cat ? OpKind::kInputCat : OpKind::kInputNum, .out = id, .a = 0});
-    ops.back().c = static_cast<float>(i);  // the raw input index
-    live.push_back(id);
-  }
-  for (std::size_t s = 0; s < steps.size(); ++s) CompileStep(static_cast<int>(s), steps[s], &live);
-  output_slots = live;
-  std::vector<std::string> names;
-  for (int id : live) {
-    const Slot& sl = slots[static_cast<std::size_t>(id)];
-    ESCALA_CHECK(!sl.categorical, kInvalidArgument,
-                 "pipeline: categorical column '{}' reaches the end of the pipeline unencoded; add "
-                 "onehot({}), ordinal({}) or hash({}), or drop({})",
-                 sl.name, sl.name, sl.name, sl.name, sl.name);
-    names.push_back(sl.name);
-  }
-  outputs = std::move(names);
-  FuseElementwise();
-}
-
-// Serving transforms one row at a time, where dispatching an op per column dominates (192 ops
-// for 64 columns under the default pipeline). Consecutive ops of one elementwise kind become one
-// op over many slots, run in the same order: the same results, three dispatches instead.
-void Pipeline::Impl::FuseElementwise() {
-  auto fused_kind = [](OpKind k) {
-    return k == OpKind::kInputNum    ? OpKind::kInputNumMany
-           : k == OpKind::kImputeNum ? OpKind::kImputeNumMany
-           : k == OpKind::kAffine    ? OpKind::kAffineMany
-                                     : k;
-  };
-  std::vector<Op> out;
-  for (Op& op : ops) {
-    const OpKind many = fused_kind(op.kind);
-    if (many == op.kind) {
-      out.push_back(std::move(op));
-      continue;
-    }
-    if (out.empty() || out.back().kind != many) out.push_back(Op{.kind = many, .step = op.step});
-    Op& f = out.back();
-    if (many == OpKind::kInputNumMany) {
-      f.ins.push_back(static_cast<int>(op.c));
-      f.outs.push_back(op.out);
-      continue;
-    }
-    f.ins.push_back(op.in);
-    f.p0.push_back(op.a);
-    f.p1.push_back(op.b);
-    f.p2.push_back(op.c);
-  }
-  ops = std::move(out);
-}
-
-std::string Pipeline::Impl::RawString(int input, std::int64_t row, const RunContext& ctx) const {
-  if (input < 0 || ctx.raw == nullptr) return "?";
-  const RawColumn& col = ctx.raw->columns[static_cast<std::size_t>(input)];
-  const std::int64_t r = ctx.row_offset + row;
-  if (col.kind == RawColumn::Kind::kStrings) {
-    return std::string(static_cast<const std::string_view*>(col.values)[r * col.stride]);
-  }
-  if (col.kind == RawColumn::Kind::kCodes && col.dictionary != nullptr) {
-    const std::int32_t code = static_cast<const std::int32_t*>(col.values)[r * col.stride];
-    if (code >= 0 && static_cast<std::size_t>(code) < col.dictionary->size()) {
-      return (*col.dictionary)[static_cast<std::size_t>(code)];
-    }
-  }
-  return "?";
-}
-
-void Pipeline::Impl::ReadInputNum(int input, float* out, std::int64_t n,
-                                  const RunContext& ctx) const {
-  const RawColumn& col = ctx.raw->columns[static_cast<std::size_t>(input)];
-  const std::int64_t off = ctx.row_offset;
-  const std::int64_t stride = col.stride;
-  switch (col.kind) {
-    case RawColumn::Kind::kFloat32: {
-      const float* v = static_cast<const float*>(col.values) + off * stride;
-      for (std::int64_t i = 0; i < n; ++i) out[i] = v[i * stride];
-      break;
-    }
-    case RawColumn::Kind::kFloat64: {
-      const double* v = static_cast<const double*>(col.values) + off * stride;
-      for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(v[i * stride]);
-      break;
-    }
-    case RawColumn::Kind::kInt64: {
-      const std::int64_t* v = static_cast<const std::int64_t*>(col.values) + off * stride;
-      for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(v[i * stride]);
-      break;
-    }
-    case RawColumn::Kind::kInt32: {
-      const std::int32_t* v = static_cast<const std::int32_t*>(col.values) + off * stride;
-      for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<float>(v[i * stride]);
-      break;
-    }
-    default:
-      Throw(ErrorCode::kInvalidArgument, "input '{}' must be numeric", inputs.field(input).name);
-  }
-  if (col.missing != nullptr) {
-    for (std::int64_t i = 0; i < n; ++i) {
-      if (col.missing[off + i]) out[i] = kNaN;
-    }
-  }
-}
-
-// The fused elementwise kinds (FuseElementwise): each entry as its single-slot op would do it.
-void Pipeline::Impl::RunFusedOp(const Op& op, Store& st, const RunContext& ctx) const {
-  const std::int64_t n = st.n;
-  switch (op.kind) {
-    case OpKind::kInputNumMany:
-      for (std::size_t k = 0; k < op.ins.size(); ++k) {
-        ReadInputNum(op.ins[k], st.num[static_cast<std::size_t>(op.outs[k])], n, ctx);
-      }
-      return;
-    case OpKind::kImputeNumMany:
-      for (std::size_t k = 0; k < op.ins.size(); ++k) {
-        float* x = st.num[static_cast<std::size_t>(op.ins[k])];
-        const float fill = op.p0[k];
-        for (std::int64_t i = 0; i < n; ++i) x[i] = std::isnan(x[i]) ? fill : x[i];
-      }
-      return;
-    case OpKind::kAffineMany:
-      for (std::size_t k = 0; k < op.ins.size(); ++k) {
-        float* x = st.num[static_cast<std::size_t>(op.ins[k])];
-        const float center = op.p0[k], scale = op.p1[k], offset = op.p2[k];
-        for (std::int64_t i = 0; i < n; ++i) x[i] = (x[i] - center) * scale + offset;
-      }
-      return;
-    default:
-      ESCALA_ASSERT(false);
-  }
-}
-
-void Pipeline::Impl::RunOp(const Op& op, Store& st, const RunContext& ctx) const {
-  const std::int64_t n = st.n;
-  switch (op.kind) {
-    case OpKind::kInputNum:
-      ReadInputNum(static_cast<int>(op.c), st.num[static_cast<std::size_t>(op.out)], n, ctx);
-      return;
-    case OpKind::kInputNumMany:
-    case OpKind::kImputeNumMany:
-    case OpKind::kAffineMany:
-      RunFusedOp(op, st, ctx);
-      return;
-    case OpKind::kInputCat: {
-      const int input = static_cast<int>(op.c);
-      const RawColumn& col = ctx.raw->columns[static_cast<std::size_t>(input)];
-      std::uint64_t* out = st.cat[static_cast<std::size_t>(op.out)];
-      const std::int64_t off = ctx.row_offset;
-      if (col.kind == RawColumn::Kind::kStrings) {
-        const auto* v = static_cast<const std::string_view*>(col.values) + off * col.stride;
-        for (std::int64_t i = 0; i < n; ++i) out[i] = CatHash(v[i * col.stride]);
-      } else if (col.kind == RawColumn::Kind::kCodes) {
-        const auto& hashes = (*ctx.dict_hashes)[static_cast<std::size_t>(input)];
-        const auto* v = static_cast<const std::int32_t*>(col.values) + off * col.stride;
-        for (std::int64_t i = 0; i < n; ++i) {
-          const std::int32_t code = v[i * col.stride];
-          out[i] = code >= 0 && static_cast<std::size_t>(code) < hashes.size()
-                       ? hashes[static_cast<std::size_t>(code)]
-                       : kMissingCat;
-        }
-      } else {
-        Throw(ErrorCode::kInvalidArgument, "input '{}' must be categorical (strings)",
-              inputs.field(input).name);
-      }
-      if (col.missing != nullptr) {
-        for (std::int64_t i = 0; i < n; ++i) {
-          if (col.missing[off + i]) out[i] = kMissingCat;
-        }
-      }
-      return;
-    }
-    case OpKind::kIndicator: {
-      const bool cat = slots[static_cast<std::size_t>(op.in)].categorical;
-      float* out = st.num[static_cast<std::size_t>(op.out)];
-      if (cat) {
-        const std::uint64_t* in = st.cat[static_cast<std::size_t>(op.in)];
-        for (std::int64_t i = 0; i < n; ++i) out[i] = in[i] == kMissingCat ? 1.0f : 0.0f;
-      } else {
-        const float* in = st.num[static_cast<std::size_t>(op.in)];
-        for (std::int64_t i = 0; i < n; ++i) out[i] = std::isnan(in[i]) ? 1.0f : 0.0f;
-      }
-      return;
-    }
-    case OpKind::kImputeNum: {
-      float* x = st.num[static_cast<std::size_t>(op.in)];
-      for (std::int64_t i = 0; i < n; ++i) x[i] = std::isnan(x[i]) ? op.a : x[i];
-      return;
-    }
-    case OpKind::kImputeCat: {
-      std::uint64_t* x = st.cat[static_cast<std::size_t>(op.in)];
-      for (std::int64_t i = 0; i < n; ++i) x[i] = x[i] == kMissingCat ? op.hash : x[i];
-      return;
-    }
-    case OpKind::kAffine: {
-      float* x = st.num[static_cast<std::size_t>(op.in)];
-      const float center = op.a, scale = op.b, offset = op.c;
-      for (std::int64_t i = 0; i < n; ++i) x[i] = (x[i] - center) * scale + offset;
-      return;
-    }
-    case OpKind::kClip: {
-      float* x = st.num[static_cast<std::size_t>(op.in)];
-      for (std::int64_t i = 0; i < n; ++i) {
-        x[i] = std::isnan(x[i]) ? x[i] : std::min(std::max(x[i], op.a), op.b);
-      }
-      return;
-    }
-    case OpKind::kUnary: {
-      float* x = st.num[static_cast<std::size_t>(op.in)];
-      switch (op.fn) {
-        case UnaryFn::kLog1p:
-          for (std::int64_t i = 0; i < n; ++i) x[i] = std::log1p(x[i]);
-          break;
-        case UnaryFn::kLog:
-          for (std::int64_t i = 0; i < n; ++i) x[i] = std::log(x[i]);
-          break;
-        case UnaryFn::kSqrt:
-          for (std::int64_t i = 0; i < n; ++i) x[i] = std::sqrt(x[i]);
-          break;
-        case UnaryFn::kAbs:
-          for (std::int64_t i = 0; i < n; ++i) x[i] = std::fabs(x[i]);
-          break;
-      }
-      return;
-    }
-    case OpKind::kOneHot:
-    case OpKind::kOrdinal: {
-      const std::uint64_t* in = st.cat[static_cast<std::size_t>(op.in)];
-      const bool onehot = op.kind == OpKind::kOneHot;
-      if (onehot) {
-        for (int o : op.outs) std::fill_n(st.num[static_cast<std::size_t>(o)], n, 0.0f);
-      }
-      float* ord = onehot ? nullptr : st.num[static_cast<std::size_t>(op.outs[0])];
-      for (std::int64_t i = 0; i < n; ++i) {
-        const std::uint64_t h = in[i];
-        auto it = std::lower_bound(op.vocab.begin(), op.vocab.end(),
-                                   std::pair<std::uint64_t, int>(h, -1));
-        int idx = it != op.vocab.end() && it->first == h ? it->second : -1;
-        if (idx < 0) {
-          switch (op.unknown) {
-            case Unknown::kOther:
-              idx = op.other_index;
-              break;
-            case Unknown::kIgnore:
-              break;
-            case Unknown::kUseValue:
-              break;
-            case Unknown::kError: {
-              const std::string value =
-                  h == kMissingCat
-                      ? std::string("a missing value")
-                      : "category '" +
-                            RawString(slots[static_cast<std::size_t>(op.in)].source, i, ctx) + "'";
-              Throw(ErrorCode::kInvalidArgument,
-                    "row {}: pipeline step '{}': column '{}' has {} that was not seen when the "
-                    "pipeline was fitted (known: {}; use unknown=ignore or unknown=other to "
-                    "accept it)",
-                    ctx.row_offset + i, StepText(op.step),
-                    slots[static_cast<std::size_t>(op.in)].name, value, JoinNames(op.vocab_names));
-            }
-          }
-        }
-        if (onehot) {
-          if (idx >= 0)
-            st.num[static_cast<std::size_t>(op.outs[static_cast<std::size_t>(idx)])][i] = 1.0f;
-        } else {
-          ord[i] = idx >= 0 ? static_cast<float>(idx) : op.a;
-        }
-      }
-      return;
-    }
-    case OpKind::kHash: {
-      const auto buckets = static_cast<std::uint64_t>(op.outs.size());
-      for (int o : op.outs) std::fill_n(st.num[static_cast<std::size_t>(o)], n, 0.0f);
-      for (std::size_t k = 0; k < op.ins.size(); ++k) {
-        const std::uint64_t* in = st.cat[static_cast<std::size_t>(op.ins[k])];
-        const std::uint64_t ch = op.col_hashes[k];
-        for (std::int64_t i = 0; i < n; ++i) {
-          if (in[i] == kMissingCat) continue;
-          const std::uint64_t h =
-              HashBytes(std::string_view(reinterpret_cast<const char*>(&in[i]), 8), ch);
-          const float sign = (h >> 63) != 0 ? -1.0f : 1.0f;
-          st.num[static_cast<std::size_t>(op.outs[static_cast<std::size_t>(h % buckets)])][i] +=
-              sign;
-        }
-      }
-      return;
-    }
-    case OpKind::kBucketize: {
-      float* x = st.num[static_cast<std::size_t>(op.in)];
-      for (std::int64_t i = 0; i < n; ++i) {
-        if (std::isnan(x[i])) continue;
-        x[i] =
-            static_cast<float>(std::upper_bound(op.boundaries.begin(), op.boundaries.end(), x[i]) -
-                               op.boundaries.begin());
-      }
-      return;
-    }
-    case OpKind::kPoly: {
-      for (std::size_t t = 0; t < op.terms.size(); ++t) {
-        float* out = st.num[static_cast<std::size_t>(op.outs[t])];
-        const auto& term = op.terms[t];
-        const float* first =
-            st.num[static_cast<std::size_t>(op.ins[static_cast<std::size_t>(term[0])])];
-        std::copy_n(first, n, out);
-        for (std::size_t k = 1; k < term.size(); ++k) {
-          const float* f =
-              st.num[static_cast<std::size_t>(op.ins[static_cast<std::size_t>(term[k])])];
-          for (std::int64_t i = 0; i < n; ++i) out[i] *= f[i];
-        }
-      }
-      return;
-    }
-    case OpKind::kExpr: {
-      auto& ptrs = *ctx.ptrs;
-      ptrs.clear();
-      for (int id : op.ins) ptrs.push_back(st.num[static_cast<std::size_t>(id)]);
-      op.expr->Evaluate(ptrs, n, st.num[static_cast<std::size_t>(op.out)], *ctx.expr_scratch);
-      return;
-    }
-  }
 }
 
 // ---- Pipeline: construction, spec, accessors ---------------------------------------------------
