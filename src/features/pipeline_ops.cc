@@ -7,6 +7,7 @@
 
 #include "escala/core/error.h"
 #include "features/pipeline_impl.h"
+#include "features/pipeline_steps.h"
 
 namespace escala::features {
 
@@ -321,6 +322,13 @@ void Pipeline::Impl::AddInputOps(std::vector<int>* live) {
     ops.back().c = static_cast<float>(i);  // the raw input index
     live->push_back(id);
   }
+}
+
+// Builds the ops of one fitted step, updating the live slot list. Used while fitting (one step
+// at a time) and when compiling a parsed pipeline, so both run exactly the same ops.
+void Pipeline::Impl::CompileStep(int index, const FittedStep& step, std::vector<int>* live) {
+  internal::StepCompiler compiler(*this, index, step, *live);
+  internal::FindStepKind(step.kind).compile(compiler);
 }
 
 void Pipeline::Impl::Compile() {
