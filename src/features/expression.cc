@@ -285,6 +285,151 @@ inline float Cmp(float a, float b, bool r) {
   return std::isnan(a) || std::isnan(b) ? kNaN : Bool(r);
 }
 
+// The stack machine: one column of `len` values per stack entry; `top` indexes the top entry.
+// Each instruction runs over the whole column, so dispatch is per instruction, not per value.
+struct Stack {
+  std::vector<std::vector<float>>& entries;
+  std::size_t len;
+  int top = -1;
+
+  float* at(int i) { return entries[static_cast<std::size_t>(i)].data(); }
+};
+
+template <typename F>
+void MapUnary(float* a, std::size_t len, F f) {
+  for (std::size_t i = 0; i < len; ++i) a[i] = f(a[i]);
+}
+
+template <typename F>
+void MapBinary(float* a, const float* b, std::size_t len, F f) {
+  for (std::size_t i = 0; i < len; ++i) a[i] = f(a[i], b[i]);
+}
+
+void ApplyUnary(Op op, float* a, std::size_t len) {
+  switch (op) {
+    case Op::kNeg:
+      return MapUnary(a, len, [](float x) { return -x; });
+    case Op::kNot:
+      return MapUnary(a, len, [](float x) { return std::isnan(x) ? kNaN : Bool(x == 0); });
+    case Op::kLog:
+      return MapUnary(a, len, [](float x) { return std::log(x); });
+    case Op::kExp:
+      return MapUnary(a, len, [](float x) { return std::exp(x); });
+    case Op::kSqrt:
+      return MapUnary(a, len, [](float x) { return std::sqrt(x); });
+    case Op::kAbs:
+      return MapUnary(a, len, [](float x) { return std::fabs(x); });
+    case Op::kLog1p:
+      return MapUnary(a, len, [](float x) { return std::log1p(x); });
+    case Op::kFloor:
+      return MapUnary(a, len, [](float x) { return std::floor(x); });
+    case Op::kCeil:
+      return MapUnary(a, len, [](float x) { return std::ceil(x); });
+    case Op::kIsNan:
+      return MapUnary(a, len, [](float x) { return Bool(std::isnan(x)); });
+    default:
+      return;
+  }
+}
+
+void ApplyArithmetic(Op op, float* a, const float* b, std::size_t len) {
+  switch (op) {
+    case Op::kAdd:
+      return MapBinary(a, b, len, [](float x, float y) { return x + y; });
+    case Op::kSub:
+      return MapBinary(a, b, len, [](float x, float y) { return x - y; });
+    case Op::kMul:
+      return MapBinary(a, b, len, [](float x, float y) { return x * y; });
+    case Op::kDiv:
+      return MapBinary(a, b, len, [](float x, float y) { return x / y; });
+    case Op::kMod:
+      return MapBinary(a, b, len, [](float x, float y) { return std::fmod(x, y); });
+    case Op::kPow:
+      return MapBinary(a, b, len, [](float x, float y) { return std::pow(x, y); });
+    default:
+      return;
+  }
+}
+
+// Comparisons and logic: 1 or 0, NaN when either side is.
+void ApplyComparison(Op op, float* a, const float* b, std::size_t len) {
+  switch (op) {
+    case Op::kLt:
+      return MapBinary(a, b, len, [](float x, float y) { return Cmp(x, y, x < y); });
+    case Op::kLe:
+      return MapBinary(a, b, len, [](float x, float y) { return Cmp(x, y, x <= y); });
+    case Op::kGt:
+      return MapBinary(a, b, len, [](float x, float y) { return Cmp(x, y, x > y); });
+    case Op::kGe:
+      return MapBinary(a, b, len, [](float x, float y) { return Cmp(x, y, x >= y); });
+    case Op::kEq:
+      return MapBinary(a, b, len, [](float x, float y) { return Cmp(x, y, x == y); });
+    case Op::kNe:
+      return MapBinary(a, b, len, [](float x, float y) { return Cmp(x, y, x != y); });
+    case Op::kAnd:
+      return MapBinary(a, b, len, [](float x, float y) { return Cmp(x, y, x != 0 && y != 0); });
+    case Op::kOr:
+      return MapBinary(a, b, len, [](float x, float y) { return Cmp(x, y, x != 0 || y != 0); });
+    default:
+      return ApplyArithmetic(op, a, b, len);
+  }
+}
+
+// min/max of the top `argc` entries into the first of them; NaN when any is.
+void ApplyMinMax(const Instr& in, Stack& st) {
+  const int first = st.top - in.arg + 1;
+  float* d = st.at(first);
+  for (int k = first + 1; k <= st.top; ++k) {
+    if (in.op == Op::kMin) {
+      MapBinary(d, st.at(k), st.len, [](float x, float y) {
+        return std::isnan(x) || std::isnan(y) ? kNaN : std::min(x, y);
+      });
+    } else {
+      MapBinary(d, st.at(k), st.len, [](float x, float y) {
+        return std::isnan(x) || std::isnan(y) ? kNaN : std::max(x, y);
+      });
+    }
+  }
+  st.top = first;
+}
+
+// clip(x, lo, hi) and if(cond, a, b): NaN when x (cond) is.
+void ApplyTernary(Op op, Stack& st) {
+  float* a = st.at(st.top - 2);
+  const float* b = st.at(st.top - 1);
+  const float* c = st.at(st.top);
+  if (op == Op::kClip) {
+    for (std::size_t i = 0; i < st.len; ++i)
+      a[i] = std::isnan(a[i]) ? kNaN : std::min(std::max(a[i], b[i]), c[i]);
+  } else {
+    for (std::size_t i = 0; i < st.len; ++i)
+      a[i] = std::isnan(a[i]) ? kNaN : (a[i] != 0 ? b[i] : c[i]);
+  }
+  st.top -= 2;
+}
+
+void Execute(const Instr& in, std::span<const float* const> columns, Stack& st) {
+  switch (in.op) {
+    case Op::kColumn:
+      std::copy_n(columns[static_cast<std::size_t>(in.arg)], st.len, st.at(++st.top));
+      return;
+    case Op::kConst:
+      std::fill_n(st.at(++st.top), st.len, in.value);
+      return;
+    case Op::kMin:
+    case Op::kMax:
+      return ApplyMinMax(in, st);
+    case Op::kClip:
+    case Op::kIf:
+      return ApplyTernary(in.op, st);
+    default:
+      break;
+  }
+  if (StackEffect(in) == 0) return ApplyUnary(in.op, st.at(st.top), st.len);
+  ApplyComparison(in.op, st.at(st.top - 1), st.at(st.top), st.len);
+  --st.top;
+}
+
 }  // namespace
 
 Expression Expression::Parse(std::string_view text, bool require_target) {
@@ -348,158 +493,9 @@ void Expression::Evaluate(std::span<const float* const> columns, std::int64_t n,
   for (auto& s : scratch.stack) {
     if (s.size() < len) s.resize(len);
   }
-  auto& st = scratch.stack;
-  int top = -1;  // index of the top of the stack
-  for (const Instr& in : program_) {
-    switch (in.op) {
-      case Op::kColumn: {
-        float* d = st[static_cast<std::size_t>(++top)].data();
-        std::copy_n(columns[static_cast<std::size_t>(in.arg)], len, d);
-        break;
-      }
-      case Op::kConst: {
-        float* d = st[static_cast<std::size_t>(++top)].data();
-        std::fill_n(d, len, in.value);
-        break;
-      }
-      case Op::kMin:
-      case Op::kMax: {
-        const int first = top - in.arg + 1;
-        float* d = st[static_cast<std::size_t>(first)].data();
-        for (int k = first + 1; k <= top; ++k) {
-          const float* b = st[static_cast<std::size_t>(k)].data();
-          for (std::size_t i = 0; i < len; ++i) {
-            d[i] = std::isnan(d[i]) || std::isnan(b[i]) ? kNaN
-                   : in.op == Op::kMin                  ? std::min(d[i], b[i])
-                                                        : std::max(d[i], b[i]);
-          }
-        }
-        top = first;
-        break;
-      }
-      case Op::kClip:
-      case Op::kIf: {
-        float* a = st[static_cast<std::size_t>(top - 2)].data();
-        const float* b = st[static_cast<std::size_t>(top - 1)].data();
-        const float* c = st[static_cast<std::size_t>(top)].data();
-        if (in.op == Op::kClip) {
-          for (std::size_t i = 0; i < len; ++i)
-            a[i] = std::isnan(a[i]) ? kNaN : std::min(std::max(a[i], b[i]), c[i]);
-        } else {
-          for (std::size_t i = 0; i < len; ++i)
-            a[i] = std::isnan(a[i]) ? kNaN : (a[i] != 0 ? b[i] : c[i]);
-        }
-        top -= 2;
-        break;
-      }
-      case Op::kNeg:
-      case Op::kNot:
-      case Op::kLog:
-      case Op::kExp:
-      case Op::kSqrt:
-      case Op::kAbs:
-      case Op::kLog1p:
-      case Op::kFloor:
-      case Op::kCeil:
-      case Op::kIsNan: {
-        float* a = st[static_cast<std::size_t>(top)].data();
-        for (std::size_t i = 0; i < len; ++i) {
-          const float x = a[i];
-          switch (in.op) {
-            case Op::kNeg:
-              a[i] = -x;
-              break;
-            case Op::kNot:
-              a[i] = std::isnan(x) ? kNaN : Bool(x == 0);
-              break;
-            case Op::kLog:
-              a[i] = std::log(x);
-              break;
-            case Op::kExp:
-              a[i] = std::exp(x);
-              break;
-            case Op::kSqrt:
-              a[i] = std::sqrt(x);
-              break;
-            case Op::kAbs:
-              a[i] = std::fabs(x);
-              break;
-            case Op::kLog1p:
-              a[i] = std::log1p(x);
-              break;
-            case Op::kFloor:
-              a[i] = std::floor(x);
-              break;
-            case Op::kCeil:
-              a[i] = std::ceil(x);
-              break;
-            case Op::kIsNan:
-              a[i] = Bool(std::isnan(x));
-              break;
-            default:
-              break;
-          }
-        }
-        break;
-      }
-      default: {  // binary
-        float* a = st[static_cast<std::size_t>(top - 1)].data();
-        const float* b = st[static_cast<std::size_t>(top)].data();
-        for (std::size_t i = 0; i < len; ++i) {
-          const float x = a[i], y = b[i];
-          switch (in.op) {
-            case Op::kAdd:
-              a[i] = x + y;
-              break;
-            case Op::kSub:
-              a[i] = x - y;
-              break;
-            case Op::kMul:
-              a[i] = x * y;
-              break;
-            case Op::kDiv:
-              a[i] = x / y;
-              break;
-            case Op::kMod:
-              a[i] = std::fmod(x, y);
-              break;
-            case Op::kPow:
-              a[i] = std::pow(x, y);
-              break;
-            case Op::kLt:
-              a[i] = Cmp(x, y, x < y);
-              break;
-            case Op::kLe:
-              a[i] = Cmp(x, y, x <= y);
-              break;
-            case Op::kGt:
-              a[i] = Cmp(x, y, x > y);
-              break;
-            case Op::kGe:
-              a[i] = Cmp(x, y, x >= y);
-              break;
-            case Op::kEq:
-              a[i] = Cmp(x, y, x == y);
-              break;
-            case Op::kNe:
-              a[i] = Cmp(x, y, x != y);
-              break;
-            case Op::kAnd:
-              a[i] = Cmp(x, y, x != 0 && y != 0);
-              break;
-            case Op::kOr:
-              a[i] = Cmp(x, y, x != 0 || y != 0);
-              break;
-            default:
-              break;
-          }
-        }
-        --top;
-        break;
-      }
-    }
-  }
-  std::copy_n(st[0].data(), len, out);
+  Stack stack{scratch.stack, len};
+  for (const Instr& in : program_) Execute(in, columns, stack);
+  std::copy_n(scratch.stack[0].data(), len, out);
 }
 
 float Expression::EvaluateRow(std::span<const float> values) const {

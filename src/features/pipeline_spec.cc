@@ -7,6 +7,7 @@
 #include <fast_float/fast_float.h>
 
 #include "escala/core/error.h"
+#include "features/pipeline_steps.h"
 
 namespace escala::features::internal {
 
@@ -26,14 +27,6 @@ bool ParseNumber(std::string_view s, double* out) {
 // Options whose value is a list: bare numbers after them extend the list ("q=0.01,0.99").
 const std::set<std::string>& ListOptions() {
   static const std::set<std::string> k = {"q", "range", "boundaries"};
-  return k;
-}
-
-const std::set<std::string>& KnownSteps() {
-  static const std::set<std::string> k = {
-      "impute",    "clip",          "standardize", "minmax", "robust",  "log1p",
-      "log",       "sqrt",          "abs",         "onehot", "ordinal", "hash",
-      "bucketize", "quantile_bins", "poly",        "expr",   "drop"};
   return k;
 }
 
@@ -68,11 +61,9 @@ StepDef ParseStep(const std::string& text) {
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (name == "scale" || name == "standard_scaler") name = "standardize";
   if (name == "one_hot") name = "onehot";
-  ESCALA_CHECK(KnownSteps().count(name) == 1, kInvalidArgument,
-               "pipeline step '{}': unknown step '{}' (known: impute, clip, standardize, minmax, "
-               "robust, log1p, log, sqrt, abs, onehot, ordinal, hash, bucketize, quantile_bins, "
-               "poly, expr, drop)",
-               text, name);
+  const StepKind* kind = LookupStepKind(name);
+  ESCALA_CHECK(kind != nullptr, kInvalidArgument,
+               "pipeline step '{}': unknown step '{}' (known: {})", text, name, StepKindList());
   d.kind = name;
   if (open == std::string::npos) return d;
   const std::size_t close = text.rfind(')');
@@ -87,7 +78,7 @@ StepDef ParseStep(const std::string& text) {
   }
   ESCALA_CHECK(depth == 0, kInvalidArgument, "pipeline step '{}': unbalanced parentheses", text);
   d.raw = Trim(std::string_view(text).substr(open + 1, close - open - 1));
-  if (d.kind == "expr") return d;  // the expression is parsed by Expression
+  if (kind->raw_argument) return d;  // e.g. an expression, parsed by Expression
   std::string last_list;
   for (const std::string& item_raw : SplitTop(d.raw, ',')) {
     const std::string item = Trim(item_raw);
