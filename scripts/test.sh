@@ -3,8 +3,9 @@
 # and runs the whole test suite through ctest, printing ctest's summary.
 #
 #   scripts/test.sh          build + all tests
-#   scripts/test.sh --ci     also: clang-format check, an ASan+UBSan build running the unit
-#                            tests, and a consumer project built against the installed package
+#   scripts/test.sh --ci     also: clang-format check, the function-length limit, an ASan+UBSan
+#                            build running the unit tests, and a consumer project built against
+#                            the installed package
 #                            (what .ci/run does; CI=true implies it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +29,8 @@ scripts/install-deps.sh --test
 if (( ci )); then
   stage "clang-format"
   scripts/check-format.sh
+  stage "function lengths (at most 150 lines)"
+  scripts/function-lengths.sh 3 --max 150
 fi
 
 stage "configure + build (release)"
