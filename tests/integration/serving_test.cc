@@ -4,12 +4,15 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
 #include <tuple>
 #include <unistd.h>
 #include <vector>
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -288,6 +291,125 @@ TEST(Serving, HotSwapUnderLoadFailsNoRequest) {
   bool reported = false;
   for (const auto& m : server->Index()) reported |= m.version == "4" && m.state == "UNAVAILABLE";
   EXPECT_TRUE(reported);
+  server->Shutdown(1s);
+}
+
+// Chaos under load: 50 new versions appear while four clients keep calling; one in five is
+// damaged (a flipped byte, cut short, empty, or not a bundle). No request fails, every answer is
+// the one its reported version gives, each damaged version is refused (and counted) while the
+// previous good one keeps serving, and the last good version ends up served.
+TEST(ServingChaos, FiftySwapsOneInFiveDamagedFailNoRequest) {
+  constexpr int kVersions = 51;
+  testing::TempDir repo;
+  auto put = [&](int version, const std::string& bytes) {
+    const auto dir = repo.path() / "m" / std::to_string(version);
+    std::filesystem::create_directories(dir);
+    WriteFileAtomic((dir / "model.bundle").string(), bytes);
+  };
+  // The expected answer of each version for the one row the clients send.
+  const std::vector<float> row = {1, -2, 0.5f, 3};
+  std::vector<float> expected(kVersions + 1, -1);
+  auto good = [&](int v) {
+    auto bundle = testing::NumericLogisticBundle(4, static_cast<std::uint64_t>(v));
+    io::Predictor predictor(bundle);
+    features::RawBatch batch;
+    batch.rows = 1;
+    for (int j = 0; j < 4; ++j) {
+      batch.columns.push_back(features::RawColumn{features::RawColumn::Kind::kFloat32,
+                                                  row.data() + j, 1, nullptr, nullptr});
+    }
+    io::PredictScratch ps;
+    MatrixF p(1, 1);
+    predictor.Predict(batch, p.view(), ps);
+    expected[static_cast<std::size_t>(v)] = p(0, 0);
+    return bundle->SerializeToString();
+  };
+  auto damaged = [&](int v) {
+    std::string bytes = good(v);
+    expected[static_cast<std::size_t>(v)] = -1;
+    switch ((v / 5) % 4) {
+      case 0:
+        bytes[bytes.size() / 3] ^= 0x40;
+        return bytes;
+      case 1:
+        return bytes.substr(0, bytes.size() / 2);
+      case 2:
+        return std::string();
+      default:
+        return std::string("not a bundle at all\n");
+    }
+  };
+  put(1, good(1));
+  auto server = PredictionServer::Builder()
+                    .SetGrpcAddress("127.0.0.1:0")
+                    .SetHttpAddress("")
+                    .SetModelRepository(repo.path().string())
+                    .SetPollInterval(20ms)
+                    .Build();
+  const std::string address = "127.0.0.1:" + std::to_string(server->grpc_port());
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0}, wrong{0}, latest_seen{1};
+  std::mutex mu;
+  std::string last_problem;
+  auto client_loop = [&] {
+    Client client(address);
+    const auto deadline = std::chrono::steady_clock::now() + 60s;  // bounded
+    while (!stop.load() && std::chrono::steady_clock::now() < deadline) {
+      try {
+        const auto r = client.Infer("m", {Tensor::Fp32("features", {1, 4}, row)});
+        const int v = std::stoi(r.model_version);
+        const float p = r.output("probabilities").fp32.at(1);
+        if (v < 1 || v > kVersions || expected[static_cast<std::size_t>(v)] != p) {
+          ++wrong;
+          std::lock_guard lock(mu);
+          last_problem = fmt::format("version {} answered {}", v, p);
+        }
+        int seen = latest_seen.load();
+        while (v > seen && !latest_seen.compare_exchange_weak(seen, v)) {
+        }
+        ++ok;
+      } catch (const Error& e) {
+        ++failed;
+        std::lock_guard lock(mu);
+        last_problem = e.what();
+      }
+    }
+  };
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 4; ++i) clients.emplace_back(client_loop);
+  int damaged_count = 0;
+  for (int v = 2; v <= kVersions; ++v) {
+    const bool bad = v % 5 == 0;
+    put(v, bad ? damaged(v) : good(v));
+    damaged_count += bad ? 1 : 0;
+    if (bad) {
+      // Tried and refused before the next version hides it (the latest policy would skip it).
+      auto refused = [&] {
+        for (const auto& m : server->Index()) {
+          if (m.version == std::to_string(v) && m.state == "UNAVAILABLE") return true;
+        }
+        return false;
+      };
+      for (int i = 0; i < 500 && !refused(); ++i) std::this_thread::sleep_for(10ms);
+      EXPECT_TRUE(refused()) << "damaged version " << v << " was not refused";
+      continue;
+    }
+    // Each good version is served before the next appears (bounded wait).
+    for (int i = 0; i < 500 && latest_seen.load() < v; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_GE(latest_seen.load(), v) << "version " << v << " was not served";
+  }
+  stop = true;
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(failed.load(), 0) << last_problem;
+  EXPECT_EQ(wrong.load(), 0) << last_problem;
+  EXPECT_GT(ok.load(), kVersions);
+  Client client(address);
+  EXPECT_EQ(client.Infer("m", {Tensor::Fp32("features", {1, 4}, row)}).model_version,
+            std::to_string(kVersions));
+  EXPECT_NE(server->MetricsText().find(
+                fmt::format("escala_model_load_failures_total{{model=\"m\"}} {}", damaged_count)),
+            std::string::npos)
+      << server->MetricsText();
   server->Shutdown(1s);
 }
 
