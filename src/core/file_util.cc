@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "escala/core/error.h"
+#include "escala/core/fault_injection.h"
 
 namespace escala {
 namespace {
@@ -147,6 +148,7 @@ void AtomicFileWriter::Commit() {
   }
   int err = ::fsync(fd) != 0 ? errno : 0;
   if (::close(fd) != 0 && err == 0) err = errno;
+  FaultPoint("write", path_);  // tests of crash safety: the whole file under its temporary name
   if (err == 0 && ::rename(tmp_.c_str(), path_.c_str()) != 0) err = errno;
   if (err != 0) {
     ::unlink(tmp_.c_str());

@@ -9,6 +9,7 @@
 #include "distributed/grpc_ring.h"
 #include "distributed/torch_store.h"
 #include "distributed/transport.h"
+#include "escala/core/fault_injection.h"
 #include "escala/core/logging.h"
 #include "escala/distributed/coordinator.h"
 
@@ -195,6 +196,7 @@ std::unique_ptr<Communicator> Connect(const WorkerEnv& env, const ConnectOptions
   reg.port = transport->port();
   reg.local_rank = env.local_rank;
   std::shared_ptr<JobSession> session = JobSession::Join(jo, reg);
+  FaultPoint("rendezvous");  // tests of crash safety: joined, the data plane not yet connected
   const Membership& m = session->membership();
   try {
     std::vector<std::string> addresses;

@@ -7,6 +7,7 @@
 #include <fmt/ranges.h>
 
 #include "escala/core/error.h"
+#include "escala/core/fault_injection.h"
 #include "escala/core/file_util.h"
 #include "escala/core/logging.h"
 #include "escala/data/split.h"
@@ -246,6 +247,7 @@ TrainOutcome TrainTable(const TrainSpec& spec, data::Table table, std::optional<
   std::vector<std::string> classes;
   const models::Task task = ResolveTask(spec.model, spec.task, table, spec.label, comm, &classes);
   CheckWarmStartClasses(spec, classes);
+  FaultPoint("pipeline_fit");  // tests of crash safety (escala/core/fault_injection.h)
   const features::Pipeline pipeline = FitPipeline(spec, table, comm);
   if (leader) ESCALA_LOG_INFO("{}", pipeline.Describe());
   Encoded e = Encode(spec, pipeline, table, valid, classes, comm);

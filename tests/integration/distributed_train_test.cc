@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <signal.h>
 #include <thread>
 
@@ -183,6 +184,80 @@ TEST_F(DistTrain, MaxRestartsResumesFromTheLastCheckpointAndEndsWithTheSameModel
   MaxParamDiff(dir_.File("clean.bundle"), dir_.File("restarted.bundle"), &diff);
   EXPECT_EQ(diff, 0.0);
 }
+
+// Processes whose command line mentions `text` (a test's temporary directory): what a job left.
+std::vector<pid_t> ProcessesMentioning(const std::string& text) {
+  std::vector<pid_t> out;
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream f(e.path() / "cmdline", std::ios::binary);
+    const std::string cmdline((std::istreambuf_iterator<char>(f)),
+                              std::istreambuf_iterator<char>());
+    if (cmdline.find(text) != std::string::npos && cmdline.find("escala") != std::string::npos) {
+      out.push_back(std::stoi(name));
+    }
+  }
+  return out;
+}
+
+// A worker of a 2-worker job dies (SIGKILL, through ESCALA_FAULT: escala/core/fault_injection.h)
+// at each phase of `escala train`: joining the job, fitting the pipeline, writing a checkpoint,
+// writing the final bundle. The launcher exits with an error within the timeouts, no process is
+// left, no partial file is ever published; with --max-restarts 1 the job ends with the very model
+// an undisturbed run gives.
+class DistTrainFaults : public DistTrain, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(DistTrainFaults, AWorkerKilledAtEachPhaseLeavesNothingHalfDone) {
+  const std::string fault = GetParam();
+  const std::string launch = " launch --nproc 2 --heartbeat-timeout 3s --collective-timeout 20s";
+  const std::string train = Train("--epochs 3 --checkpoint-dir " + dir_.File("ck") + " --resume");
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() + launch + " -- " + CliPath() +
+                           Train("--epochs 3 --out " + dir_.File("clean.bundle")),
+                       &out),
+            0)
+      << out;
+  const auto start = std::chrono::steady_clock::now();
+  const int rc = RunCommand("ESCALA_FAULT=" + fault + " timeout 90 " + CliPath() + launch + " -- " +
+                                CliPath() + train + " --out " + dir_.File("m.bundle"),
+                            &out);
+  EXPECT_NE(rc, 0) << out;
+  EXPECT_NE(rc, 124) << "the job hung after a worker died\n" << out;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 60s);
+  EXPECT_NE(out.find("fault injection"), std::string::npos) << out;
+  EXPECT_TRUE(ProcessesMentioning(dir_.path().string()).empty()) << "a worker was left running";
+  EXPECT_FALSE(std::filesystem::exists(dir_.File("m.bundle"))) << out;
+  if (std::filesystem::exists(dir_.File("ck/checkpoint.ckpt"))) {
+    std::uint32_t version = 0;
+    const std::string ck = ReadFileToString(dir_.File("ck/checkpoint.ckpt"));
+    EXPECT_NO_THROW(UnframePayload(ck, "ESCALACK", &version, "checkpoint"));
+  }
+  // The same fault with one restart allowed: the restarted job (the fault fires on the first
+  // attempt only) resumes from what survived and ends with the undisturbed run's model.
+  std::filesystem::remove_all(dir_.File("ck"));
+  ASSERT_EQ(RunCommand("ESCALA_FAULT=" + fault + " timeout 120 " + CliPath() + launch +
+                           " --max-restarts 1 -- " + CliPath() + train + " --out " +
+                           dir_.File("m.bundle"),
+                       &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("restarting the job"), std::string::npos) << out;
+  double diff = 1;
+  MaxParamDiff(dir_.File("clean.bundle"), dir_.File("m.bundle"), &diff);
+  EXPECT_EQ(diff, 0.0);
+}
+
+std::string PhaseName(const ::testing::TestParamInfo<const char*>& param) {
+  static const char* const kNames[] = {"Rendezvous", "PipelineFit", "CheckpointWrite",
+                                       "BundleWrite"};
+  return kNames[param.index];
+}
+
+INSTANTIATE_TEST_SUITE_P(Phases, DistTrainFaults,
+                         ::testing::Values("rendezvous@1", "pipeline_fit@1",
+                                           "write:checkpoint.ckpt@0", "write:.bundle@0"),
+                         PhaseName);
 
 }  // namespace
 }  // namespace escala
