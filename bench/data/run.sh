@@ -7,7 +7,9 @@
 # Workloads:
 #   W3      the W0 training CSV (1,000,000 x 64 + label, ~590 MB, from `escala datagen`) parsed
 #           into a float32 matrix: escala (T threads) vs pandas read_csv, with `wc -l` and `cat`
-#           as floors; peak RSS of the escala run against the output matrix it must hold.
+#           as floors; peak RSS of the escala run against the output matrix it must hold; and
+#           the same file read as a typed table (what `escala train` reads) against that dense
+#           path.
 #   LIBSVM  500,000 rows x 20 of 1,000 features: escala vs scikit-learn load_svmlight_file.
 #   STREAM  a streaming pass (column sums) over 1x and 3x the W0 CSV: peak RSS must not grow with
 #           the data.
@@ -125,6 +127,9 @@ for ((i = 0; i < runs; i++)); do
 done
 warm_s=$(printf '%s\n' "${warm[@]}" | median)
 read -r mmap_s mmap_kb < <(measure "$runs" 1 "$bench" --threads "$threads" csv "$w0" --label label --mmap)
+# The table path (typed columns, what `escala train` reads) against the dense path, alternately.
+read -r tab_s tab_kb den_s _ < <(versus "$runs" "$runs" \
+  "$bench --threads $threads table $w0" "$bench --threads $threads csv $w0 --label label")
 
 echo "== LIBSVM -> CSR" >&2
 read -r svm_s svm_kb skl_s skl_kb < <(versus "$runs" "$peer_runs" \
@@ -153,6 +158,7 @@ printf '%-34s %-36s %9.3f %9s %12s\n' "" "escala, $threads threads (pread)" "$es
 printf '%-34s %-36s %9.3f %9s %12s\n' "" "escala, 1 thread" "$esc1_s" "$(mb "$w0_bytes" "$esc1_s")" "-"
 printf '%-34s %-36s %9.3f %9s %12s\n' "" "escala, $threads threads, 3rd read in process" "$warm_s" "$(mb "$w0_bytes" "$warm_s")" "-"
 printf '%-34s %-36s %9.3f %9s %12s\n' "" "escala, $threads threads, memory map" "$mmap_s" "$(mb "$w0_bytes" "$mmap_s")" "$(rssmb "$mmap_kb")"
+printf '%-34s %-36s %9.3f %9s %12s\n' "" "escala, $threads threads, typed table" "$tab_s" "$(mb "$w0_bytes" "$tab_s")" "$(rssmb "$tab_kb")"
 printf '%-34s %-36s %9.3f %9s %12s\n' "" "pandas $($py -c 'import pandas; print(pandas.__version__)') read_csv" "$pd_s" "$(mb "$w0_bytes" "$pd_s")" "$(rssmb "$pd_kb")"
 printf '%-34s %-36s %9.3f %9s %12s\n' "LIBSVM 500k x 1000, nnz 20 ($(( svm_bytes / 1000000 )) MB)" "escala, $threads threads" "$svm_s" "$(mb "$svm_bytes" "$svm_s")" "$(rssmb "$svm_kb")"
 printf '%-34s %-36s %9.3f %9s %12s\n' "" "scikit-learn load_svmlight_file" "$skl_s" "$(mb "$svm_bytes" "$skl_s")" "$(rssmb "$skl_kb")"
@@ -167,6 +173,7 @@ awk -v b="$w0_bytes" -v e="$warm_s" 'BEGIN {printf "  CSV: escala throughput, wa
 awk -v e="$warm_s" -v p="$pd_s" 'BEGIN {printf "  CSV: escala warm vs pandas read_csv     %6.1fx\n", p / e}'
 awk -v k="$esc_kb" -v m="$matrix_mb" 'BEGIN {printf "  CSV: peak RSS / output matrix (pread)   %6.2f  [<= 1.3, no input mapping]\n", k * 1024 / 1e6 / m}'
 awk -v k="$mmap_kb" -v m="$matrix_mb" -v b="$w0_bytes" 'BEGIN {printf "  CSV: peak RSS / (matrix + mapping), mmap %5.2f  [<= 1.3]\n", k * 1024 / (m * 1e6 + b)}'
+awk -v t="$tab_s" -v d="$den_s" 'BEGIN {printf "  CSV: typed table / dense float32 time   %6.2fx  [<= 1.25x]\n", t / d}'
 awk -v e="$svm_s" -v p="$skl_s" 'BEGIN {printf "  LIBSVM: escala vs scikit-learn          %6.1fx  [>= 5x]\n", p / e}'
 awk -v a="$st1_kb" -v b="$st3_kb" 'BEGIN {printf "  stream: peak RSS 3x data / 1x data      %6.2f  [~1: independent of size]\n", b / a}'
 echo "  stream: 3x data under a 1 GiB address-space cap: $cap_ok"
