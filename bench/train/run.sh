@@ -16,16 +16,7 @@ scripts/install-deps.sh --bench >/dev/null
 source bench/build.sh
 bench_build escala_cli
 escala="$b/src/cli/escala"
-mkdir -p "$work"
-gen() {  # gen OUT START ROWS
-  [[ -f "$1" ]] || "$escala" datagen --task classification --rows "$3" --start-row "$2" \
-    --features 64 --informative 16 --classes 2 --noise 0.02 --seed 42 --out "$1" 2>/dev/null
-}
-echo "W0: generating data in $work (once)" >&2
-gen "$work/w0_train.csv" 0 1000000
-gen "$work/w0_test.csv" 1000000 200000
-gen "$work/w0_train.npy" 0 1000000
-gen "$work/w0_test.npy" 1000000 200000
+w0_generate "$work" csv npy
 
 fit() {  # fit ARGS... -> "seconds logloss accuracy"
   "$escala" --threads 2 train --data "$work/w0_train.csv" --valid "$work/w0_test.csv" --label label \
