@@ -34,6 +34,22 @@ Result Launch(const std::vector<std::string>& args, std::chrono::seconds bound =
   return r;
 }
 
+// `escala --threads N launch` caps every worker's threads, passed to them explicitly; without it
+// the workers divide the node's cores among themselves (ESCALA_NUM_THREADS stays unset).
+TEST(Launch, ThreadsGivenToTheLauncherArePassedToTheWorkers) {
+  TempDir dir;
+  const std::vector<std::string> show = {
+      "--nproc", "2", "--", "/bin/sh", "-c", "echo threads=${ESCALA_NUM_THREADS:-unset}"};
+  std::vector<std::string> argv = {CliPath(), "--threads", "3", "launch"};
+  argv.insert(argv.end(), show.begin(), show.end());
+  Subprocess p(argv, {}, dir.File("out"));
+  ASSERT_EQ(p.Wait(seconds(60)).value_or(-1), 0) << p.Output();
+  EXPECT_NE(p.Output().find("[rank 1] threads=3"), std::string::npos) << p.Output();
+  const Result plain = Launch(show);
+  ASSERT_EQ(plain.status, 0) << plain.out;
+  EXPECT_NE(plain.out.find("[rank 1] threads=unset"), std::string::npos) << plain.out;
+}
+
 TEST(Launch, SetsTheEnvironmentAndPrefixesOutput) {
   const Result r =
       Launch({"--nproc", "3", "--", "/bin/sh", "-c",
