@@ -37,9 +37,17 @@ struct FitFrame {
 
 namespace {
 
+// In blocks through AddBatch (two passes over each block, merged): Welford's update per value
+// divides once per value and was 6% of fitting the default pipeline on W0.
 NumericSummary SummaryOf(const std::vector<float>& x) {
+  constexpr std::size_t kBlock = 4096;
   NumericSummary s;
-  for (float v : x) s.Add(v);
+  double block[kBlock];
+  for (std::size_t b = 0; b < x.size(); b += kBlock) {
+    const std::size_t n = std::min(kBlock, x.size() - b);
+    for (std::size_t i = 0; i < n; ++i) block[i] = x[b + i];
+    s.AddBatch(std::span<const double>(block, n));
+  }
   return s;
 }
 
