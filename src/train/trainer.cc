@@ -19,6 +19,7 @@
 #include "escala/core/progress.h"
 #include "escala/core/random.h"
 #include "escala/train/lbfgs.h"
+#include "escala/train/source.h"
 #include "train/minibatch.h"
 
 namespace escala::train {
@@ -135,7 +136,7 @@ Metrics Trainer::ValidationMetrics(const DataShard* valid) {
   return EvaluateDistributed(model_.task(), pred.view(), valid->labels, comm_);
 }
 
-TrainResult Trainer::Fit(const DataShard& train, const DataShard* valid) {
+void Trainer::PrepareFit(const DataShard* valid) {
   if (valid != nullptr) {
     ESCALA_CHECK(valid->features.cols() == model_.num_features(), kInvalidArgument,
                  "validation data has {} features but the model expects {}", valid->features.cols(),
@@ -145,6 +146,10 @@ TrainResult Trainer::Fit(const DataShard& train, const DataShard* valid) {
   }
   if (options_.metric.empty()) options_.metric = DefaultMetric(model_.task());
   CheckMetric(model_.task(), options_.metric);
+}
+
+TrainResult Trainer::Fit(const DataShard& train, const DataShard* valid) {
+  PrepareFit(valid);
   if (options_.optimizer.name == "lbfgs") return FitLbfgs(train, valid);
   return FitMinibatch(train, valid);
 }
@@ -160,10 +165,33 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
 
 // ---- full-batch L-BFGS ------------------------------------------------------------------------
 
+void ShardChunks::ForEachChunk(const std::function<void(const DataShard&)>& visit) {
+  const std::int64_t n = shard_.rows();
+  const std::int64_t step = chunk_rows_ > 0 ? chunk_rows_ : std::max<std::int64_t>(n, 1);
+  for (std::int64_t b = 0; b < n || b == 0; b += step) {
+    const std::int64_t m = std::min(step, n - b);
+    const auto at = static_cast<std::size_t>(b), count = static_cast<std::size_t>(m);
+    visit(DataShard{shard_.features.Rows(b, m), shard_.labels.subspan(at, count),
+                    shard_.row_ids.empty() ? std::span<const std::uint64_t>()
+                                           : shard_.row_ids.subspan(at, count)});
+    if (n == 0) break;
+  }
+}
+
 TrainResult Trainer::FitLbfgs(const DataShard& train, const DataShard* valid) {
-  const auto start = Clock::now();
   std::uint64_t total_rows = 0;
-  ResolveRowIds(train, &total_rows);
+  ResolveRowIds(train, &total_rows);  // checks labels and columns
+  ShardChunks chunks(train);
+  return FitFullBatch(chunks, valid);
+}
+
+TrainResult Trainer::FitFullBatch(ChunkSource& train, const DataShard* valid) {
+  const auto start = Clock::now();
+  ESCALA_CHECK(train.cols() == model_.num_features(), kInvalidArgument,
+               "data has {} features but the model expects {}", train.cols(),
+               model_.num_features());
+  const auto total_rows =
+      static_cast<std::uint64_t>(comm_.AllReduceScalar<std::int64_t>(train.rows(), ReduceOp::kSum));
   ESCALA_CHECK(total_rows > 0, kInvalidArgument, "no training rows");
   ESCALA_CHECK(!options_.backend, kInvalidArgument,
                "lbfgs runs on the CPU only; choose a first-order optimizer (sgd, momentum, "
@@ -171,13 +199,16 @@ TrainResult Trainer::FitLbfgs(const DataShard& train, const DataShard* valid) {
   ESCALA_CHECK(model_.kind() != "mlp", kInvalidArgument,
                "lbfgs is for the convex models (linear, logistic, softmax); use adam or sgd for "
                "an MLP");
+  ESCALA_CHECK(options_.optimizer.name == "lbfgs", kInvalidArgument,
+               "training from a chunked source is full-batch: it needs optimizer lbfgs, not {}",
+               options_.optimizer.name);
+  PrepareFit(valid);
   if (options_.initialize) model_.Initialize(options_.seed);
   auto params = model_.parameters();
   const std::size_t np = params.size();
   const auto mask = model_.penalty_mask();
   const double l2 = options_.optimizer.l2;
   const auto parts = static_cast<std::size_t>(threads_);
-  const std::size_t n_local = static_cast<std::size_t>(train.rows());
 
   struct ThreadBuf {
     std::unique_ptr<models::Workspace> ws;
@@ -194,19 +225,24 @@ TrainResult Trainer::FitLbfgs(const DataShard& train, const DataShard* valid) {
 
   auto objective = [&](std::span<const double> x, std::span<double> g) -> double {
     for (std::size_t i = 0; i < np; ++i) params[i] = static_cast<float>(x[i]);
-    ParallelForStatic(n_local, parts, [&](std::size_t p, std::size_t b, std::size_t e) {
-      ThreadBuf& t = tb[p];
+    for (auto& t : tb) {
       std::fill(t.grad.begin(), t.grad.end(), 0.0f);
       t.loss = 0;
-      // Blocks small enough that each block's rows stay in cache between the forward and the
-      // gradient pass.
-      constexpr std::size_t kBlock = 2048;
-      for (std::size_t i = b; i < e; i += kBlock) {
-        const std::size_t m = std::min(kBlock, e - i);
-        t.loss += model_.AccumulateGradient(
-            train.features.Rows(static_cast<std::int64_t>(i), static_cast<std::int64_t>(m)),
-            train.labels.subspan(i, m), t.grad, models::BatchContext{}, *t.ws);
-      }
+    }
+    train.ForEachChunk([&](const DataShard& chunk) {
+      const auto n = static_cast<std::size_t>(chunk.rows());
+      ParallelForStatic(n, parts, [&](std::size_t p, std::size_t b, std::size_t e) {
+        ThreadBuf& t = tb[p];
+        // Blocks small enough that each block's rows stay in cache between the forward and the
+        // gradient pass.
+        constexpr std::size_t kBlock = 2048;
+        for (std::size_t i = b; i < e; i += kBlock) {
+          const std::size_t m = std::min(kBlock, e - i);
+          t.loss += model_.AccumulateGradient(
+              chunk.features.Rows(static_cast<std::int64_t>(i), static_cast<std::int64_t>(m)),
+              chunk.labels.subspan(i, m), t.grad, models::BatchContext{}, *t.ws);
+        }
+      });
     });
     std::fill(reduced.begin(), reduced.end(), 0.0);
     for (std::size_t p = 0; p < parts; ++p) {

@@ -124,6 +124,8 @@ std::vector<std::uint64_t> DenseRowIds(std::span<const std::uint64_t> stable_ids
 using io::WriteHistoryCsv;
 using io::WriteHistoryJson;
 
+class ChunkSource;  // escala/train/source.h
+
 class Trainer {
  public:
   // model and comm must outlive the trainer.
@@ -135,6 +137,11 @@ class Trainer {
   // communicator errors.
   TrainResult Fit(const DataShard& train, const DataShard* valid);
 
+  // Full-batch L-BFGS (options.optimizer.name "lbfgs") over this rank's rows as a source read in
+  // chunks, one pass per objective evaluation (escala/train/source.h): the model Fit gives for the
+  // same rows, to rounding, without holding them in one matrix. Errors as Fit.
+  TrainResult FitFullBatch(ChunkSource& train, const DataShard* valid);
+
   // Predictions of the current model for a shard (parallel; no communication).
   void Predict(ConstMatrixViewF features, MatrixViewF out) const;
 
@@ -142,6 +149,8 @@ class Trainer {
   TrainResult FitMinibatch(const DataShard& train, const DataShard* valid);
   TrainResult FitLbfgs(const DataShard& train, const DataShard* valid);
   Metrics ValidationMetrics(const DataShard* valid);
+  // Checks the validation shard and settles the monitored metric.
+  void PrepareFit(const DataShard* valid);
   std::vector<std::uint64_t> ResolveRowIds(const DataShard& shard, std::uint64_t* global_rows);
 
   models::GradientModel& model_;

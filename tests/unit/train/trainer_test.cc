@@ -13,6 +13,7 @@
 #include "escala/core/thread_communicator.h"
 #include "escala/models/factory.h"
 #include "escala/models/linear.h"
+#include "escala/train/source.h"
 #include "test_util/faulty_communicator.h"
 #include "test_util/synthetic.h"
 #include "test_util/temp_dir.h"
@@ -121,6 +122,52 @@ TEST(Trainer, LbfgsLogisticLearnsAndReportsMetrics) {
   EXPECT_LT(r.valid.at("logloss"), 0.55);
   EXPECT_FALSE(r.history.empty());
   EXPECT_NE(r.stop_reason.find("lbfgs"), std::string::npos);
+}
+
+// L-BFGS over a source read in chunks sums the same rows: the model of in-memory training, to
+// rounding, whatever the chunk size; on thread ranks too.
+TEST(Trainer, FullBatchOverChunksGivesTheInMemoryModel) {
+  const auto train = MakeSynthetic(5000, 8, 2, 3);
+  TrainOptions o = QuietOptions();
+  o.optimizer.name = "lbfgs";
+  o.optimizer.l2 = 1e-3f;
+  auto comm = MakeSelfCommunicator();
+  const DataShard shard{train.x.view(), train.y, {}};
+  models::LinearModel whole(models::Task::kBinary, 8);
+  const auto r = Trainer(whole, o, *comm).Fit(shard, nullptr);
+  for (std::int64_t chunk_rows : {1, 333, 4999, 5000, 100000}) {
+    models::LinearModel chunked(models::Task::kBinary, 8);
+    ShardChunks chunks(shard, chunk_rows);
+    const auto rc = Trainer(chunked, o, *comm).FitFullBatch(chunks, nullptr);
+    ASSERT_FALSE(rc.history.empty());
+    EXPECT_NEAR(rc.history.back().train_loss, r.history.back().train_loss,
+                1e-6 * r.history.back().train_loss)
+        << chunk_rows;
+    for (std::size_t i = 0; i < whole.parameters().size(); ++i) {
+      EXPECT_NEAR(chunked.parameters()[i], whole.parameters()[i], 1e-4) << chunk_rows << " " << i;
+    }
+  }
+  // Two thread ranks, each streaming its half in chunks of 100 rows.
+  std::vector<float> params;
+  RunOnThreadRanks(2, [&](Communicator& c) {
+    const std::int64_t half = 2500, begin = c.rank() * half;
+    const DataShard mine{train.x.view().Rows(begin, half),
+                         std::span<const float>(train.y).subspan(static_cast<std::size_t>(begin),
+                                                                 static_cast<std::size_t>(half)),
+                         {}};
+    models::LinearModel m(models::Task::kBinary, 8);
+    ShardChunks chunks(mine, 100);
+    Trainer(m, o, c).FitFullBatch(chunks, nullptr);
+    if (c.rank() == 0) params.assign(m.parameters().begin(), m.parameters().end());
+  });
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    EXPECT_NEAR(params[i], whole.parameters()[i], 1e-4) << i;
+  }
+  // Only full-batch optimizers read a chunked source.
+  models::LinearModel other(models::Task::kBinary, 8);
+  TrainOptions adam = QuietOptions();
+  ShardChunks chunks(shard, 100);
+  EXPECT_THROW(Trainer(other, adam, *comm).FitFullBatch(chunks, nullptr), Error);
 }
 
 TEST(Trainer, SoftmaxAdamLearnsMulticlass) {

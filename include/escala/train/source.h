@@ -1,0 +1,45 @@
+// Where full-batch training reads this rank's rows: one pass over them in chunks, so that the
+// shard need not be a single matrix in memory. L-BFGS makes one pass per evaluation of its
+// objective (Trainer::FitFullBatch); the sums over chunks are those over the whole shard, so the
+// model is the one in-memory training gives, to rounding. ShardChunks cuts a shard in memory into
+// row ranges; a source over files reads, transforms and frees one chunk at a time.
+//
+// Thread-safety: a source makes one pass at a time, driven by the trainer's thread.
+#ifndef ESCALA_TRAIN_SOURCE_H_
+#define ESCALA_TRAIN_SOURCE_H_
+
+#include <cstdint>
+#include <functional>
+
+#include "escala/train/trainer.h"
+
+namespace escala::train {
+
+class ChunkSource {
+ public:
+  virtual ~ChunkSource() = default;
+  // This rank's rows and the features of each, known before the first pass.
+  virtual std::int64_t rows() const = 0;
+  virtual std::int64_t cols() const = 0;
+  // One pass over every row in a fixed order: `visit` sees each chunk (its row_ids may be
+  // empty); the views are valid during the call only.
+  virtual void ForEachChunk(const std::function<void(const DataShard&)>& visit) = 0;
+};
+
+// A shard in memory as consecutive chunks of at most `chunk_rows` rows (0: one chunk).
+class ShardChunks final : public ChunkSource {
+ public:
+  explicit ShardChunks(const DataShard& shard, std::int64_t chunk_rows = 0)
+      : shard_(shard), chunk_rows_(chunk_rows) {}
+  std::int64_t rows() const override { return shard_.rows(); }
+  std::int64_t cols() const override { return shard_.features.cols(); }
+  void ForEachChunk(const std::function<void(const DataShard&)>& visit) override;
+
+ private:
+  DataShard shard_;
+  std::int64_t chunk_rows_;
+};
+
+}  // namespace escala::train
+
+#endif  // ESCALA_TRAIN_SOURCE_H_
