@@ -165,19 +165,6 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
 
 // ---- full-batch L-BFGS ------------------------------------------------------------------------
 
-void ShardChunks::ForEachChunk(const std::function<void(const DataShard&)>& visit) {
-  const std::int64_t n = shard_.rows();
-  const std::int64_t step = chunk_rows_ > 0 ? chunk_rows_ : std::max<std::int64_t>(n, 1);
-  for (std::int64_t b = 0; b < n || b == 0; b += step) {
-    const std::int64_t m = std::min(step, n - b);
-    const auto at = static_cast<std::size_t>(b), count = static_cast<std::size_t>(m);
-    visit(DataShard{shard_.features.Rows(b, m), shard_.labels.subspan(at, count),
-                    shard_.row_ids.empty() ? std::span<const std::uint64_t>()
-                                           : shard_.row_ids.subspan(at, count)});
-    if (n == 0) break;
-  }
-}
-
 TrainResult Trainer::FitLbfgs(const DataShard& train, const DataShard* valid) {
   std::uint64_t total_rows = 0;
   ResolveRowIds(train, &total_rows);  // checks labels and columns

@@ -10,7 +10,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
+#include <vector>
 
+#include "escala/data/dataset.h"
+#include "escala/data/stream.h"
+#include "escala/features/pipeline.h"
 #include "escala/train/trainer.h"
 
 namespace escala::train {
@@ -38,6 +43,34 @@ class ShardChunks final : public ChunkSource {
  private:
   DataShard shard_;
   std::int64_t chunk_rows_;
+};
+
+struct DatasetChunksOptions {
+  std::string label;                     // the label column
+  std::vector<std::string> class_names;  // classification; empty for regression
+  data::StreamOptions stream;            // input bytes per chunk
+};
+
+// This rank's shard of a dataset read in chunks (escala/data/stream.h): each chunk is parsed,
+// transformed by a fitted pipeline and its labels encoded (escala/train/labels.h), visited, then
+// its memory reused for the next; what a pass holds is bounded by the stream's blocks and one
+// transformed chunk, whatever the size of the data. The constructor makes one pass to count the
+// rows. `dataset` and `pipeline` must outlive the source.
+class DatasetChunks final : public ChunkSource {
+ public:
+  DatasetChunks(const data::Dataset& dataset, data::Shard shard, const features::Pipeline& pipeline,
+                DatasetChunksOptions options);
+  std::int64_t rows() const override { return rows_; }
+  std::int64_t cols() const override { return pipeline_.num_outputs(); }
+  void ForEachChunk(const std::function<void(const DataShard&)>& visit) override;
+
+ private:
+  const features::Pipeline& pipeline_;
+  DatasetChunksOptions options_;
+  data::DatasetStream stream_;
+  std::int64_t rows_ = 0;
+  data::Table chunk_;
+  MatrixF x_;
 };
 
 }  // namespace escala::train

@@ -5,6 +5,7 @@
 #include <random>
 
 #include <Eigen/Dense>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "escala/core/eigen.h"
@@ -13,6 +14,7 @@
 #include "escala/core/thread_communicator.h"
 #include "escala/models/factory.h"
 #include "escala/models/linear.h"
+#include "escala/train/labels.h"
 #include "escala/train/source.h"
 #include "test_util/faulty_communicator.h"
 #include "test_util/synthetic.h"
@@ -168,6 +170,56 @@ TEST(Trainer, FullBatchOverChunksGivesTheInMemoryModel) {
   TrainOptions adam = QuietOptions();
   ShardChunks chunks(shard, 100);
   EXPECT_THROW(Trainer(other, adam, *comm).FitFullBatch(chunks, nullptr), Error);
+}
+
+// A CSV streamed in small blocks through a fitted pipeline (numbers with missing values and a
+// categorical column), L-BFGS over the chunks: the model of the same rows in memory.
+TEST(Trainer, FullBatchOverAStreamedCsvGivesTheInMemoryModel) {
+  testing::TempDir dir;
+  std::string csv = "a,b,color,y\n";
+  std::mt19937 rng(4);
+  std::normal_distribution<double> noise;
+  const char* colors[] = {"red", "green", "blue"};
+  for (int i = 0; i < 3000; ++i) {
+    const double a = noise(rng), b = noise(rng);
+    const int c = i % 3;
+    const bool y = a - 0.5 * b + (c == 1 ? 0.8 : -0.3) + 0.5 * noise(rng) > 0;
+    csv += (i % 17 == 0 ? std::string() : fmt::format("{:.5f}", a)) + "," +
+           fmt::format("{:.5f}", b) + "," + colors[c] + "," + (y ? "1" : "0") + "\n";
+  }
+  testing::WriteFile(dir.File("t.csv"), csv);
+  auto comm = MakeSelfCommunicator();
+  const auto dataset = data::Dataset::Open(dir.File("t.csv"));
+  const data::Table table = dataset.ReadTable();
+  features::Pipeline pipeline = features::Pipeline::FromSpec(
+      "impute(median) | impute(most_frequent) | standardize | onehot(unknown=ignore)");
+  features::FitOptions fo;
+  fo.exclude = {"y"};
+  pipeline.Fit(table, fo, *comm);
+  const std::vector<std::string> classes = {"0", "1"};
+  MatrixF x;
+  pipeline.Transform(table, &x);
+  const std::vector<float> y = EncodeLabels(table, "y", classes);
+
+  TrainOptions o = QuietOptions();
+  o.optimizer.name = "lbfgs";
+  o.optimizer.l2 = 1e-3f;
+  models::LinearModel whole(models::Task::kBinary, pipeline.num_outputs());
+  const auto r = Trainer(whole, o, *comm).Fit({std::as_const(x).view(), y, {}}, nullptr);
+
+  DatasetChunksOptions so;
+  so.label = "y";
+  so.class_names = classes;
+  so.stream.block_bytes = 4096;  // about 100 rows a chunk
+  DatasetChunks chunks(dataset, {}, pipeline, so);
+  EXPECT_EQ(chunks.rows(), 3000);
+  models::LinearModel streamed(models::Task::kBinary, pipeline.num_outputs());
+  const auto rs = Trainer(streamed, o, *comm).FitFullBatch(chunks, nullptr);
+  EXPECT_NEAR(rs.history.back().train_loss, r.history.back().train_loss,
+              1e-6 * r.history.back().train_loss);
+  for (std::size_t i = 0; i < whole.parameters().size(); ++i) {
+    EXPECT_NEAR(streamed.parameters()[i], whole.parameters()[i], 1e-4) << i;
+  }
 }
 
 TEST(Trainer, SoftmaxAdamLearnsMulticlass) {
