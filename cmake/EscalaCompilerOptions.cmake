@@ -50,9 +50,11 @@ else()
   set(ESCALA_ARCH_BASELINE_NAME default)
 endif()
 # The AVX2 and AVX-512 kernel builds need GCC or Clang on x86-64 (for -march levels and
-# __builtin_cpu_supports).
+# __builtin_cpu_supports). Clang before 16 does not know the "x86-64-v3"/"-v4" names in
+# __builtin_cpu_supports (Debian 12's clang 14, which scripts/fuzz.sh uses): baseline kernels only.
 set(ESCALA_ISA_KERNELS OFF)
-if(ESCALA_X86_64 AND CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+if(ESCALA_X86_64 AND (CMAKE_CXX_COMPILER_ID STREQUAL "GNU" OR
+    (CMAKE_CXX_COMPILER_ID STREQUAL "Clang" AND CMAKE_CXX_COMPILER_VERSION VERSION_GREATER_EQUAL 16)))
   set(ESCALA_ISA_KERNELS ON)
 endif()
 set(ESCALA_ISA_KERNELS_01 0)

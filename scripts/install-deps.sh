@@ -6,17 +6,21 @@
 #   scripts/install-deps.sh --test     + what the tests use when present (reference peers, nginx,
 #                                        PyTorch's torchrun...)
 #   scripts/install-deps.sh --bench    + the benchmark peers (pandas, PyTorch, Gloo, Open MPI...)
+#   scripts/install-deps.sh --fuzz     + clang and its libFuzzer runtime (scripts/fuzz.sh; CI
+#                                        runs the fuzz targets with GCC and does not need them)
 #
 # The CUDA toolkit is not a Debian package here: it is used when found at /usr/local/cuda.
 set -euo pipefail
 
 want_test=0
 want_bench=0
+want_fuzz=0
 for arg in "$@"; do
   case "$arg" in
     --test) want_test=1 ;;
     --bench) want_bench=1; want_test=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --fuzz) want_fuzz=1 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "install-deps.sh: unknown argument '$arg'" >&2; exit 2 ;;
   esac
 done
@@ -39,10 +43,13 @@ bench_pkgs=(
   python3-xgboost libgloo-dev openmpi-bin libopenmpi-dev nghttp2-client
   protobuf-compiler-grpc time
 )
+# libclang-rt-14-dev holds libclang_rt.fuzzer (-fsanitize=fuzzer) and the sanitizer runtimes.
+fuzz_pkgs=(clang libclang-rt-14-dev)
 
 pkgs=("${build_pkgs[@]}")
 (( want_test )) && pkgs+=("${test_pkgs[@]}")
 (( want_bench )) && pkgs+=("${bench_pkgs[@]}")
+(( want_fuzz )) && pkgs+=("${fuzz_pkgs[@]}")
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then

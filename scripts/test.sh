@@ -4,8 +4,8 @@
 #
 #   scripts/test.sh          build + all tests
 #   scripts/test.sh --ci     also: clang-format check, the function-length limit, an ASan+UBSan
-#                            build running the unit tests, and a consumer project built against
-#                            the installed package
+#                            build running the unit tests and the fuzz targets (a bounded run
+#                            each), and a consumer project built against the installed package
 #                            (what .ci/run does; CI=true implies it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,7 +52,7 @@ if (( ci )); then
   stage "configure + build (asan+ubsan)"
   cmake --preset asan >/dev/null
   cmake --build --preset asan
-  stage "unit tests (asan+ubsan)"
+  stage "unit and fuzz tests (asan+ubsan)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --preset asan
 fi

@@ -147,7 +147,8 @@ IdxArray ReadIdx(const std::string& path) {
     fail(header + need, fmt::format("{} unexpected bytes after the IDX data", have - need));
   }
   a.data.resize(need);
-  std::memcpy(a.data.data(), bytes.data() + header, need);
+  // A zero dimension makes an empty array, whose data() may be null: memcpy must not see it.
+  if (need > 0) std::memcpy(a.data.data(), bytes.data() + header, need);
   // IDX stores multi-byte elements big-endian.
   if (es > 1) {
     for (std::size_t i = 0; i < need; i += static_cast<std::size_t>(es)) {

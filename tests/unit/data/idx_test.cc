@@ -75,6 +75,16 @@ std::string ErrorOf(const std::string& contents, bool gz = false) {
   return "";
 }
 
+// Found by fuzz_idx: a zero dimension passed a null pointer to memcpy (UBSan).
+TEST(Idx, ZeroDimensionGivesAnEmptyArray) {
+  TempDir dir;
+  WriteFile(dir.File("e.idx"), Idx(0x0D, {0, 16512}, ""));
+  const IdxArray a = ReadIdx(dir.File("e.idx"));
+  EXPECT_EQ(a.shape, (std::vector<std::int64_t>{0, 16512}));
+  EXPECT_EQ(a.size(), 0);
+  EXPECT_EQ(a.ToMatrix().rows(), 0);
+}
+
 TEST(Idx, MalformedFilesNameTheByteOffset) {
   EXPECT_THAT(ErrorOf(""), HasSubstr("byte offset 0: empty file"));
   EXPECT_THAT(ErrorOf(std::string("\0\0", 2)), HasSubstr("byte offset 2: truncated IDX header"));
