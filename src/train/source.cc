@@ -22,12 +22,13 @@ DatasetChunks::DatasetChunks(const data::Dataset& dataset, data::Shard shard,
     : pipeline_(pipeline), options_(std::move(options)), stream_(dataset, shard, options_.stream) {
   ESCALA_CHECK(pipeline_.fitted(), kFailedPrecondition,
                "a chunked source needs a fitted pipeline (features::Pipeline::Fit)");
-  while (stream_.Next(&chunk_)) rows_ += chunk_.num_rows();
 }
 
 void DatasetChunks::ForEachChunk(const std::function<void(const DataShard&)>& visit) {
   stream_.Rewind();
+  rows_ = 0;
   while (stream_.Next(&chunk_)) {
+    rows_ += chunk_.num_rows();
     if (chunk_.num_rows() == 0) continue;
     pipeline_.Transform(chunk_, &x_);
     const std::vector<float> y = EncodeLabels(chunk_, options_.label, options_.class_names);

@@ -177,9 +177,6 @@ TrainResult Trainer::FitFullBatch(ChunkSource& train, const DataShard* valid) {
   ESCALA_CHECK(train.cols() == model_.num_features(), kInvalidArgument,
                "data has {} features but the model expects {}", train.cols(),
                model_.num_features());
-  const auto total_rows =
-      static_cast<std::uint64_t>(comm_.AllReduceScalar<std::int64_t>(train.rows(), ReduceOp::kSum));
-  ESCALA_CHECK(total_rows > 0, kInvalidArgument, "no training rows");
   ESCALA_CHECK(!options_.backend, kInvalidArgument,
                "lbfgs runs on the CPU only; choose a first-order optimizer (sgd, momentum, "
                "nesterov, adam, adamw) to train on another device");
@@ -207,8 +204,10 @@ TrainResult Trainer::FitFullBatch(ChunkSource& train, const DataShard* valid) {
     t.ws = model_.NewWorkspace();
     t.grad.assign(np, 0.0f);
   }
-  AlignedVector<double> reduced(np + 1);
-  const double inv_n = 1.0 / static_cast<double>(total_rows);
+  // The gradient, the loss and the row count, summed over ranks: a pass counts the rows it reads,
+  // so that a streamed source is not read once more just to count them.
+  AlignedVector<double> reduced(np + 2);
+  std::uint64_t total_rows = 0;
 
   auto objective = [&](std::span<const double> x, std::span<double> g) -> double {
     for (std::size_t i = 0; i < np; ++i) params[i] = static_cast<float>(x[i]);
@@ -216,8 +215,12 @@ TrainResult Trainer::FitFullBatch(ChunkSource& train, const DataShard* valid) {
       std::fill(t.grad.begin(), t.grad.end(), 0.0f);
       t.loss = 0;
     }
+    std::uint64_t rows = 0;
     train.ForEachChunk([&](const DataShard& chunk) {
+      ESCALA_CHECK(chunk.labels.size() == static_cast<std::size_t>(chunk.rows()), kInvalidArgument,
+                   "{} labels for {} rows", chunk.labels.size(), chunk.rows());
       const auto n = static_cast<std::size_t>(chunk.rows());
+      rows += n;
       ParallelForStatic(n, parts, [&](std::size_t p, std::size_t b, std::size_t e) {
         ThreadBuf& t = tb[p];
         // Blocks small enough that each block's rows stay in cache between the forward and the
@@ -236,7 +239,11 @@ TrainResult Trainer::FitFullBatch(ChunkSource& train, const DataShard* valid) {
       for (std::size_t i = 0; i < np; ++i) reduced[i] += tb[p].grad[i];
       reduced[np] += tb[p].loss;
     }
+    reduced[np + 1] = static_cast<double>(rows);
     comm_.AllReduce(std::span<double>(reduced), ReduceOp::kSum);
+    total_rows = static_cast<std::uint64_t>(reduced[np + 1]);
+    ESCALA_CHECK(total_rows > 0, kInvalidArgument, "no training rows");
+    const double inv_n = 1.0 / static_cast<double>(total_rows);
     double f = reduced[np] * inv_n;
     for (std::size_t i = 0; i < np; ++i) {
       g[i] = reduced[i] * inv_n;

@@ -23,8 +23,7 @@ namespace escala::train {
 class ChunkSource {
  public:
   virtual ~ChunkSource() = default;
-  // This rank's rows and the features of each, known before the first pass.
-  virtual std::int64_t rows() const = 0;
+  // The features of each row, known before the first pass (a pass counts the rows).
   virtual std::int64_t cols() const = 0;
   // One pass over every row in a fixed order: `visit` sees each chunk (its row_ids may be
   // empty); the views are valid during the call only.
@@ -36,7 +35,7 @@ class ShardChunks final : public ChunkSource {
  public:
   explicit ShardChunks(const DataShard& shard, std::int64_t chunk_rows = 0)
       : shard_(shard), chunk_rows_(chunk_rows) {}
-  std::int64_t rows() const override { return shard_.rows(); }
+  std::int64_t rows() const { return shard_.rows(); }
   std::int64_t cols() const override { return shard_.features.cols(); }
   void ForEachChunk(const std::function<void(const DataShard&)>& visit) override;
 
@@ -54,13 +53,14 @@ struct DatasetChunksOptions {
 // This rank's shard of a dataset read in chunks (escala/data/stream.h): each chunk is parsed,
 // transformed by a fitted pipeline and its labels encoded (escala/train/labels.h), visited, then
 // its memory reused for the next; what a pass holds is bounded by the stream's blocks and one
-// transformed chunk, whatever the size of the data. The constructor makes one pass to count the
-// rows. `dataset` and `pipeline` must outlive the source.
+// transformed chunk, whatever the size of the data. `dataset` and `pipeline` must outlive the
+// source.
 class DatasetChunks final : public ChunkSource {
  public:
   DatasetChunks(const data::Dataset& dataset, data::Shard shard, const features::Pipeline& pipeline,
                 DatasetChunksOptions options);
-  std::int64_t rows() const override { return rows_; }
+  // This rank's rows, counted by the last pass (0 before the first).
+  std::int64_t rows() const { return rows_; }
   std::int64_t cols() const override { return pipeline_.num_outputs(); }
   void ForEachChunk(const std::function<void(const DataShard&)>& visit) override;
 
