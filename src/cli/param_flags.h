@@ -35,23 +35,21 @@ void AddParamFlags(CLI::App* cmd, const ParamTable<Target>& table, std::shared_p
     const std::string flag = "--" + FlagName(p.info.name);
     std::string help = p.info.help;
     if (!p.info.range.empty()) help += " (" + p.info.range + ")";
-    CLI::Option* o = nullptr;
     if (p.info.type == ParamType::kBool) {
-      o = cmd->add_flag_function(
+      cmd->add_flag_function(
           flag,
           [&table, target, name = p.info.name, flag](std::int64_t n) {
             table.Set(*target, name, n > 0 ? "true" : "false", flag);
           },
           help);
-    } else {
-      o = cmd->add_option_function<std::string>(
-          flag,
-          [&table, target, name = p.info.name, flag](const std::string& v) {
-            table.Set(*target, name, v, flag);
-          },
-          help);
+      continue;
     }
-    if (p.info.type == ParamType::kBool) continue;
+    CLI::Option* o = cmd->add_option_function<std::string>(
+        flag,
+        [&table, target, name = p.info.name, flag](const std::string& v) {
+          table.Set(*target, name, v, flag);
+        },
+        help);
     o->type_name(TypeName(p.info.type));
     if (!p.info.default_text.empty()) o->default_str(p.info.default_text);
   }
