@@ -409,15 +409,12 @@ grpc::ServerUnaryReactor* Coordinator::Impl::Register(grpc::CallbackServerContex
                                           req->requested_rank(), req->world_size())));
     } else {
       // A restarted worker may register before the coordinator noticed that the process it
-      // replaces is gone: it registered but never opened its session, for longer than the
-      // heartbeat timeout allows. That round is over. A holder that registered more recently is
-      // still opening its session (on a loaded machine that takes a while): its rank is taken.
+      // replaces is gone (its session already closed): that round is over.
       const int want = req->requested_rank();
       if (round_.phase == Phase::kRunning && want >= 0 &&
           want < static_cast<int>(round_.members.size())) {
         const Member& holder = round_.members[static_cast<std::size_t>(want)];
-        if (holder.session == nullptr && !holder.goodbye &&
-            Clock::now() - holder.last_seen > options_.heartbeat_timeout) {
+        if (holder.session == nullptr && !holder.goodbye) {
           FailRoundLocked(want,
                           Status(ErrorCode::kAborted,
                                  fmt::format("{} left; a new worker registered for its rank",
