@@ -193,4 +193,18 @@ const ReadReport& DatasetStream::report() const {
   return impl_->report;
 }
 
+StreamedTable::StreamedTable(const Dataset& dataset, Shard shard, StreamOptions options)
+    : schema_(dataset.schema()), stream_(dataset, shard, options) {
+  ESCALA_CHECK(dataset.format() == Format::kCsv, kInvalidArgument,
+               "{}: only CSV datasets stream as tables (convert it with escala convert)",
+               dataset.files().empty() ? std::string("dataset") : dataset.files()[0].path);
+}
+
+void StreamedTable::ForEachChunk(const std::function<void(const Table&)>& visit) {
+  stream_.Rewind();
+  while (stream_.Next(&chunk_)) {
+    if (chunk_.num_rows() > 0) visit(chunk_);
+  }
+}
+
 }  // namespace escala::data

@@ -363,6 +363,20 @@ Table Table::Slice(std::int64_t begin, std::int64_t count) const {
   return Take(rows);
 }
 
+void TableSlices::ForEachChunk(const std::function<void(const Table&)>& visit) {
+  const std::int64_t n = table_.num_rows();
+  const std::int64_t step = std::max<std::int64_t>(chunk_rows_, 1);
+  for (std::int64_t b = 0; b < n; b += step) {
+    Table chunk = table_.Slice(b, std::min(step, n - b));
+    if (!table_.row_ids().empty()) {
+      const auto ids = table_.row_ids().subspan(static_cast<std::size_t>(b),
+                                                static_cast<std::size_t>(chunk.num_rows()));
+      chunk.set_row_ids({ids.begin(), ids.end()});
+    }
+    visit(chunk);
+  }
+}
+
 Table Table::Take(std::span<const std::int64_t> rows) const {
   std::vector<Column> out;
   const auto n = static_cast<std::int64_t>(rows.size());

@@ -26,8 +26,8 @@ void CheckVocabulary(const StepDef& d) {
 // The vocabulary of a column: its categories by name. onehot keeps only the max_categories most
 // frequent (ties by name), the rest then counting as unknown, as scikit-learn's encoders do.
 template <bool kOneHot>
-void FitVocabulary(StepFitter& f, const std::string& col, std::size_t max_categories) {
-  const FrequentItems items = f.Categories(col);
+void FitVocabulary(StepFitter& f, const std::string& col, const FrequentItems& items,
+                   std::size_t max_categories) {
   ESCALA_CHECK(items.exact(), kInvalidArgument,
                "pipeline step '{}': column '{}' has more than {} categories; use hash({})",
                f.def.text, col, f.options().max_tracked_categories, col);
@@ -52,7 +52,10 @@ void FitEncoder(StepFitter& f) {
   ParseUnknown(unknown, f.def.text);
   f.step.options["unknown"] = unknown;
   const auto max_categories = static_cast<std::size_t>(f.def.number("max_categories", 0));
-  for (const auto& c : f.step.columns) FitVocabulary<kOneHot>(f, c, max_categories);
+  const auto categories = f.Categories(f.step.columns);
+  for (std::size_t i = 0; i < categories.size(); ++i) {
+    FitVocabulary<kOneHot>(f, f.step.columns[i], categories[i], max_categories);
+  }
 }
 
 // The op of one column: its vocabulary sorted by hash, and its output slots (one per category,

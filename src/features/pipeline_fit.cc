@@ -2,6 +2,7 @@
 // steps before it transformed it, compiled, and run over the shard for the steps after it.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <span>
 #include <unordered_map>
 
@@ -14,67 +15,71 @@ namespace escala::features {
 
 namespace internal {
 
-// Full-length slot buffers of this rank's shard while fitting.
+// Slot buffers of some rows while fitting: the whole shard, or one chunk of a streamed one.
 struct FitFrame {
   std::int64_t rows = 0;
   std::vector<std::vector<float>> num;
   std::vector<std::vector<std::uint64_t>> cat;
-  std::unordered_map<std::uint64_t, std::string> names;  // category hash -> string
-
-  void Ensure(const std::vector<Slot>& slots) {
-    num.resize(slots.size());
-    cat.resize(slots.size());
-    for (std::size_t i = 0; i < slots.size(); ++i) {
-      if (slots[i].categorical) {
-        if (cat[i].size() != static_cast<std::size_t>(rows))
-          cat[i].resize(static_cast<std::size_t>(rows));
-      } else if (num[i].size() != static_cast<std::size_t>(rows)) {
-        num[i].resize(static_cast<std::size_t>(rows));
-      }
-    }
-  }
+  std::size_t allocated = 0;  // slots [0, allocated) have had their buffers sized
+  std::unordered_map<std::uint64_t, std::string> names;  // of the raw dictionaries
 };
+
+const std::string& FitData::NameOf(std::uint64_t hash, const FitFrame& frame) const {
+  auto it = frame.names.find(hash);
+  if (it != frame.names.end()) return it->second;
+  auto added = added_names.find(hash);
+  ESCALA_ASSERT(added != added_names.end());
+  return added->second;
+}
 
 namespace {
 
 // In blocks through AddBatch (two passes over each block, merged): Welford's update per value
 // divides once per value and was 6% of fitting the default pipeline on W0.
-NumericSummary SummaryOf(const std::vector<float>& x) {
+void AddValues(const std::vector<float>& x, NumericSummary* s) {
   constexpr std::size_t kBlock = 4096;
-  NumericSummary s;
   double block[kBlock];
   for (std::size_t b = 0; b < x.size(); b += kBlock) {
     const std::size_t n = std::min(kBlock, x.size() - b);
     for (std::size_t i = 0; i < n; ++i) block[i] = x[b + i];
-    s.AddBatch(std::span<const double>(block, n));
+    s->AddBatch(std::span<const double>(block, n));
   }
-  return s;
 }
 
-QuantileSketch SketchOf(const std::vector<float>& x, int k) {
-  QuantileSketch s(k);
+void AddValues(const std::vector<float>& x, QuantileSketch* s) {
   for (float v : x) {
-    if (std::isfinite(v)) s.Add(v);
+    if (std::isfinite(v)) s->Add(v);
   }
-  return s;
 }
 
-FrequentItems CategoriesOf(const std::vector<std::uint64_t>& x,
-                           const std::unordered_map<std::uint64_t, std::string>& names,
-                           std::size_t capacity) {
+void AddCategories(const std::vector<std::uint64_t>& x, const FitFrame& frame, const FitData& data,
+                   FrequentItems* f) {
   std::unordered_map<std::uint64_t, std::int64_t> counts;
   for (std::uint64_t h : x) ++counts[h];
-  FrequentItems f(capacity);
   for (const auto& [h, c] : counts) {
-    if (h == kMissingCat) {
-      f.Add(kMissingName, c);
-      continue;
-    }
-    auto it = names.find(h);
-    ESCALA_ASSERT(it != names.end());
-    f.Add(it->second, c);
+    f->Add(h == kMissingCat ? std::string(kMissingName) : data.NameOf(h, frame), c);
   }
-  return f;
+}
+
+void AddNumbers(const std::vector<float>& x, FrequentItems* f) {
+  for (float v : x) {
+    if (!std::isnan(v)) f->AddNumber(v);
+  }
+}
+
+// Per column i, add(frame's buffer of slots[i], &out[i]) over every frame, then merged across
+// ranks.
+template <typename Stat, typename Add>
+std::vector<Stat> Accumulate(FitData& data, const std::vector<std::size_t>& slots, Stat init,
+                             Communicator& comm, Add add) {
+  std::vector<Stat> out(slots.size(), init);
+  data.ForEachFrame([&](const FitFrame& frame) {
+    ParallelFor(slots.size(), 1, [&](std::size_t b, std::size_t e) {
+      for (std::size_t i = b; i < e; ++i) add(frame, slots[i], &out[i]);
+    });
+  });
+  for (auto& s : out) s = AllMerge(s, comm);
+  return out;
 }
 
 }  // namespace
@@ -121,41 +126,35 @@ std::vector<std::string> StepFitter::Resolve(const std::vector<std::string>& nam
   return cols;
 }
 
-const std::vector<float>& StepFitter::Values(const std::string& col) const {
-  return frame_.num[static_cast<std::size_t>(SlotOf(col))];
+std::vector<std::size_t> StepFitter::SlotsOf(const std::vector<std::string>& cols) const {
+  std::vector<std::size_t> slots;
+  for (const auto& c : cols) slots.push_back(static_cast<std::size_t>(SlotOf(c)));
+  return slots;
 }
 
 std::vector<NumericSummary> StepFitter::Summaries(const std::vector<std::string>& cols) const {
-  std::vector<NumericSummary> out(cols.size());
-  ParallelFor(cols.size(), 1, [&](std::size_t b, std::size_t e) {
-    for (std::size_t i = b; i < e; ++i) out[i] = SummaryOf(Values(cols[i]));
-  });
-  for (auto& s : out) s = AllMerge(s, comm_);
-  return out;
+  return Accumulate(
+      data_, SlotsOf(cols), NumericSummary(), comm_,
+      [](const FitFrame& f, std::size_t slot, NumericSummary* s) { AddValues(f.num[slot], s); });
 }
 
 std::vector<QuantileSketch> StepFitter::Sketches(const std::vector<std::string>& cols) const {
-  const int k = options_.sketch_k;
-  std::vector<QuantileSketch> out(cols.size(), QuantileSketch(k));
-  ParallelFor(cols.size(), 1, [&](std::size_t b, std::size_t e) {
-    for (std::size_t i = b; i < e; ++i) out[i] = SketchOf(Values(cols[i]), k);
-  });
-  for (auto& s : out) s = AllMerge(s, comm_);
-  return out;
+  return Accumulate(
+      data_, SlotsOf(cols), QuantileSketch(options_.sketch_k), comm_,
+      [](const FitFrame& f, std::size_t slot, QuantileSketch* s) { AddValues(f.num[slot], s); });
 }
 
-FrequentItems StepFitter::Categories(const std::string& col) const {
-  return AllMerge(CategoriesOf(frame_.cat[static_cast<std::size_t>(SlotOf(col))], frame_.names,
-                               options_.max_tracked_categories),
-                  comm_);
+std::vector<FrequentItems> StepFitter::Categories(const std::vector<std::string>& cols) const {
+  return Accumulate(data_, SlotsOf(cols), FrequentItems(options_.max_tracked_categories), comm_,
+                    [this](const FitFrame& f, std::size_t slot, FrequentItems* s) {
+                      AddCategories(f.cat[slot], f, data_, s);
+                    });
 }
 
-FrequentItems StepFitter::FrequentNumbers(const std::string& col) const {
-  FrequentItems f(4096, FrequentItems::Mode::kNumeric);
-  for (float x : Values(col)) {
-    if (!std::isnan(x)) f.AddNumber(x);
-  }
-  return AllMerge(f, comm_);
+std::vector<FrequentItems> StepFitter::FrequentNumbers(const std::vector<std::string>& cols) const {
+  return Accumulate(
+      data_, SlotsOf(cols), FrequentItems(4096, FrequentItems::Mode::kNumeric), comm_,
+      [](const FitFrame& f, std::size_t slot, FrequentItems* s) { AddNumbers(f.num[slot], s); });
 }
 
 void StepFitter::RequireValues(const std::string& col, const NumericSummary& s) const {
@@ -176,15 +175,16 @@ void StepFitter::AddParams(const std::string& col, const std::vector<double>& va
 }
 
 void StepFitter::AddCategoryName(const std::string& name) {
-  frame_.names.emplace(CatHash(name), name);
+  data_.added_names.emplace(CatHash(name), name);
 }
 
 namespace {
 
 // The table's columns minus the excluded ones (the label, ids). Every rank must agree.
-data::Schema InputSchema(const data::Table& table, const FitOptions& options, Communicator& comm) {
+data::Schema InputSchema(const data::Schema& schema, const FitOptions& options,
+                         Communicator& comm) {
   std::vector<data::Field> fields;
-  for (const auto& f : table.schema().fields()) {
+  for (const auto& f : schema.fields()) {
     if (std::find(options.exclude.begin(), options.exclude.end(), f.name) ==
         options.exclude.end()) {
       fields.push_back(f);
@@ -202,61 +202,75 @@ data::Schema InputSchema(const data::Table& table, const FitOptions& options, Co
   return inputs;
 }
 
-// The fit of one pipeline on this rank's shard: the shard's slot buffers, and the live slots.
-class ShardFit {
+// A raw batch read into a frame, and ops run over the frame in parallel blocks of rows.
+class FrameRunner {
  public:
-  ShardFit(Pipeline::Impl& impl, const data::Table& table, const FitOptions& options,
-           Communicator& comm);
-  // The input ops, run: every input column in a slot.
-  void ReadInputs();
-  // Fits, compiles and runs step `index` of the spec.
-  void FitStep(std::size_t index);
-
- private:
-  void Run(std::size_t first, std::size_t last);
-  void FreeDeadSlots();
-
-  Pipeline::Impl& impl_;
-  const FitOptions& options_;
-  Communicator& comm_;
-  const RawBatch raw_;
-  FitFrame frame_;
-  std::vector<std::vector<std::uint64_t>> dict_hashes_;  // per input, of its dictionary
-  std::vector<int> live_;
-};
-
-ShardFit::ShardFit(Pipeline::Impl& impl, const data::Table& table, const FitOptions& options,
-                   Communicator& comm)
-    : impl_(impl), options_(options), comm_(comm), raw_(BatchFromTable(table, impl.inputs)) {
-  frame_.rows = table.num_rows();
-  dict_hashes_.resize(raw_.columns.size());
-  for (std::size_t i = 0; i < raw_.columns.size(); ++i) {
-    const RawColumn& c = raw_.columns[i];
-    if (c.kind != RawColumn::Kind::kCodes) continue;
-    for (const auto& s : *c.dictionary) {
-      const std::uint64_t h = CatHash(s);
-      dict_hashes_[i].push_back(h);
-      frame_.names.emplace(h, s);
-    }
-  }
-}
-
-// Runs ops [first, last) over the whole shard, in parallel chunks.
-void ShardFit::Run(std::size_t first, std::size_t last) {
-  const auto& slots = impl_.slots;
-  frame_.Ensure(slots);
-  ParallelFor(static_cast<std::size_t>(frame_.rows), 16384, [&](std::size_t b, std::size_t e) {
-    Store st;
-    st.n = static_cast<std::int64_t>(e - b);
-    st.num.resize(slots.size(), nullptr);
-    st.cat.resize(slots.size(), nullptr);
-    for (std::size_t i = 0; i < slots.size(); ++i) {
-      if (slots[i].categorical) {
-        if (!frame_.cat[i].empty()) st.cat[i] = frame_.cat[i].data() + b;
-      } else if (!frame_.num[i].empty()) {
-        st.num[i] = frame_.num[i].data() + b;
+  FrameRunner(const Pipeline::Impl& impl, const data::Table& table, FitFrame* frame)
+      : impl_(impl), raw_(BatchFromTable(table, impl.inputs)), frame_(*frame) {
+    frame_.rows = table.num_rows();
+    frame_.allocated = 0;
+    frame_.names.clear();
+    dict_hashes_.resize(raw_.columns.size());
+    for (std::size_t i = 0; i < raw_.columns.size(); ++i) {
+      const RawColumn& c = raw_.columns[i];
+      if (c.kind != RawColumn::Kind::kCodes) continue;
+      for (const auto& name : *c.dictionary) {
+        const std::uint64_t h = CatHash(name);
+        dict_hashes_[i].push_back(h);
+        frame_.names.emplace(h, name);
       }
     }
+  }
+  // Runs ops [first, last) over every row of the frame.
+  void Run(std::size_t first, std::size_t last);
+
+ private:
+  void Allocate();
+  Store StoreAt(std::size_t row, std::size_t n) const;
+
+  const Pipeline::Impl& impl_;
+  const RawBatch raw_;
+  FitFrame& frame_;
+  std::vector<std::vector<std::uint64_t>> dict_hashes_;  // per input, of its dictionary
+};
+
+// Sizes the buffers of the slots added since the last run. Slots whose buffers were freed (no
+// longer live) stay empty: no later op reads them.
+void FrameRunner::Allocate() {
+  const auto& slots = impl_.slots;
+  const auto rows = static_cast<std::size_t>(frame_.rows);
+  frame_.num.resize(slots.size());
+  frame_.cat.resize(slots.size());
+  for (std::size_t i = frame_.allocated; i < slots.size(); ++i) {
+    if (slots[i].categorical) {
+      frame_.cat[i].resize(rows);
+    } else {
+      frame_.num[i].resize(rows);
+    }
+  }
+  frame_.allocated = slots.size();
+}
+
+Store FrameRunner::StoreAt(std::size_t row, std::size_t n) const {
+  const auto& slots = impl_.slots;
+  Store st;
+  st.n = static_cast<std::int64_t>(n);
+  st.num.resize(slots.size(), nullptr);
+  st.cat.resize(slots.size(), nullptr);
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    if (slots[i].categorical) {
+      if (!frame_.cat[i].empty()) st.cat[i] = frame_.cat[i].data() + row;
+    } else if (!frame_.num[i].empty()) {
+      st.num[i] = frame_.num[i].data() + row;
+    }
+  }
+  return st;
+}
+
+void FrameRunner::Run(std::size_t first, std::size_t last) {
+  Allocate();
+  ParallelFor(static_cast<std::size_t>(frame_.rows), 16384, [&](std::size_t b, std::size_t e) {
+    Store st = StoreAt(b, e - b);
     ExpressionScratch es;
     std::vector<const float*> ptrs;
     RunContext ctx{&raw_, static_cast<std::int64_t>(b), &dict_hashes_, &es, &ptrs};
@@ -264,59 +278,112 @@ void ShardFit::Run(std::size_t first, std::size_t last) {
   });
 }
 
-void ShardFit::ReadInputs() {
-  impl_.AddInputOps(&live_);
-  Run(0, impl_.ops.size());
-}
-
-// The buffers of slots that are no longer live are freed.
-void ShardFit::FreeDeadSlots() {
-  for (std::size_t i = 0; i < impl_.slots.size(); ++i) {
-    if (std::find(live_.begin(), live_.end(), static_cast<int>(i)) == live_.end()) {
-      std::vector<float>().swap(frame_.num[i]);
-      std::vector<std::uint64_t>().swap(frame_.cat[i]);
+// The shard in memory: one frame, each step's ops run over it once as the step is fitted, and
+// the buffers of columns no longer live freed.
+class ShardData final : public FitData {
+ public:
+  ShardData(const Pipeline::Impl& impl, const data::Table& table)
+      : runner_(impl, table, &frame_), impl_(impl) {}
+  void ForEachFrame(const std::function<void(const FitFrame&)>& visit) override { visit(frame_); }
+  void Advance(std::size_t first_op, const std::vector<int>& live) {
+    runner_.Run(first_op, impl_.ops.size());
+    for (std::size_t i = 0; i < frame_.num.size(); ++i) {
+      if (std::find(live.begin(), live.end(), static_cast<int>(i)) == live.end()) {
+        std::vector<float>().swap(frame_.num[i]);
+        std::vector<std::uint64_t>().swap(frame_.cat[i]);
+      }
     }
   }
-}
 
-void ShardFit::FitStep(std::size_t index) {
-  const StepDef& d = impl_.defs[index];
+ private:
+  FitFrame frame_;
+  FrameRunner runner_;
+  const Pipeline::Impl& impl_;
+};
+
+// A shard read in chunks: each frame is a chunk read again and run through every op so far.
+class ChunkData final : public FitData {
+ public:
+  ChunkData(const Pipeline::Impl& impl, data::TableChunks& chunks) : impl_(impl), chunks_(chunks) {}
+  void ForEachFrame(const std::function<void(const FitFrame&)>& visit) override {
+    chunks_.ForEachChunk([&](const data::Table& chunk) {
+      FrameRunner runner(impl_, chunk, &frame_);
+      runner.Run(0, impl_.ops.size());
+      visit(frame_);
+    });
+  }
+
+ private:
+  const Pipeline::Impl& impl_;
+  data::TableChunks& chunks_;
+  FitFrame frame_;  // its buffers are reused from chunk to chunk
+};
+
+// Fits step `index` of the spec on `data` and compiles it; returns the first op it added.
+std::size_t FitStep(Pipeline::Impl& impl, std::size_t index, std::vector<int>* live, FitData& data,
+                    const FitOptions& options, Communicator& comm) {
+  const StepDef& d = impl.defs[index];
   FittedStep fs{.kind = d.kind, .spec = d.text};
   for (const auto& [k, v] : d.options) {
     std::string joined;
     for (std::size_t i = 0; i < v.size(); ++i) joined += (i ? "," : "") + v[i];
     fs.options[k] = joined;
   }
-  StepFitter fitter(d, fs, impl_, live_, frame_, options_, comm_);
+  StepFitter fitter(d, fs, impl, *live, data, options, comm);
   FindStepKind(d.kind).fit(fitter);
-  const std::size_t first_op = impl_.ops.size();
-  impl_.steps.push_back(std::move(fs));
+  const std::size_t first_op = impl.ops.size();
+  impl.steps.push_back(std::move(fs));
   try {
-    impl_.CompileStep(static_cast<int>(index), impl_.steps.back(), &live_);
+    impl.CompileStep(static_cast<int>(index), impl.steps.back(), live);
   } catch (const Error& e) {
     throw e.WithContext("fitting the pipeline");
   }
-  Run(first_op, impl_.ops.size());
-  FreeDeadSlots();
+  return first_op;
 }
 
 }  // namespace
 
 }  // namespace internal
 
-void Pipeline::Fit(const data::Table& table, const FitOptions& options, Communicator& comm) {
-  // Everything is built in a fresh Impl and swapped in at the end: a failure leaves *this as is.
+std::unique_ptr<Pipeline::Impl> Pipeline::StartFit(const data::Schema& schema,
+                                                   const FitOptions& options,
+                                                   Communicator& comm) const {
   auto impl = std::make_unique<Impl>();
   impl->spec = impl_->spec;
   impl->defs = impl_->defs;
-  impl->inputs = internal::InputSchema(table, options, comm);
-  internal::ShardFit shard(*impl, table, options, comm);
-  shard.ReadInputs();
-  for (std::size_t i = 0; i < impl->defs.size(); ++i) shard.FitStep(i);
+  impl->inputs = internal::InputSchema(schema, options, comm);
+  return impl;
+}
+
+void Pipeline::FinishFit(std::unique_ptr<Impl> impl) {
   // The plan that serving will run, compiled from the fitted steps alone.
   impl->Compile();
   impl->fitted = true;
   impl_ = std::move(impl);
+}
+
+void Pipeline::Fit(const data::Table& table, const FitOptions& options, Communicator& comm) {
+  // Everything is built in a fresh Impl and swapped in at the end: a failure leaves *this as is.
+  auto impl = StartFit(table.schema(), options, comm);
+  internal::ShardData data(*impl, table);
+  std::vector<int> live;
+  impl->AddInputOps(&live);
+  data.Advance(0, live);
+  for (std::size_t i = 0; i < impl->defs.size(); ++i) {
+    data.Advance(internal::FitStep(*impl, i, &live, data, options, comm), live);
+  }
+  FinishFit(std::move(impl));
+}
+
+void Pipeline::Fit(data::TableChunks& chunks, const FitOptions& options, Communicator& comm) {
+  auto impl = StartFit(chunks.schema(), options, comm);
+  internal::ChunkData data(*impl, chunks);
+  std::vector<int> live;
+  impl->AddInputOps(&live);
+  for (std::size_t i = 0; i < impl->defs.size(); ++i) {
+    internal::FitStep(*impl, i, &live, data, options, comm);
+  }
+  FinishFit(std::move(impl));
 }
 
 }  // namespace escala::features

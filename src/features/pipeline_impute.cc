@@ -32,9 +32,10 @@ std::vector<std::string> NamedColumns(const StepDef& d) {
 }
 
 // The mode of a categorical column (never the missing marker), or the constant= value.
-std::string CategoryFill(StepFitter& f, const std::string& col, const std::string& strategy) {
+std::string CategoryFill(StepFitter& f, const std::string& col, const std::string& strategy,
+                         const FrequentItems* categories) {
   if (strategy == "constant") return f.def.get("value", "missing");
-  for (const auto& item : f.Categories(col).Top(2)) {
+  for (const auto& item : categories->Top(2)) {
     if (item.key != kMissingName) return item.key;
   }
   Throw(ErrorCode::kInvalidArgument,
@@ -42,8 +43,7 @@ std::string CategoryFill(StepFitter& f, const std::string& col, const std::strin
         col);
 }
 
-double MostFrequentNumber(StepFitter& f, const std::string& col) {
-  const FrequentItems items = f.FrequentNumbers(col);
+double MostFrequentNumber(StepFitter& f, const std::string& col, const FrequentItems& items) {
   ESCALA_CHECK(!items.saturated(), kInvalidArgument,
                "pipeline step '{}': column '{}' has too many distinct values for most_frequent; "
                "use median",
@@ -59,14 +59,27 @@ double MostFrequentNumber(StepFitter& f, const std::string& col) {
   return best;
 }
 
-// The statistics of the numeric columns that a strategy needs, computed once for all of them.
-struct NumericStats {
+// The statistics that a strategy needs, computed in one pass for all the columns: by numeric
+// column (sums, sketches, modes) and by categorical column (categories).
+struct ImputeStats {
   std::vector<NumericSummary> sums;
   std::vector<QuantileSketch> sketches;
+  std::vector<FrequentItems> modes;
+  std::vector<FrequentItems> categories;
+
+  ImputeStats(StepFitter& f, const std::string& strategy, const std::vector<std::string>& num_cols,
+              const std::vector<std::string>& cat_cols) {
+    if (strategy == "mean") sums = f.Summaries(num_cols);
+    if (strategy == "median") sketches = f.Sketches(num_cols);
+    if (strategy == "most_frequent") {
+      if (!num_cols.empty()) modes = f.FrequentNumbers(num_cols);
+      if (!cat_cols.empty()) categories = f.Categories(cat_cols);
+    }
+  }
 };
 
 double NumberFill(StepFitter& f, const std::string& col, const std::string& strategy,
-                  const NumericStats& stats, std::size_t i) {
+                  const ImputeStats& stats, std::size_t i) {
   if (strategy == "mean") {
     f.RequireValues(col, stats.sums[i]);
     return stats.sums[i].mean();
@@ -76,7 +89,7 @@ double NumberFill(StepFitter& f, const std::string& col, const std::string& stra
     return stats.sketches[i].Quantile(0.5);
   }
   if (strategy == "constant") return f.def.number("value", 0.0);
-  return MostFrequentNumber(f, col);
+  return MostFrequentNumber(f, col, stats.modes[i]);
 }
 
 void FitImpute(StepFitter& f) {
@@ -90,19 +103,16 @@ void FitImpute(StepFitter& f) {
   const bool named =
       d.positional.size() > (d.positional.empty() ? 0 : (d.positional[0] == strategy ? 1u : 0u));
   f.step.columns = f.Resolve(NamedColumns(d), !any_type || named, any_type);
-  std::vector<std::string> num_cols;
-  for (const auto& c : f.step.columns) {
-    if (!f.IsCategorical(c)) num_cols.push_back(c);
-  }
-  NumericStats stats;
-  if (strategy == "mean") stats.sums = f.Summaries(num_cols);
-  if (strategy == "median") stats.sketches = f.Sketches(num_cols);
-  std::size_t ni = 0;
+  std::vector<std::string> num_cols, cat_cols;
+  for (const auto& c : f.step.columns) (f.IsCategorical(c) ? cat_cols : num_cols).push_back(c);
+  const ImputeStats stats(f, strategy, num_cols, cat_cols);
+  std::size_t ni = 0, ci = 0;
   for (const auto& c : f.step.columns) {
     pb::ColumnParams p;
     p.set_column(c);
     if (f.IsCategorical(c)) {
-      p.set_text(CategoryFill(f, c, strategy));
+      const FrequentItems* cats = stats.categories.empty() ? nullptr : &stats.categories[ci++];
+      p.set_text(CategoryFill(f, c, strategy, cats));
       f.AddCategoryName(p.text());
     } else {
       p.add_values(NumberFill(f, c, strategy, stats, ni++));

@@ -10,9 +10,12 @@
 #ifndef ESCALA_SRC_FEATURES_PIPELINE_STEPS_H_
 #define ESCALA_SRC_FEATURES_PIPELINE_STEPS_H_
 
+#include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "escala/core/communicator.h"
@@ -24,18 +27,31 @@ namespace escala::features::internal {
 
 struct FitFrame;
 
-// What a kind's fit sees: its definition, the live columns and their values on this rank's shard,
-// and statistics merged across ranks. It fills the FittedStep's columns, options and parameters.
+// What step fitters read: the rows of this rank's shard as the steps fitted so far transform
+// them, visited in frames (one frame for a shard in memory; one per chunk for a streamed shard,
+// each re-read and re-transformed, so that every statistic asked for is one pass).
+class FitData {
+ public:
+  virtual ~FitData() = default;
+  // Every row once.
+  virtual void ForEachFrame(const std::function<void(const FitFrame&)>& visit) = 0;
+  // The name of a category hash: from the frame's raw dictionaries, or one a step introduced.
+  const std::string& NameOf(std::uint64_t hash, const FitFrame& frame) const;
+  std::unordered_map<std::uint64_t, std::string> added_names;
+};
+
+// What a kind's fit sees: its definition, the live columns, and statistics of their values over
+// this rank's shard merged across ranks. It fills the FittedStep's columns, options and parameters.
 class StepFitter {
  public:
   StepFitter(const StepDef& def, FittedStep& step, const Pipeline::Impl& plan,
-             const std::vector<int>& live, FitFrame& frame, const FitOptions& options,
+             const std::vector<int>& live, FitData& data, const FitOptions& options,
              Communicator& comm)
       : def(def),
         step(step),
         plan_(plan),
         live_(live),
-        frame_(frame),
+        data_(data),
         options_(options),
         comm_(comm) {}
 
@@ -50,15 +66,14 @@ class StepFitter {
   std::vector<std::string> Resolve(const std::vector<std::string>& named, bool want_numeric,
                                    bool want_categorical) const;
   bool IsCategorical(const std::string& col) const;
-  // A live numeric column's values on this shard.
-  const std::vector<float>& Values(const std::string& col) const;
 
-  // Per-column statistics, computed in parallel over columns and merged across ranks.
+  // Per-column statistics, each call one pass over the data (computed in parallel over columns)
+  // and merged across ranks: ask for all the columns a step needs at once.
   std::vector<NumericSummary> Summaries(const std::vector<std::string>& cols) const;
   std::vector<QuantileSketch> Sketches(const std::vector<std::string>& cols) const;
-  FrequentItems Categories(const std::string& col) const;
-  // The most frequent finite values of a numeric column, merged across ranks.
-  FrequentItems FrequentNumbers(const std::string& col) const;
+  std::vector<FrequentItems> Categories(const std::vector<std::string>& cols) const;
+  // The most frequent finite values of numeric columns.
+  std::vector<FrequentItems> FrequentNumbers(const std::vector<std::string>& cols) const;
 
   // kInvalidArgument naming the step and column when a column has nothing to fit on.
   void RequireValues(const std::string& col, const NumericSummary& s) const;
@@ -70,10 +85,11 @@ class StepFitter {
 
  private:
   int SlotOf(const std::string& col) const;
+  std::vector<std::size_t> SlotsOf(const std::vector<std::string>& cols) const;
 
   const Pipeline::Impl& plan_;
   const std::vector<int>& live_;
-  FitFrame& frame_;
+  FitData& data_;
   const FitOptions& options_;
   Communicator& comm_;
 };

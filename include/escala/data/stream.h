@@ -54,6 +54,21 @@ class DatasetStream {
   std::unique_ptr<Impl> impl_;
 };
 
+// A dataset shard streamed as TableChunks: each pass rewinds the stream and visits its non-empty
+// chunks. CSV datasets only (an NPY stream has no label column; LIBSVM is read whole).
+class StreamedTable final : public TableChunks {
+ public:
+  StreamedTable(const Dataset& dataset, Shard shard = {}, StreamOptions options = {});
+  const Schema& schema() const override { return schema_; }
+  void ForEachChunk(const std::function<void(const Table&)>& visit) override;
+  const ReadReport& report() const { return stream_.report(); }
+
+ private:
+  Schema schema_;
+  DatasetStream stream_;
+  Table chunk_;
+};
+
 }  // namespace escala::data
 
 #endif  // ESCALA_DATA_STREAM_H_

@@ -13,6 +13,7 @@
 #define ESCALA_DATA_TABLE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -208,6 +209,31 @@ class Table {
   Schema schema_;
   std::int64_t num_rows_ = 0;
   std::vector<std::uint64_t> row_ids_;
+};
+
+// A table read in chunks of rows: each pass visits every row once, chunk by chunk, in a fixed
+// order, and passes may repeat. What fits statistics or trains in passes reads it, so that the
+// rows need not be one table in memory (a dataset streamed from files: escala/data/stream.h).
+class TableChunks {
+ public:
+  virtual ~TableChunks() = default;
+  // The columns of every chunk.
+  virtual const Schema& schema() const = 0;
+  // One pass; a chunk is valid during its call only.
+  virtual void ForEachChunk(const std::function<void(const Table&)>& visit) = 0;
+};
+
+// A table in memory as consecutive chunks of at most `chunk_rows` rows (copies, one at a time).
+class TableSlices final : public TableChunks {
+ public:
+  TableSlices(const Table& table, std::int64_t chunk_rows)
+      : table_(table), chunk_rows_(chunk_rows) {}
+  const Schema& schema() const override { return table_.schema(); }
+  void ForEachChunk(const std::function<void(const Table&)>& visit) override;
+
+ private:
+  const Table& table_;
+  std::int64_t chunk_rows_;
 };
 
 // Copies the named numeric columns of `table`, in the given order, into a row-major float32

@@ -111,6 +111,12 @@ class Pipeline {
   // Fits on this rank's shard, merging statistics through comm (every rank must call it). On
   // failure the pipeline is unchanged. Errors name the step and column.
   void Fit(const data::Table& table, const FitOptions& options, Communicator& comm);
+  // Fits the same way on a shard read in chunks (a dataset streamed from files), holding one
+  // chunk's columns at a time whatever the shard's size: each statistic a step needs is one pass
+  // over the chunks, each chunk transformed by the steps fitted before (the default pipeline:
+  // four passes). The result is Fit()'s on the whole shard, up to the order in which moments and
+  // sketches are merged (to rounding; quantiles within the sketch's rank error).
+  void Fit(data::TableChunks& chunks, const FitOptions& options, Communicator& comm);
   bool fitted() const;
 
   // The raw columns the fitted pipeline reads, and the features it produces.
@@ -137,6 +143,10 @@ class Pipeline {
   struct Impl;
 
  private:
+  std::unique_ptr<Impl> StartFit(const data::Schema& schema, const FitOptions& options,
+                                 Communicator& comm) const;
+  void FinishFit(std::unique_ptr<Impl> impl);
+
   std::unique_ptr<Impl> impl_;
 };
 

@@ -154,6 +154,88 @@ TEST(Pipeline, DistributedFitEqualsSingleProcessFit) {
   }
 }
 
+// 400 rows with missing numbers and categories, for the chunked fits below.
+Table MixedTable() {
+  std::mt19937 rng(5);
+  std::normal_distribution<double> g(10, 3);
+  std::vector<double> x(400), y(400), z(400);
+  std::vector<std::string> c(400), d(400);
+  const char* cats[] = {"a", "b", "c", "d", "e"};
+  for (std::size_t i = 0; i < 400; ++i) {
+    x[i] = i % 11 == 0 ? kNa : g(rng);
+    y[i] = g(rng) * 2;
+    z[i] = i % 13 == 0 ? kNa : static_cast<double>(i % 4);
+    c[i] = i % 17 == 0 ? "" : cats[(i * 7) % 5];
+    d[i] = cats[(i * i) % 3];
+  }
+  return Table({Numeric("x", x), Numeric("y", y), Numeric("z", z), Categorical("c", c),
+                Categorical("d", d)});
+}
+
+TEST(Pipeline, ChunkedFitEqualsTheFitOnTheWholeTable) {
+  const Table all = MixedTable();
+  const std::string spec =
+      "impute(median, x) | impute(most_frequent, z) | impute(most_frequent) | clip(iqr=1.5) | "
+      "standardize(x) | minmax(y) | quantile_bins(z, bins=3) | onehot(c, max_categories=3) | "
+      "ordinal(d) | expr(xy = x * y) | poly(degree=2, x, y) | drop(y)";
+  auto self = MakeSelfCommunicator();
+  auto whole = Pipeline::FromSpec(spec);
+  whole.Fit(all, {}, *self);
+  MatrixF expect;
+  whole.Transform(all, &expect);
+  for (std::int64_t chunk_rows : {1, 7, 64, 400, 1000}) {
+    auto chunked = Pipeline::FromSpec(spec);
+    data::TableSlices chunks(all, chunk_rows);
+    chunked.Fit(chunks, {}, *self);
+    ASSERT_EQ(chunked.output_names(), whole.output_names()) << chunk_rows << " rows a chunk";
+    MatrixF got;
+    chunked.Transform(all, &got);
+    for (std::int64_t i = 0; i < got.size(); ++i) {
+      ASSERT_NEAR(got.data()[i], expect.data()[i], 1e-5) << chunk_rows << " rows a chunk, at " << i;
+    }
+  }
+}
+
+TEST(Pipeline, ChunkedFitOnSeveralRanksEqualsTheSingleFit) {
+  const Table all = MixedTable();
+  const std::string spec = "impute(median) | impute(most_frequent) | standardize | onehot";
+  auto self = MakeSelfCommunicator();
+  auto single = Pipeline::FromSpec(spec);
+  single.Fit(all, {}, *self);
+  MatrixF expect;
+  single.Transform(all, &expect);
+  std::vector<Pipeline> fitted(3);
+  RunOnThreadRanks(3, [&](Communicator& comm) {
+    const std::int64_t b = 400 * comm.rank() / 3, e = 400 * (comm.rank() + 1) / 3;
+    const Table shard = all.Slice(b, e - b);
+    data::TableSlices chunks(shard, 50);
+    auto p = Pipeline::FromSpec(spec);
+    p.Fit(chunks, {}, comm);
+    fitted[static_cast<std::size_t>(comm.rank())] = std::move(p);
+  });
+  for (const auto& p : fitted) {
+    MatrixF got;
+    p.Transform(all, &got);
+    ASSERT_EQ(got.size(), expect.size());
+    for (std::int64_t i = 0; i < got.size(); ++i)
+      ASSERT_NEAR(got.data()[i], expect.data()[i], 1e-5);
+  }
+}
+
+TEST(Pipeline, AChunkedFitThatFailsNamesTheStepAndLeavesThePipelineUnfitted) {
+  const Table all = MixedTable();
+  auto p = Pipeline::FromSpec("impute(median) | standardize(c)");
+  auto self = MakeSelfCommunicator();
+  data::TableSlices chunks(all, 64);
+  try {
+    p.Fit(chunks, {}, *self);
+    FAIL() << "fitted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("standardize(c)"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(p.fitted());
+}
+
 TEST(Pipeline, UnknownCategoryPolicy) {
   auto comm = MakeSelfCommunicator();
   const Table train({Categorical("c", {"x", "y", "x"})});
