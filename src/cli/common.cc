@@ -79,15 +79,24 @@ std::unique_ptr<Communicator> MakeWorkerCommunicator() {
   return comm;
 }
 
-data::Table ReadShard(const std::vector<std::string>& files, const DataFlags& flags,
-                      const Communicator& comm, const std::string& what, const std::string& label) {
+data::Dataset OpenDataset(const std::vector<std::string>& files, const DataFlags& flags,
+                          const std::string& label) {
   data::DatasetOptions options = flags.ToOptions();
   if (!label.empty()) options.label_column = label;
-  const auto dataset = data::Dataset::Open(files, options);
+  return data::Dataset::Open(files, options);
+}
+
+data::Table ReadShard(const data::Dataset& dataset, const Communicator& comm,
+                      const std::string& what) {
   data::ReadReport report;
   data::Table t = dataset.ReadTable(data::Shard{comm.rank(), comm.size()}, &report);
   ESCALA_LOG_INFO("{}: {} ({} file(s))", what, report.Summary(), dataset.files().size());
   return t;
+}
+
+data::Table ReadShard(const std::vector<std::string>& files, const DataFlags& flags,
+                      const Communicator& comm, const std::string& what, const std::string& label) {
+  return ReadShard(OpenDataset(files, flags, label), comm, what);
 }
 
 std::vector<std::string> InputPaths(const std::vector<std::string>& specs, const DataFlags& flags) {

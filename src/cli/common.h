@@ -39,6 +39,11 @@ std::unique_ptr<Communicator> MakeWorkerCommunicator();
 data::Table ReadShard(const std::vector<std::string>& files, const DataFlags& flags,
                       const Communicator& comm, const std::string& what,
                       const std::string& label = "");
+data::Table ReadShard(const data::Dataset& dataset, const Communicator& comm,
+                      const std::string& what);
+// The dataset the flags name, with `label` as its label column (see ReadShard).
+data::Dataset OpenDataset(const std::vector<std::string>& files, const DataFlags& flags,
+                          const std::string& label = "");
 
 // The files a --data/--valid list names (globs and directories expanded): what an output flag
 // must not overwrite (see CheckOutputIsNotInput in escala/core/file_util.h).

@@ -1,5 +1,6 @@
 #include "escala/train/estimator.h"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 
@@ -14,6 +15,7 @@
 #include "escala/models/factory.h"
 #include "escala/train/labels.h"
 #include "escala/train/params.h"
+#include "escala/train/source.h"
 
 namespace escala::train {
 
@@ -69,6 +71,16 @@ features::Pipeline FitPipeline(const TrainSpec& spec, const data::Table& table,
   features::FitOptions fo;
   fo.exclude = {spec.label};
   pipeline.Fit(table, fo, comm);
+  return pipeline;
+}
+
+features::Pipeline FitPipeline(const TrainSpec& spec, data::TableChunks& chunks,
+                               Communicator& comm) {
+  if (spec.init_from != nullptr && !spec.refit_pipeline) return spec.init_from->pipeline;
+  features::Pipeline pipeline = features::Pipeline::FromSpec(spec.pipeline);
+  features::FitOptions fo;
+  fo.exclude = {spec.label};
+  pipeline.Fit(chunks, fo, comm);
   return pipeline;
 }
 
@@ -232,6 +244,32 @@ Encoded Encode(const TrainSpec& spec, const features::Pipeline& pipeline, const 
   return e;
 }
 
+// The bundle of a trained model, with its metadata, metrics and history.
+void FillBundle(const TrainSpec& spec, models::Task task, const std::vector<std::string>& classes,
+                const features::Pipeline& pipeline, std::shared_ptr<models::GradientModel> model,
+                const TrainOptions& o, int workers, TrainOutcome* out) {
+  io::ModelBundle& b = out->bundle;
+  b.name = spec.name;
+  b.label = spec.label;
+  b.class_names = classes;
+  b.pipeline = pipeline;
+  b.model = std::move(model);
+  b.history = out->result.history;
+  if (out->selection) {
+    const auto& best = out->selection->candidates[static_cast<std::size_t>(out->selection->best)];
+    b.metrics["cv_" + out->selection->metric] = best.mean;
+  }
+  for (const auto& [k, v] : out->result.valid.values) b.metrics["valid_" + k] = v;
+  b.training_config = TrainingConfig(spec, task, o, pipeline, workers, out->result.stop_reason);
+}
+
+void LogDroppedLabels(const TrainSpec& spec, std::int64_t local, Communicator& comm) {
+  const auto dropped = comm.AllReduceScalar<std::int64_t>(local, ReduceOp::kSum);
+  if (dropped > 0 && comm.rank() == 0) {
+    ESCALA_LOG_INFO("dropped {} row(s) whose label '{}' is missing", dropped, spec.label);
+  }
+}
+
 }  // namespace
 
 void Validate(const TrainSpec& s) {
@@ -268,19 +306,76 @@ TrainOutcome TrainTable(const TrainSpec& spec, data::Table table, std::optional<
   out.result = trainer.Fit(train_shard, valid ? &valid_shard : nullptr);
   out.has_validation = valid.has_value();
 
-  io::ModelBundle& b = out.bundle;
-  b.name = spec.name;
-  b.label = spec.label;
-  b.class_names = classes;
-  b.pipeline = pipeline;
-  b.model = std::move(model);
-  b.history = out.result.history;
-  if (out.selection) {
-    const auto& best = out.selection->candidates[static_cast<std::size_t>(out.selection->best)];
-    b.metrics["cv_" + out.selection->metric] = best.mean;
+  FillBundle(spec, task, classes, pipeline, std::move(model), o, comm.size(), &out);
+  return out;
+}
+
+std::string StreamingRefusal(const TrainSpec& spec) {
+  if (spec.model == "mlp" || spec.optimizer.value_or("lbfgs") != "lbfgs" || spec.options.backend) {
+    return fmt::format(
+        "model {} with optimizer {}: streamed training runs full-batch L-BFGS, for the linear "
+        "models on the CPU; minibatch training needs the shard in memory",
+        spec.model, spec.optimizer.value_or("adam"));
   }
-  for (const auto& [k, v] : out.result.valid.values) b.metrics["valid_" + k] = v;
-  b.training_config = TrainingConfig(spec, task, o, pipeline, comm.size(), out.result.stop_reason);
+  if (spec.cv != 0 || !spec.search.empty()) {
+    return "cv / search: cross-validation needs the shard in memory; it cannot stream";
+  }
+  if (spec.valid_fraction != 0) {
+    return "valid_fraction: streamed training holds no rows out; give a validation table";
+  }
+  return "";
+}
+
+data::StreamOptions StreamOptionsFor(const StreamSpec& stream) {
+  data::StreamOptions o;
+  o.block_bytes = std::max<std::size_t>(stream.memory_budget / 16, std::size_t{64} << 10);
+  return o;
+}
+
+TrainOutcome TrainStreamed(const TrainSpec& spec, const data::Dataset& dataset, data::Shard shard,
+                           std::optional<data::Table> valid, Communicator& comm,
+                           const StreamSpec& stream) {
+  Validate(spec);
+  const std::string refusal = StreamingRefusal(spec);
+  ESCALA_CHECK(refusal.empty(), kInvalidArgument, "{}", refusal);
+  const bool leader = comm.rank() == 0;
+  const data::StreamOptions so = StreamOptionsFor(stream);
+  data::StreamedTable table(dataset, shard, so);
+  LabelledRows labelled(table, spec.label);
+  data::TableChunks& rows_in = spec.drop_missing_labels ? static_cast<data::TableChunks&>(labelled)
+                                                        : static_cast<data::TableChunks&>(table);
+  const LabelScan scan = ScanLabels(rows_in, spec.label);
+  const auto rows = comm.AllReduceScalar<std::int64_t>(scan.rows, ReduceOp::kSum);
+  ESCALA_CHECK(rows > 0, kInvalidArgument, "training data has no rows");
+  LogDroppedLabels(spec, labelled.dropped(), comm);
+  std::vector<std::string> classes;
+  const models::Task task =
+      ResolveTask(spec.model, spec.task, scan.distinct, spec.label, comm, &classes);
+  CheckWarmStartClasses(spec, classes);
+  FaultPoint("pipeline_fit");
+  const features::Pipeline pipeline = FitPipeline(spec, rows_in, comm);
+  if (leader) ESCALA_LOG_INFO("{}", pipeline.Describe());
+  if (valid && spec.drop_missing_labels) *valid = DropMissingLabels(*valid, spec.label, comm);
+  Encoded e;
+  if (valid) {
+    pipeline.Transform(*valid, &e.xv);
+    e.yv = EncodeLabels(*valid, spec.label, classes);
+  }
+  const TrainOptions o = OptionsFor(spec, rows, pipeline, valid.has_value(), leader);
+  std::shared_ptr<models::GradientModel> model =
+      models::MakeModel(ModelSpecFor(spec, task, pipeline, classes));
+  TrainOptions fit_options = o;
+  WarmStart(spec, *model, &fit_options);
+  if (leader)
+    ESCALA_LOG_INFO("model: {} (streamed, {} MiB chunks)", model->Describe(), so.block_bytes >> 20);
+  DatasetChunks source(dataset, shard, pipeline,
+                       {spec.label, classes, so, spec.drop_missing_labels});
+  const DataShard valid_shard{std::as_const(e.xv).view(), e.yv, {}};
+  TrainOutcome out;
+  Trainer trainer(*model, fit_options, comm);
+  out.result = trainer.FitFullBatch(source, valid ? &valid_shard : nullptr);
+  out.has_validation = valid.has_value();
+  FillBundle(spec, task, classes, pipeline, std::move(model), o, comm.size(), &out);
   return out;
 }
 

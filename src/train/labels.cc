@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <set>
 
 #include <fast_float/fast_float.h>
 #include <fmt/format.h>
@@ -217,6 +218,77 @@ models::Task ResolveTask(std::string_view kind, std::string_view task, const dat
   *classes = ClassNames(t, label, comm);
   CheckClasses(resolved, label, *classes);
   return resolved;
+}
+
+namespace {
+
+constexpr std::size_t kMaxScannedLabels = (1 << 16) + 1;
+
+// The distinct label values seen so far: names, or numbers (keeping a fractional one past the
+// cap, so that a regression target is still recognised as one).
+struct LabelValues {
+  std::set<std::string> names;
+  std::set<double> numbers;
+  bool fractional = false;
+
+  void Add(const data::Column& col) {
+    const bool categorical = col.type() == data::DataType::kCategorical;
+    for (std::int64_t i = 0; i < col.size(); ++i) {
+      if (col.is_missing(i)) continue;
+      if (categorical) {
+        if (names.size() < kMaxScannedLabels) names.emplace(col.category(i));
+        continue;
+      }
+      const double v = col.GetDouble(i);
+      const bool fraction = std::isfinite(v) && v != std::floor(v);
+      if (numbers.size() < kMaxScannedLabels || (fraction && !fractional)) numbers.insert(v);
+      fractional = fractional || fraction;
+    }
+  }
+
+  data::Column ToColumn(const std::string& label, data::DataType type) const {
+    if (type == data::DataType::kCategorical) {
+      data::Column c(label, type, static_cast<std::int64_t>(names.size()));
+      auto& dict = c.mutable_dictionary();
+      dict.assign(names.begin(), names.end());
+      auto codes = c.mutable_codes();
+      for (std::size_t i = 0; i < names.size(); ++i) codes[i] = static_cast<std::int32_t>(i);
+      return c;
+    }
+    data::Column c(label, data::DataType::kFloat64, static_cast<std::int64_t>(numbers.size()));
+    std::copy(numbers.begin(), numbers.end(), c.mutable_f64().begin());
+    return c;
+  }
+};
+
+}  // namespace
+
+LabelScan ScanLabels(data::TableChunks& chunks, const std::string& label) {
+  const auto& field = chunks.schema().field(chunks.schema().Index(label));
+  LabelValues values;
+  LabelScan scan;
+  chunks.ForEachChunk([&](const data::Table& chunk) {
+    scan.rows += chunk.num_rows();
+    values.Add(chunk.column(label));
+  });
+  std::vector<data::Column> cols;
+  cols.push_back(values.ToColumn(label, field.type));
+  scan.distinct = data::Table(std::move(cols));
+  return scan;
+}
+
+void LabelledRows::ForEachChunk(const std::function<void(const data::Table&)>& visit) {
+  dropped_ = 0;
+  inner_.ForEachChunk([&](const data::Table& chunk) {
+    const data::Column& col = chunk.column(label_);
+    std::vector<std::int64_t> keep;
+    for (std::int64_t i = 0; i < chunk.num_rows(); ++i) {
+      if (!col.is_missing(i)) keep.push_back(i);
+    }
+    if (keep.size() == static_cast<std::size_t>(chunk.num_rows())) return visit(chunk);
+    dropped_ += chunk.num_rows() - static_cast<std::int64_t>(keep.size());
+    visit(chunk.Take(keep));
+  });
 }
 
 }  // namespace escala::train

@@ -1,5 +1,8 @@
 #include "escala/train/source.h"
 
+#include <fmt/format.h>
+
+#include "escala/core/error.h"
 #include "escala/train/labels.h"
 
 namespace escala::train {
@@ -19,21 +22,31 @@ void ShardChunks::ForEachChunk(const std::function<void(const DataShard&)>& visi
 
 DatasetChunks::DatasetChunks(const data::Dataset& dataset, data::Shard shard,
                              const features::Pipeline& pipeline, DatasetChunksOptions options)
-    : pipeline_(pipeline), options_(std::move(options)), stream_(dataset, shard, options_.stream) {
+    : pipeline_(pipeline),
+      options_(std::move(options)),
+      table_(dataset, shard, options_.stream),
+      labelled_(table_, options_.label) {
   ESCALA_CHECK(pipeline_.fitted(), kFailedPrecondition,
                "a chunked source needs a fitted pipeline (features::Pipeline::Fit)");
 }
 
 void DatasetChunks::ForEachChunk(const std::function<void(const DataShard&)>& visit) {
-  stream_.Rewind();
   rows_ = 0;
-  while (stream_.Next(&chunk_)) {
-    rows_ += chunk_.num_rows();
-    if (chunk_.num_rows() == 0) continue;
-    pipeline_.Transform(chunk_, &x_);
-    const std::vector<float> y = EncodeLabels(chunk_, options_.label, options_.class_names);
+  data::TableChunks& rows =
+      options_.drop_missing_labels ? static_cast<data::TableChunks&>(labelled_) : table_;
+  rows.ForEachChunk([&](const data::Table& chunk) {
+    const std::int64_t first = rows_;
+    rows_ += chunk.num_rows();
+    std::vector<float> y;
+    try {
+      pipeline_.Transform(chunk, &x_);
+      y = EncodeLabels(chunk, options_.label, options_.class_names);
+    } catch (const Error& e) {
+      // Row numbers in the message count from the chunk's first row.
+      throw e.WithContext(fmt::format("in the chunk from row {} of this shard", first));
+    }
     visit(DataShard{std::as_const(x_).view(), y, {}});
-  }
+  });
 }
 
 }  // namespace escala::train

@@ -27,6 +27,8 @@
 #include <vector>
 
 #include "escala/core/communicator.h"
+#include "escala/data/dataset.h"
+#include "escala/data/stream.h"
 #include "escala/data/table.h"
 #include "escala/io/bundle.h"
 #include "escala/train/selection.h"
@@ -92,6 +94,33 @@ struct TrainOutcome {
 // for a warm start that does not match, and the trainer's and communicator's errors.
 TrainOutcome TrainTable(const TrainSpec& spec, data::Table table, std::optional<data::Table> valid,
                         Communicator& comm);
+
+// Training on data larger than memory (`escala train --memory-budget`).
+struct StreamSpec {
+  // Bytes a rank may use for data while training: the chunks of input in flight and their parsed
+  // and transformed columns. The model, a validation table, the labels' distinct values and the
+  // process's fixed overhead (libraries, thread stacks) come on top. Chunks are about 1/16 of it
+  // in input bytes (at least 64 KiB; docs/training.md, "Data larger than memory").
+  std::size_t memory_budget = std::size_t{256} << 20;
+};
+
+// Trains as TrainTable does on this rank's shard of a CSV `dataset`, streamed: the shard is never
+// one table in memory. One pass reads the labels (task, classes, rows), the pipeline is fitted in
+// passes over chunks (features::Pipeline::Fit on chunks), and L-BFGS makes one pass per objective
+// evaluation (Trainer::FitFullBatch), each chunk parsed, transformed and freed in turn. The model
+// is TrainTable's for the same rows, to rounding (quantile steps within their sketch's error).
+// Only full-batch training streams: the linear kinds with their default optimizer (L-BFGS), and
+// no cross-validation, search or valid_fraction (a `valid` table may be given); other specs are
+// kInvalidArgument naming the field. Errors otherwise as TrainTable.
+TrainOutcome TrainStreamed(const TrainSpec& spec, const data::Dataset& dataset, data::Shard shard,
+                           std::optional<data::Table> valid, Communicator& comm,
+                           const StreamSpec& stream = {});
+
+// Empty when TrainStreamed can train `spec`; otherwise why not (naming the field).
+std::string StreamingRefusal(const TrainSpec& spec);
+
+// The stream options of a memory budget (chunk size), as TrainStreamed uses them.
+data::StreamOptions StreamOptionsFor(const StreamSpec& stream);
 
 }  // namespace escala::train
 

@@ -36,6 +36,32 @@ models::Task ResolveTask(std::string_view kind, std::string_view task, const dat
                          const std::string& label, Communicator& comm,
                          std::vector<std::string>* classes);
 
+// A label column over a shard read in chunks: the rows, and the label's distinct values as a
+// one-column table, on which ResolveTask decides as it would on the whole column (at most 65537
+// values are kept, and a fractional one whenever there is one). Missing labels are not values.
+struct LabelScan {
+  data::Table distinct;
+  std::int64_t rows = 0;
+};
+LabelScan ScanLabels(data::TableChunks& chunks, const std::string& label);
+
+// The chunks of `inner` without the rows whose label is missing (the table path's
+// drop_missing_labels), counting those it drops.
+class LabelledRows final : public data::TableChunks {
+ public:
+  LabelledRows(data::TableChunks& inner, std::string label)
+      : inner_(inner), label_(std::move(label)) {}
+  const data::Schema& schema() const override { return inner_.schema(); }
+  void ForEachChunk(const std::function<void(const data::Table&)>& visit) override;
+  // Rows dropped by the last pass.
+  std::int64_t dropped() const { return dropped_; }
+
+ private:
+  data::TableChunks& inner_;
+  std::string label_;
+  std::int64_t dropped_ = 0;
+};
+
 }  // namespace escala::train
 
 #endif  // ESCALA_TRAIN_LABELS_H_

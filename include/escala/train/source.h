@@ -16,6 +16,7 @@
 #include "escala/data/dataset.h"
 #include "escala/data/stream.h"
 #include "escala/features/pipeline.h"
+#include "escala/train/labels.h"
 #include "escala/train/trainer.h"
 
 namespace escala::train {
@@ -48,9 +49,10 @@ struct DatasetChunksOptions {
   std::string label;                     // the label column
   std::vector<std::string> class_names;  // classification; empty for regression
   data::StreamOptions stream;            // input bytes per chunk
+  bool drop_missing_labels = false;      // skip rows whose label is missing (else an error)
 };
 
-// This rank's shard of a dataset read in chunks (escala/data/stream.h): each chunk is parsed,
+// This rank's shard of a CSV dataset read in chunks (escala/data/stream.h): each chunk is parsed,
 // transformed by a fitted pipeline and its labels encoded (escala/train/labels.h), visited, then
 // its memory reused for the next; what a pass holds is bounded by the stream's blocks and one
 // transformed chunk, whatever the size of the data. `dataset` and `pipeline` must outlive the
@@ -67,9 +69,9 @@ class DatasetChunks final : public ChunkSource {
  private:
   const features::Pipeline& pipeline_;
   DatasetChunksOptions options_;
-  data::DatasetStream stream_;
+  data::StreamedTable table_;
+  LabelledRows labelled_;
   std::int64_t rows_ = 0;
-  data::Table chunk_;
   MatrixF x_;
 };
 

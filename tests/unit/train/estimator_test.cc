@@ -1,0 +1,117 @@
+#include "escala/train/estimator.h"
+
+#include <random>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "escala/core/error.h"
+#include "escala/core/thread_communicator.h"
+#include "escala/models/model.h"
+#include "test_util/temp_dir.h"
+
+namespace escala::train {
+namespace {
+
+// n rows: two numbers (one with gaps), a category, and a yes/no label missing every 50th row.
+std::string TableCsv(int n) {
+  std::string csv = "a,b,color,y\n";
+  std::mt19937 rng(11);
+  std::normal_distribution<double> noise;
+  const char* colors[] = {"red", "green", "blue"};
+  for (int i = 0; i < n; ++i) {
+    const double a = noise(rng), b = noise(rng);
+    const int c = i % 3;
+    const bool y = a - 0.5 * b + (c == 1 ? 0.8 : -0.3) + 0.5 * noise(rng) > 0;
+    csv += (i % 17 == 0 ? std::string() : fmt::format("{:.5f}", a)) + "," +
+           fmt::format("{:.5f}", b) + "," + colors[c] + "," +
+           (i % 50 == 7 ? "" : (y ? "yes" : "no")) + "\n";
+  }
+  return csv;
+}
+
+TrainSpec QuietSpec() {
+  TrainSpec spec;
+  spec.label = "y";
+  spec.drop_missing_labels = true;
+  spec.options.progress = false;
+  spec.options.threads = 2;
+  return spec;
+}
+
+// The bundle of TrainTable and that of TrainStreamed agree: classes, features, loss, weights.
+void ExpectSameModel(const TrainOutcome& whole, const TrainOutcome& streamed) {
+  EXPECT_EQ(streamed.bundle.class_names, whole.bundle.class_names);
+  EXPECT_EQ(streamed.bundle.pipeline.output_names(), whole.bundle.pipeline.output_names());
+  const double loss = whole.result.history.back().train_loss;
+  EXPECT_NEAR(streamed.result.history.back().train_loss, loss, 1e-6 * loss);
+  const auto& a = dynamic_cast<const models::GradientModel&>(*whole.bundle.model);
+  const auto& b = dynamic_cast<const models::GradientModel&>(*streamed.bundle.model);
+  ASSERT_EQ(a.parameters().size(), b.parameters().size());
+  for (std::size_t i = 0; i < a.parameters().size(); ++i) {
+    EXPECT_NEAR(b.parameters()[i], a.parameters()[i], 1e-4) << i;
+  }
+}
+
+TEST(TrainStreamed, GivesTheBundleOfTrainTableReadingChunks) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("t.csv"), TableCsv(30000));  // about 15 chunks of 64 KiB
+  auto comm = MakeSelfCommunicator();
+  const auto dataset = data::Dataset::Open(dir.File("t.csv"));
+  const TrainSpec spec = QuietSpec();
+  const TrainOutcome whole = TrainTable(spec, dataset.ReadTable(), std::nullopt, *comm);
+  const TrainOutcome streamed =
+      TrainStreamed(spec, dataset, {}, std::nullopt, *comm, {.memory_budget = 64 << 10});
+  EXPECT_EQ(streamed.bundle.class_names, (std::vector<std::string>{"no", "yes"}));
+  ExpectSameModel(whole, streamed);
+}
+
+TEST(TrainStreamed, ShardsOverRanksGiveTheModelOfTheirTables) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("t.csv"), TableCsv(12000));
+  const auto dataset = data::Dataset::Open(dir.File("t.csv"));
+  const TrainSpec spec = QuietSpec();
+  std::vector<std::optional<TrainOutcome>> wholes(3), streams(3);
+  RunOnThreadRanks(3, [&](Communicator& comm) {
+    const data::Shard shard{comm.rank(), comm.size()};
+    const auto r = static_cast<std::size_t>(comm.rank());
+    wholes[r] = TrainTable(spec, dataset.ReadTable(shard), std::nullopt, comm);
+    streams[r] =
+        TrainStreamed(spec, dataset, shard, std::nullopt, comm, {.memory_budget = 64 << 10});
+  });
+  for (std::size_t r = 0; r < 3; ++r) ExpectSameModel(*wholes[r], *streams[r]);
+}
+
+TEST(TrainStreamed, WhatCannotStreamIsRefusedNamingWhy) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("t.csv"), TableCsv(100));
+  const auto dataset = data::Dataset::Open(dir.File("t.csv"));
+  auto comm = MakeSelfCommunicator();
+  auto refused = [&](TrainSpec spec, const std::string& why) {
+    try {
+      TrainStreamed(spec, dataset, {}, std::nullopt, *comm);
+      ADD_FAILURE() << "trained: " << why;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(std::string(e.what()).find(why), std::string::npos) << e.what();
+    }
+  };
+  TrainSpec mlp = QuietSpec();
+  mlp.model = "mlp";
+  refused(mlp, "minibatch training needs the shard in memory");
+  TrainSpec adam = QuietSpec();
+  adam.optimizer = "adam";
+  refused(adam, "optimizer adam");
+  TrainSpec cv = QuietSpec();
+  cv.cv = 3;
+  refused(cv, "cv / search");
+  TrainSpec held_out = QuietSpec();
+  held_out.valid_fraction = 0.2;
+  refused(held_out, "valid_fraction");
+  TrainSpec missing = QuietSpec();
+  missing.drop_missing_labels = false;
+  refused(missing, "label 'y' is missing in row 7");
+}
+
+}  // namespace
+}  // namespace escala::train
