@@ -14,6 +14,7 @@
 #include "escala/core/logging.h"
 #include "escala/core/memory_info.h"
 #include "escala/data/split.h"
+#include "escala/data/stream.h"
 #include "escala/distributed/connect.h"
 #include "escala/distributed/worker_env.h"
 #include "escala/features/pipeline.h"
@@ -55,6 +56,8 @@ struct TrainFlags {
 // Reading a CSV shard whole takes about this many bytes of memory per input byte (the typed
 // table, then the feature matrix beside it): measured on W0, 1.0 GiB at peak for 588 MB.
 constexpr std::uint64_t kInMemoryBytesPerInputByte = 2;
+// Input bytes per chunk when a CSV shard is read into memory (see train::TrainChunks).
+constexpr std::size_t kChunkBytes = std::size_t{32} << 20;
 
 // With several GPU workers, gradients travel through NCCL; host collectives (metadata, metrics)
 // stay on the job's communicator, which the NCCL communicator wraps. Rank 0 publishes NCCL's
@@ -132,17 +135,41 @@ std::optional<train::StreamSpec> StreamingFor(const TrainFlags& f, const train::
   return train::StreamSpec{.memory_budget = static_cast<std::size_t>(budget)};
 }
 
-// Trains on this rank's shard of --data (and of --valid): read whole, or streamed.
+// This rank's shard as the chunks a stream reads (CSV), or as one table (NPY, LIBSVM).
+std::vector<data::Table> ReadChunks(const data::Dataset& dataset, const Communicator& comm) {
+  std::vector<data::Table> chunks;
+  if (dataset.format() != data::Format::kCsv) {
+    chunks.push_back(ReadShard(dataset, comm, "training data"));
+    return chunks;
+  }
+  data::DatasetStream stream(dataset, data::Shard{comm.rank(), comm.size()},
+                             {.block_bytes = kChunkBytes});
+  data::Table chunk;
+  while (stream.Next(&chunk)) {
+    if (chunk.num_rows() > 0) chunks.push_back(std::move(chunk));
+  }
+  ESCALA_LOG_INFO("training data: {} ({} file(s))", stream.report().Summary(),
+                  dataset.files().size());
+  return chunks;
+}
+
+// Trains on this rank's shard of --data (and of --valid): read whole, or streamed. CSV numbers
+// are held as float32, which the features are anyway.
 train::TrainOutcome Train(const TrainFlags& f, const train::TrainSpec& spec, Communicator& comm) {
-  const data::Dataset dataset = OpenDataset(f.data, f.data_flags, spec.label);
+  const data::Dataset dataset = OpenDataset(f.data, f.data_flags, spec.label, true);
   const auto stream = StreamingFor(f, spec, dataset, comm);
   std::optional<data::Table> valid;
   if (!f.valid.empty()) {
-    valid = ReadShard(f.valid, f.data_flags, comm, "validation data", spec.label);
+    valid =
+        ReadShard(OpenDataset(f.valid, f.data_flags, spec.label, true), comm, "validation data");
   }
   const data::Shard shard{comm.rank(), comm.size()};
   if (stream) return train::TrainStreamed(spec, dataset, shard, std::move(valid), comm, *stream);
-  return train::TrainTable(spec, ReadShard(dataset, comm, "training data"), std::move(valid), comm);
+  std::vector<data::Table> chunks = ReadChunks(dataset, comm);
+  // NPY and LIBSVM tables add their label column to the dataset's schema.
+  data::Schema schema = chunks.empty() ? dataset.table_schema() : chunks[0].schema();
+  return train::TrainChunks(spec, std::move(chunks), std::move(schema), std::move(valid), comm,
+                            dataset.schema());
 }
 
 // `escala train`'s flags as the library's spec: the declared parameters as parsed, the pipeline

@@ -80,9 +80,10 @@ std::unique_ptr<Communicator> MakeWorkerCommunicator() {
 }
 
 data::Dataset OpenDataset(const std::vector<std::string>& files, const DataFlags& flags,
-                          const std::string& label) {
+                          const std::string& label, bool float32_numbers) {
   data::DatasetOptions options = flags.ToOptions();
   if (!label.empty()) options.label_column = label;
+  options.float32_numbers = float32_numbers;
   return data::Dataset::Open(files, options);
 }
 

@@ -41,9 +41,10 @@ data::Table ReadShard(const std::vector<std::string>& files, const DataFlags& fl
                       const std::string& label = "");
 data::Table ReadShard(const data::Dataset& dataset, const Communicator& comm,
                       const std::string& what);
-// The dataset the flags name, with `label` as its label column (see ReadShard).
+// The dataset the flags name, with `label` as its label column (see ReadShard), its CSV numbers
+// held as float32 when asked (data::DatasetOptions::float32_numbers).
 data::Dataset OpenDataset(const std::vector<std::string>& files, const DataFlags& flags,
-                          const std::string& label = "");
+                          const std::string& label = "", bool float32_numbers = false);
 
 // The files a --data/--valid list names (globs and directories expanded): what an output flag
 // must not overwrite (see CheckOutputIsNotInput in escala/core/file_util.h).

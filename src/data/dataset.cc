@@ -375,6 +375,16 @@ std::string NpyLabelsPath(const std::string& path) {
 
 }  // namespace internal
 
+Schema Dataset::table_schema() const {
+  if (!options_.float32_numbers || options_.format != Format::kCsv) return schema_;
+  std::vector<Field> fields = schema_.fields();
+  for (auto& f : fields) {
+    if (f.type == DataType::kFloat64 && f.name != options_.label_column)
+      f.type = DataType::kFloat32;
+  }
+  return Schema(std::move(fields));
+}
+
 Table Dataset::ReadTable(Shard shard, ReadReport* report) const {
   const auto plan = Plan(shard);
   ReadReport part;
@@ -388,7 +398,7 @@ Table Dataset::ReadTable(Shard shard, ReadReport* report) const {
       internal::CsvWindowSource source(internal::CsvInputsFor(*this, plan, data_start_, data_line_),
                                        o, internal::kWindowBytes);
       internal::CsvPipeline pipeline(&source, o, schema_.num_fields());
-      internal::TableBuilder builder(schema_, true);
+      internal::TableBuilder builder(table_schema(), true);
       std::uint64_t expected = 0;
       for (const auto& r : plan) {
         if (!files_[static_cast<std::size_t>(r.file)].compressed) expected += r.end - r.begin;

@@ -145,7 +145,7 @@ bool DatasetStream::Next(Table* chunk) {
     chunk->set_row_ids(std::move(d.row_ids));
     return true;
   }
-  if (!s.builder) s.builder = std::make_unique<internal::TableBuilder>(s.ds.schema(), true);
+  if (!s.builder) s.builder = std::make_unique<internal::TableBuilder>(s.ds.table_schema(), true);
   const bool any = s.pipeline->ReadTable(s.builder.get(), s.options.block_bytes,
                                          s.options.block_bytes, &s.report);
   *chunk = s.builder->Take();
@@ -194,7 +194,7 @@ const ReadReport& DatasetStream::report() const {
 }
 
 StreamedTable::StreamedTable(const Dataset& dataset, Shard shard, StreamOptions options)
-    : schema_(dataset.schema()), stream_(dataset, shard, options) {
+    : schema_(dataset.table_schema()), stream_(dataset, shard, options) {
   ESCALA_CHECK(dataset.format() == Format::kCsv, kInvalidArgument,
                "{}: only CSV datasets stream as tables (convert it with escala convert)",
                dataset.files().empty() ? std::string("dataset") : dataset.files()[0].path);

@@ -377,6 +377,77 @@ void TableSlices::ForEachChunk(const std::function<void(const Table&)>& visit) {
   }
 }
 
+namespace {
+
+// Appends `src` to `dst` from row `at`, re-coding categories into dst's dictionary.
+void CopyColumnInto(const Column& src, std::int64_t at, Column* dst,
+                    std::unordered_map<std::string, std::int32_t>* codes) {
+  const auto n = static_cast<std::size_t>(src.size());
+  const auto a = static_cast<std::size_t>(at);
+  switch (src.type()) {
+    case DataType::kFloat32:
+      std::copy_n(src.f32().begin(), n, dst->mutable_f32().begin() + a);
+      break;
+    case DataType::kFloat64:
+      std::copy_n(src.f64().begin(), n, dst->mutable_f64().begin() + a);
+      break;
+    case DataType::kInt64:
+      std::copy_n(src.i64().begin(), n, dst->mutable_i64().begin() + a);
+      break;
+    case DataType::kCategorical: {
+      std::vector<std::int32_t> remap;
+      for (const auto& name : src.dictionary()) {
+        auto [it, added] = codes->emplace(name, static_cast<std::int32_t>(codes->size()));
+        if (added) dst->mutable_dictionary().push_back(name);
+        remap.push_back(it->second);
+      }
+      auto out = dst->mutable_codes();
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::int32_t c = src.codes()[i];
+        out[a + i] = c >= 0 && static_cast<std::size_t>(c) < remap.size() ? remap[c] : 0;
+      }
+      break;
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (src.is_missing(static_cast<std::int64_t>(i)))
+      dst->SetMissing(at + static_cast<std::int64_t>(i));
+  }
+}
+
+}  // namespace
+
+Table ConcatTables(std::span<const Table> parts) {
+  if (parts.empty()) return Table();
+  std::int64_t rows = 0;
+  bool ids = true;
+  for (const auto& p : parts) {
+    ESCALA_CHECK(p.schema() == parts[0].schema(), kInvalidArgument,
+                 "tables to concatenate differ: {}", p.schema().Diff(parts[0].schema()));
+    rows += p.num_rows();
+    ids = ids && (p.row_ids().size() == static_cast<std::size_t>(p.num_rows()));
+  }
+  std::vector<Column> cols;
+  for (std::size_t c = 0; c < parts[0].columns().size(); ++c) {
+    const Column& first = parts[0].columns()[c];
+    Column col(first.name(), first.type(), rows);
+    std::unordered_map<std::string, std::int32_t> codes;
+    std::int64_t at = 0;
+    for (const auto& p : parts) {
+      CopyColumnInto(p.columns()[c], at, &col, &codes);
+      at += p.num_rows();
+    }
+    cols.push_back(std::move(col));
+  }
+  Table out(std::move(cols));
+  if (ids) {
+    std::vector<std::uint64_t> all;
+    for (const auto& p : parts) all.insert(all.end(), p.row_ids().begin(), p.row_ids().end());
+    out.set_row_ids(std::move(all));
+  }
+  return out;
+}
+
 Table Table::Take(std::span<const std::int64_t> rows) const {
   std::vector<Column> out;
   const auto n = static_cast<std::int64_t>(rows.size());

@@ -181,6 +181,13 @@ void Pipeline::TransformInto(const RawBatch& batch, MatrixViewF out,
 
 void Pipeline::Transform(const RawBatch& batch, MatrixF* out) const {
   out->Resize(batch.rows, num_outputs());
+  Transform(batch, out->view());
+}
+
+void Pipeline::Transform(const RawBatch& batch, MatrixViewF out) const {
+  ESCALA_CHECK(out.rows() == batch.rows && out.cols() == num_outputs(), kInvalidArgument,
+               "output is {}x{}, expected {}x{}", out.rows(), out.cols(), batch.rows,
+               num_outputs());
   const auto parts = static_cast<std::size_t>(std::max<std::int64_t>(
       1, std::min<std::int64_t>(NumThreads(), (batch.rows + kBlock - 1) / kBlock)));
   std::vector<TransformScratch> scratch(parts);
@@ -214,8 +221,7 @@ void Pipeline::Transform(const RawBatch& batch, MatrixF* out) const {
           if (c.missing != nullptr) c.missing += b;
         }
         try {
-          TransformInto(part, out->view().Rows(static_cast<std::int64_t>(b), part.rows),
-                        scratch[p]);
+          TransformInto(part, out.Rows(static_cast<std::int64_t>(b), part.rows), scratch[p]);
         } catch (const Error& err) {
           // Row numbers in messages are relative to the part: make them absolute.
           const std::string m = err.message();
@@ -231,6 +237,11 @@ void Pipeline::Transform(const RawBatch& batch, MatrixF* out) const {
 }
 
 void Pipeline::Transform(const data::Table& table, MatrixF* out) const {
+  ESCALA_CHECK(impl_->fitted, kFailedPrecondition, "pipeline is not fitted");
+  Transform(BatchFromTable(table, impl_->inputs), out);
+}
+
+void Pipeline::Transform(const data::Table& table, MatrixViewF out) const {
   ESCALA_CHECK(impl_->fitted, kFailedPrecondition, "pipeline is not fitted");
   Transform(BatchFromTable(table, impl_->inputs), out);
 }

@@ -190,6 +190,13 @@ data::Schema InputSchema(const data::Schema& schema, const FitOptions& options,
       fields.push_back(f);
     }
   }
+  for (auto& f : fields) {
+    const int d = options.declared.Find(f.name);
+    if (d < 0) continue;
+    const data::DataType declared = options.declared.field(d).type;
+    const bool numeric = declared != data::DataType::kCategorical;
+    if (numeric == (f.type != data::DataType::kCategorical)) f.type = declared;
+  }
   data::Schema inputs(fields);
   const std::uint64_t h = HashBytes(inputs.Serialize());
   const auto all = comm.AllGather(std::span<const std::uint64_t>(&h, 1));

@@ -3,6 +3,11 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <span>
+
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -25,61 +30,103 @@ constexpr int kDefaultMaxEpochs = 200;
 constexpr int kDefaultPatience = 10;
 constexpr double kDefaultMinDelta = 1e-4;
 
-// Rows whose label is missing, removed (with a count in the log).
-data::Table DropMissingLabels(const data::Table& t, const std::string& label, Communicator& comm) {
-  const data::Column& col = t.column(label);
-  std::vector<std::int64_t> keep;
-  for (std::int64_t i = 0; i < t.num_rows(); ++i) {
-    if (!col.is_missing(i)) keep.push_back(i);
+// This rank's training rows as chunks (one, for a table) and the validation table.
+struct Rows {
+  std::vector<data::Table> chunks;
+  data::Schema schema;  // of the chunks
+  std::optional<data::Table> valid;
+
+  std::int64_t num_rows() const {
+    std::int64_t n = 0;
+    for (const auto& c : chunks) n += c.num_rows();
+    return n;
   }
-  const auto dropped = comm.AllReduceScalar<std::int64_t>(
-      t.num_rows() - static_cast<std::int64_t>(keep.size()), ReduceOp::kSum);
+};
+
+// Rows whose label is missing, removed from each table (with a count in the log).
+void DropMissingLabels(const std::string& label, std::span<data::Table> tables,
+                       Communicator& comm) {
+  std::int64_t dropped = 0;
+  for (auto& t : tables) {
+    const data::Column& col = t.column(label);
+    std::vector<std::int64_t> keep;
+    for (std::int64_t i = 0; i < t.num_rows(); ++i) {
+      if (!col.is_missing(i)) keep.push_back(i);
+    }
+    if (keep.size() == static_cast<std::size_t>(t.num_rows())) continue;
+    dropped += t.num_rows() - static_cast<std::int64_t>(keep.size());
+    t = t.Take(keep);
+  }
+  dropped = comm.AllReduceScalar<std::int64_t>(dropped, ReduceOp::kSum);
   if (dropped > 0 && comm.rank() == 0) {
     ESCALA_LOG_INFO("dropped {} row(s) whose label '{}' is missing", dropped, label);
   }
-  return t.Take(keep);
 }
 
-// The training and validation tables: as given, or with valid_fraction of the rows held out.
-void PrepareTables(const TrainSpec& spec, data::Table* table, std::optional<data::Table>* valid,
-                   Communicator& comm) {
-  ESCALA_CHECK(table->num_rows() > 0 || comm.size() > 1, kInvalidArgument,
+// The training and validation rows: as given, or with valid_fraction of the rows held out (each
+// row by its identity, so chunk by chunk).
+void PrepareRows(const TrainSpec& spec, Rows* rows, Communicator& comm) {
+  ESCALA_CHECK(rows->num_rows() > 0 || comm.size() > 1, kInvalidArgument,
                "training data has no rows");
-  table->column(spec.label);  // a missing label column fails here, listing the columns
-  if (spec.drop_missing_labels) *table = DropMissingLabels(*table, spec.label, comm);
-  if (valid->has_value()) {
-    if (spec.drop_missing_labels) **valid = DropMissingLabels(**valid, spec.label, comm);
+  rows->schema.Index(spec.label);  // a missing label column fails here, listing the columns
+  if (spec.drop_missing_labels) DropMissingLabels(spec.label, rows->chunks, comm);
+  if (rows->valid.has_value()) {
+    if (spec.drop_missing_labels) DropMissingLabels(spec.label, {&*rows->valid, 1}, comm);
     return;
   }
   if (spec.valid_fraction == 0) return;
-  const auto split =
-      data::SplitTrainValidation(table->row_ids(), spec.valid_fraction, spec.options.seed);
-  *valid = table->Take(split.valid);
-  *table = table->Take(split.train);
-  const auto left = comm.AllReduceScalar<std::int64_t>(table->num_rows(), ReduceOp::kSum);
+  std::vector<data::Table> held;
+  for (auto& t : rows->chunks) {
+    const auto split =
+        data::SplitTrainValidation(t.row_ids(), spec.valid_fraction, spec.options.seed);
+    held.push_back(t.Take(split.valid));
+    t = t.Take(split.train);
+  }
+  rows->valid = data::ConcatTables(held);
+  const auto left = comm.AllReduceScalar<std::int64_t>(rows->num_rows(), ReduceOp::kSum);
   ESCALA_CHECK(left >= 2, kInvalidArgument,
                "valid_fraction {} leaves {} training row(s) of {}: give a smaller fraction",
                spec.valid_fraction, left,
-               left + comm.AllReduceScalar<std::int64_t>((*valid)->num_rows(), ReduceOp::kSum));
+               left + comm.AllReduceScalar<std::int64_t>(rows->valid->num_rows(), ReduceOp::kSum));
+}
+
+// The label column of every chunk as one table: what ResolveTask reads.
+data::Table LabelTable(const Rows& rows, const std::string& label) {
+  std::vector<data::Table> parts;
+  for (const auto& c : rows.chunks) parts.push_back(data::Table({c.column(label)}));
+  if (parts.empty()) {
+    const auto& field = rows.schema.field(rows.schema.Index(label));
+    parts.push_back(data::Table({data::Column(label, field.type, 0)}));
+  }
+  return parts.size() == 1 ? std::move(parts[0]) : data::ConcatTables(parts);
 }
 
 // The feature pipeline: the warm start's, or the spec's fitted on all ranks' data.
-features::Pipeline FitPipeline(const TrainSpec& spec, const data::Table& table,
-                               Communicator& comm) {
-  if (spec.init_from != nullptr && !spec.refit_pipeline) return spec.init_from->pipeline;
+features::Pipeline FitPipeline(const TrainSpec& spec, data::TableChunks& chunks, Communicator& comm,
+                               const data::Schema& declared = {});
+
+// On a single table the fit runs each step once over it; on chunks, once per statistic.
+features::Pipeline FitPipeline(const TrainSpec& spec, const Rows& rows,
+                               const data::Schema& declared, Communicator& comm) {
+  if (rows.chunks.size() != 1 || (spec.init_from != nullptr && !spec.refit_pipeline)) {
+    data::TableList chunks(rows.chunks, rows.schema);
+    return FitPipeline(spec, chunks, comm, declared);
+  }
   features::Pipeline pipeline = features::Pipeline::FromSpec(spec.pipeline);
   features::FitOptions fo;
   fo.exclude = {spec.label};
-  pipeline.Fit(table, fo, comm);
+  fo.declared = declared;
+  pipeline.Fit(rows.chunks[0], fo, comm);
   return pipeline;
 }
 
-features::Pipeline FitPipeline(const TrainSpec& spec, data::TableChunks& chunks,
-                               Communicator& comm) {
+features::Pipeline FitPipeline(const TrainSpec& spec, data::TableChunks& chunks, Communicator& comm,
+                               const data::Schema& declared) {
   if (spec.init_from != nullptr && !spec.refit_pipeline) return spec.init_from->pipeline;
   features::Pipeline pipeline = features::Pipeline::FromSpec(spec.pipeline);
   features::FitOptions fo;
   fo.exclude = {spec.label};
+  fo.declared = declared;
   pipeline.Fit(chunks, fo, comm);
   return pipeline;
 }
@@ -230,17 +277,45 @@ struct Encoded {
   std::vector<std::uint64_t> ids;
 };
 
-Encoded Encode(const TrainSpec& spec, const features::Pipeline& pipeline, const data::Table& table,
-               const std::optional<data::Table>& valid, const std::vector<std::string>& classes,
-               Communicator& comm) {
+// Returns the memory of freed chunks to the system (glibc keeps it in its free lists otherwise),
+// so that the feature matrix filling up takes the place of the chunks rather than adding to them.
+void ReleaseFreedMemory() {
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+}
+
+// Transforms each chunk into its rows of the feature matrix and encodes its labels, freeing the
+// chunk as it goes: the peak is about the larger of the chunks and the matrix, not both.
+Encoded Encode(const TrainSpec& spec, const features::Pipeline& pipeline, Rows* rows,
+               const std::vector<std::string>& classes, Communicator& comm) {
   Encoded e;
-  pipeline.Transform(table, &e.x);
-  e.y = EncodeLabels(table, spec.label, classes);
-  if (valid) {
-    pipeline.Transform(*valid, &e.xv);
-    e.yv = EncodeLabels(*valid, spec.label, classes);
+  const std::int64_t n = rows->num_rows();
+  e.x.Resize(n, pipeline.num_outputs());
+  e.y.reserve(static_cast<std::size_t>(n));
+  std::vector<std::uint64_t> ids;
+  bool have_ids = true;
+  std::int64_t at = 0;
+  for (auto& chunk : rows->chunks) {
+    try {
+      pipeline.Transform(chunk, e.x.view().Rows(at, chunk.num_rows()));
+      const std::vector<float> y = EncodeLabels(chunk, spec.label, classes);
+      e.y.insert(e.y.end(), y.begin(), y.end());
+    } catch (const Error& err) {
+      if (rows->chunks.size() == 1) throw;
+      throw err.WithContext(fmt::format("in the chunk from row {} of this shard", at));
+    }
+    have_ids = have_ids && chunk.row_ids().size() == static_cast<std::size_t>(chunk.num_rows());
+    ids.insert(ids.end(), chunk.row_ids().begin(), chunk.row_ids().end());
+    at += chunk.num_rows();
+    chunk = data::Table();
+    if (rows->chunks.size() > 1) ReleaseFreedMemory();
   }
-  e.ids = DenseRowIds(table.row_ids(), comm);
+  if (rows->valid) {
+    pipeline.Transform(*rows->valid, &e.xv);
+    e.yv = EncodeLabels(*rows->valid, spec.label, classes);
+  }
+  e.ids = DenseRowIds(have_ids ? ids : std::vector<std::uint64_t>(), comm);
   return e;
 }
 
@@ -279,21 +354,32 @@ void Validate(const TrainSpec& s) {
 
 TrainOutcome TrainTable(const TrainSpec& spec, data::Table table, std::optional<data::Table> valid,
                         Communicator& comm) {
+  data::Schema schema = table.schema();
+  std::vector<data::Table> chunks;
+  chunks.push_back(std::move(table));
+  return TrainChunks(spec, std::move(chunks), std::move(schema), std::move(valid), comm);
+}
+
+TrainOutcome TrainChunks(const TrainSpec& spec, std::vector<data::Table> chunks,
+                         data::Schema schema, std::optional<data::Table> valid, Communicator& comm,
+                         const data::Schema& declared) {
   Validate(spec);
   const bool leader = comm.rank() == 0;
-  PrepareTables(spec, &table, &valid, comm);
+  Rows rows{std::move(chunks), std::move(schema), std::move(valid)};
+  PrepareRows(spec, &rows, comm);
   std::vector<std::string> classes;
-  const models::Task task = ResolveTask(spec.model, spec.task, table, spec.label, comm, &classes);
+  const models::Task task =
+      ResolveTask(spec.model, spec.task, LabelTable(rows, spec.label), spec.label, comm, &classes);
   CheckWarmStartClasses(spec, classes);
   FaultPoint("pipeline_fit");  // tests of crash safety (escala/core/fault_injection.h)
-  const features::Pipeline pipeline = FitPipeline(spec, table, comm);
+  const features::Pipeline pipeline = FitPipeline(spec, rows, declared, comm);
   if (leader) ESCALA_LOG_INFO("{}", pipeline.Describe());
-  Encoded e = Encode(spec, pipeline, table, valid, classes, comm);
+  const auto total = comm.AllReduceScalar<std::int64_t>(rows.num_rows(), ReduceOp::kSum);
+  Encoded e = Encode(spec, pipeline, &rows, classes, comm);
   const TargetScaling target = StandardizeTarget(spec, task, comm, &e.y);
 
   models::ModelSpec mspec = ModelSpecFor(spec, task, pipeline, classes);
-  const auto rows = comm.AllReduceScalar<std::int64_t>(table.num_rows(), ReduceOp::kSum);
-  TrainOptions o = OptionsFor(spec, rows, pipeline, valid.has_value(), leader);
+  TrainOptions o = OptionsFor(spec, total, pipeline, rows.valid.has_value(), leader);
   const DataShard train_shard{std::as_const(e.x).view(), e.y, e.ids};
   const DataShard valid_shard{std::as_const(e.xv).view(), e.yv, {}};
   TrainOutcome out;
@@ -303,8 +389,8 @@ TrainOutcome TrainTable(const TrainSpec& spec, data::Table table, std::optional<
   if (task == models::Task::kRegression) model->SetTargetScaling(target.shift, target.scale);
   if (leader) ESCALA_LOG_INFO("model: {}", model->Describe());
   Trainer trainer(*model, o, comm);
-  out.result = trainer.Fit(train_shard, valid ? &valid_shard : nullptr);
-  out.has_validation = valid.has_value();
+  out.result = trainer.Fit(train_shard, rows.valid ? &valid_shard : nullptr);
+  out.has_validation = rows.valid.has_value();
 
   FillBundle(spec, task, classes, pipeline, std::move(model), o, comm.size(), &out);
   return out;
@@ -353,9 +439,9 @@ TrainOutcome TrainStreamed(const TrainSpec& spec, const data::Dataset& dataset, 
       ResolveTask(spec.model, spec.task, scan.distinct, spec.label, comm, &classes);
   CheckWarmStartClasses(spec, classes);
   FaultPoint("pipeline_fit");
-  const features::Pipeline pipeline = FitPipeline(spec, rows_in, comm);
+  const features::Pipeline pipeline = FitPipeline(spec, rows_in, comm, dataset.schema());
   if (leader) ESCALA_LOG_INFO("{}", pipeline.Describe());
-  if (valid && spec.drop_missing_labels) *valid = DropMissingLabels(*valid, spec.label, comm);
+  if (valid && spec.drop_missing_labels) DropMissingLabels(spec.label, {&*valid, 1}, comm);
   Encoded e;
   if (valid) {
     pipeline.Transform(*valid, &e.xv);

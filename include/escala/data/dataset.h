@@ -69,6 +69,10 @@ struct DatasetOptions {
   // beside every file, LIBSVM's first field) adds them as a float32 column of this name, unless a
   // feature column already has it; empty: labels are not read into tables.
   std::string label_column = "label";
+  // Tables of CSV data hold the float64 columns other than label_column as float32, which halves
+  // their memory (what trains on float32 features loses nothing: escala train). schema() keeps
+  // the declared float64; table_schema() says what the tables hold.
+  bool float32_numbers = false;
 };
 
 class Dataset {
@@ -89,6 +93,9 @@ class Dataset {
   // The table schema (CSV: header + inference on the first file; NPY: f0..f{n-1} float32;
   // LIBSVM: empty, it has no named columns).
   const Schema& schema() const { return schema_; }
+  // The columns of the tables ReadTable() and DatasetStream produce: schema(), with float64
+  // columns narrowed under DatasetOptions::float32_numbers.
+  Schema table_schema() const;
   // ReadTable() adds a label column options().label_column (see DatasetOptions).
   bool HasSeparateLabels() const;
 

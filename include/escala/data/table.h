@@ -236,6 +236,26 @@ class TableSlices final : public TableChunks {
   std::int64_t chunk_rows_;
 };
 
+// Tables in memory with the same columns, one chunk each (what a DatasetStream returned).
+class TableList final : public TableChunks {
+ public:
+  TableList(const std::vector<Table>& tables, Schema schema)
+      : tables_(tables), schema_(std::move(schema)) {}
+  const Schema& schema() const override { return schema_; }
+  void ForEachChunk(const std::function<void(const Table&)>& visit) override {
+    for (const auto& t : tables_) visit(t);
+  }
+
+ private:
+  const std::vector<Table>& tables_;
+  Schema schema_;
+};
+
+// The rows of `parts`, in order, as one table (copies). Every part must have the same columns
+// (names and types; categorical dictionaries may differ); kInvalidArgument otherwise. Row
+// identities are kept when every part has them.
+Table ConcatTables(std::span<const Table> parts);
+
 // Copies the named numeric columns of `table`, in the given order, into a row-major float32
 // matrix of num_rows() x columns.size() (resized; its allocation is reused). Missing values become
 // NaN. Runs in parallel over row blocks. Throws kNotFound for an unknown column and

@@ -80,6 +80,10 @@ struct FitOptions {
   int sketch_k = 2048;
   // Categories tracked per column when fitting encoders (exact up to this many).
   std::size_t max_tracked_categories = 1 << 20;
+  // The columns' declared types, recorded as the pipeline's inputs (what a server advertises),
+  // where the data holds numbers narrower than declared (data::DatasetOptions::float32_numbers);
+  // empty: the data's own.
+  data::Schema declared;
 };
 
 // Per-thread scratch for TransformInto(): buffers sized on first use, then reused, so that a
@@ -129,6 +133,9 @@ class Pipeline {
   // unknown=error, a value that is missing (NaN) in the output.
   void Transform(const RawBatch& batch, MatrixF* out) const;
   void Transform(const data::Table& table, MatrixF* out) const;
+  // Into rows a caller holds (batch.rows x num_outputs()), e.g. a chunk's rows of a larger matrix.
+  void Transform(const RawBatch& batch, MatrixViewF out) const;
+  void Transform(const data::Table& table, MatrixViewF out) const;
   // Single-threaded into a caller-provided view (batch.rows x num_outputs()), with caller-owned
   // scratch: for servers that manage their own threads.
   void TransformInto(const RawBatch& batch, MatrixViewF out, TransformScratch& scratch) const;

@@ -95,6 +95,17 @@ struct TrainOutcome {
 TrainOutcome TrainTable(const TrainSpec& spec, data::Table table, std::optional<data::Table> valid,
                         Communicator& comm);
 
+// Trains as TrainTable does on this rank's shard held as consecutive chunks of rows with the
+// columns `schema` (what a DatasetStream returns, e.g. read with float32 numbers): the pipeline
+// is fitted on the chunks and each chunk is transformed into the feature matrix and freed in
+// turn, so that the peak memory is about the larger of the chunks and the matrix, not their sum.
+// `declared`: the columns' declared types, when the chunks hold numbers narrower
+// (features::FitOptions::declared). Errors as TrainTable; a transform or label error names the
+// row within its chunk and the chunk's first row.
+TrainOutcome TrainChunks(const TrainSpec& spec, std::vector<data::Table> chunks,
+                         data::Schema schema, std::optional<data::Table> valid, Communicator& comm,
+                         const data::Schema& declared = {});
+
 // Training on data larger than memory (`escala train --memory-budget`).
 struct StreamSpec {
   // Bytes a rank may use for data while training: the chunks of input in flight and their parsed

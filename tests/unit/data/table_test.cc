@@ -109,6 +109,34 @@ TEST(Table, SliceAndTakeKeepEverything) {
   EXPECT_THROW(t.Slice(8, 5), Error);
 }
 
+TEST(Table, ConcatTablesJoinsRowsAndDictionaries) {
+  Table t = MakeTable(10);
+  t.mutable_column(1).SetMissing(4);
+  std::vector<std::uint64_t> ids(10);
+  for (std::size_t i = 0; i < 10; ++i) ids[i] = 100 + i;
+  t.set_row_ids(ids);
+  Table first = t.Slice(0, 6), second = t.Slice(6, 4);
+  // A later chunk's dictionary in another order, with a category the first never saw.
+  Column& s = second.mutable_column(3);
+  s.mutable_dictionary() = {"blue", "red", "green"};
+  for (std::size_t i = 0; i < 4; ++i) s.mutable_codes()[i] = i == 3 ? 2 : (i % 2 == 0 ? 1 : 0);
+  const std::vector<Table> parts = {std::move(first), std::move(second)};
+  const Table all = ConcatTables(parts);
+  ASSERT_EQ(all.num_rows(), 10);
+  EXPECT_EQ(all.schema(), t.schema());
+  EXPECT_EQ(all.column("a").f32()[9], 4.5f);
+  EXPECT_EQ(all.column("c").i64()[7], 70);
+  EXPECT_TRUE(all.column("b").is_missing(4));
+  EXPECT_FALSE(all.column("b").is_missing(5));
+  EXPECT_EQ(all.column("s").category(1), "blue");
+  EXPECT_EQ(all.column("s").category(6), "red");
+  EXPECT_EQ(all.column("s").category(7), "blue");
+  EXPECT_EQ(all.column("s").category(9), "green");
+  EXPECT_EQ(all.row_ids()[9], 109u);
+  const std::vector<Table> mismatched = {MakeTable(2), Table({Column("a", DataType::kFloat64, 1)})};
+  EXPECT_THROW(ConcatTables(mismatched), Error);
+}
+
 TEST(Table, CopyColumnsToMatrixInParallel) {
   for (const int threads : {1, 2}) {
     SetNumThreads(threads);

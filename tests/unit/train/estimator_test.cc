@@ -82,6 +82,38 @@ TEST(TrainStreamed, ShardsOverRanksGiveTheModelOfTheirTables) {
   for (std::size_t r = 0; r < 3; ++r) ExpectSameModel(*wholes[r], *streams[r]);
 }
 
+// escala train's in-memory path: the shard as a stream's chunks of float32 numbers.
+TEST(TrainChunks, GivesTheBundleOfTrainTableFromFloat32Chunks) {
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("t.csv"), TableCsv(30000));
+  auto comm = MakeSelfCommunicator();
+  data::DatasetOptions narrow;
+  narrow.label_column = "y";
+  narrow.float32_numbers = true;
+  const auto dataset = data::Dataset::Open(dir.File("t.csv"), narrow);
+  EXPECT_EQ(dataset.table_schema().field(0).type, data::DataType::kFloat32);
+  for (const double held_out : {0.0, 0.25}) {
+    TrainSpec spec = QuietSpec();
+    spec.valid_fraction = held_out;
+    const TrainOutcome whole =
+        TrainTable(spec, data::Dataset::Open(dir.File("t.csv")).ReadTable(), std::nullopt, *comm);
+    data::DatasetStream stream(dataset, {}, {.block_bytes = 64 << 10});
+    std::vector<data::Table> chunks;
+    data::Table chunk;
+    while (stream.Next(&chunk)) chunks.push_back(std::move(chunk));
+    ASSERT_GT(chunks.size(), 5u);
+    const TrainOutcome chunked = TrainChunks(spec, std::move(chunks), dataset.table_schema(),
+                                             std::nullopt, *comm, dataset.schema());
+    ExpectSameModel(whole, chunked);
+    EXPECT_EQ(chunked.bundle.input_schema(), whole.bundle.input_schema()) << "declared float64";
+    EXPECT_EQ(chunked.has_validation, held_out > 0);
+    if (held_out > 0) {
+      EXPECT_NEAR(chunked.bundle.metrics.at("valid_logloss"),
+                  whole.bundle.metrics.at("valid_logloss"), 1e-6);
+    }
+  }
+}
+
 TEST(TrainStreamed, WhatCannotStreamIsRefusedNamingWhy) {
   testing::TempDir dir;
   testing::WriteFile(dir.File("t.csv"), TableCsv(100));
