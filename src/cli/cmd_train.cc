@@ -178,7 +178,14 @@ train::TrainSpec SpecFromFlags(const TrainFlags& f, const gpu::DeviceSpec& devic
                                gpu::Precision precision, int cuda_device,
                                const io::ModelBundle* previous) {
   train::TrainSpec s = *f.spec;
-  if (!f.pipeline_file.empty()) s.pipeline = ReadFileToString(f.pipeline_file);
+  if (!f.pipeline_file.empty()) {
+    s.pipeline = ReadFileToString(f.pipeline_file);
+    try {
+      features::Pipeline::FromSpec(s.pipeline);
+    } catch (const Error& e) {
+      throw e.WithContext("--pipeline-file " + f.pipeline_file);
+    }
+  }
   s.init_from = previous;
   if (device.cuda) {
     gpu::CudaTrainOptions co;

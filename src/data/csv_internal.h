@@ -96,7 +96,9 @@ struct TableChunk {
   struct Dict {
     std::unordered_map<std::string, std::int32_t, StringHash, std::equal_to<>> index;
     std::vector<const std::string*> order;
+    // The code of `s`, or kNotText when `s` is new and not UTF-8.
     std::int32_t Code(std::string_view s);
+    static constexpr std::int32_t kNotText = -2;
     void Clear() {
       index.clear();
       order.clear();

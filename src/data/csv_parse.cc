@@ -546,12 +546,16 @@ void ParseWindowTable(const CsvWindow& w, const Ctx& c, const Schema& schema, bo
           } else {
             col.codes[n] = col.dict->Code(f.view());
           }
+          parsed = col.codes[n] != TableChunk::Dict::kNotText;
           break;
       }
       if (!parsed) {
         err.pos = p;
         err.field = j;
-        err.message = fmt::format("cannot parse {} as {}", Quote(f.view()), DataTypeName(col.type));
+        err.message =
+            col.type == DataType::kCategorical
+                ? fmt::format("{} is not UTF-8 text (convert the file to UTF-8)", Quote(f.view()))
+                : fmt::format("cannot parse {} as {}", Quote(f.view()), DataTypeName(col.type));
         p = q;
         ok = false;
         break;
@@ -593,6 +597,8 @@ void ParseWindowTable(const CsvWindow& w, const Ctx& c, const Schema& schema, bo
 std::int32_t TableChunk::Dict::Code(std::string_view s) {
   auto it = index.find(s);
   if (it != index.end()) return it->second;
+  // Category names travel in bundles and responses as text: each is checked once, when first seen.
+  if (!IsUtf8(s)) return kNotText;
   const auto code = static_cast<std::int32_t>(order.size());
   auto [pos, inserted] = index.emplace(std::string(s), code);
   order.push_back(&pos->first);
@@ -738,7 +744,8 @@ std::string CsvPipeline::Format(const CsvWindow& w, const WindowError& e,
   if (e.field >= 0) {
     if (e.field < static_cast<int>(names.size()) &&
         !names[static_cast<std::size_t>(e.field)].empty()) {
-      field = fmt::format("field {} '{}': ", e.field + 1, names[static_cast<std::size_t>(e.field)]);
+      field = fmt::format("field {} {}: ", e.field + 1,
+                          Quote(names[static_cast<std::size_t>(e.field)]));
     } else {
       field = fmt::format("field {}: ", e.field + 1);
     }

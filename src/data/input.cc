@@ -400,6 +400,7 @@ LineColumn Locate(std::string_view text, std::size_t pos, std::int64_t first_lin
 
 namespace {
 void AppendEscaped(std::string* out, std::string_view s) {
+  const bool text = IsUtf8(s);
   for (const char c : s) {
     const auto u = static_cast<unsigned char>(c);
     if (c == '\r') {
@@ -408,7 +409,7 @@ void AppendEscaped(std::string* out, std::string_view s) {
       out->append("\\t");
     } else if (c == '\n') {
       out->append("\\n");
-    } else if (u < 0x20 || u == 0x7f) {
+    } else if (u < 0x20 || u == 0x7f || (u >= 0x80 && !text)) {
       static constexpr char kHex[] = "0123456789abcdef";
       out->append("\\x");
       out->push_back(kHex[u >> 4]);
@@ -438,6 +439,37 @@ std::string LineExcerpt(std::string_view text, std::size_t pos, std::size_t widt
   AppendEscaped(&out, text.substr(from, to - from));
   if (to < end) out.append("...");
   return out;
+}
+
+bool IsUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    if (*p < 0x80) {
+      ++p;
+      continue;
+    }
+    int n = 0;
+    std::uint32_t cp = 0;
+    if ((*p & 0xE0) == 0xC0) {
+      n = 1, cp = *p & 0x1F;
+    } else if ((*p & 0xF0) == 0xE0) {
+      n = 2, cp = *p & 0x0F;
+    } else if ((*p & 0xF8) == 0xF0) {
+      n = 3, cp = *p & 0x07;
+    } else {
+      return false;
+    }
+    if (end - p <= n) return false;
+    for (int i = 1; i <= n; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    p += n + 1;
+  }
+  return true;
 }
 
 std::string Quote(std::string_view text, std::size_t width) {

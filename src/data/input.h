@@ -90,6 +90,9 @@ LineColumn Locate(std::string_view text, std::size_t pos, std::int64_t first_lin
 std::string LineExcerpt(std::string_view text, std::size_t pos, std::size_t width = 100);
 // `text` quoted and shortened for messages.
 std::string Quote(std::string_view text, std::size_t width = 60);
+// Whether `s` is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+// Quote and the line excerpts of messages show the bytes of text that is not as \xNN.
+bool IsUtf8(std::string_view s);
 
 // Asks the kernel to back [p, p + n) with transparent huge pages where it can (large output
 // buffers written once: far fewer page faults). A hint; failures are ignored.

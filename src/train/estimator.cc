@@ -350,6 +350,7 @@ void LogDroppedLabels(const TrainSpec& spec, std::int64_t local, Communicator& c
 void Validate(const TrainSpec& s) {
   ESCALA_CHECK(!s.label.empty(), kInvalidArgument, "label is required");
   TrainParams().Check(s);
+  features::Pipeline::FromSpec(s.pipeline);  // the spec's syntax, before any data is read
 }
 
 TrainOutcome TrainTable(const TrainSpec& spec, data::Table table, std::optional<data::Table> valid,

@@ -62,6 +62,20 @@ TEST(CsvErrors, UnparsableNumber) {
   EXPECT_THAT(ErrorOf("n\n99999999999999999999\n", ints), HasSubstr("as int64"));
 }
 
+TEST(CsvErrors, CategoriesMustBeUtf8Text) {
+  // Well-formed UTF-8 of every length reads; invalid bytes, overlong forms, surrogates and code
+  // points past U+10FFFF are refused where they are, shown escaped.
+  const Table t = ParseCsv("c\ncaf\xc3\xa9\n\xe2\x82\xac\n\xf0\x9f\x98\x80\n", {}, "data.csv");
+  EXPECT_EQ(t.column("c").category(2), "\xf0\x9f\x98\x80");
+  for (const std::string bad :
+       {"\xff", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "ab\xe2\x82"}) {
+    const std::string msg = ErrorOf("c,n\nok,1\n" + bad + ",2\n");
+    EXPECT_THAT(msg, HasSubstr("data.csv:3:1: field 1 'c': '"));
+    EXPECT_THAT(msg, HasSubstr("is not UTF-8 text"));
+    EXPECT_THAT(msg, HasSubstr("\\x"));  // no raw byte in the message
+  }
+}
+
 TEST(CsvErrors, UnterminatedQuote) {
   for (const bool dense : {false, true}) {
     const std::string msg = ErrorOf("a,b\n1,2\n3,\"abc\n4,5\n", {}, dense);
