@@ -73,6 +73,7 @@ template <typename Stat, typename Add>
 std::vector<Stat> Accumulate(FitData& data, const std::vector<std::size_t>& slots, Stat init,
                              Communicator& comm, Add add) {
   std::vector<Stat> out(slots.size(), init);
+  if (slots.empty()) return out;  // no pass for nothing (a step whose columns are all elsewhere)
   data.ForEachFrame([&](const FitFrame& frame) {
     ParallelFor(slots.size(), 1, [&](std::size_t b, std::size_t e) {
       for (std::size_t i = b; i < e; ++i) add(frame, slots[i], &out[i]);
