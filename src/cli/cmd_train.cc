@@ -116,9 +116,8 @@ std::optional<train::StreamSpec> StreamingFor(const TrainFlags& f, const train::
       dataset.total_bytes() / static_cast<std::uint64_t>(comm.size()) * kInMemoryBytesPerInputByte;
   if (need <= budget) return std::nullopt;
   std::string refusal = train::StreamingRefusal(spec);
-  if (refusal.empty() && dataset.format() != data::Format::kCsv) {
-    refusal = fmt::format("{} data does not stream (convert it to CSV)",
-                          data::FormatName(dataset.format()));
+  if (refusal.empty() && dataset.format() == data::Format::kLibsvm) {
+    refusal = "LIBSVM data does not stream (convert it to NPY or CSV)";
   }
   const auto mib = [](std::uint64_t bytes) { return fmt::format("{:.1f} MiB", bytes / 1048576.0); };
   const std::string what = fmt::format(
@@ -135,10 +134,10 @@ std::optional<train::StreamSpec> StreamingFor(const TrainFlags& f, const train::
   return train::StreamSpec{.memory_budget = static_cast<std::size_t>(budget)};
 }
 
-// This rank's shard as the chunks a stream reads (CSV), or as one table (NPY, LIBSVM).
+// This rank's shard as the chunks a stream reads (CSV, NPY), or as one table (LIBSVM).
 std::vector<data::Table> ReadChunks(const data::Dataset& dataset, const Communicator& comm) {
   std::vector<data::Table> chunks;
-  if (dataset.format() != data::Format::kCsv) {
+  if (dataset.format() == data::Format::kLibsvm) {
     chunks.push_back(ReadShard(dataset, comm, "training data"));
     return chunks;
   }

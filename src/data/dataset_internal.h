@@ -20,6 +20,8 @@ std::vector<CsvInput> CsvInputsFor(const Dataset& ds, const std::vector<FileRang
 void NpyRowRange(const FileRange& r, const NpyHeader& h, std::int64_t* first, std::int64_t* last);
 // "<stem>.labels.npy" for "<stem>.npy".
 std::string NpyLabelsPath(const std::string& path);
+// A dense read's columns as a table: float32 features, then its label column when it has one.
+Table DenseToTable(const DenseData& d);
 
 }  // namespace escala::data::internal
 

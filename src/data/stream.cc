@@ -132,17 +132,13 @@ DatasetStream::~DatasetStream() = default;
 bool DatasetStream::Next(Table* chunk) {
   Impl& s = *impl_;
   if (s.ds.format() == Format::kNpy) {
+    // Labels kept beside the features (<stem>.labels.npy) become the label column, as in
+    // Dataset::ReadTable.
+    DenseSpec spec;
+    if (s.ds.HasSeparateLabels()) spec.label = s.ds.options().label_column;
     DenseData d;
-    if (!s.NextNpy(DenseSpec{}, &d)) return false;
-    std::vector<Column> cols;
-    for (std::int64_t j = 0; j < d.cols(); ++j) {
-      Column c(d.feature_names[static_cast<std::size_t>(j)], DataType::kFloat32, d.rows());
-      auto v = c.mutable_f32();
-      for (std::int64_t i = 0; i < d.rows(); ++i) v[static_cast<std::size_t>(i)] = d.features(i, j);
-      cols.push_back(std::move(c));
-    }
-    *chunk = Table(std::move(cols));
-    chunk->set_row_ids(std::move(d.row_ids));
+    if (!s.NextNpy(spec, &d)) return false;
+    *chunk = internal::DenseToTable(d);
     return true;
   }
   if (!s.builder) s.builder = std::make_unique<internal::TableBuilder>(s.ds.table_schema(), true);
@@ -195,9 +191,12 @@ const ReadReport& DatasetStream::report() const {
 
 StreamedTable::StreamedTable(const Dataset& dataset, Shard shard, StreamOptions options)
     : schema_(dataset.table_schema()), stream_(dataset, shard, options) {
-  ESCALA_CHECK(dataset.format() == Format::kCsv, kInvalidArgument,
-               "{}: only CSV datasets stream as tables (convert it with escala convert)",
+  ESCALA_CHECK(dataset.format() != Format::kLibsvm, kInvalidArgument,
+               "{}: LIBSVM data does not stream as tables (convert it with escala convert)",
                dataset.files().empty() ? std::string("dataset") : dataset.files()[0].path);
+  if (dataset.HasSeparateLabels()) {
+    schema_.Append({dataset.options().label_column, DataType::kFloat32, ""});
+  }
 }
 
 void StreamedTable::ForEachChunk(const std::function<void(const Table&)>& visit) {

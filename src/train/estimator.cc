@@ -325,6 +325,27 @@ Encoded Encode(const TrainSpec& spec, const features::Pipeline& pipeline, Rows* 
   return e;
 }
 
+// StandardizeTarget for streamed training, from the label scan's moments.
+TargetScaling StreamedTargetScaling(const TrainSpec& spec, models::Task task, const LabelScan& scan,
+                                    Communicator& comm) {
+  if (task != models::Task::kRegression || spec.model != "mlp") return {};
+  if (spec.init_from != nullptr) {
+    return {spec.init_from->model->target_shift(), spec.init_from->model->target_scale()};
+  }
+  const features::NumericSummary all = features::AllMerge(scan.values, comm);
+  const double sd = all.count() > 0 ? std::sqrt(all.population_variance()) : 0;
+  return {all.count() > 0 ? all.mean() : 0, sd > 0 && std::isfinite(sd) ? sd : 1.0};
+}
+
+// Streamed minibatches: the shuffle buffer takes a quarter of the memory budget.
+StreamedBatchOptions BatchesFor(const StreamSpec& stream, const features::Pipeline& pipeline) {
+  StreamedBatchOptions b;
+  const std::size_t row_bytes = static_cast<std::size_t>(pipeline.num_outputs()) * 4 + 12;
+  b.shuffle_rows =
+      std::max<std::int64_t>(1024, static_cast<std::int64_t>(stream.memory_budget / 4 / row_bytes));
+  return b;
+}
+
 // The bundle of a trained model, with its metadata, metrics and history.
 void FillBundle(const TrainSpec& spec, models::Task task, const std::vector<std::string>& classes,
                 const features::Pipeline& pipeline, std::shared_ptr<models::GradientModel> model,
@@ -404,11 +425,8 @@ TrainOutcome TrainChunks(const TrainSpec& spec, std::vector<data::Table> chunks,
 }
 
 std::string StreamingRefusal(const TrainSpec& spec) {
-  if (spec.model == "mlp" || spec.optimizer.value_or("lbfgs") != "lbfgs" || spec.options.backend) {
-    return fmt::format(
-        "model {} with optimizer {}: streamed training runs full-batch L-BFGS, for the linear "
-        "models on the CPU; minibatch training needs the shard in memory",
-        spec.model, spec.optimizer.value_or("adam"));
+  if (spec.options.backend) {
+    return "a GPU: streamed training runs on the CPU; give the GPU a shard in memory";
   }
   if (spec.cv != 0 || !spec.search.empty()) {
     return "cv / search: cross-validation needs the shard in memory; it cannot stream";
@@ -459,14 +477,23 @@ TrainOutcome TrainStreamed(const TrainSpec& spec, const data::Dataset& dataset, 
       models::MakeModel(ModelSpecFor(spec, task, pipeline, classes));
   TrainOptions fit_options = o;
   WarmStart(spec, *model, &fit_options);
-  if (leader)
-    ESCALA_LOG_INFO("model: {} (streamed, {} MiB chunks)", model->Describe(), so.block_bytes >> 20);
-  DatasetChunks source(dataset, shard, pipeline,
-                       {spec.label, classes, so, spec.drop_missing_labels});
+  const TargetScaling target = StreamedTargetScaling(spec, task, scan, comm);
+  if (task == models::Task::kRegression) model->SetTargetScaling(target.shift, target.scale);
+  if (leader) {
+    ESCALA_LOG_INFO("model: {} (streamed, {} KiB chunks)", model->Describe(), so.block_bytes >> 10);
+  }
+  DatasetChunks source(
+      dataset, shard, pipeline,
+      {spec.label, classes, so, spec.drop_missing_labels, target.shift, target.scale});
   const DataShard valid_shard{std::as_const(e.xv).view(), e.yv, {}};
   TrainOutcome out;
   Trainer trainer(*model, fit_options, comm);
-  out.result = trainer.FitFullBatch(source, valid ? &valid_shard : nullptr);
+  if (o.optimizer.name == "lbfgs") {
+    out.result = trainer.FitFullBatch(source, valid ? &valid_shard : nullptr);
+  } else {
+    out.result = trainer.FitStreamed(source, scan.rows, valid ? &valid_shard : nullptr,
+                                     BatchesFor(stream, pipeline));
+  }
   out.has_validation = valid.has_value();
   FillBundle(spec, task, classes, pipeline, std::move(model), o, comm.size(), &out);
   return out;

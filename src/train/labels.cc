@@ -267,9 +267,17 @@ LabelScan ScanLabels(data::TableChunks& chunks, const std::string& label) {
   const auto& field = chunks.schema().field(chunks.schema().Index(label));
   LabelValues values;
   LabelScan scan;
+  std::vector<double> numbers;
   chunks.ForEachChunk([&](const data::Table& chunk) {
     scan.rows += chunk.num_rows();
-    values.Add(chunk.column(label));
+    const data::Column& col = chunk.column(label);
+    values.Add(col);
+    if (col.type() == data::DataType::kCategorical) return;
+    numbers.clear();
+    for (std::int64_t i = 0; i < col.size(); ++i) {
+      if (!col.is_missing(i)) numbers.push_back(col.GetDouble(i));
+    }
+    scan.values.AddBatch(numbers);
   });
   std::vector<data::Column> cols;
   cols.push_back(values.ToColumn(label, field.type));

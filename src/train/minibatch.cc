@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <numeric>
 #include <optional>
 
 #include <fmt/format.h>
@@ -98,6 +99,7 @@ MinibatchLoop::MinibatchLoop(const MinibatchInputs& in)
       early_(in.options.early_stopping, in.valid != nullptr && HigherIsBetter(in.options.metric)) {
   batch_ = static_cast<std::uint64_t>(o_.batch_size);
   num_batches_ = o_.drop_last ? in.global_rows / batch_ : (in.global_rows + batch_ - 1) / batch_;
+  if (in.feed != nullptr) num_batches_ = in.feed->batches_per_epoch();
   ESCALA_CHECK(num_batches_ > 0, kInvalidArgument,
                "no complete batch: {} rows in all, batch size {}{}", in.global_rows, batch_,
                o_.drop_last ? " with drop_last" : "");
@@ -138,6 +140,12 @@ void MinibatchLoop::StartBackend() {
   setup.row_ids = in_.row_ids;
   setup.max_batch_rows =
       static_cast<std::int64_t>(std::min<std::uint64_t>(batch_, in_.train.features.rows()));
+  if (in_.feed != nullptr) {
+    setup.features = in_.feed->features();
+    setup.labels = in_.feed->labels();
+    setup.row_ids = in_.feed->row_ids();
+    setup.max_batch_rows = in_.feed->max_batch_rows();
+  }
   setup.comm = &comm_;
   setup.bucket_bytes = o_.bucket_bytes;
   setup.optimizer_state = std::move(optimizer_state_);
@@ -173,12 +181,18 @@ void MinibatchLoop::OrderEpoch() {
 
 void MinibatchLoop::Step(std::uint64_t j) {
   const std::span<const std::uint32_t> rows(epoch_rows_);
-  const std::uint64_t global_count = std::min(batch_, in_.global_rows - j * batch_);
+  std::uint64_t global_count = std::min(batch_, in_.global_rows - j * batch_);
   lr_ = ScheduledLr(o_.schedule, o_.optimizer.lr, step_, total_steps_);
   BackendBatch bb;
-  bb.rows = rows.subspan(batch_begin_[j], batch_begin_[j + 1] - batch_begin_[j]);
-  if (j + 1 < num_batches_) {
-    bb.next_rows = rows.subspan(batch_begin_[j + 1], batch_begin_[j + 2] - batch_begin_[j + 1]);
+  if (in_.feed != nullptr) {
+    const auto [local, global] = in_.feed->Next(j);
+    bb.rows = rows.first(static_cast<std::size_t>(local));  // the staging rows, in order
+    global_count = global;
+  } else {
+    bb.rows = rows.subspan(batch_begin_[j], batch_begin_[j + 1] - batch_begin_[j]);
+    if (j + 1 < num_batches_) {
+      bb.next_rows = rows.subspan(batch_begin_[j + 1], batch_begin_[j + 2] - batch_begin_[j + 1]);
+    }
   }
   bb.global_count = global_count;
   bb.step = step_;
@@ -209,7 +223,12 @@ void MinibatchLoop::Step(std::uint64_t j) {
 }
 
 void MinibatchLoop::RunEpoch() {
-  OrderEpoch();
+  if (in_.feed != nullptr) {
+    in_.feed->StartEpoch(epoch_);
+    for (std::uint64_t j = 0; j < static_cast<std::uint64_t>(next_batch_); ++j) in_.feed->Next(j);
+  } else {
+    OrderEpoch();
+  }
   for (auto j = static_cast<std::uint64_t>(next_batch_); j < num_batches_; ++j) Step(j);
 }
 
@@ -312,10 +331,15 @@ TrainResult MinibatchLoop::Run() {
   if (o_.initialize) in_.model.Initialize(o_.seed);
   Resume();
   StartBackend();
-  const std::size_t n = static_cast<std::size_t>(in_.train.rows());
-  order_.resize(n);
-  epoch_rows_.resize(n);
-  batch_begin_.resize(num_batches_ + 1);
+  if (in_.feed != nullptr) {
+    epoch_rows_.resize(static_cast<std::size_t>(in_.feed->max_batch_rows()));
+    std::iota(epoch_rows_.begin(), epoch_rows_.end(), 0u);
+  } else {
+    const std::size_t n = static_cast<std::size_t>(in_.train.rows());
+    order_.resize(n);
+    epoch_rows_.resize(n);
+    batch_begin_.resize(num_batches_ + 1);
+  }
   ProgressOptions popts;
   popts.unit = "samples";
   show_progress_ = o_.progress && comm_.rank() == 0;

@@ -10,10 +10,31 @@
 #include <span>
 
 #include "escala/core/communicator.h"
+#include "escala/core/matrix.h"
 #include "escala/models/model.h"
 #include "escala/train/trainer.h"
 
 namespace escala::train {
+
+// Batches read as training needs them (Trainer::FitStreamed), instead of a shard in memory:
+// batch j of an epoch is this rank's rows [0, count) of a fixed staging buffer, which the
+// backend reads by index; every rank steps batches_per_epoch() times an epoch (a rank whose rows
+// ran out steps with none).
+class BatchFeed {
+ public:
+  virtual ~BatchFeed() = default;
+  // The staging rows (max_batch_rows() of them), labels and row identities (dropout keys).
+  virtual ConstMatrixViewF features() const = 0;
+  virtual std::span<const float> labels() const = 0;
+  virtual std::span<const std::uint64_t> row_ids() const = 0;
+  virtual std::int64_t max_batch_rows() const = 0;
+  virtual std::uint64_t batches_per_epoch() const = 0;
+  // Starts reading `epoch`; Next(j) then fills batch j (j increases by one from 0; a resumed
+  // epoch asks for its first batches and drops them) and returns this rank's rows in it and the
+  // rows over all ranks.
+  virtual void StartEpoch(int epoch) = 0;
+  virtual std::pair<std::int64_t, std::uint64_t> Next(std::uint64_t j) = 0;
+};
 
 struct MinibatchInputs {
   models::GradientModel& model;
@@ -26,6 +47,8 @@ struct MinibatchInputs {
   std::uint64_t global_rows = 0;
   // Metrics of the current parameters on the validation data (empty without).
   std::function<Metrics()> validate;
+  // Streamed training: the batches come from here, and `train` and `row_ids` are not read.
+  BatchFeed* feed = nullptr;
 };
 
 TrainResult FitMinibatch(const MinibatchInputs& in);

@@ -1,8 +1,11 @@
 #include "escala/train/source.h"
 
+#include <numeric>
+
 #include <fmt/format.h>
 
 #include "escala/core/error.h"
+#include "escala/core/random.h"
 #include "escala/train/labels.h"
 
 namespace escala::train {
@@ -30,6 +33,17 @@ DatasetChunks::DatasetChunks(const data::Dataset& dataset, data::Shard shard,
                "a chunked source needs a fitted pipeline (features::Pipeline::Fit)");
 }
 
+void DatasetChunks::StartEpoch(std::uint64_t key) {
+  std::vector<int> order(static_cast<std::size_t>(table_.num_ranges()));
+  std::iota(order.begin(), order.end(), 0);
+  for (std::size_t i = order.size(); i > 1; --i) {
+    const auto k =
+        static_cast<std::size_t>(UnitFromHash(HashCombine(key, i)) * static_cast<double>(i));
+    std::swap(order[i - 1], order[k]);
+  }
+  table_.SetRangeOrder(std::move(order));
+}
+
 void DatasetChunks::ForEachChunk(const std::function<void(const DataShard&)>& visit) {
   rows_ = 0;
   data::TableChunks& rows =
@@ -41,6 +55,11 @@ void DatasetChunks::ForEachChunk(const std::function<void(const DataShard&)>& vi
     try {
       pipeline_.Transform(chunk, &x_);
       y = EncodeLabels(chunk, options_.label, options_.class_names);
+      if (options_.label_shift != 0 || options_.label_scale != 1) {
+        for (float& v : y) {
+          v = static_cast<float>((v - options_.label_shift) / options_.label_scale);
+        }
+      }
     } catch (const Error& e) {
       // Row numbers in the message count from the chunk's first row.
       throw e.WithContext(fmt::format("in the chunk from row {} of this shard", first));

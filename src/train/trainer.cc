@@ -21,6 +21,7 @@
 #include "escala/train/lbfgs.h"
 #include "escala/train/source.h"
 #include "train/minibatch.h"
+#include "train/streamed_batches.h"
 
 namespace escala::train {
 
@@ -160,6 +161,28 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
   MinibatchInputs in{model_,   options_,    comm_,
                      threads_, train,       valid,
                      ids,      global_rows, [this, valid] { return ValidationMetrics(valid); }};
+  return train::FitMinibatch(in);
+}
+
+TrainResult Trainer::FitStreamed(ChunkSource& train, std::int64_t rows, const DataShard* valid,
+                                 const StreamedBatchOptions& batches) {
+  ESCALA_CHECK(train.cols() == model_.num_features(), kInvalidArgument,
+               "data has {} features but the model expects {}", train.cols(),
+               model_.num_features());
+  ESCALA_CHECK(options_.optimizer.name != "lbfgs", kInvalidArgument,
+               "lbfgs is full-batch: train it from a source with FitFullBatch");
+  ESCALA_CHECK(!options_.backend, kInvalidArgument, "streamed minibatch training runs on the CPU");
+  PrepareFit(valid);
+  const std::vector<std::int64_t> all = comm_.AllGather(std::span<const std::int64_t>(&rows, 1));
+  std::uint64_t global_rows = 0;
+  for (auto r : all) global_rows += static_cast<std::uint64_t>(r);
+  ESCALA_CHECK(global_rows > 0, kInvalidArgument, "training data has no rows");
+  StreamedBatches feed(train, all, comm_.rank(), options_.batch_size, options_.seed, batches);
+  const DataShard none{ConstMatrixViewF(nullptr, 0, model_.num_features()), {}, {}};
+  MinibatchInputs in{model_,   options_,    comm_,
+                     threads_, none,        valid,
+                     {},       global_rows, [this, valid] { return ValidationMetrics(valid); }};
+  in.feed = &feed;
   return train::FitMinibatch(in);
 }
 

@@ -73,7 +73,7 @@ TEST(StreamedTrain, FourTimesTheBudgetTrainsWithinItAndAsTheTableReadWhole) {
   EXPECT_NEAR(LogLoss(dir.File("streamed.bundle"), test), whole, 1e-6 * whole);
 }
 
-TEST(StreamedTrain, ABudgetAnMlpCannotKeepIsRefusedNamingWhy) {
+TEST(StreamedTrain, AnMlpStreamsAndWhatCannotStreamIsRefusedNamingWhy) {
   TempDir dir;
   std::string out;
   ASSERT_EQ(RunCommand(CliPath() +
@@ -83,13 +83,16 @@ TEST(StreamedTrain, ABudgetAnMlpCannotKeepIsRefusedNamingWhy) {
                        &out),
             0)
       << out;
-  EXPECT_NE(RunCommand(CliPath() + " train --data " + dir.File("t.csv") +
-                           " --label label --model mlp --memory-budget 64KiB --out " +
-                           dir.File("m.bundle"),
-                       &out),
-            0);
-  EXPECT_NE(out.find("--memory-budget 0.1 MiB; it cannot stream"), std::string::npos) << out;
-  EXPECT_NE(out.find("minibatch training needs the shard in memory"), std::string::npos) << out;
+  const std::string train = CliPath() + " train --data " + dir.File("t.csv") +
+                            " --label label --memory-budget 64KiB --out " + dir.File("m.bundle");
+  ASSERT_EQ(RunCommand(train + " --model mlp --hidden 8 --epochs 2", &out), 0) << out;
+  EXPECT_NE(out.find("training streamed"), std::string::npos) << out;
+  EXPECT_NE(out.find("(streamed, 64 KiB chunks)"), std::string::npos) << out;
+  EXPECT_TRUE(std::filesystem::exists(dir.File("m.bundle")));
+  std::filesystem::remove(dir.File("m.bundle"));
+  EXPECT_NE(RunCommand(train + " --cv 3", &out), 0);
+  EXPECT_NE(out.find("--memory-budget 0.1 MiB; it cannot stream: cv / search"), std::string::npos)
+      << out;
   EXPECT_FALSE(std::filesystem::exists(dir.File("m.bundle")));
 }
 

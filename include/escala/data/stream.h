@@ -55,13 +55,17 @@ class DatasetStream {
 };
 
 // A dataset shard streamed as TableChunks: each pass rewinds the stream and visits its non-empty
-// chunks. CSV datasets only (an NPY stream has no label column; LIBSVM is read whole).
+// chunks. CSV and NPY datasets (an NPY file's <stem>.labels.npy is its label column, as in
+// ReadTable); LIBSVM is read whole.
 class StreamedTable final : public TableChunks {
  public:
   StreamedTable(const Dataset& dataset, Shard shard = {}, StreamOptions options = {});
   const Schema& schema() const override { return schema_; }
   void ForEachChunk(const std::function<void(const Table&)>& visit) override;
   const ReadReport& report() const { return stream_.report(); }
+  // The shard's file ranges, and their order in the passes that follow (DatasetStream's).
+  int num_ranges() const { return stream_.num_ranges(); }
+  void SetRangeOrder(std::vector<int> order) { stream_.SetRangeOrder(std::move(order)); }
 
  private:
   Schema schema_;

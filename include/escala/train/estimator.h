@@ -115,13 +115,13 @@ struct StreamSpec {
   std::size_t memory_budget = std::size_t{256} << 20;
 };
 
-// Trains as TrainTable does on this rank's shard of a CSV `dataset`, streamed: the shard is never
-// one table in memory. One pass reads the labels (task, classes, rows), the pipeline is fitted in
-// passes over chunks (features::Pipeline::Fit on chunks), and L-BFGS makes one pass per objective
-// evaluation (Trainer::FitFullBatch), each chunk parsed, transformed and freed in turn. The model
-// is TrainTable's for the same rows, to rounding (quantile steps within their sketch's error).
-// Only full-batch training streams: the linear kinds with their default optimizer (L-BFGS), and
-// no cross-validation, search or valid_fraction (a `valid` table may be given); other specs are
+// Trains as TrainTable does on this rank's shard of a CSV or NPY `dataset`, streamed: the shard is
+// never one table in memory. One pass reads the labels (task, classes, rows), the pipeline is
+// fitted in passes over chunks (features::Pipeline::Fit on chunks), and L-BFGS makes one pass per
+// objective evaluation (Trainer::FitFullBatch), each chunk parsed, transformed and freed in turn.
+// The model is TrainTable's for the same rows, to rounding (quantile steps within their sketch's
+// error). Only full-batch training streams: the linear kinds with their default optimizer (L-BFGS),
+// and no cross-validation, search or valid_fraction (a `valid` table may be given); other specs are
 // kInvalidArgument naming the field. Errors otherwise as TrainTable.
 TrainOutcome TrainStreamed(const TrainSpec& spec, const data::Dataset& dataset, data::Shard shard,
                            std::optional<data::Table> valid, Communicator& comm,

@@ -9,6 +9,7 @@
 
 #include "escala/core/communicator.h"
 #include "escala/data/table.h"
+#include "escala/features/sketches.h"
 #include "escala/models/model.h"
 
 namespace escala::train {
@@ -42,6 +43,7 @@ models::Task ResolveTask(std::string_view kind, std::string_view task, const dat
 struct LabelScan {
   data::Table distinct;
   std::int64_t rows = 0;
+  features::NumericSummary values;  // a numeric label's moments (this rank's)
 };
 LabelScan ScanLabels(data::TableChunks& chunks, const std::string& label);
 

@@ -29,6 +29,9 @@ class ChunkSource {
   // One pass over every row in a fixed order: `visit` sees each chunk (its row_ids may be
   // empty); the views are valid during the call only.
   virtual void ForEachChunk(const std::function<void(const DataShard&)>& visit) = 0;
+  // Before a minibatch epoch (Trainer::FitStreamed): a source may visit its rows in an order
+  // keyed by `key` in the passes that follow. The default keeps its fixed order.
+  virtual void StartEpoch(std::uint64_t key) { (void)key; }
 };
 
 // A shard in memory as consecutive chunks of at most `chunk_rows` rows (0: one chunk).
@@ -50,6 +53,8 @@ struct DatasetChunksOptions {
   std::vector<std::string> class_names;  // classification; empty for regression
   data::StreamOptions stream;            // input bytes per chunk
   bool drop_missing_labels = false;      // skip rows whose label is missing (else an error)
+  // Regression labels are visited as (y - label_shift) / label_scale (an mlp's target scaling).
+  double label_shift = 0, label_scale = 1;
 };
 
 // This rank's shard of a CSV dataset read in chunks (escala/data/stream.h): each chunk is parsed,
@@ -65,6 +70,8 @@ class DatasetChunks final : public ChunkSource {
   std::int64_t rows() const { return rows_; }
   std::int64_t cols() const override { return pipeline_.num_outputs(); }
   void ForEachChunk(const std::function<void(const DataShard&)>& visit) override;
+  // Its file ranges in an order keyed by `key` (a shard of one file has one range).
+  void StartEpoch(std::uint64_t key) override;
 
  private:
   const features::Pipeline& pipeline_;

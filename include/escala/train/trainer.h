@@ -126,6 +126,15 @@ using io::WriteHistoryJson;
 
 class ChunkSource;  // escala/train/source.h
 
+// Minibatches read from a ChunkSource as training needs them (Trainer::FitStreamed).
+struct StreamedBatchOptions {
+  // Rows held for shuffling: each row moves at most this many places later than its source
+  // order, or anywhere earlier (a buffer the size of the shard is a full shuffle).
+  std::int64_t shuffle_rows = 65536;
+  // Batches prepared ahead by the reading thread.
+  int prefetch = 4;
+};
+
 class Trainer {
  public:
   // model and comm must outlive the trainer.
@@ -141,6 +150,17 @@ class Trainer {
   // chunks, one pass per objective evaluation (escala/train/source.h): the model Fit gives for the
   // same rows, to rounding, without holding them in one matrix. Errors as Fit.
   TrainResult FitFullBatch(ChunkSource& train, const DataShard* valid);
+
+  // Minibatch training (a first-order optimizer, on the CPU) over this rank's rows read from a
+  // source as training needs them, through a seeded shuffle buffer, a few batches ahead by a
+  // reading thread (escala/train/source.h, StreamedBatchOptions): `rows` is the number of rows
+  // the source gives (every rank's is exchanged). Each global batch holds batch_size rows, rank
+  // r's share fixed; the order differs from Fit's global shuffle, so the model is another
+  // sample of the same training, of the same accuracy within noise. Checkpoints, resume,
+  // validation and early stopping work as in Fit (a resumed epoch re-reads its first batches).
+  // Errors as Fit.
+  TrainResult FitStreamed(ChunkSource& train, std::int64_t rows, const DataShard* valid,
+                          const StreamedBatchOptions& batches = {});
 
   // Predictions of the current model for a shard (parallel; no communication).
   void Predict(ConstMatrixViewF features, MatrixViewF out) const;
