@@ -202,7 +202,10 @@ features::RawBatch DecodeMatrix(const inference::ModelInferRequest& req, const M
   for (std::int64_t j = 0; j < cols; ++j) {
     features::RawColumn& c = batch.columns[static_cast<std::size_t>(j)];
     c.kind = kind;
-    c.values = static_cast<const char*>(base) + static_cast<std::size_t>(j) * esize;
+    // No rows: no values, and no offset from a null pointer (UBSan, found by fuzz_oip_request).
+    c.values = base == nullptr
+                   ? nullptr
+                   : static_cast<const char*>(base) + static_cast<std::size_t>(j) * esize;
     c.stride = cols;
   }
   return batch;
