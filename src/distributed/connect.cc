@@ -198,16 +198,22 @@ std::unique_ptr<Communicator> Connect(const WorkerEnv& env, const ConnectOptions
   std::shared_ptr<JobSession> session = JobSession::Join(jo, reg);
   FaultPoint("rendezvous");  // tests of crash safety: joined, the data plane not yet connected
   const Membership& m = session->membership();
+  // A worker that dies between rendezvous and its links would otherwise leave the peers waiting
+  // for its inbound link until connect_timeout: the coordinator's word ends the wait.
+  internal::Transport* t = transport.get();
+  const int handler = session->AddFailureHandler([t](const Status& s) { t->Interrupt(s); });
   try {
     std::vector<std::string> addresses;
     for (const PeerInfo& p : m.peers) addresses.push_back(p.address);
     transport->Connect(m.rank, m.world_size, m.round, internal::LinkedPeers(m.rank, m.world_size),
                        addresses, std::chrono::steady_clock::now() + ring.connect_timeout);
   } catch (...) {
+    session->RemoveFailureHandler(handler);
     // Tell the others at once instead of letting them wait for their connect timeout.
     session->ReportFailure(Status::FromCurrentException());
     throw;
   }
+  session->RemoveFailureHandler(handler);
   const char* engine = std::getenv("GRPC_POLL_STRATEGY");
   ESCALA_LOG_DEBUG("rank {}/{} connected (round {}, data plane on port {}, gRPC engine {})", m.rank,
                    m.world_size, m.round, transport->port(),

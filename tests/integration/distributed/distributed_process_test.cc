@@ -85,6 +85,14 @@ TEST(DistFaults, WorkerKilledAtAnyMomentNeverHangsTheOthers) {
   }
 }
 
+// Rank 1 dies right after rendezvous, before the data plane connects. Rank 0 waits for rank 1's
+// inbound link: it must hear of the death from the coordinator, not sit out connect_timeout (60 s
+// by default; the sweep above once caught it at 20 s).
+TEST(DistFaults, WorkerDeadBeforeItsLinksDoesNotLeaveThePeersWaiting) {
+  WorkerJob job(3, {"loop", "1000000", "1000"}, {{"ESCALA_FAULT", "rendezvous@1"}});
+  ExpectOthersFail(job, 3, 1, seconds(15), {"rank 1"});
+}
+
 TEST(DistFaults, HungWorkerIsDetectedByHeartbeats) {
   WorkerJob job(3, {"hold", "60"},
                 {{"ESCALA_HEARTBEAT_TIMEOUT", "1500ms"}, {"ESCALA_COLLECTIVE_TIMEOUT", "60s"}});
