@@ -1,8 +1,11 @@
 #include "escala/core/memory_info.h"
 
+#include <cstdint>
 #include <fstream>
 #include <string>
 #include <string_view>
+
+#include <sys/mman.h>
 
 namespace escala {
 
@@ -34,6 +37,20 @@ std::uint64_t AvailableMemoryBytes() {
 
 std::uint64_t PeakResidentBytes() {
   return ProcKilobytes("/proc/self/status", "VmHWM");
+}
+
+void AdviseHugePages(void* p, std::size_t bytes) noexcept {
+#ifdef MADV_HUGEPAGE
+  constexpr std::uintptr_t kPage = 4096;
+  if (p == nullptr || bytes < kLargeBufferBytes) return;
+  const auto begin = (reinterpret_cast<std::uintptr_t>(p) + kPage - 1) / kPage * kPage;
+  const auto end = (reinterpret_cast<std::uintptr_t>(p) + bytes) / kPage * kPage;
+  // Advice only: a kernel without THP, or a failed call, leaves the buffer in small pages.
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
 }
 
 }  // namespace escala

@@ -175,6 +175,9 @@ std::size_t QuantileSketch::Capacity(std::size_t level) const {
   // Level capacities shrink geometrically (factor 2/3) below the top level.
   const std::size_t depth = levels_.size() - 1 - level;
   const double cap = static_cast<double>(k_) * std::pow(2.0 / 3.0, static_cast<double>(depth));
+  // Level 0 buffers k items whatever the depth: its sorts then run on batches large enough for
+  // the radix sort, and fewer compactions only lower the error.
+  if (level == 0) return static_cast<std::size_t>(k_);
   return std::max<std::size_t>(8, static_cast<std::size_t>(std::ceil(cap)));
 }
 
@@ -193,12 +196,6 @@ bool QuantileSketch::NextCoin() {
   rng_ ^= rng_ << 25;
   rng_ ^= rng_ >> 27;
   return ((rng_ * 0x2545F4914F6CDD1DULL) >> 63) != 0;
-}
-
-void QuantileSketch::Add(double v) {
-  levels_[0].push_back(v);
-  ++n_;
-  if (++held_ >= total_capacity_) CompressOne();
 }
 
 void QuantileSketch::CompressOne() {
@@ -222,9 +219,23 @@ void QuantileSketch::CompressOne() {
   }
   const std::size_t offset = NextCoin() ? 1 : 0;
   auto& up = levels_[h + 1];
-  const auto mid = static_cast<std::ptrdiff_t>(up.size());
-  for (std::size_t i = offset; i < level.size(); i += 2) up.push_back(level[i]);
-  std::inplace_merge(up.begin(), up.begin() + mid, up.end());
+  // Every other item of the sorted level, merged into the level above (its equal items first,
+  // as std::inplace_merge would) through a scratch buffer that is swapped in.
+  thread_local std::vector<double> merged;
+  merged.clear();
+  merged.reserve(up.size() + level.size() / 2 + 1);
+  std::size_t i = 0, j = offset;
+  while (i < up.size() && j < level.size()) {
+    if (level[j] < up[i]) {
+      merged.push_back(level[j]);
+      j += 2;
+    } else {
+      merged.push_back(up[i++]);
+    }
+  }
+  merged.insert(merged.end(), up.begin() + static_cast<std::ptrdiff_t>(i), up.end());
+  for (; j < level.size(); j += 2) merged.push_back(level[j]);
+  up.swap(merged);
   held_ -= level.size() / 2;
   level.clear();
   if (odd) level.push_back(leftover);

@@ -147,12 +147,18 @@ double LossAndLogitGradient(Task task, ConstMatrixViewF logits, std::span<const 
                             MatrixViewF dlogits, std::int64_t row_offset) {
   const std::int64_t n = logits.rows();
   const std::int64_t k = logits.cols();
-  CheckLabels(task, k, labels, n, row_offset);
+  ESCALA_CHECK(static_cast<std::int64_t>(labels.size()) == n, kInvalidArgument,
+               "{} labels for {} rows", labels.size(), n);
+  // Regression and binary labels are checked in the loop that reads them (a bad one fails the
+  // call after it, with its row); class labels index the logits, so they are checked first.
+  bool bad = false;
   double loss = 0;
   switch (task) {
     case Task::kRegression:
       for (std::int64_t i = 0; i < n; ++i) {
-        const float d = logits(i, 0) - labels[static_cast<std::size_t>(i)];
+        const float y = labels[static_cast<std::size_t>(i)];
+        bad |= !std::isfinite(y);
+        const float d = logits(i, 0) - y;
         dlogits(i, 0) = d;
         loss += 0.5 * static_cast<double>(d) * d;
       }
@@ -161,11 +167,15 @@ double LossAndLogitGradient(Task task, ConstMatrixViewF logits, std::span<const 
       for (std::int64_t i = 0; i < n; ++i) {
         const float z = logits(i, 0);
         const float y = labels[static_cast<std::size_t>(i)];
-        dlogits(i, 0) = Sigmoid(z) - y;
-        loss += std::max(z, 0.0f) - z * y + std::log1p(std::exp(-std::fabs(z)));
+        bad |= y != 0.0f && y != 1.0f;
+        // One exponential for both the sigmoid (as Sigmoid computes it) and the loss.
+        const float e = std::exp(-std::fabs(z));
+        dlogits(i, 0) = (z >= 0 ? 1.0f : e) / (1.0f + e) - y;
+        loss += std::max(z, 0.0f) - z * y + std::log1p(e);
       }
       break;
     case Task::kMulticlass:
+      CheckLabels(task, k, labels, n, row_offset);
       for (std::int64_t i = 0; i < n; ++i) {
         // logits and dlogits may alias: read what the loss needs before overwriting.
         const float* z = logits.row(i);
@@ -185,6 +195,7 @@ double LossAndLogitGradient(Task task, ConstMatrixViewF logits, std::span<const 
       }
       break;
   }
+  if (bad) CheckLabels(task, k, labels, n, row_offset);
   return loss;
 }
 

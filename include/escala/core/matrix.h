@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "escala/core/error.h"
+#include "escala/core/memory_info.h"
 
 namespace escala {
 
@@ -131,6 +132,7 @@ class Matrix {
       std::size_t bytes = ((n * sizeof(T)) + kAlignment - 1) / kAlignment * kAlignment;
       void* p = std::aligned_alloc(kAlignment, bytes);
       if (p == nullptr) throw std::bad_alloc();
+      AdviseHugePages(p, bytes);
       data_.reset(static_cast<T*>(p));
       capacity_ = n;
     }

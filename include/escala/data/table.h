@@ -97,6 +97,11 @@ struct DefaultInitAllocator : std::allocator<T> {
   DefaultInitAllocator() noexcept = default;
   template <class U>
   DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}  // NOLINT: rebinding
+  T* allocate(std::size_t n) {
+    T* p = std::allocator<T>::allocate(n);
+    AdviseHugePages(p, n * sizeof(T));  // large columns (escala/core/memory_info.h)
+    return p;
+  }
   template <class U>
   void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
     ::new (static_cast<void*>(p)) U;

@@ -75,7 +75,12 @@ class QuantileSketch {
  public:
   explicit QuantileSketch(int k = 1024, std::uint64_t seed = 0x5eed);
 
-  void Add(double v);  // NaN and Inf must be filtered by the caller
+  // NaN and Inf must be filtered by the caller.
+  void Add(double v) {
+    levels_[0].push_back(v);
+    ++n_;
+    if (++held_ >= total_capacity_) CompressOne();
+  }
   void Merge(const QuantileSketch& other);
 
   std::int64_t count() const { return n_; }
