@@ -4,6 +4,7 @@
   peers.py lr   TRAIN.npy TEST.npy            scikit-learn LogisticRegression() (lbfgs, defaults)
   peers.py mlp  TRAIN.npy TEST.npy            scikit-learn MLPClassifier 64-256-256-1, 3 epochs
   peers.py torch TRAIN.npy TEST.npy THREADS   PyTorch CPU, same MLP, Adam 1e-3, batch 256, 3 epochs
+  peers.py xgb  TRAIN.npy TEST.npy THREADS    XGBoost hist: 100 rounds, depth 6, eta 0.3, 256 bins
 
 Prints one line: fit_seconds samples_per_second test_logloss test_accuracy.
 Loading is not timed; only the fit is.
@@ -66,5 +67,13 @@ elif kind == "torch":
     with torch.no_grad():
         p = torch.sigmoid(model(torch.from_numpy(Xt))).numpy().ravel()
     report(s, epochs * len(X), p)
+elif kind == "xgb":
+    import xgboost
+    m = xgboost.XGBClassifier(tree_method="hist", n_estimators=100, max_depth=6,
+                              learning_rate=0.3, max_bin=256, n_jobs=int(sys.argv[4]))
+    t = time.perf_counter()
+    m.fit(X, y)
+    s = time.perf_counter() - t
+    report(s, len(X), m.predict_proba(Xt)[:, 1])
 else:
     sys.exit(f"unknown peer {kind}")

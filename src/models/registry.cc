@@ -12,8 +12,8 @@ namespace pb = escala::model::v1;
 
 namespace {
 
-constexpr std::array<const ModelFamily*, 4> kFamilies = {&kLinearFamily, &kLogisticFamily,
-                                                         &kSoftmaxFamily, &kMlpFamily};
+constexpr std::array<const ModelFamily*, 5> kFamilies = {
+    &kLinearFamily, &kLogisticFamily, &kSoftmaxFamily, &kMlpFamily, &kGbdtFamily};
 
 std::string KindList() {
   std::string out;
@@ -106,6 +106,10 @@ Task TaskForKind(std::string_view kind, Task mlp_task) {
 std::unique_ptr<GradientModel> MakeModel(const ModelSpec& spec) {
   const ModelFamily& family = FindModelFamily(spec.kind);
   const Task task = family.task(spec.task);
+  ESCALA_CHECK(family.make != nullptr, kInvalidArgument,
+               "a {} model is not built for gradient training (train it with train::TrainGbdt or "
+               "escala train)",
+               spec.kind);
   ESCALA_CHECK(spec.num_features >= 1, kInvalidArgument,
                "a model needs at least one feature, got {}", spec.num_features);
   const double params = family.parameter_count(spec, task);

@@ -26,7 +26,8 @@ struct ModelFamily {
   // Parameters a spec would have, in double so that absurd widths cannot overflow; checked
   // against kMaxParameters before anything is allocated.
   double (*parameter_count)(const ModelSpec& spec, Task task) = nullptr;
-  // An uninitialised model of a valid spec (task resolved; sizes checked by the registry).
+  // An uninitialised model of a valid spec (task resolved; sizes checked by the registry); null
+  // for a family that gradient trainers do not train.
   std::unique_ptr<GradientModel> (*make)(const ModelSpec& spec, Task task) = nullptr;
   // The family's own fields and parameters into `out`, from a model of this kind.
   void (*save)(const Model& model, escala::model::v1::Model* out) = nullptr;
@@ -42,6 +43,7 @@ extern const ModelFamily kLinearFamily;
 extern const ModelFamily kLogisticFamily;
 extern const ModelFamily kSoftmaxFamily;
 extern const ModelFamily kMlpFamily;
+extern const ModelFamily kGbdtFamily;  // trained by train::TrainGbdt, not by gradients: no make
 
 // Copies the message's parameters into a gradient model's, checking the count.
 void LoadParameters(const escala::model::v1::Model& proto, GradientModel& model);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <span>
 
@@ -18,6 +19,8 @@
 #include "escala/core/logging.h"
 #include "escala/data/split.h"
 #include "escala/models/factory.h"
+#include "escala/models/tree_ensemble.h"
+#include "escala/train/gbdt.h"
 #include "escala/train/labels.h"
 #include "escala/train/params.h"
 #include "escala/train/source.h"
@@ -348,7 +351,7 @@ StreamedBatchOptions BatchesFor(const StreamSpec& stream, const features::Pipeli
 
 // The bundle of a trained model, with its metadata, metrics and history.
 void FillBundle(const TrainSpec& spec, models::Task task, const std::vector<std::string>& classes,
-                const features::Pipeline& pipeline, std::shared_ptr<models::GradientModel> model,
+                const features::Pipeline& pipeline, std::shared_ptr<models::Model> model,
                 const TrainOptions& o, int workers, TrainOutcome* out) {
   io::ModelBundle& b = out->bundle;
   b.name = spec.name;
@@ -372,11 +375,82 @@ void LogDroppedLabels(const TrainSpec& spec, std::int64_t local, Communicator& c
   }
 }
 
+bool IsTrees(const TrainSpec& spec) {
+  return spec.model == "gbdt";
+}
+
+// What trees cannot do yet, refused before any data is read.
+void CheckTreeSpec(const TrainSpec& s) {
+  if (!IsTrees(s)) return;
+  Validate(s.trees);
+  ESCALA_CHECK(s.cv == 0 && s.search.empty(), kInvalidArgument,
+               "cv / search: model selection of gbdt is not available yet");
+  ESCALA_CHECK(s.init_from == nullptr, kInvalidArgument,
+               "init_from: gbdt models do not continue training from an earlier bundle yet");
+  ESCALA_CHECK(!s.options.backend, kInvalidArgument,
+               "gbdt trains on the CPU; the GPU backend trains linear models and MLPs");
+}
+
+std::map<std::string, std::string> TreesConfig(const TrainSpec& spec, models::Task task,
+                                               const features::Pipeline& pipeline, int workers) {
+  const GbdtOptions& t = spec.trees;
+  return {{"model", spec.model},
+          {"task", std::string(models::TaskName(task))},
+          {"rounds", std::to_string(t.rounds)},
+          {"max_depth", std::to_string(t.max_depth)},
+          {"learning_rate", fmt::format("{}", t.learning_rate)},
+          {"max_bin", std::to_string(t.max_bin)},
+          {"lambda", fmt::format("{}", t.lambda)},
+          {"alpha", fmt::format("{}", t.alpha)},
+          {"gamma", fmt::format("{}", t.gamma)},
+          {"min_child_weight", fmt::format("{}", t.min_child_weight)},
+          {"pipeline", pipeline.spec()},
+          {"workers", std::to_string(workers)},
+          {"stop_reason", fmt::format("{} rounds", t.rounds)}};
+}
+
+// Boosted trees on the encoded shard: progress every tenth round, metrics on the validation rows.
+void TrainTrees(const TrainSpec& spec, models::Task task, const std::vector<std::string>& classes,
+                const features::Pipeline& pipeline, const Encoded& e, bool has_valid,
+                Communicator& comm, TrainOutcome* out) {
+  const bool leader = comm.rank() == 0;
+  const DataShard train{std::as_const(e.x).view(), e.y, e.ids};
+  const DataShard valid{std::as_const(e.xv).view(), e.yv, {}};
+  const int rounds = spec.trees.rounds;
+  const std::string metric = task == models::Task::kRegression ? "mse" : "logloss";
+  const auto progress = [&](int round, double loss) {
+    out->result.history.push_back({});
+    out->result.history.back().epoch = round;
+    if (has_valid) out->result.history.back().valid[metric] = loss;
+    if (leader && has_valid && (round % 10 == 0 || round == rounds)) {
+      ESCALA_LOG_INFO("gbdt round {}/{}: valid {} {:.6f}", round, rounds, metric, loss);
+    }
+  };
+  const auto start = std::chrono::steady_clock::now();
+  std::shared_ptr<models::TreeEnsemble> model =
+      TrainGbdt(spec.trees, task, static_cast<int>(classes.size()), train,
+                has_valid ? &valid : nullptr, comm, progress);
+  out->result.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  out->result.stop_reason = fmt::format("{} rounds", rounds);
+  if (leader) ESCALA_LOG_INFO("model: {}", model->Describe());
+  if (has_valid) {
+    MatrixF pred(e.xv.rows(), model->num_outputs());
+    auto ws = model->NewWorkspace();
+    model->Predict(valid.features, pred.view(), *ws);
+    out->result.valid = EvaluateDistributed(task, std::as_const(pred).view(), e.yv, comm);
+  }
+  out->has_validation = has_valid;
+  FillBundle(spec, task, classes, pipeline, model, TrainOptions{}, comm.size(), out);
+  out->bundle.training_config = TreesConfig(spec, task, pipeline, comm.size());
+}
+
 }  // namespace
 
 void Validate(const TrainSpec& s) {
   ESCALA_CHECK(!s.label.empty(), kInvalidArgument, "label is required");
   TrainParams().Check(s);
+  CheckTreeSpec(s);
   features::Pipeline::FromSpec(s.pipeline);  // the spec's syntax, before any data is read
 }
 
@@ -404,6 +478,11 @@ TrainOutcome TrainChunks(const TrainSpec& spec, std::vector<data::Table> chunks,
   if (leader) ESCALA_LOG_INFO("{}", pipeline.Describe());
   const auto total = comm.AllReduceScalar<std::int64_t>(rows.num_rows(), ReduceOp::kSum);
   Encoded e = Encode(spec, pipeline, &rows, classes, comm);
+  if (IsTrees(spec)) {
+    TrainOutcome out;
+    TrainTrees(spec, task, classes, pipeline, e, rows.valid.has_value(), comm, &out);
+    return out;
+  }
   const TargetScaling target = StandardizeTarget(spec, task, comm, &e.y);
 
   models::ModelSpec mspec = ModelSpecFor(spec, task, pipeline, classes);
@@ -425,6 +504,7 @@ TrainOutcome TrainChunks(const TrainSpec& spec, std::vector<data::Table> chunks,
 }
 
 std::string StreamingRefusal(const TrainSpec& spec) {
+  if (IsTrees(spec)) return "gbdt: trees train on the shard in memory";
   if (spec.options.backend) {
     return "a GPU: streamed training runs on the CPU; give the GPU a shard in memory";
   }

@@ -177,7 +177,10 @@ models::Task InferTask(const data::Table& t, const std::string& label, Communica
 
 models::Task ParseTask(std::string_view kind, std::string_view task, const data::Table& t,
                        const std::string& label, Communicator& comm) {
-  if (kind != "mlp") return models::TaskForKind(kind, models::Task::kBinary);
+  // A kind that implies its task (linear, logistic, softmax) takes it; the others (mlp, gbdt)
+  // take the one asked for, or the label's.
+  const models::Task implied = models::TaskForKind(kind, models::Task::kBinary);
+  if (implied == models::TaskForKind(kind, models::Task::kRegression)) return implied;
   if (task == "regression") return models::Task::kRegression;
   if (task == "binary") return models::Task::kBinary;
   if (task == "multiclass") return models::Task::kMulticlass;

@@ -75,7 +75,7 @@ std::vector<P> ModelParams() {
           "model", "model", "The model family", [](auto& s) -> auto& { return s.model; },
           models::ModelKinds),
       param::Text<TrainSpec>(
-          "task", "model", "For mlp: the task (auto: from the label's values)",
+          "task", "model", "For mlp and gbdt: the task (auto: from the label's values)",
           [](auto& s) -> auto& { return s.task; }, Tasks),
       param::IntList<TrainSpec>(
           "hidden", "model", "MLP hidden-layer widths", [](auto& s) -> auto& { return s.hidden; }),
@@ -83,6 +83,38 @@ std::vector<P> ModelParams() {
       param::Number<TrainSpec>(
           "dropout", "model", "MLP dropout rate", [](auto& s) -> auto& { return s.dropout; },
           HalfOpen(0, 1)),
+  };
+}
+
+std::vector<P> TreeParams() {
+  return {
+      param::Number<TrainSpec>(
+          "rounds", "trees", "gbdt: boosting rounds (trees per output)",
+          [](auto& s) -> auto& { return s.trees.rounds; }, AtLeast(1)),
+      param::Number<TrainSpec>(
+          "max_depth", "trees", "gbdt: depth of each tree",
+          [](auto& s) -> auto& { return s.trees.max_depth; },
+          param::Custom("an integer in [1, 30]", [](double v) { return v >= 1 && v <= 30; })),
+      param::Number<TrainSpec>(
+          "learning_rate", "trees", "gbdt: shrinkage of each tree's leaf values (eta)",
+          [](auto& s) -> auto& { return s.trees.learning_rate; },
+          param::Custom("in (0, 1]", [](double v) { return v > 0 && v <= 1; })),
+      param::Number<TrainSpec>(
+          "max_bin", "trees", "gbdt: bins per feature (edges from quantiles of a row sample)",
+          [](auto& s) -> auto& { return s.trees.max_bin; },
+          param::Custom("an integer in [2, 65534]", [](double v) { return v >= 2 && v <= 65534; })),
+      param::Number<TrainSpec>(
+          "lambda", "trees", "gbdt: L2 penalty on leaf values (reg_lambda)",
+          [](auto& s) -> auto& { return s.trees.lambda; }, AtLeast(0)),
+      param::Number<TrainSpec>(
+          "alpha", "trees", "gbdt: L1 penalty on leaf values (reg_alpha)",
+          [](auto& s) -> auto& { return s.trees.alpha; }, AtLeast(0)),
+      param::Number<TrainSpec>(
+          "gamma", "trees", "gbdt: smallest loss reduction that makes a split (min_split_gain)",
+          [](auto& s) -> auto& { return s.trees.gamma; }, AtLeast(0)),
+      param::Number<TrainSpec>(
+          "min_child_weight", "trees", "gbdt: smallest hessian sum in a child",
+          [](auto& s) -> auto& { return s.trees.min_child_weight; }, AtLeast(0)),
   };
 }
 
@@ -211,7 +243,7 @@ std::vector<P> RunParams() {
 
 ParamTable<TrainSpec> Build() {
   std::vector<P> all;
-  for (auto part : {DataParams(), ModelParams(), OptimizerParams(), StoppingParams(),
+  for (auto part : {DataParams(), ModelParams(), TreeParams(), OptimizerParams(), StoppingParams(),
                     SelectionParams(), RunParams()}) {
     for (auto& p : part) all.push_back(std::move(p));
   }

@@ -64,6 +64,40 @@ TEST(TrainCli, TrainEvaluateScoreOnThePenguins) {
   EXPECT_EQ(npy.shape, (std::vector<std::int64_t>{344, 3}));
 }
 
+// Boosted trees through the whole command: trained with its parameters as flags, on the
+// penguins' numeric and categorical columns (through the default pipeline), evaluated and scored.
+TEST(TrainCli, GbdtTrainsEvaluatesAndScoresThePenguins) {
+  TempDir dir;
+  const std::string data = SourcePath("examples/data/penguins.csv");
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() + " train --data " + data +
+                           " --label species --model gbdt --rounds 20 --max-depth 3"
+                           " --learning-rate 0.3 --valid-fraction 0.2 --out " +
+                           dir.File("m.bundle"),
+                       &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("gbdt round 20/20: valid logloss"), std::string::npos) << out;
+  const auto bundle = io::ModelBundle::Load(dir.File("m.bundle"));
+  EXPECT_EQ(bundle.model->kind(), "gbdt");
+  EXPECT_EQ(bundle.training_config.at("max_depth"), "3");
+  EXPECT_GT(bundle.metrics.at("valid_accuracy"), 0.9);
+  ASSERT_EQ(RunCommand(CliPath() + " score --model " + dir.File("m.bundle") + " --data " + data +
+                           " --out " + dir.File("p.csv"),
+                       &out),
+            0)
+      << out;
+  const std::string csv = testing::ReadFile(dir.File("p.csv"));
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 345);
+  EXPECT_EQ(
+      RunCommand(CliPath() + " train --data " + data +
+                     " --label species --model gbdt --max-bin 1 --out " + dir.File("x.bundle"),
+                 &out),
+      2)
+      << out;
+  EXPECT_NE(out.find("max_bin"), std::string::npos) << out;
+}
+
 // --device cuda where no GPU can be used: a CPU build says it was built without CUDA, a CUDA build
 // that there is no device; either way exit status 1 before any work, and no bundle.
 // The library's one-call training (examples/train_table.cc, 40 lines) makes the command's bundle.

@@ -13,6 +13,7 @@ namespace escala::models {
 
 struct ModelSpec {
   // "linear" (regression), "logistic" (binary), "softmax" (multiclass) or "mlp" (any task).
+  // ("gbdt" is registered too, but trained by train::TrainGbdt: MakeModel refuses it.)
   std::string kind = "logistic";
   // Required for "mlp"; implied by the kind otherwise.
   Task task = Task::kBinary;
@@ -23,7 +24,7 @@ struct ModelSpec {
   float dropout = 0.0f;
 };
 
-// The registered model kinds: "linear", "logistic", "softmax", "mlp".
+// The registered model kinds: "linear", "logistic", "softmax", "mlp", "gbdt".
 std::vector<std::string> ModelKinds();
 
 // Task implied by a kind ("linear" -> regression, ...; "mlp" -> mlp_task); throws

@@ -31,6 +31,7 @@
 #include "escala/data/stream.h"
 #include "escala/data/table.h"
 #include "escala/io/bundle.h"
+#include "escala/train/gbdt.h"
 #include "escala/train/selection.h"
 #include "escala/train/trainer.h"
 
@@ -50,6 +51,8 @@ struct TrainSpec {
   std::vector<std::int64_t> hidden = {256, 256};
   models::Activation activation = models::Activation::kReLU;
   float dropout = 0.0f;
+  // gbdt: the boosting parameters (escala/train/gbdt.h).
+  GbdtOptions trees;
   // The feature pipeline's spec (docs/features.md); empty: numeric columns as they are.
   std::string pipeline = kDefaultPipeline;
   // Rows whose label is missing are dropped (with a count in the log) rather than refused.

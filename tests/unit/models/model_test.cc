@@ -251,7 +251,8 @@ TEST(Models, SpecValidation) {
 }
 
 TEST(ModelRegistry, KindsAreRegisteredByNameAndUnknownOnesAreListed) {
-  EXPECT_EQ(ModelKinds(), (std::vector<std::string>{"linear", "logistic", "softmax", "mlp"}));
+  EXPECT_EQ(ModelKinds(),
+            (std::vector<std::string>{"linear", "logistic", "softmax", "mlp", "gbdt"}));
   ModelSpec spec;
   spec.kind = "forest";
   spec.num_features = 3;
@@ -260,7 +261,18 @@ TEST(ModelRegistry, KindsAreRegisteredByNameAndUnknownOnesAreListed) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    EXPECT_NE(std::string(e.what()).find("'forest' (expected linear, logistic, softmax or mlp)"),
+    EXPECT_NE(
+        std::string(e.what()).find("'forest' (expected linear, logistic, softmax, mlp or gbdt)"),
+        std::string::npos)
+        << e.what();
+  }
+  // A registered kind that gradient trainers do not build is refused by name.
+  spec.kind = "gbdt";
+  try {
+    MakeModel(spec);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("gbdt model is not built for gradient training"),
               std::string::npos)
         << e.what();
   }

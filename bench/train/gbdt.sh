@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Boosted trees on W0 (1,000,000 x 64 training rows, 200,000 test rows): `escala train --model
+# gbdt` (100 rounds, depth 6, learning rate 0.3, 256 bins, no feature pipeline) against XGBoost's
+# `tree_method="hist"` with the same settings (bench/train/peers.py xgb), on the same NPY files
+# and thread count, alternating run by run. The fit alone on both sides (escala's own report;
+# XGBoost's fit() timed around the call), and the test log-loss. Targets (the trees issue): fit
+# <= 0.5x XGBoost's at test log-loss <= XGBoost's + 0.002.
+#
+#   bench/train/gbdt.sh [RUNS] [WORKDIR] [THREADS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+runs=${1:-3}
+work=${2:-/tmp/escala-bench-w0}
+threads=${3:-2}
+scripts/install-deps.sh --bench >/dev/null
+source bench/build.sh
+bench_build escala_cli
+escala="$b/src/cli/escala"
+w0_generate "$work" npy
+results="$work/gbdt.txt"
+: >"$results"
+for r in $(seq "$runs"); do
+  "$escala" --threads "$threads" train --data "$work/w0_train.npy" --valid "$work/w0_test.npy" \
+    --label label --model gbdt --pipeline none --rounds 100 --max-depth 6 --learning-rate 0.3 \
+    --max-bin 256 --out "$work/gbdt.bundle" >"$work/gbdt.out" 2>&1
+  fit=$(sed -n 's/^trained .* in \([0-9.]*\) s .*/\1/p' "$work/gbdt.out")
+  ll=$(sed -n 's/.*logloss \([0-9.]*\).*/\1/p' "$work/gbdt.out" | tail -1)
+  echo "escala $fit $ll" >>"$results"
+  OPENBLAS_NUM_THREADS=$threads /usr/bin/python3 "$root/bench/train/peers.py" xgb \
+    "$work/w0_train.npy" "$work/w0_test.npy" "$threads" >"$work/xgb.out"
+  echo "xgboost $(cut -d' ' -f1 "$work/xgb.out") $(cut -d' ' -f3 "$work/xgb.out")" >>"$results"
+  echo "run $r done" >&2
+done
+/usr/bin/python3 - "$results" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    who, fit, ll = line.split()
+    rows.setdefault(who, []).append((float(fit), float(ll)))
+med = statistics.median
+e, x = rows["escala"], rows["xgboost"]
+print(f"W6 (trees) on W0, {len(e)} alternating runs (medians of the fit alone)")
+for name, r in (("escala gbdt", e), ("xgboost hist", x)):
+    print(f"  {name:<14} fit {med(f for f, _ in r):7.2f} s  runs "
+          f"{' '.join(f'{f:.2f}' for f, _ in r)}  test logloss {med(l for _, l in r):.6f}")
+print(f"  fit ratio escala/xgboost: {med(f for f, _ in e) / med(f for f, _ in x):.2f}x "
+      f"(target <= 0.5)")
+print(f"  test log-loss, escala - xgboost: {med(l for _, l in e) - med(l for _, l in x):+.6f} "
+      f"(target <= +0.002)")
+PY

@@ -1,0 +1,82 @@
+// Tree ensembles: gradient-boosted decision trees ("gbdt"), evaluated as the sum of their trees'
+// leaf values over a base score.
+//
+// Every tree is stored flat, one array per node field, in the order the nodes were made: node 0
+// is the root; a split node sends a row left when its feature's value is below the threshold
+// (x < threshold), right otherwise, and a missing value (NaN) the way its default_left says; a
+// leaf has feature -1 and holds its value. For C classes, tree t adds to output t mod C (one tree
+// per class per round, as XGBoost and LightGBM lay them out); otherwise every tree adds to the one
+// output. The outputs are raw scores (logits) on which the task's link acts as for every model.
+//
+// Inference walks blocks of rows through one tree at a time, so a tree's nodes stay in cache
+// while many rows use them, with threads across row blocks.
+//
+// Thread-safety: const methods may run concurrently.
+#ifndef ESCALA_MODELS_TREE_ENSEMBLE_H_
+#define ESCALA_MODELS_TREE_ENSEMBLE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "escala/core/matrix.h"
+#include "escala/models/model.h"
+
+namespace escala::models {
+
+struct Tree {
+  std::vector<std::int32_t> feature;  // split feature, -1 for a leaf
+  std::vector<float> threshold;       // left when x < threshold
+  std::vector<std::int32_t> left, right;
+  std::vector<std::uint8_t> default_left;  // 1: a missing value goes left
+  std::vector<float> value;                // leaf value (0 for split nodes)
+
+  std::size_t size() const { return feature.size(); }
+  // Appends a leaf; returns its index.
+  std::int32_t AddLeaf(float v);
+  // The leaf a row reaches (row: num_features values).
+  std::int32_t LeafOf(const float* row) const;
+  // Depth of the deepest leaf (a lone leaf: 0).
+  int Depth() const;
+};
+
+class TreeEnsemble final : public Model {
+ public:
+  // base_score: one value per output. Checks every tree's structure (children in range and after
+  // their parent, features in range, leaves finite); kInvalidArgument naming the tree and node.
+  TreeEnsemble(Task task, std::int64_t num_features, std::int64_t num_outputs,
+               std::vector<float> base_score, std::vector<Tree> trees);
+
+  std::string_view kind() const override { return "gbdt"; }
+  Task task() const override { return task_; }
+  std::int64_t num_features() const override { return d_; }
+  std::int64_t num_outputs() const override { return k_; }
+  std::unique_ptr<Workspace> NewWorkspace() const override;
+  void Logits(ConstMatrixViewF x, MatrixViewF logits, Workspace& ws) const override;
+  std::unique_ptr<Model> Clone() const override;
+  std::string Describe() const override;
+
+  const std::vector<Tree>& trees() const { return trees_; }
+  const std::vector<float>& base_score() const { return base_score_; }
+  // Per-feature importance: the summed loss reduction of the splits on each feature ("gain") and
+  // how many splits use it, as training recorded them (empty for a model loaded without them).
+  std::vector<double>& gain() { return gain_; }
+  const std::vector<double>& gain() const { return gain_; }
+  std::vector<std::int64_t> SplitCounts() const;
+
+ private:
+  void CheckTree(std::size_t t) const;
+
+  Task task_;
+  std::int64_t d_;
+  std::int64_t k_;
+  std::vector<float> base_score_;
+  std::vector<Tree> trees_;
+  std::vector<double> gain_;
+};
+
+}  // namespace escala::models
+
+#endif  // ESCALA_MODELS_TREE_ENSEMBLE_H_

@@ -1,0 +1,65 @@
+// Histogram gradient boosting of decision trees, data-parallel over a Communicator.
+//
+// Each feature is quantised into at most max_bin bins whose edges are exact quantiles of a row
+// sample chosen by global row identity (LightGBM's 200,000 rows by default), gathered on every
+// rank: every rank, whatever the number of workers, gets the same edges. Every round computes each
+// row's gradient and hessian of the objective, rounds them to 64-bit fixed point (a scale chosen
+// from the round's largest value over all ranks, so no sum can overflow), and grows one tree per
+// output depth-wise: per level, each rank builds the histograms (gradient and hessian sums per
+// bin) of the nodes' rows it holds — the smaller child of each split only, the larger is its
+// parent's histogram minus the smaller's — and one all-reduce sums them over ranks. Integer sums
+// do not depend on their order, so 1, 2 or 4 workers (and any thread count) grow exactly the same
+// trees. A split's gain is XGBoost's: G_L^2/(H_L+lambda) + G_R^2/(H_R+lambda) - G^2/(H+lambda)
+// (G soft-thresholded by alpha), made when it exceeds gamma with both children's hessian at least
+// min_child_weight; rows with a missing value go the way that gains more (the learned default
+// direction). A leaf's value is -learning_rate G/(H+lambda).
+//
+// Objectives by task: squared error (regression), binary logistic, multiclass softmax (one tree
+// per class per round); the base score is the label mean (its log-odds, the class log-priors).
+//
+// Thread-safety: TrainGbdt is a collective: every rank calls it with the same options.
+#ifndef ESCALA_TRAIN_GBDT_H_
+#define ESCALA_TRAIN_GBDT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "escala/core/communicator.h"
+#include "escala/models/tree_ensemble.h"
+#include "escala/train/metrics.h"
+#include "escala/train/trainer.h"
+
+namespace escala::train {
+
+struct GbdtOptions {
+  int rounds = 100;                       // boosting rounds (trees per output)
+  int max_depth = 6;                      // >= 1
+  float learning_rate = 0.3f;             // shrinkage, in (0, 1]
+  int max_bin = 256;                      // bins per feature, in [2, 65535]
+  double lambda = 1.0;                    // L2 penalty on leaf values
+  double alpha = 0.0;                     // L1 penalty on leaf values
+  double gamma = 0.0;                     // smallest gain that makes a split
+  double min_child_weight = 1.0;          // smallest hessian sum in a child
+  std::int64_t bin_sample_rows = 200000;  // rows whose values place the bin edges
+};
+
+// Throws kInvalidArgument naming the first option out of range.
+void Validate(const GbdtOptions& o);
+
+// Called on every rank after each round: the round (1-based) and the validation loss (mean per
+// row; NaN without validation rows).
+using GbdtProgressFn = std::function<void(int round, double valid_loss)>;
+
+// Trains on this rank's shard (labels as GradientModel::AccumulateGradient takes them: values,
+// 0/1, or class indices; features may hold NaN for missing values). `valid` may be null.
+// num_classes: >= 2 for multiclass, ignored otherwise. Errors: kInvalidArgument for options,
+// labels or shapes (naming the option or row), kAborted when a gradient is not finite.
+std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, models::Task task,
+                                                int num_classes, const DataShard& train,
+                                                const DataShard* valid, Communicator& comm,
+                                                const GbdtProgressFn& progress = {});
+
+}  // namespace escala::train
+
+#endif  // ESCALA_TRAIN_GBDT_H_

@@ -1,0 +1,194 @@
+#include "escala/models/tree_ensemble.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "escala/core/error.h"
+#include "escala/core/parallel.h"
+#include "models/registry.h"
+
+namespace escala::models {
+
+namespace pb = escala::model::v1;
+
+std::int32_t Tree::AddLeaf(float v) {
+  feature.push_back(-1);
+  threshold.push_back(0.0f);
+  left.push_back(-1);
+  right.push_back(-1);
+  default_left.push_back(0);
+  value.push_back(v);
+  return static_cast<std::int32_t>(feature.size() - 1);
+}
+
+std::int32_t Tree::LeafOf(const float* row) const {
+  std::int32_t n = 0;
+  while (feature[static_cast<std::size_t>(n)] >= 0) {
+    const auto i = static_cast<std::size_t>(n);
+    const float v = row[feature[i]];
+    const bool go_left = std::isnan(v) ? default_left[i] != 0 : v < threshold[i];
+    n = go_left ? left[i] : right[i];
+  }
+  return n;
+}
+
+int Tree::Depth() const {
+  std::vector<int> depth(size(), 0);
+  int deepest = 0;
+  for (std::size_t i = 0; i < size(); ++i) {
+    if (feature[i] < 0) {
+      deepest = std::max(deepest, depth[i]);
+      continue;
+    }
+    depth[static_cast<std::size_t>(left[i])] = depth[i] + 1;
+    depth[static_cast<std::size_t>(right[i])] = depth[i] + 1;
+  }
+  return deepest;
+}
+
+TreeEnsemble::TreeEnsemble(Task task, std::int64_t num_features, std::int64_t num_outputs,
+                           std::vector<float> base_score, std::vector<Tree> trees)
+    : task_(task),
+      d_(num_features),
+      k_(num_outputs),
+      base_score_(std::move(base_score)),
+      trees_(std::move(trees)) {
+  ESCALA_CHECK(d_ >= 1, kInvalidArgument, "a tree ensemble needs >= 1 feature, got {}", d_);
+  const std::int64_t want = task == Task::kMulticlass ? std::max<std::int64_t>(k_, 2) : 1;
+  ESCALA_CHECK(k_ == want, kInvalidArgument, "a {} tree ensemble has {} output(s), got {}",
+               TaskName(task), want, k_);
+  ESCALA_CHECK(static_cast<std::int64_t>(base_score_.size()) == k_, kInvalidArgument,
+               "base score has {} value(s) for {} output(s)", base_score_.size(), k_);
+  ESCALA_CHECK(trees_.size() % static_cast<std::size_t>(k_) == 0, kInvalidArgument,
+               "{} trees is not a whole number of rounds of {} (one tree per output)",
+               trees_.size(), k_);
+  for (std::size_t t = 0; t < trees_.size(); ++t) CheckTree(t);
+}
+
+void TreeEnsemble::CheckTree(std::size_t t) const {
+  const Tree& tr = trees_[t];
+  const std::size_t n = tr.size();
+  ESCALA_CHECK(n >= 1 && tr.threshold.size() == n && tr.left.size() == n && tr.right.size() == n &&
+                   tr.default_left.size() == n && tr.value.size() == n,
+               kInvalidArgument, "tree {}: node arrays of different lengths (or no node)", t);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::int32_t f = tr.feature[i];
+    if (f < 0) {
+      ESCALA_CHECK(std::isfinite(tr.value[i]), kInvalidArgument, "tree {} node {}: leaf value {}",
+                   t, i, tr.value[i]);
+      continue;
+    }
+    // Children come after their parent: every walk ends, and in at most n steps.
+    const auto in_range = [&](std::int32_t c) {
+      return c > static_cast<std::int32_t>(i) && c < static_cast<std::int32_t>(n);
+    };
+    ESCALA_CHECK(
+        f < d_ && in_range(tr.left[i]) && in_range(tr.right[i]) && !std::isnan(tr.threshold[i]),
+        kInvalidArgument,
+        "tree {} node {}: split on feature {} of {} with children {} and {} (threshold {})", t, i,
+        f, d_, tr.left[i], tr.right[i], tr.threshold[i]);
+  }
+}
+
+std::unique_ptr<Workspace> TreeEnsemble::NewWorkspace() const {
+  return std::make_unique<Workspace>();
+}
+
+void TreeEnsemble::Logits(ConstMatrixViewF x, MatrixViewF logits, Workspace&) const {
+  ESCALA_CHECK(x.cols() == d_, kInvalidArgument, "model expects {} features, got {}", d_, x.cols());
+  ESCALA_ASSERT(logits.rows() == x.rows() && logits.cols() == k_);
+  constexpr std::size_t kRowBlock = 256;
+  const auto rows = static_cast<std::size_t>(x.rows());
+  ParallelFor(rows, kRowBlock, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t b = begin; b < end; b += kRowBlock) {
+      const std::size_t e = std::min(end, b + kRowBlock);
+      for (std::size_t i = b; i < e; ++i) {
+        float* out = logits.row(static_cast<std::int64_t>(i));
+        for (std::int64_t j = 0; j < k_; ++j) out[j] = base_score_[static_cast<std::size_t>(j)];
+      }
+      // One tree over the whole block: its nodes stay in cache while the rows walk it.
+      for (std::size_t t = 0; t < trees_.size(); ++t) {
+        const Tree& tr = trees_[t];
+        const auto j = static_cast<std::int64_t>(t % static_cast<std::size_t>(k_));
+        for (std::size_t i = b; i < e; ++i) {
+          const std::int32_t leaf = tr.LeafOf(x.row(static_cast<std::int64_t>(i)));
+          logits(static_cast<std::int64_t>(i), j) += tr.value[static_cast<std::size_t>(leaf)];
+        }
+      }
+    }
+  });
+}
+
+std::unique_ptr<Model> TreeEnsemble::Clone() const {
+  return std::make_unique<TreeEnsemble>(*this);
+}
+
+std::vector<std::int64_t> TreeEnsemble::SplitCounts() const {
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(d_), 0);
+  for (const Tree& t : trees_) {
+    for (std::int32_t f : t.feature) {
+      if (f >= 0) ++counts[static_cast<std::size_t>(f)];
+    }
+  }
+  return counts;
+}
+
+std::string TreeEnsemble::Describe() const {
+  std::size_t leaves = 0;
+  int depth = 0;
+  for (const Tree& t : trees_) {
+    leaves += static_cast<std::size_t>(std::count(t.feature.begin(), t.feature.end(), -1));
+    depth = std::max(depth, t.Depth());
+  }
+  return fmt::format("gbdt {} features -> {} output(s) ({} trees, {} leaves, depth <= {})", d_, k_,
+                     trees_.size(), leaves, depth);
+}
+
+// ---- the family entry ------------------------------------------------------------------------
+
+namespace {
+
+void SaveTrees(const Model& model, pb::Model* out) {
+  const auto& m = dynamic_cast<const TreeEnsemble&>(model);
+  out->mutable_base_score()->Assign(m.base_score().begin(), m.base_score().end());
+  for (const Tree& t : m.trees()) {
+    pb::Tree* p = out->add_trees();
+    p->mutable_feature()->Assign(t.feature.begin(), t.feature.end());
+    p->mutable_threshold()->Assign(t.threshold.begin(), t.threshold.end());
+    p->mutable_left()->Assign(t.left.begin(), t.left.end());
+    p->mutable_right()->Assign(t.right.begin(), t.right.end());
+    p->mutable_default_left()->Assign(t.default_left.begin(), t.default_left.end());
+    p->mutable_value()->Assign(t.value.begin(), t.value.end());
+  }
+  out->mutable_gain()->Assign(m.gain().begin(), m.gain().end());
+}
+
+std::unique_ptr<Model> LoadTrees(const pb::Model& proto, Task task) {
+  std::vector<Tree> trees;
+  for (const pb::Tree& p : proto.trees()) {
+    Tree t;
+    t.feature.assign(p.feature().begin(), p.feature().end());
+    t.threshold.assign(p.threshold().begin(), p.threshold().end());
+    t.left.assign(p.left().begin(), p.left().end());
+    t.right.assign(p.right().begin(), p.right().end());
+    t.default_left.assign(p.default_left().begin(), p.default_left().end());
+    t.value.assign(p.value().begin(), p.value().end());
+    trees.push_back(std::move(t));
+  }
+  auto model = std::make_unique<TreeEnsemble>(
+      task, proto.num_features(), proto.num_outputs(),
+      std::vector<float>(proto.base_score().begin(), proto.base_score().end()), std::move(trees));
+  if (proto.gain_size() == proto.num_features()) {
+    model->gain().assign(proto.gain().begin(), proto.gain().end());
+  }
+  return model;
+}
+
+}  // namespace
+
+const ModelFamily kGbdtFamily = {
+    "gbdt", [](Task requested) { return requested; }, nullptr, nullptr, SaveTrees, LoadTrees};
+
+}  // namespace escala::models

@@ -1,0 +1,581 @@
+#include "escala/train/gbdt.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <vector>
+
+#include "escala/core/error.h"
+#include "escala/core/parallel.h"
+#include "escala/core/random.h"
+
+namespace escala::train {
+
+namespace {
+
+using models::Task;
+using models::Tree;
+
+// A gradient and hessian in 64-bit fixed point: sums are exact, so they do not depend on the
+// order rows are added in (threads, ranks).
+struct GH {
+  std::int64_t g = 0;
+  std::int64_t h = 0;
+  GH& operator+=(const GH& o) {
+    g += o.g;
+    h += o.h;
+    return *this;
+  }
+  GH operator-(const GH& o) const { return {g - o.g, h - o.h}; }
+};
+
+using Hist = std::vector<GH>;
+
+// ---- bins ------------------------------------------------------------------------------------
+
+// Every feature's bin edges and every row's bins. Feature f has cuts[f].size() + 1 value bins
+// (bin b holds cuts[b-1] <= x < cuts[b]) and then its missing bin.
+struct Bins {
+  std::int64_t rows = 0;
+  std::int64_t d = 0;
+  std::vector<std::vector<float>> cuts;
+  std::vector<std::uint32_t> offset;  // feature f's first histogram slot
+  std::uint32_t total = 0;            // histogram slots, all features
+  std::vector<std::uint16_t> index;   // rows x d
+
+  std::uint32_t value_bins(std::int64_t f) const {
+    return static_cast<std::uint32_t>(cuts[static_cast<std::size_t>(f)].size() + 1);
+  }
+  std::uint16_t bin(std::int64_t i, std::int64_t f) const {
+    return index[static_cast<std::size_t>(i * d + f)];
+  }
+};
+
+// This rank's rows' global identities: the shard's, or the rank order's.
+std::vector<std::uint64_t> GlobalIds(const DataShard& s, Communicator& comm) {
+  if (!s.row_ids.empty()) return {s.row_ids.begin(), s.row_ids.end()};
+  const std::int64_t n = s.rows();
+  const auto counts = comm.AllGather(std::span<const std::int64_t>(&n, 1));
+  std::uint64_t first = 0;
+  for (int r = 0; r < comm.rank(); ++r) first += static_cast<std::uint64_t>(counts[r]);
+  std::vector<std::uint64_t> ids(static_cast<std::size_t>(n));
+  std::iota(ids.begin(), ids.end(), first);
+  return ids;
+}
+
+// The rows whose values place the bin edges, gathered from every rank in rank order (row-major
+// floats). Chosen by global identity, so the sample is the same set for any number of ranks.
+std::vector<float> GatherSample(const GbdtOptions& o, const DataShard& s, Communicator& comm) {
+  const auto total = comm.AllReduceScalar<std::int64_t>(s.rows(), ReduceOp::kSum);
+  const std::vector<std::uint64_t> ids = GlobalIds(s, comm);
+  const std::int64_t d = s.features.cols();
+  std::vector<float> local;
+  for (std::int64_t i = 0; i < s.rows(); ++i) {
+    const std::uint64_t id = ids[static_cast<std::size_t>(i)];
+    if (total > o.bin_sample_rows &&
+        Mix64(id ^ 0x6264745f62696e73ULL) % static_cast<std::uint64_t>(total) >=
+            static_cast<std::uint64_t>(o.bin_sample_rows)) {
+      continue;
+    }
+    local.insert(local.end(), s.features.row(i), s.features.row(i) + d);
+  }
+  const auto parts = comm.AllGatherV(std::as_bytes(std::span<const float>(local)));
+  std::vector<float> all;
+  for (const auto& p : parts) {
+    const auto* f = reinterpret_cast<const float*>(p.data());
+    all.insert(all.end(), f, f + p.size() / sizeof(float));
+  }
+  return all;
+}
+
+// Edges between the sorted finite values v: every distinct value its own bin when there are at
+// most max_bin of them, else (about) equal-count bins whose edges are sample values.
+std::vector<float> CutsOf(std::vector<float> v, int max_bin) {
+  std::sort(v.begin(), v.end());
+  std::vector<float> distinct = v;
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  std::vector<float> cuts;
+  if (distinct.size() <= static_cast<std::size_t>(max_bin)) {
+    for (std::size_t i = 1; i < distinct.size(); ++i) {
+      const float a = distinct[i - 1], b = distinct[i];
+      float mid = static_cast<float>((static_cast<double>(a) + b) / 2);
+      if (!(mid > a)) mid = b;  // adjacent floats: a stays left of the edge
+      cuts.push_back(mid);
+    }
+    return cuts;
+  }
+  for (int j = 1; j < max_bin; ++j) {
+    const float c = v[v.size() * static_cast<std::size_t>(j) / static_cast<std::size_t>(max_bin)];
+    if (c > v.front() && (cuts.empty() || c > cuts.back())) cuts.push_back(c);
+  }
+  return cuts;
+}
+
+Bins MakeBins(const GbdtOptions& o, const DataShard& s, Communicator& comm) {
+  Bins b;
+  b.rows = s.rows();
+  b.d = s.features.cols();
+  const std::vector<float> sample = GatherSample(o, s, comm);
+  const auto d = static_cast<std::size_t>(b.d);
+  b.cuts.resize(d);
+  ParallelFor(d, 1, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t f = begin; f < end; ++f) {
+      std::vector<float> v;
+      for (std::size_t i = f; i < sample.size(); i += d) {
+        if (std::isfinite(sample[i])) v.push_back(sample[i]);
+      }
+      b.cuts[f] = CutsOf(std::move(v), o.max_bin);
+    }
+  });
+  for (std::size_t f = 0; f < d; ++f) {
+    b.offset.push_back(b.total);
+    b.total += b.value_bins(static_cast<std::int64_t>(f)) + 1;
+  }
+  b.index.resize(static_cast<std::size_t>(b.rows) * d);
+  ParallelFor(static_cast<std::size_t>(b.rows), 1024, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      const float* row = s.features.row(static_cast<std::int64_t>(i));
+      for (std::size_t f = 0; f < d; ++f) {
+        const auto& c = b.cuts[f];
+        const float x = row[f];
+        b.index[i * d + f] = static_cast<std::uint16_t>(
+            std::isnan(x) ? c.size() + 1 : std::upper_bound(c.begin(), c.end(), x) - c.begin());
+      }
+    }
+  });
+  return b;
+}
+
+// ---- gradients -------------------------------------------------------------------------------
+
+// Fixed-point scales: a power of two such that the largest value over all ranks, times the rows
+// of all ranks, stays below 2^61.
+double FixedScale(double largest, std::int64_t total_rows, Communicator& comm) {
+  largest = comm.AllReduceScalar(largest, ReduceOp::kMax);
+  if (!(largest > 0)) return 1.0;
+  const double room =
+      std::ldexp(1.0, 61) / (largest * static_cast<double>(std::max<std::int64_t>(total_rows, 1)));
+  return std::ldexp(1.0, static_cast<int>(std::floor(std::log2(room))));
+}
+
+struct Gradients {
+  std::vector<double> g, h;  // rows x outputs
+  double scale_g = 1, scale_h = 1;
+  std::vector<GH> fixed;  // one output's, rows
+};
+
+// The objective's gradient and hessian of every row and output at the raw scores f.
+void ComputeGradients(Task task, const MatrixF& f, std::span<const float> y, Gradients* out) {
+  const std::int64_t n = f.rows(), k = f.cols();
+  out->g.resize(static_cast<std::size_t>(n * k));
+  out->h.resize(static_cast<std::size_t>(n * k));
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float* z = f.row(i);
+    double* g = out->g.data() + i * k;
+    double* h = out->h.data() + i * k;
+    const double label = y[static_cast<std::size_t>(i)];
+    if (task == Task::kRegression) {
+      g[0] = z[0] - label;
+      h[0] = 1.0;
+    } else if (task == Task::kBinary) {
+      const double p = 1.0 / (1.0 + std::exp(-static_cast<double>(z[0])));
+      g[0] = p - label;
+      h[0] = std::max(p * (1.0 - p), 1e-16);
+    } else {
+      const double m = *std::max_element(z, z + k);
+      double sum = 0;
+      for (std::int64_t c = 0; c < k; ++c) sum += std::exp(z[c] - m);
+      for (std::int64_t c = 0; c < k; ++c) {
+        const double p = std::exp(z[c] - m) / sum;
+        g[c] = p - (static_cast<std::int64_t>(label) == c ? 1.0 : 0.0);
+        h[c] = std::max(2.0 * p * (1.0 - p), 1e-16);
+      }
+    }
+  }
+}
+
+void CheckFinite(const Gradients& gr, std::int64_t k) {
+  for (std::size_t i = 0; i < gr.g.size(); ++i) {
+    ESCALA_CHECK(std::isfinite(gr.g[i]) && std::isfinite(gr.h[i]), kAborted,
+                 "row {}: the gradient is not finite ({}, hessian {}); the scores diverged",
+                 static_cast<std::int64_t>(i) / k, gr.g[i], gr.h[i]);
+  }
+}
+
+// Output c's gradients in fixed point.
+void Quantise(const Gradients& gr, std::int64_t k, std::int64_t c, std::vector<GH>* out) {
+  const std::size_t n = gr.g.size() / static_cast<std::size_t>(k);
+  out->resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::size_t at = i * static_cast<std::size_t>(k) + static_cast<std::size_t>(c);
+    (*out)[i] = {std::llround(gr.g[at] * gr.scale_g), std::llround(gr.h[at] * gr.scale_h)};
+  }
+}
+
+// ---- histograms ------------------------------------------------------------------------------
+
+// The histogram of the rows order[begin, end): threads over row parts, summed exactly.
+void BuildHist(const Bins& b, const std::vector<GH>& gh, std::span<const std::uint32_t> rows,
+               Hist* out) {
+  out->assign(b.total, GH{});
+  const std::size_t parts =
+      rows.size() < 8192 ? 1 : static_cast<std::size_t>(std::max(1, NumThreads()));
+  std::vector<Hist> partial(parts - 1, Hist(b.total));
+  ParallelForStatic(rows.size(), parts, [&](std::size_t p, std::size_t begin, std::size_t end) {
+    Hist& h = p == 0 ? *out : partial[p - 1];
+    for (std::size_t r = begin; r < end; ++r) {
+      const std::uint32_t i = rows[r];
+      const GH v = gh[i];
+      const std::uint16_t* bins = b.index.data() + static_cast<std::size_t>(i) * b.d;
+      for (std::int64_t f = 0; f < b.d; ++f)
+        h[b.offset[static_cast<std::size_t>(f)] + bins[f]] += v;
+    }
+  });
+  for (const Hist& h : partial) {
+    for (std::size_t j = 0; j < h.size(); ++j) (*out)[j] += h[j];
+  }
+}
+
+// Sums the histograms of every rank, in one all-reduce for the whole level.
+void AllReduceHists(std::vector<Hist*>& hists, Communicator& comm) {
+  if (comm.size() == 1 || hists.empty()) return;
+  std::vector<std::int64_t> flat;
+  for (const Hist* h : hists) {
+    for (const GH& v : *h) {
+      flat.push_back(v.g);
+      flat.push_back(v.h);
+    }
+  }
+  comm.AllReduce(std::span<std::int64_t>(flat), ReduceOp::kSum);
+  std::size_t at = 0;
+  for (Hist* h : hists) {
+    for (GH& v : *h) {
+      v = {flat[at], flat[at + 1]};
+      at += 2;
+    }
+  }
+}
+
+// ---- splits ----------------------------------------------------------------------------------
+
+struct Scales {
+  double g = 1, h = 1;
+};
+
+double SoftThreshold(double g, double alpha) {
+  if (g > alpha) return g - alpha;
+  if (g < -alpha) return g + alpha;
+  return 0.0;
+}
+
+// G^2 / (H + lambda) of a node's sums: the loss reduction its best leaf value achieves (x2).
+double Score(const GH& s, const GbdtOptions& o, Scales sc) {
+  const double g = SoftThreshold(static_cast<double>(s.g) / sc.g, o.alpha);
+  return g * g / (static_cast<double>(s.h) / sc.h + o.lambda);
+}
+
+double LeafValue(const GH& s, const GbdtOptions& o, Scales sc) {
+  const double g = SoftThreshold(static_cast<double>(s.g) / sc.g, o.alpha);
+  return -o.learning_rate * g / (static_cast<double>(s.h) / sc.h + o.lambda);
+}
+
+struct Split {
+  double gain = 0;
+  std::int64_t feature = -1;
+  std::uint32_t bin = 0;  // left: value bins <= bin
+  bool default_left = false;
+  GH left, right;
+};
+
+// The best split of feature f given its histogram slice, if better than `best`.
+void ScanFeature(const Bins& b, const Hist& hist, std::int64_t f, const GH& sum,
+                 const GbdtOptions& o, Scales sc, Split* best) {
+  const std::uint32_t nb = b.value_bins(f);
+  const GH* h = hist.data() + b.offset[static_cast<std::size_t>(f)];
+  const GH missing = h[nb];
+  const double parent = Score(sum, o, sc);
+  const double min_h = o.min_child_weight * sc.h;
+  GH left;
+  for (std::uint32_t s = 0; s + 1 < nb; ++s) {
+    left += h[s];
+    for (const bool dl : {false, true}) {
+      GH l = left;
+      if (dl) l += missing;
+      const GH r = sum - l;
+      if (static_cast<double>(l.h) < min_h || static_cast<double>(r.h) < min_h) continue;
+      const double gain = Score(l, o, sc) + Score(r, o, sc) - parent;
+      if (gain > best->gain) *best = {gain, f, s, dl, l, r};
+    }
+  }
+}
+
+Split BestSplit(const Bins& b, const Hist& hist, const GH& sum, const GbdtOptions& o, Scales sc) {
+  Split best;
+  best.gain = std::max(o.gamma, 0.0) + 1e-12;
+  for (std::int64_t f = 0; f < b.d; ++f) ScanFeature(b, hist, f, sum, o, sc, &best);
+  return best;
+}
+
+// ---- growing a tree --------------------------------------------------------------------------
+
+struct Node {
+  std::int32_t id;         // in the tree
+  std::size_t begin, end;  // its rows: order[begin, end)
+  GH sum;                  // over all ranks
+  Hist hist;               // over all ranks
+};
+
+struct Grower {
+  const GbdtOptions& o;
+  const Bins& b;
+  const std::vector<GH>& gh;
+  Scales sc;
+  Communicator& comm;
+  std::vector<std::uint32_t> order;
+  std::vector<std::uint32_t> scratch;
+  Tree tree;
+  std::vector<double>* gain;
+
+  // Rows of [begin, end) that go left first (stable); returns the split point.
+  std::size_t Partition(const Node& n, const Split& s) {
+    std::size_t l = n.begin, r = 0;
+    scratch.resize(n.end - n.begin);
+    const std::uint32_t missing = b.value_bins(s.feature);
+    for (std::size_t k = n.begin; k < n.end; ++k) {
+      const std::uint16_t bin = b.bin(order[k], s.feature);
+      const bool left = bin == missing ? s.default_left : bin <= s.bin;
+      if (left) {
+        order[l++] = order[k];
+      } else {
+        scratch[r++] = order[k];
+      }
+    }
+    std::copy_n(scratch.begin(), r, order.begin() + static_cast<std::ptrdiff_t>(l));
+    return l;
+  }
+
+  void MakeLeaf(const Node& n) {
+    tree.value[static_cast<std::size_t>(n.id)] = static_cast<float>(LeafValue(n.sum, o, sc));
+  }
+
+  // Turns node n into a split; returns its two children (histograms still to fill).
+  std::pair<Node, Node> SplitNode(const Node& n, const Split& s) {
+    const auto i = static_cast<std::size_t>(n.id);
+    const std::int32_t l = tree.AddLeaf(0.0f), r = tree.AddLeaf(0.0f);
+    tree.feature[i] = static_cast<std::int32_t>(s.feature);
+    tree.threshold[i] = b.cuts[static_cast<std::size_t>(s.feature)][s.bin];
+    tree.left[i] = l;
+    tree.right[i] = r;
+    tree.default_left[i] = s.default_left ? 1 : 0;
+    (*gain)[static_cast<std::size_t>(s.feature)] += s.gain;
+    const std::size_t mid = Partition(n, s);
+    return {Node{l, n.begin, mid, s.left, {}}, Node{r, mid, n.end, s.right, {}}};
+  }
+
+  // Fills the children's histograms: the smaller (by global hessian, the same on every rank) is
+  // built and all-reduced, the larger is the parent's minus it.
+  void FillHists(std::vector<std::pair<Node, Node>>& kids, std::vector<const Node*>& parents) {
+    std::vector<Hist*> built;
+    for (auto& [l, r] : kids) {
+      Node& small = l.sum.h <= r.sum.h ? l : r;
+      BuildHist(b, gh, std::span(order).subspan(small.begin, small.end - small.begin), &small.hist);
+      built.push_back(&small.hist);
+    }
+    AllReduceHists(built, comm);
+    for (std::size_t k = 0; k < kids.size(); ++k) {
+      auto& [l, r] = kids[k];
+      Node& small = l.sum.h <= r.sum.h ? l : r;
+      Node& large = &small == &l ? r : l;
+      large.hist.resize(b.total);
+      for (std::size_t j = 0; j < b.total; ++j) large.hist[j] = parents[k]->hist[j] - small.hist[j];
+    }
+  }
+
+  // Splits every node of a level that gains enough; returns the next level.
+  std::vector<Node> GrowLevel(std::vector<Node>& level) {
+    std::vector<std::pair<Node, Node>> kids;
+    std::vector<const Node*> parents;
+    for (const Node& n : level) {
+      const Split s = BestSplit(b, n.hist, n.sum, o, sc);
+      if (s.feature < 0) {
+        MakeLeaf(n);
+        continue;
+      }
+      kids.push_back(SplitNode(n, s));
+      parents.push_back(&n);
+    }
+    FillHists(kids, parents);
+    std::vector<Node> next;
+    for (auto& [l, r] : kids) {
+      next.push_back(std::move(l));
+      next.push_back(std::move(r));
+    }
+    return next;
+  }
+
+  Node Root() {
+    Node root{tree.AddLeaf(0.0f), 0, order.size(), {}, {}};
+    BuildHist(b, gh, order, &root.hist);
+    std::vector<Hist*> one = {&root.hist};
+    AllReduceHists(one, comm);
+    // Every row is in exactly one of feature 0's bins (its missing bin included).
+    for (std::uint32_t j = 0; j <= b.value_bins(0); ++j) root.sum += root.hist[j];
+    return root;
+  }
+
+  // Grows the tree; returns each leaf's rows as (leaf, begin, end).
+  std::vector<Node> Grow() {
+    order.resize(static_cast<std::size_t>(b.rows));
+    std::iota(order.begin(), order.end(), 0u);
+    std::vector<Node> level;
+    level.push_back(Root());
+    std::vector<Node> leaves;
+    for (int depth = 0; depth < o.max_depth && !level.empty(); ++depth) {
+      std::vector<Node> next = GrowLevel(level);
+      for (Node& n : level) {
+        if (tree.feature[static_cast<std::size_t>(n.id)] < 0) leaves.push_back(std::move(n));
+      }
+      level = std::move(next);
+    }
+    for (Node& n : level) {
+      MakeLeaf(n);
+      leaves.push_back(std::move(n));
+    }
+    return leaves;
+  }
+};
+
+// ---- the boosting loop -----------------------------------------------------------------------
+
+// The base score per output: the label mean (regression), its log-odds (binary), the class
+// log-priors (multiclass).
+std::vector<float> BaseScore(Task task, std::int64_t k, std::span<const float> y,
+                             Communicator& comm) {
+  std::vector<double> sums(static_cast<std::size_t>(k + 1), 0.0);
+  for (float v : y) {
+    if (task == Task::kMulticlass) {
+      sums[static_cast<std::size_t>(v)] += 1;
+    } else {
+      sums[0] += v;
+    }
+  }
+  sums[static_cast<std::size_t>(k)] = static_cast<double>(y.size());
+  comm.AllReduce(std::span<double>(sums), ReduceOp::kSum);
+  const double n = std::max(sums[static_cast<std::size_t>(k)], 1.0);
+  std::vector<float> base(static_cast<std::size_t>(k));
+  for (std::int64_t c = 0; c < k; ++c) {
+    const double p = std::clamp(sums[static_cast<std::size_t>(c)] / n, 1e-6, 1 - 1e-6);
+    if (task == Task::kRegression) base[0] = static_cast<float>(sums[0] / n);
+    if (task == Task::kBinary) base[0] = static_cast<float>(std::log(p / (1 - p)));
+    if (task == Task::kMulticlass)
+      base[static_cast<std::size_t>(c)] = static_cast<float>(std::log(p));
+  }
+  return base;
+}
+
+MatrixF Scores(std::int64_t rows, const std::vector<float>& base) {
+  MatrixF f(rows, static_cast<std::int64_t>(base.size()));
+  for (std::int64_t i = 0; i < rows; ++i) std::copy(base.begin(), base.end(), f.row(i));
+  return f;
+}
+
+// Adds a tree's leaves to output c of the validation scores.
+void AddTree(const Tree& t, std::int64_t c, ConstMatrixViewF x, MatrixF* f) {
+  ParallelFor(static_cast<std::size_t>(x.rows()), 1024, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      const auto r = static_cast<std::int64_t>(i);
+      (*f)(r, c) += t.value[static_cast<std::size_t>(t.LeafOf(x.row(r)))];
+    }
+  });
+}
+
+// Mean loss over the validation rows of all ranks (NaN without any).
+double ValidLoss(Task task, const MatrixF& f, std::span<const float> y, Communicator& comm) {
+  double s[2] = {f.rows() > 0 ? models::Loss(task, f.view(), y) : 0.0,
+                 static_cast<double>(f.rows())};
+  comm.AllReduce(std::span<double>(s, 2), ReduceOp::kSum);
+  const double loss = task == Task::kRegression ? 2 * s[0] : s[0];  // squared error, not half
+  return s[1] > 0 ? loss / s[1] : std::numeric_limits<double>::quiet_NaN();
+}
+
+void CheckShard(const DataShard& s, std::int64_t d, const char* what) {
+  ESCALA_CHECK(s.features.cols() == d && static_cast<std::int64_t>(s.labels.size()) == s.rows(),
+               kInvalidArgument, "{} data: {} x {} features with {} labels (expected {} features)",
+               what, s.rows(), s.features.cols(), s.labels.size(), d);
+  ESCALA_CHECK(s.rows() < (std::int64_t{1} << 32), kInvalidArgument,
+               "{} data: {} rows on one worker; trees train on at most 2^32 per worker", what,
+               s.rows());
+}
+
+}  // namespace
+
+void Validate(const GbdtOptions& o) {
+  ESCALA_CHECK(o.rounds >= 1, kInvalidArgument, "rounds must be >= 1, got {}", o.rounds);
+  ESCALA_CHECK(o.max_depth >= 1 && o.max_depth <= 30, kInvalidArgument,
+               "max_depth must be in [1, 30], got {}", o.max_depth);
+  ESCALA_CHECK(o.learning_rate > 0 && o.learning_rate <= 1, kInvalidArgument,
+               "learning_rate must be in (0, 1], got {}", o.learning_rate);
+  ESCALA_CHECK(o.max_bin >= 2 && o.max_bin <= 65534, kInvalidArgument,
+               "max_bin must be in [2, 65534], got {}", o.max_bin);
+  ESCALA_CHECK(o.lambda >= 0 && o.alpha >= 0 && o.gamma >= 0 && o.min_child_weight >= 0,
+               kInvalidArgument,
+               "lambda, alpha, gamma and min_child_weight must be >= 0 (got {}, {}, {}, {})",
+               o.lambda, o.alpha, o.gamma, o.min_child_weight);
+  ESCALA_CHECK(o.bin_sample_rows >= 1, kInvalidArgument, "bin_sample_rows must be >= 1, got {}",
+               o.bin_sample_rows);
+}
+
+std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, Task task,
+                                                int num_classes, const DataShard& train,
+                                                const DataShard* valid, Communicator& comm,
+                                                const GbdtProgressFn& progress) {
+  Validate(options);
+  const std::int64_t d = train.features.cols();
+  const std::int64_t k = task == Task::kMulticlass ? num_classes : 1;
+  ESCALA_CHECK(k >= 1 && (task != Task::kMulticlass || k >= 2), kInvalidArgument,
+               "multiclass needs >= 2 classes, got {}", num_classes);
+  CheckShard(train, d, "training");
+  if (valid != nullptr) CheckShard(*valid, d, "validation");
+  const auto total = comm.AllReduceScalar<std::int64_t>(train.rows(), ReduceOp::kSum);
+  ESCALA_CHECK(total > 0, kInvalidArgument, "training data has no rows");
+
+  MatrixF f(0, k);
+  if (train.rows() > 0) {
+    models::Loss(task, MatrixF(train.rows(), k, 0.0f).view(), train.labels);  // checks labels
+  }
+  const std::vector<float> base = BaseScore(task, k, train.labels, comm);
+  f = Scores(train.rows(), base);
+  MatrixF fv = Scores(valid != nullptr ? valid->rows() : 0, base);
+  const Bins bins = MakeBins(options, train, comm);
+  std::vector<Tree> trees;
+  std::vector<double> gain(static_cast<std::size_t>(d), 0.0);
+  Gradients gr;
+  for (int round = 1; round <= options.rounds; ++round) {
+    ComputeGradients(task, f, train.labels, &gr);
+    CheckFinite(gr, k);
+    double gmax = 0, hmax = 0;
+    for (double v : gr.g) gmax = std::max(gmax, std::fabs(v));
+    for (double v : gr.h) hmax = std::max(hmax, v);
+    gr.scale_g = FixedScale(gmax, total, comm);
+    gr.scale_h = FixedScale(hmax, total, comm);
+    for (std::int64_t c = 0; c < k; ++c) {
+      Quantise(gr, k, c, &gr.fixed);
+      Grower g{options, bins, gr.fixed, {gr.scale_g, gr.scale_h}, comm, {}, {}, {}, &gain};
+      for (const Node& leaf : g.Grow()) {
+        const float v = g.tree.value[static_cast<std::size_t>(leaf.id)];
+        for (std::size_t r = leaf.begin; r < leaf.end; ++r) f(g.order[r], c) += v;
+      }
+      if (valid != nullptr) AddTree(g.tree, c, valid->features, &fv);
+      trees.push_back(std::move(g.tree));
+    }
+    if (progress)
+      progress(round, ValidLoss(task, fv, valid ? valid->labels : std::span<const float>(), comm));
+  }
+  auto model = std::make_unique<models::TreeEnsemble>(task, d, k, base, std::move(trees));
+  model->gain() = std::move(gain);
+  return model;
+}
+
+}  // namespace escala::train

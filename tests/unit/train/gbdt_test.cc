@@ -1,0 +1,226 @@
+#include "escala/train/gbdt.h"
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "escala/core/error.h"
+#include "escala/core/thread_communicator.h"
+#include "escala/models/factory.h"
+#include "escala/models/tree_ensemble.h"
+
+namespace escala::train {
+namespace {
+
+using models::Task;
+
+// n rows of d features; the label a function of the first two (an interaction a linear model
+// cannot fit), with NaN in feature 2 every 7th row.
+struct Data {
+  MatrixF x;
+  std::vector<float> y;
+};
+
+Data MakeData(std::int64_t n, std::int64_t d, Task task, std::uint64_t seed) {
+  Data data{MatrixF(n, d), std::vector<float>(static_cast<std::size_t>(n))};
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> z;
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t j = 0; j < d; ++j) data.x(i, j) = z(rng);
+    if (i % 7 == 3) data.x(i, 2) = std::numeric_limits<float>::quiet_NaN();
+    const float a = data.x(i, 0), b = data.x(i, 1);
+    const float signal = (a > 0) == (b > 0) ? 1.0f : -1.0f;
+    const auto at = static_cast<std::size_t>(i);
+    if (task == Task::kRegression) data.y[at] = 3 * signal + a + 0.1f * z(rng);
+    if (task == Task::kBinary) data.y[at] = signal + 0.3f * z(rng) > 0 ? 1.0f : 0.0f;
+    if (task == Task::kMulticlass) data.y[at] = static_cast<float>((a > 0) + (b > 0));
+  }
+  return data;
+}
+
+DataShard Shard(const Data& d) {
+  return {std::as_const(d.x).view(), d.y, {}};
+}
+
+MatrixF Predict(const models::Model& m, const MatrixF& x) {
+  MatrixF out(x.rows(), m.num_outputs());
+  auto ws = m.NewWorkspace();
+  m.Predict(std::as_const(x).view(), out.view(), *ws);
+  return out;
+}
+
+double Accuracy(const MatrixF& p, const std::vector<float>& y) {
+  int right = 0;
+  for (std::int64_t i = 0; i < p.rows(); ++i) {
+    int best = 0;
+    if (p.cols() == 1) {
+      best = p(i, 0) > 0.5f ? 1 : 0;
+    } else {
+      for (int c = 1; c < p.cols(); ++c) best = p(i, c) > p(i, best) ? c : best;
+    }
+    right += best == static_cast<int>(y[static_cast<std::size_t>(i)]);
+  }
+  return static_cast<double>(right) / static_cast<double>(p.rows());
+}
+
+std::unique_ptr<models::TreeEnsemble> TrainAlone(const GbdtOptions& o, Task task, int classes,
+                                                 const Data& train, const Data* valid = nullptr) {
+  auto comm = MakeSelfCommunicator();
+  const DataShard v = valid ? Shard(*valid) : DataShard{};
+  return TrainGbdt(o, task, classes, Shard(train), valid ? &v : nullptr, *comm);
+}
+
+TEST(Gbdt, LearnsAnInteractionInEveryTask) {
+  GbdtOptions o;
+  o.rounds = 30;
+  o.max_depth = 3;
+  for (Task task : {Task::kRegression, Task::kBinary, Task::kMulticlass}) {
+    const Data train = MakeData(3000, 5, task, 1), test = MakeData(1000, 5, task, 2);
+    const auto model = TrainAlone(o, task, task == Task::kMulticlass ? 3 : 0, train);
+    const MatrixF p = Predict(*model, test.x);
+    if (task == Task::kRegression) {
+      double se = 0;
+      for (std::int64_t i = 0; i < p.rows(); ++i) {
+        se += std::pow(p(i, 0) - test.y[static_cast<std::size_t>(i)], 2);
+      }
+      // The target's variance is about 10; the trees explain nearly all of it.
+      EXPECT_LT(se / static_cast<double>(p.rows()), 0.5);
+    } else {
+      EXPECT_GT(Accuracy(p, test.y), task == Task::kBinary ? 0.9 : 0.95) << TaskName(task);
+    }
+    EXPECT_EQ(model->trees().size(), static_cast<std::size_t>(30 * model->num_outputs()));
+    EXPECT_LE(model->trees()[0].Depth(), 3);
+  }
+}
+
+TEST(Gbdt, OneTwoAndFourWorkersGrowTheSameTrees) {
+  GbdtOptions o;
+  o.rounds = 8;
+  o.max_depth = 4;
+  o.bin_sample_rows = 500;  // the edges come from a sample: the same rows for any split
+  const Data all = MakeData(2000, 6, Task::kBinary, 3);
+  const std::string alone = models::SerializeModel(*TrainAlone(o, Task::kBinary, 0, all));
+  for (int world : {2, 4}) {
+    std::vector<std::string> got(static_cast<std::size_t>(world));
+    RunOnThreadRanks(world, [&](Communicator& comm) {
+      // Uneven contiguous shards, with their global row ids.
+      const std::int64_t n = all.x.rows();
+      const std::int64_t begin = n * comm.rank() * comm.rank() / (world * world);
+      const std::int64_t end = n * (comm.rank() + 1) * (comm.rank() + 1) / (world * world);
+      std::vector<std::uint64_t> ids;
+      for (std::int64_t i = begin; i < end; ++i) ids.push_back(static_cast<std::uint64_t>(i));
+      const std::span<const float> y(all.y.data() + begin, static_cast<std::size_t>(end - begin));
+      const DataShard shard{std::as_const(all.x).view().Rows(begin, end - begin), y, ids};
+      const auto model = TrainGbdt(o, Task::kBinary, 0, shard, nullptr, comm);
+      got[static_cast<std::size_t>(comm.rank())] = models::SerializeModel(*model);
+    });
+    for (const auto& g : got) EXPECT_EQ(g, alone) << world << " workers";
+  }
+}
+
+TEST(Gbdt, MissingValuesTakeTheLearnedDirection) {
+  // y is 1 exactly where feature 0 is missing: one split on the missing values does it.
+  const std::int64_t n = 1000;
+  Data d{MatrixF(n, 1), std::vector<float>(static_cast<std::size_t>(n))};
+  for (std::int64_t i = 0; i < n; ++i) {
+    const bool missing = i % 4 == 0;
+    d.x(i, 0) = missing ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(i % 10);
+    d.y[static_cast<std::size_t>(i)] = missing ? 1.0f : 0.0f;
+  }
+  GbdtOptions o;
+  o.rounds = 20;
+  o.max_depth = 1;
+  const auto model = TrainAlone(o, Task::kBinary, 0, d);
+  const MatrixF p = Predict(*model, d.x);
+  for (std::int64_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(p(i, 0) > 0.5f, i % 4 == 0) << "row " << i << ": " << p(i, 0);
+  }
+}
+
+TEST(Gbdt, SavedModelPredictsTheSame) {
+  GbdtOptions o;
+  o.rounds = 10;
+  const Data train = MakeData(1500, 4, Task::kMulticlass, 5);
+  const auto model = TrainAlone(o, Task::kMulticlass, 3, train);
+  const auto loaded = models::ParseModel(models::SerializeModel(*model));
+  EXPECT_EQ(loaded->kind(), "gbdt");
+  const MatrixF a = Predict(*model, train.x), b = Predict(*loaded, train.x);
+  for (std::int64_t i = 0; i < a.size(); ++i) EXPECT_EQ(a.data()[i], b.data()[i]);
+  ASSERT_EQ(model->gain().size(), 4u);
+  EXPECT_GT(model->gain()[0] + model->gain()[1], model->gain()[2] + model->gain()[3]);
+}
+
+TEST(Gbdt, ValidationLossFallsAndProgressIsReported) {
+  GbdtOptions o;
+  o.rounds = 15;
+  const Data train = MakeData(2000, 4, Task::kBinary, 7),
+             valid = MakeData(500, 4, Task::kBinary, 8);
+  auto comm = MakeSelfCommunicator();
+  std::vector<double> losses;
+  const DataShard v = Shard(valid);
+  TrainGbdt(o, Task::kBinary, 0, Shard(train), &v, *comm, [&](int round, double loss) {
+    EXPECT_EQ(round, static_cast<int>(losses.size()) + 1);
+    losses.push_back(loss);
+  });
+  ASSERT_EQ(losses.size(), 15u);
+  EXPECT_LT(losses.back(), 0.5 * losses.front());
+}
+
+TEST(Gbdt, BadOptionsAndLabelsAreRefusedNamingThem) {
+  const Data d = MakeData(100, 3, Task::kBinary, 9);
+  const auto refused = [&](GbdtOptions o, const std::string& name) {
+    try {
+      TrainAlone(o, Task::kBinary, 0, d);
+      ADD_FAILURE() << name << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+      EXPECT_NE(e.message().find(name), std::string::npos) << e.message();
+    }
+  };
+  GbdtOptions o;
+  o.max_bin = 1;
+  refused(o, "max_bin");
+  o = {};
+  o.max_depth = 0;
+  refused(o, "max_depth");
+  o = {};
+  o.learning_rate = 0;
+  refused(o, "learning_rate");
+  Data bad = d;
+  bad.y[17] = 2.0f;
+  try {
+    TrainAlone(GbdtOptions{}, Task::kBinary, 0, bad);
+    ADD_FAILURE() << "a label of 2 was accepted for a binary model";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("row 17"), std::string::npos) << e.message();
+  }
+}
+
+TEST(Gbdt, ConstantFeaturesGiveTheBaseScore) {
+  const std::int64_t n = 200;
+  Data d{MatrixF(n, 2, 1.0f), std::vector<float>(static_cast<std::size_t>(n))};
+  for (std::int64_t i = 0; i < n; ++i) d.y[static_cast<std::size_t>(i)] = i % 4 == 0 ? 1.0f : 0.0f;
+  const auto model = TrainAlone(GbdtOptions{}, Task::kBinary, 0, d);
+  const MatrixF p = Predict(*model, d.x);
+  // Nothing to split on: every tree is one leaf, and the prediction stays the label mean.
+  EXPECT_NEAR(p(0, 0), 0.25f, 1e-4f);
+  for (const auto& t : model->trees()) EXPECT_EQ(t.size(), 1u);
+}
+
+TEST(TreeEnsemble, AMalformedTreeIsRefusedNamingTheNode) {
+  models::Tree t;
+  t.AddLeaf(0.0f);
+  t.feature[0] = 0;  // a split whose children do not exist
+  try {
+    models::TreeEnsemble m(Task::kBinary, 2, 1, {0.0f}, {t});
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("tree 0 node 0"), std::string::npos) << e.message();
+  }
+}
+
+}  // namespace
+}  // namespace escala::train
