@@ -43,15 +43,50 @@ struct Bins {
   std::vector<std::vector<float>> cuts;
   std::vector<std::uint32_t> offset;  // feature f's first histogram slot
   std::uint32_t total = 0;            // histogram slots, all features
-  std::vector<std::uint16_t> index;   // rows x d
+  // rows x d bin indices: one byte each when every feature's bins (its missing bin included) fit
+  // in 256, as they do for max_bin <= 255; two otherwise.
+  bool narrow = false;
+  std::vector<std::uint8_t> index8;
+  std::vector<std::uint16_t> index16;
 
   std::uint32_t value_bins(std::int64_t f) const {
     return static_cast<std::uint32_t>(cuts[static_cast<std::size_t>(f)].size() + 1);
   }
-  std::uint16_t bin(std::int64_t i, std::int64_t f) const {
-    return index[static_cast<std::size_t>(i * d + f)];
+  std::uint32_t bin(std::int64_t i, std::int64_t f) const {
+    const auto at = static_cast<std::size_t>(i * d + f);
+    return narrow ? index8[at] : index16[at];
   }
 };
+
+// The number of edges <= x among the n sorted edges: a binary search whose steps depend on n only
+// (the comparison selects, it does not branch), so binning a column does not mispredict.
+std::uint32_t CountAtMost(const float* edges, std::size_t n, float x) {
+  const float* base = edges;
+  while (n > 1) {
+    const std::size_t half = n / 2;
+    base = base[half] <= x ? base + half : base;
+    n -= half;
+  }
+  return static_cast<std::uint32_t>(base - edges) + (n == 1 && *base <= x ? 1 : 0);
+}
+
+// Every row's bin of every feature (NaN: the missing bin).
+template <typename T>
+void BinRows(const DataShard& s, Bins* b, std::vector<T>* index) {
+  const auto d = static_cast<std::size_t>(b->d);
+  index->resize(static_cast<std::size_t>(b->rows) * d);
+  ParallelFor(static_cast<std::size_t>(b->rows), 1024, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      const float* row = s.features.row(static_cast<std::int64_t>(i));
+      T* out = index->data() + i * d;
+      for (std::size_t f = 0; f < d; ++f) {
+        const auto& c = b->cuts[f];
+        out[f] = static_cast<T>(std::isnan(row[f]) ? c.size() + 1
+                                                   : CountAtMost(c.data(), c.size(), row[f]));
+      }
+    }
+  });
+}
 
 // This rank's rows' global identities: the shard's, or the rank order's.
 std::vector<std::uint64_t> GlobalIds(const DataShard& s, Communicator& comm) {
@@ -133,18 +168,15 @@ Bins MakeBins(const GbdtOptions& o, const DataShard& s, Communicator& comm) {
     b.offset.push_back(b.total);
     b.total += b.value_bins(static_cast<std::int64_t>(f)) + 1;
   }
-  b.index.resize(static_cast<std::size_t>(b.rows) * d);
-  ParallelFor(static_cast<std::size_t>(b.rows), 1024, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t i = begin; i < end; ++i) {
-      const float* row = s.features.row(static_cast<std::int64_t>(i));
-      for (std::size_t f = 0; f < d; ++f) {
-        const auto& c = b.cuts[f];
-        const float x = row[f];
-        b.index[i * d + f] = static_cast<std::uint16_t>(
-            std::isnan(x) ? c.size() + 1 : std::upper_bound(c.begin(), c.end(), x) - c.begin());
-      }
-    }
-  });
+  std::uint32_t widest = 0;
+  for (std::size_t f = 0; f < d; ++f)
+    widest = std::max(widest, b.value_bins(static_cast<std::int64_t>(f)) + 1);
+  b.narrow = widest <= 256;
+  if (b.narrow) {
+    BinRows(s, &b, &b.index8);
+  } else {
+    BinRows(s, &b, &b.index16);
+  }
   return b;
 }
 
@@ -216,7 +248,19 @@ void Quantise(const Gradients& gr, std::int64_t k, std::int64_t c, std::vector<G
 
 // ---- histograms ------------------------------------------------------------------------------
 
-// The histogram of the rows order[begin, end): threads over row parts, summed exactly.
+// Adds rows[begin, end)'s gradient pairs to h by their bins.
+template <typename T>
+void AddRows(const Bins& b, const std::vector<T>& index, const std::vector<GH>& gh,
+             std::span<const std::uint32_t> rows, Hist& h) {
+  const auto d = static_cast<std::size_t>(b.d);
+  for (const std::uint32_t i : rows) {
+    const GH v = gh[i];
+    const T* bins = index.data() + static_cast<std::size_t>(i) * d;
+    for (std::size_t f = 0; f < d; ++f) h[b.offset[f] + bins[f]] += v;
+  }
+}
+
+// The histogram of `rows`: threads over row parts, summed exactly.
 void BuildHist(const Bins& b, const std::vector<GH>& gh, std::span<const std::uint32_t> rows,
                Hist* out) {
   out->assign(b.total, GH{});
@@ -225,12 +269,11 @@ void BuildHist(const Bins& b, const std::vector<GH>& gh, std::span<const std::ui
   std::vector<Hist> partial(parts - 1, Hist(b.total));
   ParallelForStatic(rows.size(), parts, [&](std::size_t p, std::size_t begin, std::size_t end) {
     Hist& h = p == 0 ? *out : partial[p - 1];
-    for (std::size_t r = begin; r < end; ++r) {
-      const std::uint32_t i = rows[r];
-      const GH v = gh[i];
-      const std::uint16_t* bins = b.index.data() + static_cast<std::size_t>(i) * b.d;
-      for (std::int64_t f = 0; f < b.d; ++f)
-        h[b.offset[static_cast<std::size_t>(f)] + bins[f]] += v;
+    const auto part = rows.subspan(begin, end - begin);
+    if (b.narrow) {
+      AddRows(b, b.index8, gh, part, h);
+    } else {
+      AddRows(b, b.index16, gh, part, h);
     }
   });
   for (const Hist& h : partial) {
@@ -344,7 +387,7 @@ struct Grower {
     scratch.resize(n.end - n.begin);
     const std::uint32_t missing = b.value_bins(s.feature);
     for (std::size_t k = n.begin; k < n.end; ++k) {
-      const std::uint16_t bin = b.bin(order[k], s.feature);
+      const std::uint32_t bin = b.bin(order[k], s.feature);
       const bool left = bin == missing ? s.default_left : bin <= s.bin;
       if (left) {
         order[l++] = order[k];

@@ -100,7 +100,9 @@ std::vector<P> TreeParams() {
           [](auto& s) -> auto& { return s.trees.learning_rate; },
           param::Custom("in (0, 1]", [](double v) { return v > 0 && v <= 1; })),
       param::Number<TrainSpec>(
-          "max_bin", "trees", "gbdt: bins per feature (edges from quantiles of a row sample)",
+          "max_bin", "trees",
+          "gbdt: value bins per feature, from quantiles of a row sample (up to 255: one byte per "
+          "value)",
           [](auto& s) -> auto& { return s.trees.max_bin; },
           param::Custom("an integer in [2, 65534]", [](double v) { return v >= 2 && v <= 65534; })),
       param::Number<TrainSpec>(

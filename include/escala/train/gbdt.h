@@ -33,10 +33,12 @@
 namespace escala::train {
 
 struct GbdtOptions {
-  int rounds = 100;                       // boosting rounds (trees per output)
-  int max_depth = 6;                      // >= 1
-  float learning_rate = 0.3f;             // shrinkage, in (0, 1]
-  int max_bin = 256;                      // bins per feature, in [2, 65535]
+  int rounds = 100;            // boosting rounds (trees per output)
+  int max_depth = 6;           // >= 1
+  float learning_rate = 0.3f;  // shrinkage, in (0, 1]
+  // Value bins per feature, in [2, 65534] (a missing-value bin comes in addition). Up to 255 (the
+  // default, LightGBM's), a row's bin of a feature takes one byte, above it two.
+  int max_bin = 255;
   double lambda = 1.0;                    // L2 penalty on leaf values
   double alpha = 0.0;                     // L1 penalty on leaf values
   double gamma = 0.0;                     // smallest gain that makes a split

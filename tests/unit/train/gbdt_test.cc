@@ -96,6 +96,16 @@ TEST(Gbdt, LearnsAnInteractionInEveryTask) {
   }
 }
 
+TEST(Gbdt, WideBinsTakeTwoBytesAndLearnAsWell) {
+  GbdtOptions o;
+  o.rounds = 20;
+  o.max_bin = 1000;  // above 255: two-byte bin indices
+  const Data train = MakeData(3000, 4, Task::kBinary, 11),
+             test = MakeData(1000, 4, Task::kBinary, 12);
+  const auto model = TrainAlone(o, Task::kBinary, 0, train);
+  EXPECT_GT(Accuracy(Predict(*model, test.x), test.y), 0.9);
+}
+
 TEST(Gbdt, OneTwoAndFourWorkersGrowTheSameTrees) {
   GbdtOptions o;
   o.rounds = 8;
