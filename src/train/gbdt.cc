@@ -56,7 +56,15 @@ struct Bins {
     const auto at = static_cast<std::size_t>(i * d + f);
     return narrow ? index8[at] : index16[at];
   }
+  void Prefetch(std::int64_t i, std::int64_t f) const {
+    const auto at = static_cast<std::size_t>(i * d + f);
+    __builtin_prefetch(narrow ? static_cast<const void*>(&index8[at]) : &index16[at]);
+  }
 };
+
+// Rows are visited in increasing but sparse order below the root: the hardware prefetcher does
+// not follow, so the loops ask for the row this many ahead.
+constexpr std::size_t kPrefetchAhead = 16;
 
 // The number of edges <= x among the n sorted edges: a binary search whose steps depend on n only
 // (the comparison selects, it does not branch), so binning a column does not mispredict.
@@ -253,7 +261,14 @@ template <typename T>
 void AddRows(const Bins& b, const std::vector<T>& index, const std::vector<GH>& gh,
              std::span<const std::uint32_t> rows, Hist& h) {
   const auto d = static_cast<std::size_t>(b.d);
-  for (const std::uint32_t i : rows) {
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    if (r + kPrefetchAhead < rows.size()) {
+      const std::size_t ahead = rows[r + kPrefetchAhead];
+      __builtin_prefetch(&gh[ahead]);
+      __builtin_prefetch(index.data() + ahead * d);
+      __builtin_prefetch(index.data() + ahead * d + d - 1);
+    }
+    const std::uint32_t i = rows[r];
     const GH v = gh[i];
     const T* bins = index.data() + static_cast<std::size_t>(i) * d;
     for (std::size_t f = 0; f < d; ++f) h[b.offset[f] + bins[f]] += v;
@@ -387,13 +402,16 @@ struct Grower {
     scratch.resize(n.end - n.begin);
     const std::uint32_t missing = b.value_bins(s.feature);
     for (std::size_t k = n.begin; k < n.end; ++k) {
-      const std::uint32_t bin = b.bin(order[k], s.feature);
-      const bool left = bin == missing ? s.default_left : bin <= s.bin;
-      if (left) {
-        order[l++] = order[k];
-      } else {
-        scratch[r++] = order[k];
-      }
+      if (k + kPrefetchAhead < n.end) b.Prefetch(order[k + kPrefetchAhead], s.feature);
+      const std::uint32_t row = order[k];
+      const std::uint32_t bin = b.bin(row, s.feature);
+      const bool left = (bin == missing) ? s.default_left : bin <= s.bin;
+      // Both stores, one counter moves: no branch on a side that is a coin flip (l <= k, so
+      // order[l] has been read already).
+      order[l] = row;
+      scratch[r] = row;
+      l += left ? 1 : 0;
+      r += left ? 0 : 1;
     }
     std::copy_n(scratch.begin(), r, order.begin() + static_cast<std::ptrdiff_t>(l));
     return l;
