@@ -677,6 +677,11 @@ void Transport::Connect(int rank, int world, std::uint64_t round, const std::vec
     l.channel = grpc::CreateCustomChannel(address, impl_->channel_creds, *impl_->channel_args);
     l.stub = std::make_unique<grpc::GenericStub>(l.channel);
     l.client_ctx = std::make_unique<grpc::ClientContext>();
+    // A connect attempt that fails transiently (seen under CI load: "failed to connect to all
+    // addresses") is retried by the channel's reconnect backoff (100 ms to 1 s) instead of failing
+    // the round; a peer that is gone is reported by the coordinator, which interrupts the wait,
+    // and connect_timeout bounds the rest.
+    l.client_ctx->set_wait_for_ready(true);
     l.client_ctx->AddMetadata("x-escala-job", options_.job_id);
     l.client_ctx->AddMetadata("x-escala-token", options_.job_token);
     l.client_ctx->AddMetadata("x-escala-rank", std::to_string(rank_));
@@ -707,6 +712,17 @@ void Transport::Connect(int rank, int world, std::uint64_t round, const std::vec
     if (missing.empty()) return;
     ThrowIfInterrupted("connecting to peers");
     if (Clock::now() >= deadline) {
+      const auto ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+      for (int p : missing) {
+        // A peer whose address kept refusing or failing connections: unreachable, not slow.
+        const Link& l = *links_[static_cast<std::size_t>(p)];
+        if (l.client && l.channel->GetState(false) == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+          Throw(ErrorCode::kUnavailable,
+                "rank {}/{}: cannot connect to rank {} at {}: connections failed for {} ms", rank_,
+                world_, p, l.address, ms);
+        }
+      }
       std::string list;
       for (int p : missing) list += (list.empty() ? "" : ", ") + std::to_string(p);
       Throw(ErrorCode::kDeadlineExceeded,

@@ -72,7 +72,9 @@ struct ConnectOptions {
 };
 
 // Joins the job described by `env`. Throws what JobSession::Join throws, kUnavailable when a
-// peer cannot be reached, kDeadlineExceeded when the links are not up within connect_timeout,
+// peer's address kept failing connections until connect_timeout (failed attempts are retried
+// meanwhile; a peer that died is reported sooner by the coordinator, kAborted),
+// kDeadlineExceeded when the links are otherwise not up within connect_timeout,
 // kInvalidArgument for inconsistent options. Changes nothing process-wide: a program that wants the
 // data plane's process settings (gRPC's poll engine, malloc thresholds) calls
 // TuneProcessForDataPlane() (escala/distributed/process_tuning.h) first.
