@@ -20,6 +20,8 @@ std::int32_t Tree::AddLeaf(float v) {
   right.push_back(-1);
   default_left.push_back(0);
   value.push_back(v);
+  cover.push_back(0.0f);
+  gain.push_back(0.0f);
   return static_cast<std::int32_t>(feature.size() - 1);
 }
 
@@ -49,12 +51,17 @@ int Tree::Depth() const {
 }
 
 TreeEnsemble::TreeEnsemble(Task task, std::int64_t num_features, std::int64_t num_outputs,
-                           std::vector<float> base_score, std::vector<Tree> trees)
+                           std::vector<float> base_score, std::vector<Tree> trees,
+                           std::string objective)
     : task_(task),
       d_(num_features),
       k_(num_outputs),
       base_score_(std::move(base_score)),
-      trees_(std::move(trees)) {
+      trees_(std::move(trees)),
+      objective_(std::move(objective)) {
+  ESCALA_CHECK(objective_.empty() || objective_ == "squared_error" || objective_ == "huber" ||
+                   objective_ == "poisson" || objective_ == "logistic" || objective_ == "softmax",
+               kInvalidArgument, "tree ensemble objective '{}' is not known", objective_);
   ESCALA_CHECK(d_ >= 1, kInvalidArgument, "a tree ensemble needs >= 1 feature, got {}", d_);
   const std::int64_t want = task == Task::kMulticlass ? std::max<std::int64_t>(k_, 2) : 1;
   ESCALA_CHECK(k_ == want, kInvalidArgument, "a {} tree ensemble has {} output(s), got {}",
@@ -73,6 +80,14 @@ void TreeEnsemble::CheckTree(std::size_t t) const {
   ESCALA_CHECK(n >= 1 && tr.threshold.size() == n && tr.left.size() == n && tr.right.size() == n &&
                    tr.default_left.size() == n && tr.value.size() == n,
                kInvalidArgument, "tree {}: node arrays of different lengths (or no node)", t);
+  ESCALA_CHECK(
+      (tr.cover.empty() || tr.cover.size() == n) && (tr.gain.empty() || tr.gain.size() == n),
+      kInvalidArgument, "tree {}: {} covers and {} gains for {} nodes", t, tr.cover.size(),
+      tr.gain.size(), n);
+  for (std::size_t i = 0; i < tr.cover.size(); ++i) {
+    ESCALA_CHECK(tr.cover[i] >= 0, kInvalidArgument, "tree {} node {}: cover {}", t, i,
+                 tr.cover[i]);
+  }
   for (std::size_t i = 0; i < n; ++i) {
     const std::int32_t f = tr.feature[i];
     if (f < 0) {
@@ -117,6 +132,11 @@ void TreeEnsemble::Logits(ConstMatrixViewF x, MatrixViewF logits, Workspace&) co
           logits(static_cast<std::int64_t>(i), j) += tr.value[static_cast<std::size_t>(leaf)];
         }
       }
+      if (objective_ != "poisson") continue;
+      for (std::size_t i = b; i < e; ++i) {
+        float& v = logits(static_cast<std::int64_t>(i), 0);
+        v = std::exp(v);
+      }
     }
   });
 }
@@ -125,14 +145,25 @@ std::unique_ptr<Model> TreeEnsemble::Clone() const {
   return std::make_unique<TreeEnsemble>(*this);
 }
 
-std::vector<std::int64_t> TreeEnsemble::SplitCounts() const {
-  std::vector<std::int64_t> counts(static_cast<std::size_t>(d_), 0);
+bool TreeEnsemble::HasStats() const {
+  return std::all_of(trees_.begin(), trees_.end(),
+                     [](const Tree& t) { return t.cover.size() == t.size(); });
+}
+
+FeatureImportance TreeEnsemble::Importance() const {
+  const auto d = static_cast<std::size_t>(d_);
+  FeatureImportance imp{std::vector<double>(d), std::vector<double>(d),
+                        std::vector<std::int64_t>(d)};
   for (const Tree& t : trees_) {
-    for (std::int32_t f : t.feature) {
-      if (f >= 0) ++counts[static_cast<std::size_t>(f)];
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      if (t.feature[i] < 0) continue;
+      const auto f = static_cast<std::size_t>(t.feature[i]);
+      ++imp.splits[f];
+      if (!t.gain.empty()) imp.gain[f] += t.gain[i];
+      if (!t.cover.empty()) imp.cover[f] += t.cover[i];
     }
   }
-  return counts;
+  return imp;
 }
 
 std::string TreeEnsemble::Describe() const {
@@ -142,8 +173,9 @@ std::string TreeEnsemble::Describe() const {
     leaves += static_cast<std::size_t>(std::count(t.feature.begin(), t.feature.end(), -1));
     depth = std::max(depth, t.Depth());
   }
-  return fmt::format("gbdt {} features -> {} output(s) ({} trees, {} leaves, depth <= {})", d_, k_,
-                     trees_.size(), leaves, depth);
+  return fmt::format("gbdt {} features -> {} output(s) ({} trees, {} leaves, depth <= {}{})", d_,
+                     k_, trees_.size(), leaves, depth,
+                     objective_.empty() ? "" : ", objective " + objective_);
 }
 
 // ---- the family entry ------------------------------------------------------------------------
@@ -161,8 +193,10 @@ void SaveTrees(const Model& model, pb::Model* out) {
     p->mutable_right()->Assign(t.right.begin(), t.right.end());
     p->mutable_default_left()->Assign(t.default_left.begin(), t.default_left.end());
     p->mutable_value()->Assign(t.value.begin(), t.value.end());
+    p->mutable_cover()->Assign(t.cover.begin(), t.cover.end());
+    p->mutable_gain()->Assign(t.gain.begin(), t.gain.end());
   }
-  out->mutable_gain()->Assign(m.gain().begin(), m.gain().end());
+  out->set_objective(m.objective());
 }
 
 std::unique_ptr<Model> LoadTrees(const pb::Model& proto, Task task) {
@@ -175,15 +209,14 @@ std::unique_ptr<Model> LoadTrees(const pb::Model& proto, Task task) {
     t.right.assign(p.right().begin(), p.right().end());
     t.default_left.assign(p.default_left().begin(), p.default_left().end());
     t.value.assign(p.value().begin(), p.value().end());
+    t.cover.assign(p.cover().begin(), p.cover().end());
+    t.gain.assign(p.gain().begin(), p.gain().end());
     trees.push_back(std::move(t));
   }
-  auto model = std::make_unique<TreeEnsemble>(
+  return std::make_unique<TreeEnsemble>(
       task, proto.num_features(), proto.num_outputs(),
-      std::vector<float>(proto.base_score().begin(), proto.base_score().end()), std::move(trees));
-  if (proto.gain_size() == proto.num_features()) {
-    model->gain().assign(proto.gain().begin(), proto.gain().end());
-  }
-  return model;
+      std::vector<float>(proto.base_score().begin(), proto.base_score().end()), std::move(trees),
+      proto.objective());
 }
 
 }  // namespace

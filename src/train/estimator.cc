@@ -4,6 +4,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <numeric>
 #include <span>
 
 #ifdef __GLIBC__
@@ -391,11 +392,22 @@ void CheckTreeSpec(const TrainSpec& s) {
                "gbdt trains on the CPU; the GPU backend trains linear models and MLPs");
 }
 
-std::map<std::string, std::string> TreesConfig(const TrainSpec& spec, models::Task task,
+// The spec's tree options with the shared stopping and seed settings (early stopping is off
+// unless asked for, as in XGBoost and LightGBM).
+GbdtOptions TreeOptionsFor(const TrainSpec& spec) {
+  GbdtOptions t = spec.trees;
+  t.early_stopping = spec.early_stopping.value_or(0);
+  t.min_delta = spec.options.early_stopping.min_delta;
+  t.seed = spec.options.seed;
+  return t;
+}
+
+std::map<std::string, std::string> TreesConfig(const GbdtOptions& t, const std::string& model,
+                                               models::Task task, const std::string& objective,
                                                const features::Pipeline& pipeline, int workers) {
-  const GbdtOptions& t = spec.trees;
-  return {{"model", spec.model},
+  return {{"model", model},
           {"task", std::string(models::TaskName(task))},
+          {"objective", objective},
           {"rounds", std::to_string(t.rounds)},
           {"max_depth", std::to_string(t.max_depth)},
           {"learning_rate", fmt::format("{}", t.learning_rate)},
@@ -404,9 +416,33 @@ std::map<std::string, std::string> TreesConfig(const TrainSpec& spec, models::Ta
           {"alpha", fmt::format("{}", t.alpha)},
           {"gamma", fmt::format("{}", t.gamma)},
           {"min_child_weight", fmt::format("{}", t.min_child_weight)},
+          {"min_data_in_leaf", std::to_string(t.min_data_in_leaf)},
+          {"subsample", fmt::format("{}", t.subsample)},
+          {"colsample_bytree", fmt::format("{}", t.colsample_bytree)},
+          {"colsample_bynode", fmt::format("{}", t.colsample_bynode)},
+          {"early_stopping", std::to_string(t.early_stopping)},
+          {"seed", std::to_string(t.seed)},
           {"pipeline", pipeline.spec()},
-          {"workers", std::to_string(workers)},
-          {"stop_reason", fmt::format("{} rounds", t.rounds)}};
+          {"workers", std::to_string(workers)}};
+}
+
+// The features with the largest total gain: name, gain share, cover, splits.
+void LogImportance(const models::TreeEnsemble& model, const std::vector<std::string>& names) {
+  const models::FeatureImportance imp = model.Importance();
+  std::vector<std::size_t> order(imp.gain.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return imp.gain[a] > imp.gain[b]; });
+  const double total = std::accumulate(imp.gain.begin(), imp.gain.end(), 0.0);
+  std::string lines;
+  std::size_t r = 0;
+  for (; r < order.size() && r < 10 && imp.splits[order[r]] > 0; ++r) {
+    const std::size_t f = order[r];
+    lines += fmt::format("\n  {:<24} gain {:5.1f}%  cover {:.4g}  splits {}",
+                         f < names.size() ? names[f] : fmt::format("feature {}", f),
+                         total > 0 ? 100 * imp.gain[f] / total : 0.0, imp.cover[f], imp.splits[f]);
+  }
+  ESCALA_LOG_INFO("feature importance (top {} by total gain):{}", r, lines);
 }
 
 // Boosted trees on the encoded shard: progress every tenth round, metrics on the validation rows.
@@ -416,24 +452,34 @@ void TrainTrees(const TrainSpec& spec, models::Task task, const std::vector<std:
   const bool leader = comm.rank() == 0;
   const DataShard train{std::as_const(e.x).view(), e.y, e.ids};
   const DataShard valid{std::as_const(e.xv).view(), e.yv, {}};
-  const int rounds = spec.trees.rounds;
-  const std::string metric = task == models::Task::kRegression ? "mse" : "logloss";
+  const GbdtOptions options = TreeOptionsFor(spec);
+  const int rounds = options.rounds;
+  const std::string objective = ResolveObjective(options.objective, task);
+  const std::string metric = ObjectiveMetric(objective);
   const auto progress = [&](int round, double loss) {
     out->result.history.push_back({});
     out->result.history.back().epoch = round;
     if (has_valid) out->result.history.back().valid[metric] = loss;
-    if (leader && has_valid && (round % 10 == 0 || round == rounds)) {
+    if (leader && has_valid && (round <= 3 || round % 10 == 0 || round == rounds)) {
       ESCALA_LOG_INFO("gbdt round {}/{}: valid {} {:.6f}", round, rounds, metric, loss);
     }
   };
   const auto start = std::chrono::steady_clock::now();
   std::shared_ptr<models::TreeEnsemble> model =
-      TrainGbdt(spec.trees, task, static_cast<int>(classes.size()), train,
+      TrainGbdt(options, task, static_cast<int>(classes.size()), train,
                 has_valid ? &valid : nullptr, comm, progress);
   out->result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  out->result.stop_reason = fmt::format("{} rounds", rounds);
-  if (leader) ESCALA_LOG_INFO("model: {}", model->Describe());
+  const auto ran = static_cast<int>(out->result.history.size());
+  const auto kept = static_cast<int>(model->trees().size() / model->num_outputs());
+  out->result.stop_reason =
+      ran < rounds ? fmt::format("early stop after {} rounds: best round {}", ran, kept)
+                   : fmt::format("{} rounds{}", rounds,
+                                 kept < rounds ? fmt::format(" (best round {} kept)", kept) : "");
+  if (leader) {
+    ESCALA_LOG_INFO("model: {} ({})", model->Describe(), out->result.stop_reason);
+    LogImportance(*model, pipeline.output_names());
+  }
   if (has_valid) {
     MatrixF pred(e.xv.rows(), model->num_outputs());
     auto ws = model->NewWorkspace();
@@ -442,7 +488,9 @@ void TrainTrees(const TrainSpec& spec, models::Task task, const std::vector<std:
   }
   out->has_validation = has_valid;
   FillBundle(spec, task, classes, pipeline, model, TrainOptions{}, comm.size(), out);
-  out->bundle.training_config = TreesConfig(spec, task, pipeline, comm.size());
+  out->bundle.training_config =
+      TreesConfig(options, spec.model, task, objective, pipeline, comm.size());
+  out->bundle.training_config["stop_reason"] = out->result.stop_reason;
 }
 
 }  // namespace

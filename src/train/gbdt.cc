@@ -10,6 +10,7 @@
 #include "escala/core/error.h"
 #include "escala/core/parallel.h"
 #include "escala/core/random.h"
+#include "train/tree_objective.h"
 
 namespace escala::train {
 
@@ -110,9 +111,9 @@ std::vector<std::uint64_t> GlobalIds(const DataShard& s, Communicator& comm) {
 
 // The rows whose values place the bin edges, gathered from every rank in rank order (row-major
 // floats). Chosen by global identity, so the sample is the same set for any number of ranks.
-std::vector<float> GatherSample(const GbdtOptions& o, const DataShard& s, Communicator& comm) {
+std::vector<float> GatherSample(const GbdtOptions& o, const DataShard& s,
+                                std::span<const std::uint64_t> ids, Communicator& comm) {
   const auto total = comm.AllReduceScalar<std::int64_t>(s.rows(), ReduceOp::kSum);
-  const std::vector<std::uint64_t> ids = GlobalIds(s, comm);
   const std::int64_t d = s.features.cols();
   std::vector<float> local;
   for (std::int64_t i = 0; i < s.rows(); ++i) {
@@ -156,11 +157,12 @@ std::vector<float> CutsOf(std::vector<float> v, int max_bin) {
   return cuts;
 }
 
-Bins MakeBins(const GbdtOptions& o, const DataShard& s, Communicator& comm) {
+Bins MakeBins(const GbdtOptions& o, const DataShard& s, std::span<const std::uint64_t> ids,
+              Communicator& comm) {
   Bins b;
   b.rows = s.rows();
   b.d = s.features.cols();
-  const std::vector<float> sample = GatherSample(o, s, comm);
+  const std::vector<float> sample = GatherSample(o, s, ids, comm);
   const auto d = static_cast<std::size_t>(b.d);
   b.cuts.resize(d);
   ParallelFor(d, 1, [&](std::size_t begin, std::size_t end) {
@@ -206,42 +208,25 @@ struct Gradients {
   std::vector<GH> fixed;  // one output's, rows
 };
 
-// The objective's gradient and hessian of every row and output at the raw scores f.
-void ComputeGradients(Task task, const MatrixF& f, std::span<const float> y, Gradients* out) {
-  const std::int64_t n = f.rows(), k = f.cols();
-  out->g.resize(static_cast<std::size_t>(n * k));
-  out->h.resize(static_cast<std::size_t>(n * k));
-  for (std::int64_t i = 0; i < n; ++i) {
-    const float* z = f.row(i);
-    double* g = out->g.data() + i * k;
-    double* h = out->h.data() + i * k;
-    const double label = y[static_cast<std::size_t>(i)];
-    if (task == Task::kRegression) {
-      g[0] = z[0] - label;
-      h[0] = 1.0;
-    } else if (task == Task::kBinary) {
-      const double p = 1.0 / (1.0 + std::exp(-static_cast<double>(z[0])));
-      g[0] = p - label;
-      h[0] = std::max(p * (1.0 - p), 1e-16);
-    } else {
-      const double m = *std::max_element(z, z + k);
-      double sum = 0;
-      for (std::int64_t c = 0; c < k; ++c) sum += std::exp(z[c] - m);
-      for (std::int64_t c = 0; c < k; ++c) {
-        const double p = std::exp(z[c] - m) / sum;
-        g[c] = p - (static_cast<std::int64_t>(label) == c ? 1.0 : 0.0);
-        h[c] = std::max(2.0 * p * (1.0 - p), 1e-16);
-      }
-    }
-  }
-}
-
-void CheckFinite(const Gradients& gr, std::int64_t k) {
+void CheckFinite(const Gradients& gr, std::int64_t k, std::span<const std::uint64_t> ids) {
   for (std::size_t i = 0; i < gr.g.size(); ++i) {
     ESCALA_CHECK(std::isfinite(gr.g[i]) && std::isfinite(gr.h[i]), kAborted,
                  "row {}: the gradient is not finite ({}, hessian {}); the scores diverged",
-                 static_cast<std::int64_t>(i) / k, gr.g[i], gr.h[i]);
+                 ids[i / static_cast<std::size_t>(k)], gr.g[i], gr.h[i]);
   }
+}
+
+// The round's gradients of every output, checked, with fixed-point scales agreed by all ranks.
+void RoundGradients(const trees::ObjectiveFn& obj, const MatrixF& f, std::span<const float> y,
+                    std::span<const std::uint64_t> ids, std::int64_t total, Communicator& comm,
+                    Gradients* gr) {
+  obj.Gradients(f, y, &gr->g, &gr->h);
+  CheckFinite(*gr, f.cols(), ids);
+  double gmax = 0, hmax = 0;
+  for (double v : gr->g) gmax = std::max(gmax, std::fabs(v));
+  for (double v : gr->h) hmax = std::max(hmax, v);
+  gr->scale_g = FixedScale(gmax, total, comm);
+  gr->scale_h = FixedScale(hmax, total, comm);
 }
 
 // Output c's gradients in fixed point.
@@ -296,26 +281,6 @@ void BuildHist(const Bins& b, const std::vector<GH>& gh, std::span<const std::ui
   }
 }
 
-// Sums the histograms of every rank, in one all-reduce for the whole level.
-void AllReduceHists(std::vector<Hist*>& hists, Communicator& comm) {
-  if (comm.size() == 1 || hists.empty()) return;
-  std::vector<std::int64_t> flat;
-  for (const Hist* h : hists) {
-    for (const GH& v : *h) {
-      flat.push_back(v.g);
-      flat.push_back(v.h);
-    }
-  }
-  comm.AllReduce(std::span<std::int64_t>(flat), ReduceOp::kSum);
-  std::size_t at = 0;
-  for (Hist* h : hists) {
-    for (GH& v : *h) {
-      v = {flat[at], flat[at + 1]};
-      at += 2;
-    }
-  }
-}
-
 // ---- splits ----------------------------------------------------------------------------------
 
 struct Scales {
@@ -347,14 +312,26 @@ struct Split {
   GH left, right;
 };
 
+// What a child must hold: min_child_weight of hessian, min_data_in_leaf rows (estimated from its
+// share of the node's hessian and exact row count).
+struct ChildLimits {
+  double min_h;
+  double min_rows;
+  double rows_per_h;
+
+  bool Fits(const GH& child) const {
+    const auto h = static_cast<double>(child.h);
+    return h >= min_h && h * rows_per_h >= min_rows;
+  }
+};
+
 // The best split of feature f given its histogram slice, if better than `best`.
 void ScanFeature(const Bins& b, const Hist& hist, std::int64_t f, const GH& sum,
-                 const GbdtOptions& o, Scales sc, Split* best) {
+                 const GbdtOptions& o, Scales sc, const ChildLimits& lim, Split* best) {
   const std::uint32_t nb = b.value_bins(f);
   const GH* h = hist.data() + b.offset[static_cast<std::size_t>(f)];
   const GH missing = h[nb];
   const double parent = Score(sum, o, sc);
-  const double min_h = o.min_child_weight * sc.h;
   GH left;
   for (std::uint32_t s = 0; s + 1 < nb; ++s) {
     left += h[s];
@@ -362,18 +339,11 @@ void ScanFeature(const Bins& b, const Hist& hist, std::int64_t f, const GH& sum,
       GH l = left;
       if (dl) l += missing;
       const GH r = sum - l;
-      if (static_cast<double>(l.h) < min_h || static_cast<double>(r.h) < min_h) continue;
+      if (!lim.Fits(l) || !lim.Fits(r)) continue;
       const double gain = Score(l, o, sc) + Score(r, o, sc) - parent;
       if (gain > best->gain) *best = {gain, f, s, dl, l, r};
     }
   }
-}
-
-Split BestSplit(const Bins& b, const Hist& hist, const GH& sum, const GbdtOptions& o, Scales sc) {
-  Split best;
-  best.gain = std::max(o.gamma, 0.0) + 1e-12;
-  for (std::int64_t f = 0; f < b.d; ++f) ScanFeature(b, hist, f, sum, o, sc, &best);
-  return best;
 }
 
 // ---- growing a tree --------------------------------------------------------------------------
@@ -382,8 +352,50 @@ struct Node {
   std::int32_t id;         // in the tree
   std::size_t begin, end;  // its rows: order[begin, end)
   GH sum;                  // over all ranks
+  std::int64_t count = 0;  // rows, over all ranks
   Hist hist;               // over all ranks
 };
+
+// Sums the nodes' histograms and row counts over every rank, in one all-reduce.
+void AllReduceHists(const std::vector<Node*>& nodes, Communicator& comm) {
+  for (Node* n : nodes) n->count = static_cast<std::int64_t>(n->end - n->begin);
+  if (comm.size() == 1 || nodes.empty()) return;
+  std::vector<std::int64_t> flat;
+  for (const Node* n : nodes) {
+    for (const GH& v : n->hist) {
+      flat.push_back(v.g);
+      flat.push_back(v.h);
+    }
+    flat.push_back(n->count);
+  }
+  comm.AllReduce(std::span<std::int64_t>(flat), ReduceOp::kSum);
+  std::size_t at = 0;
+  for (Node* n : nodes) {
+    for (GH& v : n->hist) {
+      v = {flat[at], flat[at + 1]};
+      at += 2;
+    }
+    n->count = flat[at++];
+  }
+}
+
+// The first ceil(fraction x |from|) of `from` in an order set by `key` (the same on every rank),
+// in increasing order.
+std::vector<std::int32_t> SampleFeatures(const std::vector<std::int32_t>& from, double fraction,
+                                         std::uint64_t key) {
+  if (fraction >= 1.0) return from;
+  std::vector<std::pair<std::uint64_t, std::int32_t>> keyed;
+  for (std::int32_t f : from) {
+    keyed.emplace_back(Mix64(HashCombine(key, static_cast<std::uint64_t>(f))), f);
+  }
+  std::sort(keyed.begin(), keyed.end());
+  const auto m = std::max<std::size_t>(
+      1, static_cast<std::size_t>(std::ceil(fraction * static_cast<double>(from.size()))));
+  std::vector<std::int32_t> out;
+  for (std::size_t i = 0; i < m && i < keyed.size(); ++i) out.push_back(keyed[i].second);
+  std::sort(out.begin(), out.end());
+  return out;
+}
 
 struct Grower {
   const GbdtOptions& o;
@@ -391,10 +403,24 @@ struct Grower {
   const std::vector<GH>& gh;
   Scales sc;
   Communicator& comm;
-  std::vector<std::uint32_t> order;
+  std::vector<std::int32_t> features;  // this tree's
+  std::uint64_t key;                   // this tree's sampling key
+  std::vector<std::uint32_t> order;    // the sampled rows, grouped by node
   std::vector<std::uint32_t> scratch;
+  std::vector<std::uint32_t> split_bin;  // per node
   Tree tree;
-  std::vector<double>* gain;
+
+  Split BestSplit(const Node& n) const {
+    Split best;
+    best.gain = std::max(o.gamma, 0.0) + 1e-12;
+    if (n.sum.h <= 0) return best;
+    const ChildLimits lim{o.min_child_weight * sc.h, static_cast<double>(o.min_data_in_leaf),
+                          static_cast<double>(n.count) / static_cast<double>(n.sum.h)};
+    const std::vector<std::int32_t> node_features =
+        SampleFeatures(features, o.colsample_bynode, HashCombine(key, std::uint64_t(n.id) + 1));
+    for (std::int32_t f : node_features) ScanFeature(b, n.hist, f, n.sum, o, sc, lim, &best);
+    return best;
+  }
 
   // Rows of [begin, end) that go left first (stable); returns the split point.
   std::size_t Partition(const Node& n, const Split& s) {
@@ -417,6 +443,13 @@ struct Grower {
     return l;
   }
 
+  std::int32_t AddNode(const GH& sum) {
+    const std::int32_t id = tree.AddLeaf(0.0f);
+    tree.cover.back() = static_cast<float>(static_cast<double>(sum.h) / sc.h);
+    split_bin.push_back(0);
+    return id;
+  }
+
   void MakeLeaf(const Node& n) {
     tree.value[static_cast<std::size_t>(n.id)] = static_cast<float>(LeafValue(n.sum, o, sc));
   }
@@ -424,31 +457,33 @@ struct Grower {
   // Turns node n into a split; returns its two children (histograms still to fill).
   std::pair<Node, Node> SplitNode(const Node& n, const Split& s) {
     const auto i = static_cast<std::size_t>(n.id);
-    const std::int32_t l = tree.AddLeaf(0.0f), r = tree.AddLeaf(0.0f);
+    const std::int32_t l = AddNode(s.left), r = AddNode(s.right);
     tree.feature[i] = static_cast<std::int32_t>(s.feature);
     tree.threshold[i] = b.cuts[static_cast<std::size_t>(s.feature)][s.bin];
     tree.left[i] = l;
     tree.right[i] = r;
     tree.default_left[i] = s.default_left ? 1 : 0;
-    (*gain)[static_cast<std::size_t>(s.feature)] += s.gain;
+    tree.gain[i] = static_cast<float>(s.gain);
+    split_bin[i] = s.bin;
     const std::size_t mid = Partition(n, s);
-    return {Node{l, n.begin, mid, s.left, {}}, Node{r, mid, n.end, s.right, {}}};
+    return {Node{l, n.begin, mid, s.left, 0, {}}, Node{r, mid, n.end, s.right, 0, {}}};
   }
 
   // Fills the children's histograms: the smaller (by global hessian, the same on every rank) is
   // built and all-reduced, the larger is the parent's minus it.
   void FillHists(std::vector<std::pair<Node, Node>>& kids, std::vector<const Node*>& parents) {
-    std::vector<Hist*> built;
+    std::vector<Node*> built;
     for (auto& [l, r] : kids) {
       Node& small = l.sum.h <= r.sum.h ? l : r;
       BuildHist(b, gh, std::span(order).subspan(small.begin, small.end - small.begin), &small.hist);
-      built.push_back(&small.hist);
+      built.push_back(&small);
     }
     AllReduceHists(built, comm);
     for (std::size_t k = 0; k < kids.size(); ++k) {
       auto& [l, r] = kids[k];
       Node& small = l.sum.h <= r.sum.h ? l : r;
       Node& large = &small == &l ? r : l;
+      large.count = parents[k]->count - small.count;
       large.hist.resize(b.total);
       for (std::size_t j = 0; j < b.total; ++j) large.hist[j] = parents[k]->hist[j] - small.hist[j];
     }
@@ -459,7 +494,7 @@ struct Grower {
     std::vector<std::pair<Node, Node>> kids;
     std::vector<const Node*> parents;
     for (const Node& n : level) {
-      const Split s = BestSplit(b, n.hist, n.sum, o, sc);
+      const Split s = BestSplit(n);
       if (s.feature < 0) {
         MakeLeaf(n);
         continue;
@@ -477,19 +512,17 @@ struct Grower {
   }
 
   Node Root() {
-    Node root{tree.AddLeaf(0.0f), 0, order.size(), {}, {}};
+    Node root{0, 0, order.size(), {}, 0, {}};
     BuildHist(b, gh, order, &root.hist);
-    std::vector<Hist*> one = {&root.hist};
-    AllReduceHists(one, comm);
+    AllReduceHists({&root}, comm);
     // Every row is in exactly one of feature 0's bins (its missing bin included).
     for (std::uint32_t j = 0; j <= b.value_bins(0); ++j) root.sum += root.hist[j];
+    root.id = AddNode(root.sum);
     return root;
   }
 
-  // Grows the tree; returns each leaf's rows as (leaf, begin, end).
+  // Grows the tree over the rows in `order`; returns the leaves (their rows: order[begin, end)).
   std::vector<Node> Grow() {
-    order.resize(static_cast<std::size_t>(b.rows));
-    std::iota(order.begin(), order.end(), 0u);
     std::vector<Node> level;
     level.push_back(Root());
     std::vector<Node> leaves;
@@ -506,35 +539,21 @@ struct Grower {
     }
     return leaves;
   }
+
+  // The leaf a training row reaches, by its bins.
+  std::int32_t LeafOfRow(std::uint32_t row) const {
+    std::size_t n = 0;
+    while (tree.feature[n] >= 0) {
+      const std::int32_t f = tree.feature[n];
+      const std::uint32_t bin = b.bin(row, f);
+      const bool left = bin == b.value_bins(f) ? tree.default_left[n] != 0 : bin <= split_bin[n];
+      n = static_cast<std::size_t>(left ? tree.left[n] : tree.right[n]);
+    }
+    return static_cast<std::int32_t>(n);
+  }
 };
 
 // ---- the boosting loop -----------------------------------------------------------------------
-
-// The base score per output: the label mean (regression), its log-odds (binary), the class
-// log-priors (multiclass).
-std::vector<float> BaseScore(Task task, std::int64_t k, std::span<const float> y,
-                             Communicator& comm) {
-  std::vector<double> sums(static_cast<std::size_t>(k + 1), 0.0);
-  for (float v : y) {
-    if (task == Task::kMulticlass) {
-      sums[static_cast<std::size_t>(v)] += 1;
-    } else {
-      sums[0] += v;
-    }
-  }
-  sums[static_cast<std::size_t>(k)] = static_cast<double>(y.size());
-  comm.AllReduce(std::span<double>(sums), ReduceOp::kSum);
-  const double n = std::max(sums[static_cast<std::size_t>(k)], 1.0);
-  std::vector<float> base(static_cast<std::size_t>(k));
-  for (std::int64_t c = 0; c < k; ++c) {
-    const double p = std::clamp(sums[static_cast<std::size_t>(c)] / n, 1e-6, 1 - 1e-6);
-    if (task == Task::kRegression) base[0] = static_cast<float>(sums[0] / n);
-    if (task == Task::kBinary) base[0] = static_cast<float>(std::log(p / (1 - p)));
-    if (task == Task::kMulticlass)
-      base[static_cast<std::size_t>(c)] = static_cast<float>(std::log(p));
-  }
-  return base;
-}
 
 MatrixF Scores(std::int64_t rows, const std::vector<float>& base) {
   MatrixF f(rows, static_cast<std::int64_t>(base.size()));
@@ -553,12 +572,14 @@ void AddTree(const Tree& t, std::int64_t c, ConstMatrixViewF x, MatrixF* f) {
 }
 
 // Mean loss over the validation rows of all ranks (NaN without any).
-double ValidLoss(Task task, const MatrixF& f, std::span<const float> y, Communicator& comm) {
-  double s[2] = {f.rows() > 0 ? models::Loss(task, f.view(), y) : 0.0,
-                 static_cast<double>(f.rows())};
+double ValidLoss(const trees::ObjectiveFn& obj, const MatrixF& f, std::span<const float> y,
+                 Communicator& comm) {
+  double s[2] = {0.0, static_cast<double>(f.rows())};
+  for (std::int64_t i = 0; i < f.rows(); ++i) {
+    s[0] += obj.RowLoss(f.row(i), f.cols(), y[static_cast<std::size_t>(i)]);
+  }
   comm.AllReduce(std::span<double>(s, 2), ReduceOp::kSum);
-  const double loss = task == Task::kRegression ? 2 * s[0] : s[0];  // squared error, not half
-  return s[1] > 0 ? loss / s[1] : std::numeric_limits<double>::quiet_NaN();
+  return s[1] > 0 ? s[0] / s[1] : std::numeric_limits<double>::quiet_NaN();
 }
 
 void CheckShard(const DataShard& s, std::int64_t d, const char* what) {
@@ -569,6 +590,98 @@ void CheckShard(const DataShard& s, std::int64_t d, const char* what) {
                "{} data: {} rows on one worker; trees train on at most 2^32 per worker", what,
                s.rows());
 }
+
+// A model that can never split is refused rather than returned as a constant.
+void CheckSomeFeatureVaries(const Bins& b) {
+  for (std::int64_t f = 0; f < b.d; ++f) {
+    if (b.value_bins(f) >= 2) return;
+  }
+  Throw(ErrorCode::kInvalidArgument,
+        "no feature has two distinct values on the training rows (every one of the {} is "
+        "constant or missing): trees cannot split",
+        b.d);
+}
+
+// Early stopping on the validation loss.
+struct Stopper {
+  int patience;
+  double min_delta;
+  double best = std::numeric_limits<double>::infinity();
+  int best_round = 0;
+
+  // Whether to stop after `round` with validation loss `loss`.
+  bool Update(int round, double loss) {
+    if (loss < best - min_delta) {
+      best = loss;
+      best_round = round;
+    }
+    return patience > 0 && round - best_round >= patience;
+  }
+};
+
+// The rows a round's trees see: every row, or those whose hash of (seed, round, global id) falls
+// below subsample. `rest` gets the others.
+void SampleRows(const GbdtOptions& o, int round, std::span<const std::uint64_t> ids,
+                std::vector<std::uint32_t>* kept, std::vector<std::uint32_t>* rest) {
+  kept->clear();
+  rest->clear();
+  const std::uint64_t key = HashCombine(o.seed ^ 0x737562736d706cULL, std::uint64_t(round));
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const bool keep = o.subsample >= 1.0 || UnitFromHash(HashCombine(key, ids[i])) < o.subsample;
+    (keep ? kept : rest)->push_back(static_cast<std::uint32_t>(i));
+  }
+}
+
+// Everything a boosting run holds between rounds.
+struct Boosting {
+  const GbdtOptions& o;
+  const trees::ObjectiveFn& obj;
+  const DataShard& train;
+  const DataShard* valid;
+  Communicator& comm;
+  const Bins& bins;
+  std::span<const std::uint64_t> ids;
+  std::int64_t k;
+  std::int64_t total;
+  MatrixF f, fv;
+  std::vector<Tree> trees;
+  Gradients gr;
+  std::vector<std::uint32_t> kept, rest;
+
+  // Grows output c's tree of the round and adds it to the scores.
+  void GrowTree(std::int64_t c) {
+    Quantise(gr, k, c, &gr.fixed);
+    const std::uint64_t key =
+        HashCombine(o.seed ^ 0x636f6c73616d70ULL, static_cast<std::uint64_t>(trees.size()));
+    std::vector<std::int32_t> all(static_cast<std::size_t>(bins.d));
+    std::iota(all.begin(), all.end(), 0);
+    Grower g{o,        bins,
+             gr.fixed, {gr.scale_g, gr.scale_h},
+             comm,     SampleFeatures(all, o.colsample_bytree, key),
+             key,      kept,
+             {},       {},
+             {}};
+    for (const Node& leaf : g.Grow()) {
+      const float v = g.tree.value[static_cast<std::size_t>(leaf.id)];
+      for (std::size_t r = leaf.begin; r < leaf.end; ++r) f(g.order[r], c) += v;
+    }
+    ParallelFor(rest.size(), 4096, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t r = begin; r < end; ++r) {
+        f(rest[r], c) += g.tree.value[static_cast<std::size_t>(g.LeafOfRow(rest[r]))];
+      }
+    });
+    if (valid != nullptr) AddTree(g.tree, c, valid->features, &fv);
+    trees.push_back(std::move(g.tree));
+  }
+
+  // One round: every output's tree; returns the validation loss.
+  double Round(int round) {
+    RoundGradients(obj, f, train.labels, ids, total, comm, &gr);
+    SampleRows(o, round, ids, &kept, &rest);
+    for (std::int64_t c = 0; c < k; ++c) GrowTree(c);
+    return ValidLoss(obj, fv, valid ? valid->labels : std::span<const float>(), comm);
+  }
+};
 
 }  // namespace
 
@@ -584,8 +697,20 @@ void Validate(const GbdtOptions& o) {
                kInvalidArgument,
                "lambda, alpha, gamma and min_child_weight must be >= 0 (got {}, {}, {}, {})",
                o.lambda, o.alpha, o.gamma, o.min_child_weight);
+  ESCALA_CHECK(o.min_data_in_leaf >= 0, kInvalidArgument, "min_data_in_leaf must be >= 0, got {}",
+               o.min_data_in_leaf);
   ESCALA_CHECK(o.bin_sample_rows >= 1, kInvalidArgument, "bin_sample_rows must be >= 1, got {}",
                o.bin_sample_rows);
+  for (const auto& [name, v] : {std::pair{"subsample", o.subsample},
+                                {"colsample_bytree", o.colsample_bytree},
+                                {"colsample_bynode", o.colsample_bynode}}) {
+    ESCALA_CHECK(v > 0 && v <= 1, kInvalidArgument, "{} must be in (0, 1], got {}", name, v);
+  }
+  ESCALA_CHECK(o.huber_delta > 0, kInvalidArgument, "huber_delta must be > 0, got {}",
+               o.huber_delta);
+  ESCALA_CHECK(o.early_stopping >= 0 && o.min_delta >= 0, kInvalidArgument,
+               "early_stopping and min_delta must be >= 0 (got {}, {})", o.early_stopping,
+               o.min_delta);
 }
 
 std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, Task task,
@@ -593,6 +718,8 @@ std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, Task
                                                 const DataShard* valid, Communicator& comm,
                                                 const GbdtProgressFn& progress) {
   Validate(options);
+  const std::string objective = ResolveObjective(options.objective, task);
+  const trees::ObjectiveFn obj{trees::ParseObjective(objective), options.huber_delta};
   const std::int64_t d = train.features.cols();
   const std::int64_t k = task == Task::kMulticlass ? num_classes : 1;
   ESCALA_CHECK(k >= 1 && (task != Task::kMulticlass || k >= 2), kInvalidArgument,
@@ -601,42 +728,43 @@ std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, Task
   if (valid != nullptr) CheckShard(*valid, d, "validation");
   const auto total = comm.AllReduceScalar<std::int64_t>(train.rows(), ReduceOp::kSum);
   ESCALA_CHECK(total > 0, kInvalidArgument, "training data has no rows");
+  const bool has_valid =
+      comm.AllReduceScalar<std::int64_t>(valid ? valid->rows() : 0, ReduceOp::kSum) > 0;
+  ESCALA_CHECK(options.early_stopping == 0 || has_valid, kInvalidArgument,
+               "early_stopping {} needs validation rows (valid_fraction or a validation table)",
+               options.early_stopping);
 
-  MatrixF f(0, k);
-  if (train.rows() > 0) {
-    models::Loss(task, MatrixF(train.rows(), k, 0.0f).view(), train.labels);  // checks labels
+  const std::vector<std::uint64_t> ids = GlobalIds(train, comm);
+  obj.CheckLabels(train.labels, k, ids);
+  if (valid != nullptr) {
+    std::vector<std::uint64_t> vids(static_cast<std::size_t>(valid->rows()));
+    std::iota(vids.begin(), vids.end(), 0);
+    obj.CheckLabels(valid->labels, k, vids);
   }
-  const std::vector<float> base = BaseScore(task, k, train.labels, comm);
-  f = Scores(train.rows(), base);
-  MatrixF fv = Scores(valid != nullptr ? valid->rows() : 0, base);
-  const Bins bins = MakeBins(options, train, comm);
-  std::vector<Tree> trees;
-  std::vector<double> gain(static_cast<std::size_t>(d), 0.0);
-  Gradients gr;
+  const std::vector<float> base = obj.BaseScore(k, train.labels, comm);
+  const Bins bins = MakeBins(options, train, ids, comm);
+  CheckSomeFeatureVaries(bins);
+  Boosting run{options,
+               obj,
+               train,
+               valid,
+               comm,
+               bins,
+               ids,
+               k,
+               total,
+               Scores(train.rows(), base),
+               Scores(valid != nullptr ? valid->rows() : 0, base)};
+  Stopper stop{options.early_stopping, options.min_delta};
   for (int round = 1; round <= options.rounds; ++round) {
-    ComputeGradients(task, f, train.labels, &gr);
-    CheckFinite(gr, k);
-    double gmax = 0, hmax = 0;
-    for (double v : gr.g) gmax = std::max(gmax, std::fabs(v));
-    for (double v : gr.h) hmax = std::max(hmax, v);
-    gr.scale_g = FixedScale(gmax, total, comm);
-    gr.scale_h = FixedScale(hmax, total, comm);
-    for (std::int64_t c = 0; c < k; ++c) {
-      Quantise(gr, k, c, &gr.fixed);
-      Grower g{options, bins, gr.fixed, {gr.scale_g, gr.scale_h}, comm, {}, {}, {}, &gain};
-      for (const Node& leaf : g.Grow()) {
-        const float v = g.tree.value[static_cast<std::size_t>(leaf.id)];
-        for (std::size_t r = leaf.begin; r < leaf.end; ++r) f(g.order[r], c) += v;
-      }
-      if (valid != nullptr) AddTree(g.tree, c, valid->features, &fv);
-      trees.push_back(std::move(g.tree));
-    }
-    if (progress)
-      progress(round, ValidLoss(task, fv, valid ? valid->labels : std::span<const float>(), comm));
+    const double loss = run.Round(round);
+    if (progress) progress(round, loss);
+    if (stop.Update(round, loss)) break;
   }
-  auto model = std::make_unique<models::TreeEnsemble>(task, d, k, base, std::move(trees));
-  model->gain() = std::move(gain);
-  return model;
+  if (options.early_stopping > 0) {
+    run.trees.resize(static_cast<std::size_t>(stop.best_round * k));
+  }
+  return std::make_unique<models::TreeEnsemble>(task, d, k, base, std::move(run.trees), objective);
 }
 
 }  // namespace escala::train

@@ -18,6 +18,13 @@ std::vector<std::string> Tasks() {
 std::vector<std::string> Optimizers() {
   return {"sgd", "momentum", "nesterov", "adam", "adamw", "lbfgs"};
 }
+// In (0, 1]: a share of rows or features.
+param::Range Fraction() {
+  return param::Custom("in (0, 1]", [](double v) { return v > 0 && v <= 1; });
+}
+std::vector<std::string> Objectives() {
+  return {"auto", "squared_error", "huber", "poisson", "logistic", "softmax"};
+}
 std::vector<std::string> Schedules() {
   return {"constant", "step", "cosine", "linear"};
 }
@@ -117,6 +124,28 @@ std::vector<P> TreeParams() {
       param::Number<TrainSpec>(
           "min_child_weight", "trees", "gbdt: smallest hessian sum in a child",
           [](auto& s) -> auto& { return s.trees.min_child_weight; }, AtLeast(0)),
+      param::Number<TrainSpec>(
+          "min_data_in_leaf", "trees",
+          "gbdt: smallest row count in a child (estimated from its hessian share)",
+          [](auto& s) -> auto& { return s.trees.min_data_in_leaf; }, AtLeast(0)),
+      param::Text<TrainSpec>(
+          "objective", "trees",
+          "gbdt: the loss (auto: squared_error, logistic or softmax by task; huber and poisson "
+          "for regression, poisson predicting exp(score))",
+          [](auto& s) -> auto& { return s.trees.objective; }, Objectives),
+      param::Number<TrainSpec>(
+          "huber_delta", "trees", "gbdt: huber residuals beyond this count linearly (label units)",
+          [](auto& s) -> auto& { return s.trees.huber_delta; }, Above(0)),
+      param::Number<TrainSpec>(
+          "subsample", "trees",
+          "gbdt: fraction of the rows each tree sees (by row identity and round)",
+          [](auto& s) -> auto& { return s.trees.subsample; }, Fraction()),
+      param::Number<TrainSpec>(
+          "colsample_bytree", "trees", "gbdt: fraction of the features each tree sees",
+          [](auto& s) -> auto& { return s.trees.colsample_bytree; }, Fraction()),
+      param::Number<TrainSpec>(
+          "colsample_bynode", "trees", "gbdt: fraction of the tree's features each node sees",
+          [](auto& s) -> auto& { return s.trees.colsample_bynode; }, Fraction()),
   };
 }
 

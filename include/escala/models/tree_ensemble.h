@@ -11,6 +11,11 @@
 // Inference walks blocks of rows through one tree at a time, so a tree's nodes stay in cache
 // while many rows use them, with threads across row blocks.
 //
+// Every node may also carry its cover (the training rows' hessian sum) and a split its gain (the
+// loss reduction it made): they give per-feature importance and exact TreeSHAP contributions
+// (Lundberg et al. 2018, "Consistent individualized feature attribution for tree ensembles",
+// the path-dependent algorithm), whose values per row sum to the raw score.
+//
 // Thread-safety: const methods may run concurrently.
 #ifndef ESCALA_MODELS_TREE_ENSEMBLE_H_
 #define ESCALA_MODELS_TREE_ENSEMBLE_H_
@@ -32,9 +37,13 @@ struct Tree {
   std::vector<std::int32_t> left, right;
   std::vector<std::uint8_t> default_left;  // 1: a missing value goes left
   std::vector<float> value;                // leaf value (0 for split nodes)
+  // Optional (empty, or one per node): the training rows' hessian sum at the node, and a split
+  // node's loss reduction (0 for a leaf).
+  std::vector<float> cover;
+  std::vector<float> gain;
 
   std::size_t size() const { return feature.size(); }
-  // Appends a leaf; returns its index.
+  // Appends a leaf (cover and gain 0); returns its index.
   std::int32_t AddLeaf(float v);
   // The leaf a row reaches (row: num_features values).
   std::int32_t LeafOf(const float* row) const;
@@ -42,12 +51,23 @@ struct Tree {
   int Depth() const;
 };
 
+// Per-feature importance summed over every split: the loss reduction ("gain", XGBoost's
+// total_gain), the hessian sum of the rows split ("cover", total_cover) and the number of splits.
+struct FeatureImportance {
+  std::vector<double> gain;
+  std::vector<double> cover;
+  std::vector<std::int64_t> splits;
+};
+
 class TreeEnsemble final : public Model {
  public:
-  // base_score: one value per output. Checks every tree's structure (children in range and after
-  // their parent, features in range, leaves finite); kInvalidArgument naming the tree and node.
+  // base_score: one value per output. objective: as trained ("squared_error", "huber",
+  // "poisson", "logistic", "softmax"; empty: the task's default); a "poisson" ensemble outputs
+  // exp(score), the others the score. Checks every tree's structure (children in range and after
+  // their parent, features in range, leaves finite, covers not negative); kInvalidArgument naming
+  // the tree and node.
   TreeEnsemble(Task task, std::int64_t num_features, std::int64_t num_outputs,
-               std::vector<float> base_score, std::vector<Tree> trees);
+               std::vector<float> base_score, std::vector<Tree> trees, std::string objective = {});
 
   std::string_view kind() const override { return "gbdt"; }
   Task task() const override { return task_; }
@@ -60,21 +80,27 @@ class TreeEnsemble final : public Model {
 
   const std::vector<Tree>& trees() const { return trees_; }
   const std::vector<float>& base_score() const { return base_score_; }
-  // Per-feature importance: the summed loss reduction of the splits on each feature ("gain") and
-  // how many splits use it, as training recorded them (empty for a model loaded without them).
-  std::vector<double>& gain() { return gain_; }
-  const std::vector<double>& gain() const { return gain_; }
-  std::vector<std::int64_t> SplitCounts() const;
+  const std::string& objective() const { return objective_; }
+  // Whether every tree carries its covers (and gains): importance and contributions need them.
+  bool HasStats() const;
+  FeatureImportance Importance() const;
+
+  // TreeSHAP: out is rows x (num_outputs * (num_features + 1)); for output j, column
+  // j * (d + 1) + f holds feature f's contribution and column j * (d + 1) + d the bias (the base
+  // score plus the trees' cover-weighted mean). Each output's row sums to its raw score (before a
+  // poisson ensemble's exp). kFailedPrecondition without covers.
+  void Contributions(ConstMatrixViewF x, MatrixViewF out) const;
 
  private:
   void CheckTree(std::size_t t) const;
+  void AddTreeContributions(const Tree& tree, const float* row, double* phi) const;
 
   Task task_;
   std::int64_t d_;
   std::int64_t k_;
   std::vector<float> base_score_;
   std::vector<Tree> trees_;
-  std::vector<double> gain_;
+  std::string objective_;
 };
 
 }  // namespace escala::models

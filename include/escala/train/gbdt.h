@@ -14,8 +14,19 @@
 // min_child_weight; rows with a missing value go the way that gains more (the learned default
 // direction). A leaf's value is -learning_rate G/(H+lambda).
 //
-// Objectives by task: squared error (regression), binary logistic, multiclass softmax (one tree
-// per class per round); the base score is the label mean (its log-odds, the class log-priors).
+// Each tree may see a sample of the rows (subsample, by a hash of the row's global identity and
+// the round, so the same rows for any number of workers) and of the features (colsample_bytree,
+// and of those colsample_bynode per node, by the seed). A child must also hold min_data_in_leaf
+// rows, estimated from its hessian share of the node's exact row count (as LightGBM does).
+//
+// Objectives: squared error, Huber (huber_delta) and Poisson (log link: the model outputs
+// exp(score)) for regression; binary logistic; multiclass softmax (one tree per class per
+// round). The base score is the label mean (its log for Poisson, its log-odds, the class
+// log-priors). With validation rows and early_stopping > 0, training stops after that many
+// rounds without the validation loss improving by min_delta and keeps the best round's trees.
+//
+// Every node records its cover (hessian sum) and every split its gain: feature importance and
+// TreeSHAP contributions come from them (models::TreeEnsemble).
 //
 // Thread-safety: TrainGbdt is a collective: every rank calls it with the same options.
 #ifndef ESCALA_TRAIN_GBDT_H_
@@ -24,6 +35,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "escala/core/communicator.h"
 #include "escala/models/tree_ensemble.h"
@@ -43,20 +55,40 @@ struct GbdtOptions {
   double alpha = 0.0;                     // L1 penalty on leaf values
   double gamma = 0.0;                     // smallest gain that makes a split
   double min_child_weight = 1.0;          // smallest hessian sum in a child
+  std::int64_t min_data_in_leaf = 0;      // smallest row count in a child
   std::int64_t bin_sample_rows = 200000;  // rows whose values place the bin edges
+  // "auto" (the task's: squared_error, logistic or softmax), "squared_error", "huber",
+  // "poisson" (regression), "logistic" (binary), "softmax" (multiclass).
+  std::string objective = "auto";
+  double huber_delta = 1.0;       // huber: residuals beyond it count linearly (label units)
+  double subsample = 1.0;         // fraction of rows each tree sees, in (0, 1]
+  double colsample_bytree = 1.0;  // fraction of features each tree sees, in (0, 1]
+  double colsample_bynode = 1.0;  // fraction of the tree's features each node sees, in (0, 1]
+  int early_stopping = 0;         // rounds without improvement before stopping (0: off)
+  double min_delta = 0.0;         // smallest validation-loss improvement that counts
+  std::uint64_t seed = 0;         // row and feature sampling
 };
 
 // Throws kInvalidArgument naming the first option out of range.
 void Validate(const GbdtOptions& o);
 
+// The objective an option string and task resolve to ("squared_error", "huber", "poisson",
+// "logistic", "softmax"); kInvalidArgument naming `objective` when they do not fit together.
+std::string ResolveObjective(const std::string& objective, models::Task task);
+
+// The validation metric the objective reports: "mse", "huber", "poisson_nloglik" or "logloss".
+std::string ObjectiveMetric(const std::string& objective);
+
 // Called on every rank after each round: the round (1-based) and the validation loss (mean per
-// row; NaN without validation rows).
+// row of the objective's metric; NaN without validation rows).
 using GbdtProgressFn = std::function<void(int round, double valid_loss)>;
 
 // Trains on this rank's shard (labels as GradientModel::AccumulateGradient takes them: values,
 // 0/1, or class indices; features may hold NaN for missing values). `valid` may be null.
 // num_classes: >= 2 for multiclass, ignored otherwise. Errors: kInvalidArgument for options,
-// labels or shapes (naming the option or row), kAborted when a gradient is not finite.
+// labels or shapes (naming the option or row; the row by its global identity), or when no
+// feature has two distinct values; kAborted when a gradient is not finite. With early stopping,
+// the model holds the best round's trees.
 std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, models::Task task,
                                                 int num_classes, const DataShard& train,
                                                 const DataShard* valid, Communicator& comm,

@@ -73,6 +73,28 @@ std::unique_ptr<models::TreeEnsemble> TrainAlone(const GbdtOptions& o, Task task
   return TrainGbdt(o, task, classes, Shard(train), valid ? &v : nullptr, *comm);
 }
 
+// Byte-identical models from 1 rank and from 2 and 4 thread ranks holding uneven shards.
+void ExpectSameTreesOnOneTwoAndFour(const GbdtOptions& o) {
+  const Data all = MakeData(2000, 6, Task::kBinary, 3);
+  const std::string alone = models::SerializeModel(*TrainAlone(o, Task::kBinary, 0, all));
+  for (int world : {2, 4}) {
+    std::vector<std::string> got(static_cast<std::size_t>(world));
+    RunOnThreadRanks(world, [&](Communicator& comm) {
+      // Uneven contiguous shards, with their global row ids.
+      const std::int64_t n = all.x.rows();
+      const std::int64_t begin = n * comm.rank() * comm.rank() / (world * world);
+      const std::int64_t end = n * (comm.rank() + 1) * (comm.rank() + 1) / (world * world);
+      std::vector<std::uint64_t> ids;
+      for (std::int64_t i = begin; i < end; ++i) ids.push_back(static_cast<std::uint64_t>(i));
+      const std::span<const float> y(all.y.data() + begin, static_cast<std::size_t>(end - begin));
+      const DataShard shard{std::as_const(all.x).view().Rows(begin, end - begin), y, ids};
+      const auto model = TrainGbdt(o, Task::kBinary, 0, shard, nullptr, comm);
+      got[static_cast<std::size_t>(comm.rank())] = models::SerializeModel(*model);
+    });
+    for (const auto& g : got) EXPECT_EQ(g, alone) << world << " workers";
+  }
+}
+
 TEST(Gbdt, LearnsAnInteractionInEveryTask) {
   GbdtOptions o;
   o.rounds = 30;
@@ -107,28 +129,54 @@ TEST(Gbdt, WideBinsTakeTwoBytesAndLearnAsWell) {
 }
 
 TEST(Gbdt, OneTwoAndFourWorkersGrowTheSameTrees) {
+  GbdtOptions plain;
+  plain.rounds = 8;
+  plain.max_depth = 4;
+  plain.bin_sample_rows = 500;  // the edges come from a sample: the same rows for any split
+  GbdtOptions sampled = plain;  // rows and features sampled, leaves bounded by row count
+  sampled.subsample = 0.7;
+  sampled.colsample_bytree = 0.8;
+  sampled.colsample_bynode = 0.7;
+  sampled.min_data_in_leaf = 20;
+  sampled.seed = 42;
+  for (const GbdtOptions& o : {plain, sampled}) ExpectSameTreesOnOneTwoAndFour(o);
+}
+
+TEST(Gbdt, RowAndFeatureSamplingChangeTheTreesButStillLearn) {
   GbdtOptions o;
-  o.rounds = 8;
-  o.max_depth = 4;
-  o.bin_sample_rows = 500;  // the edges come from a sample: the same rows for any split
-  const Data all = MakeData(2000, 6, Task::kBinary, 3);
-  const std::string alone = models::SerializeModel(*TrainAlone(o, Task::kBinary, 0, all));
-  for (int world : {2, 4}) {
-    std::vector<std::string> got(static_cast<std::size_t>(world));
-    RunOnThreadRanks(world, [&](Communicator& comm) {
-      // Uneven contiguous shards, with their global row ids.
-      const std::int64_t n = all.x.rows();
-      const std::int64_t begin = n * comm.rank() * comm.rank() / (world * world);
-      const std::int64_t end = n * (comm.rank() + 1) * (comm.rank() + 1) / (world * world);
-      std::vector<std::uint64_t> ids;
-      for (std::int64_t i = begin; i < end; ++i) ids.push_back(static_cast<std::uint64_t>(i));
-      const std::span<const float> y(all.y.data() + begin, static_cast<std::size_t>(end - begin));
-      const DataShard shard{std::as_const(all.x).view().Rows(begin, end - begin), y, ids};
-      const auto model = TrainGbdt(o, Task::kBinary, 0, shard, nullptr, comm);
-      got[static_cast<std::size_t>(comm.rank())] = models::SerializeModel(*model);
-    });
-    for (const auto& g : got) EXPECT_EQ(g, alone) << world << " workers";
+  o.rounds = 30;
+  o.max_depth = 3;
+  const Data train = MakeData(3000, 5, Task::kBinary, 1),
+             test = MakeData(1000, 5, Task::kBinary, 2);
+  const std::string plain = models::SerializeModel(*TrainAlone(o, Task::kBinary, 0, train));
+  o.subsample = 0.6;
+  o.colsample_bynode = 0.6;
+  const auto model = TrainAlone(o, Task::kBinary, 0, train);
+  EXPECT_NE(models::SerializeModel(*model), plain);
+  EXPECT_GT(Accuracy(Predict(*model, test.x), test.y), 0.9);
+  o.seed = 7;  // another seed, other samples
+  EXPECT_NE(models::SerializeModel(*TrainAlone(o, Task::kBinary, 0, train)),
+            models::SerializeModel(*model));
+}
+
+TEST(Gbdt, MinDataInLeafBoundsEveryLeaf) {
+  GbdtOptions o;
+  o.rounds = 5;
+  o.max_depth = 8;
+  o.min_child_weight = 0;
+  o.min_data_in_leaf = 40;
+  const Data train = MakeData(2000, 4, Task::kRegression, 4);
+  const auto model = TrainAlone(o, Task::kRegression, 0, train);
+  // Squared error: a node's cover (hessian sum) is its row count.
+  std::size_t leaves = 0;
+  for (const auto& t : model->trees()) {
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      if (t.feature[i] >= 0) continue;
+      EXPECT_GE(t.cover[i], 40.0f);
+      ++leaves;
+    }
   }
+  EXPECT_GT(leaves, 5u * 8u);  // it did split
 }
 
 TEST(Gbdt, MissingValuesTakeTheLearnedDirection) {
@@ -159,8 +207,14 @@ TEST(Gbdt, SavedModelPredictsTheSame) {
   EXPECT_EQ(loaded->kind(), "gbdt");
   const MatrixF a = Predict(*model, train.x), b = Predict(*loaded, train.x);
   for (std::int64_t i = 0; i < a.size(); ++i) EXPECT_EQ(a.data()[i], b.data()[i]);
-  ASSERT_EQ(model->gain().size(), 4u);
-  EXPECT_GT(model->gain()[0] + model->gain()[1], model->gain()[2] + model->gain()[3]);
+  // The label depends on features 0 and 1 only: they carry the gain, and the stats survive.
+  const models::FeatureImportance imp =
+      dynamic_cast<const models::TreeEnsemble&>(*loaded).Importance();
+  ASSERT_EQ(imp.gain.size(), 4u);
+  EXPECT_GT(imp.gain[0] + imp.gain[1], 10 * (imp.gain[2] + imp.gain[3]));
+  EXPECT_GT(imp.cover[0], 0.0);
+  EXPECT_GT(imp.splits[0], 0);
+  EXPECT_EQ(models::SerializeModel(*loaded), models::SerializeModel(*model));
 }
 
 TEST(Gbdt, ValidationLossFallsAndProgressIsReported) {
@@ -199,6 +253,21 @@ TEST(Gbdt, BadOptionsAndLabelsAreRefusedNamingThem) {
   o = {};
   o.learning_rate = 0;
   refused(o, "learning_rate");
+  o = {};
+  o.subsample = 0;
+  refused(o, "subsample");
+  o = {};
+  o.colsample_bynode = 1.5;
+  refused(o, "colsample_bynode");
+  o = {};
+  o.objective = "poisson";  // a regression objective on a binary task
+  refused(o, "objective");
+  o = {};
+  o.objective = "gamma";
+  refused(o, "objective");
+  o = {};
+  o.early_stopping = 5;  // with no validation rows
+  refused(o, "early_stopping");
   Data bad = d;
   bad.y[17] = 2.0f;
   try {
@@ -209,15 +278,110 @@ TEST(Gbdt, BadOptionsAndLabelsAreRefusedNamingThem) {
   }
 }
 
-TEST(Gbdt, ConstantFeaturesGiveTheBaseScore) {
+TEST(Gbdt, OnlyConstantOrMissingFeaturesAreRefused) {
   const std::int64_t n = 200;
   Data d{MatrixF(n, 2, 1.0f), std::vector<float>(static_cast<std::size_t>(n))};
-  for (std::int64_t i = 0; i < n; ++i) d.y[static_cast<std::size_t>(i)] = i % 4 == 0 ? 1.0f : 0.0f;
+  for (std::int64_t i = 0; i < n; ++i) {
+    d.x(i, 1) = std::numeric_limits<float>::quiet_NaN();  // all missing
+    d.y[static_cast<std::size_t>(i)] = i % 4 == 0 ? 1.0f : 0.0f;
+  }
+  // Nothing to split on: refused, rather than a silent constant model.
+  try {
+    TrainAlone(GbdtOptions{}, Task::kBinary, 0, d);
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("constant or missing"), std::string::npos) << e.message();
+  }
+  // One varying feature beside them is enough, and the others are never split on.
+  for (std::int64_t i = 0; i < n; ++i) d.x(i, 0) = static_cast<float>(i % 4);
   const auto model = TrainAlone(GbdtOptions{}, Task::kBinary, 0, d);
-  const MatrixF p = Predict(*model, d.x);
-  // Nothing to split on: every tree is one leaf, and the prediction stays the label mean.
-  EXPECT_NEAR(p(0, 0), 0.25f, 1e-4f);
-  for (const auto& t : model->trees()) EXPECT_EQ(t.size(), 1u);
+  EXPECT_EQ(model->Importance().splits[1], 0);
+  EXPECT_GT(Accuracy(Predict(*model, d.x), d.y), 0.99);
+}
+
+TEST(Gbdt, HuberResistsOutliersWhereSquaredErrorDoesNot) {
+  // y = x0 + noise, with every 20th label thrown far off.
+  Data train = MakeData(3000, 3, Task::kRegression, 21);
+  const Data test = MakeData(1000, 3, Task::kRegression, 22);
+  for (std::size_t i = 0; i < train.y.size(); i += 20) train.y[i] += 200.0f;
+  GbdtOptions o;
+  o.rounds = 60;
+  o.max_depth = 3;
+  o.learning_rate = 0.3f;
+  const auto mae = [&](const models::Model& m) {
+    const MatrixF p = Predict(m, test.x);
+    double s = 0;
+    for (std::int64_t i = 0; i < p.rows(); ++i) {
+      s += std::fabs(p(i, 0) - test.y[static_cast<std::size_t>(i)]);
+    }
+    return s / static_cast<double>(p.rows());
+  };
+  const double squared = mae(*TrainAlone(o, Task::kRegression, 0, train));
+  o.objective = "huber";
+  o.huber_delta = 2.0;
+  o.rounds = 200;  // gradients clipped at delta: smaller steps
+  const auto huber = TrainAlone(o, Task::kRegression, 0, train);
+  EXPECT_EQ(huber->objective(), "huber");
+  EXPECT_LT(mae(*huber), 0.7 * squared) << "huber " << mae(*huber) << " squared " << squared;
+}
+
+TEST(Gbdt, PoissonPredictsPositiveRatesAndRefusesNegativeCounts) {
+  // Counts with rate exp(0.8 x0): the model predicts the rate, exp(score).
+  const std::int64_t n = 20000;
+  Data d{MatrixF(n, 2), std::vector<float>(static_cast<std::size_t>(n))};
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> z;
+  for (std::int64_t i = 0; i < n; ++i) {
+    d.x(i, 0) = z(rng);
+    d.x(i, 1) = z(rng);
+    std::poisson_distribution<int> count(std::exp(0.8 * d.x(i, 0)));
+    d.y[static_cast<std::size_t>(i)] = static_cast<float>(count(rng));
+  }
+  GbdtOptions o;
+  o.objective = "poisson";
+  o.rounds = 60;
+  o.max_depth = 2;
+  const auto model = TrainAlone(o, Task::kRegression, 0, d);
+  MatrixF probe(3, 2, 0.0f);
+  probe(0, 0) = -1.5f;
+  probe(2, 0) = 1.5f;
+  const MatrixF p = Predict(*model, probe);
+  for (std::int64_t i = 0; i < 3; ++i) {
+    EXPECT_NEAR(p(i, 0), std::exp(0.8 * probe(i, 0)), 0.25 * std::exp(0.8 * probe(i, 0)))
+        << "x0 " << probe(i, 0);
+  }
+  d.y[33] = -1.0f;
+  try {
+    TrainAlone(o, Task::kRegression, 0, d);
+    ADD_FAILURE() << "a negative count was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("row 33"), std::string::npos) << e.message();
+    EXPECT_NE(e.message().find("poisson"), std::string::npos) << e.message();
+  }
+  std::fill(d.y.begin(), d.y.end(), 0.0f);
+  EXPECT_THROW(TrainAlone(o, Task::kRegression, 0, d), Error);  // all zero: no finite log-rate
+}
+
+TEST(Gbdt, EarlyStoppingKeepsTheBestRound) {
+  // Few rows, deep trees, a large step: the validation loss turns up early.
+  const Data train = MakeData(300, 6, Task::kBinary, 31),
+             valid = MakeData(300, 6, Task::kBinary, 32);
+  GbdtOptions o;
+  o.rounds = 300;
+  o.max_depth = 8;
+  o.learning_rate = 0.5f;
+  o.min_child_weight = 0;
+  o.early_stopping = 5;
+  auto comm = MakeSelfCommunicator();
+  std::vector<double> losses;
+  const DataShard v = Shard(valid);
+  const auto model = TrainGbdt(o, Task::kBinary, 0, Shard(train), &v, *comm,
+                               [&](int, double loss) { losses.push_back(loss); });
+  ASSERT_LT(losses.size(), 300u);
+  const auto best =
+      static_cast<std::size_t>(std::min_element(losses.begin(), losses.end()) - losses.begin());
+  EXPECT_EQ(model->trees().size(), best + 1);
+  EXPECT_EQ(losses.size(), best + 1 + 5);
 }
 
 TEST(TreeEnsemble, AMalformedTreeIsRefusedNamingTheNode) {
