@@ -70,8 +70,26 @@ struct ScoreFlags {
   std::string out;
   std::vector<std::string> keep;
   double chunk_mb = 16;
+  bool contributions = false;
   DataFlags data_flags;
 };
+
+// Predictions with the contributions beside them (one row each), for the .npy output.
+MatrixF Beside(const MatrixF& p, const MatrixF& c) {
+  MatrixF out(p.rows(), p.cols() + c.cols());
+  for (std::int64_t i = 0; i < p.rows(); ++i) {
+    std::copy_n(p.row(i), p.cols(), out.row(i));
+    std::copy_n(c.row(i), c.cols(), out.row(i) + p.cols());
+  }
+  return out;
+}
+
+// ",v1,v2,...\n" of a contributions row (or just the newline without them).
+std::string ContributionFields(const MatrixF& c, std::int64_t i) {
+  std::string out;
+  for (std::int64_t j = 0; j < c.cols(); ++j) out += fmt::format(",{}", c(i, j));
+  return out + "\n";
+}
 
 std::string CsvField(const data::Column& c, std::int64_t i) {
   if (c.is_missing(i)) return "";
@@ -103,11 +121,17 @@ void RunScore(const ScoreFlags& f) {
   const models::Task task = bundle->model->task();
   const bool npy = f.out.size() > 4 && f.out.substr(f.out.size() - 4) == ".npy";
   ESCALA_CHECK(!npy || f.keep.empty(), kInvalidArgument, "--keep needs CSV output");
+  ESCALA_CHECK(!f.contributions || predictor.HasContributions(), kInvalidArgument,
+               "--contributions: a {} model does not explain its predictions (gbdt models do)",
+               bundle->model->kind());
+  const std::vector<std::string> contribution_names =
+      f.contributions ? predictor.ContributionNames() : std::vector<std::string>{};
 
   std::unique_ptr<data::NpyWriter> npy_writer;
   std::unique_ptr<AtomicFileWriter> csv;
   if (npy) {
-    npy_writer = std::make_unique<data::NpyWriter>(f.out, predictor.num_outputs());
+    npy_writer = std::make_unique<data::NpyWriter>(
+        f.out, predictor.num_outputs() + static_cast<std::int64_t>(contribution_names.size()));
   } else {
     csv = std::make_unique<AtomicFileWriter>(f.out);
     std::string header;
@@ -125,28 +149,32 @@ void RunScore(const ScoreFlags& f) {
       }
       header += "label";
     }
+    for (const auto& name : contribution_names) header += ",contrib:" + name;
     csv->Write(header + "\n");
   }
   ProgressOptions popts;
   popts.unit = "rows";
   ProgressReporter progress("score", 0, popts);
   data::Table chunk;
-  MatrixF p;
+  MatrixF p, contrib(0, 0);
   std::vector<std::int32_t> classes;
   std::int64_t rows = 0;
   {
     while (stream.Next(&chunk)) {
       if (chunk.num_rows() == 0) continue;
       predictor.PredictTable(chunk, &p);
+      if (f.contributions) predictor.ContributionsTable(chunk, &contrib);
+      contrib.Resize(p.rows(), f.contributions ? contrib.cols() : 0);
       if (npy) {
-        npy_writer->Append(std::as_const(p).view());
+        const MatrixF rows_out = f.contributions ? Beside(p, contrib) : MatrixF();
+        npy_writer->Append((f.contributions ? rows_out : std::as_const(p)).view());
       } else {
         io::Predictor::Classes(task, std::as_const(p).view(), &classes);
         std::string out;
         for (std::int64_t i = 0; i < p.rows(); ++i) {
           for (const auto& k : f.keep) out += CsvField(chunk.column(k), i) + ",";
           if (task == models::Task::kRegression) {
-            out += fmt::format("{}\n", p(i, 0));
+            out += fmt::format("{}", p(i, 0)) + ContributionFields(contrib, i);
             continue;
           }
           if (task == models::Task::kBinary) {
@@ -157,7 +185,7 @@ void RunScore(const ScoreFlags& f) {
           const auto cls = static_cast<std::size_t>(classes[static_cast<std::size_t>(i)]);
           out +=
               (cls < bundle->class_names.size() ? bundle->class_names[cls] : std::to_string(cls)) +
-              "\n";
+              ContributionFields(contrib, i);
         }
         csv->Write(out);
       }
@@ -272,6 +300,9 @@ void RegisterScore(CLI::App& app) {
   cmd->add_option("--keep", f->keep, "Input columns copied into the CSV output (e.g. an id)");
   cmd->add_option("--chunk-mb", f->chunk_mb, "Input read per chunk (bounds memory)")
       ->capture_default_str();
+  cmd->add_flag("--contributions", f->contributions,
+                "gbdt: also write each feature's TreeSHAP contribution to the raw score (and the "
+                "bias), columns contrib:<feature>; they sum to the raw score");
   f->data_flags.Register(cmd);
   cmd->callback([f] { RunScore(*f); });
 }

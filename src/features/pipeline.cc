@@ -65,6 +65,10 @@ Pipeline Pipeline::FromSpec(std::string_view spec) {
 const std::string& Pipeline::spec() const {
   return impl_->spec;
 }
+bool Pipeline::keep_missing() const {
+  return impl_->keep_missing;
+}
+
 bool Pipeline::fitted() const {
   return impl_->fitted;
 }
@@ -166,7 +170,7 @@ void Pipeline::TransformInto(const RawBatch& batch, MatrixViewF out,
       const float* col = sd.store.num[static_cast<std::size_t>(im.output_slots[k])];
       for (std::int64_t i = 0; i < sd.store.n; ++i) {
         const float v = col[i];
-        if (!std::isfinite(v)) [[unlikely]] {
+        if (!std::isfinite(v) && !(im.keep_missing && std::isnan(v))) [[unlikely]] {
           Throw(ErrorCode::kInvalidArgument,
                 "row {}: feature '{}' is {} after the pipeline; impute or clip its column "
                 "(spec: {})",
@@ -253,6 +257,7 @@ std::string Pipeline::Serialize() const {
   pb::Pipeline m;
   m.set_spec(impl_->spec);
   m.set_fitted(impl_->fitted);
+  m.set_keep_missing(impl_->keep_missing);
   for (const auto& f : impl_->inputs.fields()) {
     auto* in = m.add_inputs();
     in->set_name(f.name);
@@ -298,6 +303,7 @@ Pipeline Pipeline::Parse(std::string_view bytes) {
     im.steps.push_back(std::move(fs));
   }
   im.fitted = m.fitted();
+  im.keep_missing = m.keep_missing();
   if (im.fitted) {
     try {
       im.Compile();
@@ -313,8 +319,9 @@ Pipeline Pipeline::Parse(std::string_view bytes) {
 }
 
 std::string Pipeline::Describe() const {
-  std::string s = fmt::format("pipeline: {} input(s) -> {} feature(s)\n",
-                              impl_->inputs.num_fields(), impl_->outputs.size());
+  std::string s =
+      fmt::format("pipeline: {} input(s) -> {} feature(s){}\n", impl_->inputs.num_fields(),
+                  impl_->outputs.size(), impl_->keep_missing ? " (missing values kept)" : "");
   for (const auto& st : impl_->steps) {
     s += fmt::format("  {}", st.spec);
     if (!st.columns.empty()) s += fmt::format("  [{}]", JoinNames(st.columns, 8));

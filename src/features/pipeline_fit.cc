@@ -360,6 +360,7 @@ std::unique_ptr<Pipeline::Impl> Pipeline::StartFit(const data::Schema& schema,
   impl->spec = impl_->spec;
   impl->defs = impl_->defs;
   impl->inputs = internal::InputSchema(schema, options, comm);
+  impl->keep_missing = options.keep_missing;
   return impl;
 }
 

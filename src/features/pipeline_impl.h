@@ -134,6 +134,7 @@ struct Pipeline::Impl {
   std::string spec;
   std::vector<internal::StepDef> defs;
   bool fitted = false;
+  bool keep_missing = false;
   data::Schema inputs;
   std::vector<FittedStep> steps;
   std::vector<std::string> outputs;

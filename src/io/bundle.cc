@@ -12,6 +12,7 @@
 #include "escala/core/parallel.h"
 #include "escala/io/v1/bundle.pb.h"
 #include "escala/models/factory.h"
+#include "escala/models/tree_ensemble.h"
 #include "io/history_proto.h"
 
 namespace escala::io {
@@ -143,6 +144,59 @@ void Predictor::PredictTable(const data::Table& table, MatrixF* out) const {
         }
       });
   CheckFinite(std::as_const(*out).view());
+}
+
+namespace {
+
+const models::TreeEnsemble* Explainer(const models::Model& m) {
+  const auto* trees = dynamic_cast<const models::TreeEnsemble*>(&m);
+  return trees != nullptr && trees->HasStats() ? trees : nullptr;
+}
+
+}  // namespace
+
+bool Predictor::HasContributions() const {
+  return Explainer(*bundle_->model) != nullptr;
+}
+
+std::vector<std::string> Predictor::ContributionNames() const {
+  const models::Model& m = *bundle_->model;
+  std::vector<std::string> names;
+  for (std::int64_t j = 0; j < m.num_outputs(); ++j) {
+    std::string prefix;
+    if (m.task() == models::Task::kMulticlass) {
+      prefix = (static_cast<std::size_t>(j) < bundle_->class_names.size()
+                    ? bundle_->class_names[static_cast<std::size_t>(j)]
+                    : std::to_string(j)) +
+               ":";
+    }
+    for (const auto& f : bundle_->pipeline.output_names()) names.push_back(prefix + f);
+    names.push_back(prefix + "bias");
+  }
+  return names;
+}
+
+void Predictor::Contributions(const features::RawBatch& batch, MatrixF* out,
+                              PredictScratch& scratch) const {
+  const models::TreeEnsemble* trees = Explainer(*bundle_->model);
+  ESCALA_CHECK(trees != nullptr, kFailedPrecondition,
+               "contributions: a {} model does not explain its predictions (gbdt models do)",
+               bundle_->model->kind());
+  scratch.features.Resize(batch.rows, bundle_->pipeline.num_outputs());
+  bundle_->pipeline.TransformInto(batch, scratch.features.view(), scratch.transform);
+  out->Resize(batch.rows, trees->num_outputs() * (trees->num_features() + 1));
+  trees->Contributions(std::as_const(scratch.features).view(), out->view());
+}
+
+void Predictor::ContributionsTable(const data::Table& table, MatrixF* out) const {
+  const models::TreeEnsemble* trees = Explainer(*bundle_->model);
+  ESCALA_CHECK(trees != nullptr, kFailedPrecondition,
+               "contributions: a {} model does not explain its predictions (gbdt models do)",
+               bundle_->model->kind());
+  MatrixF feats;
+  bundle_->pipeline.Transform(table, &feats);
+  out->Resize(table.num_rows(), trees->num_outputs() * (trees->num_features() + 1));
+  trees->Contributions(std::as_const(feats).view(), out->view());
 }
 
 void Predictor::CheckFinite(ConstMatrixViewF p, std::int64_t first_row) {

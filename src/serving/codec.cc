@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "escala/core/error.h"
+#include "escala/models/tree_ensemble.h"
 
 namespace escala::serving::internal {
 
@@ -74,8 +75,13 @@ ModelSignature SignatureOf(const io::ModelBundle& bundle) {
     if (f.type == data::DataType::kCategorical) sig.matrix_input = false;
   }
   sig.task = bundle.model->task();
+  const auto* trees = dynamic_cast<const models::TreeEnsemble*>(bundle.model.get());
+  if (trees != nullptr && trees->HasStats()) {
+    sig.contribution_width = trees->num_outputs() * (trees->num_features() + 1);
+  }
   if (sig.task == models::Task::kRegression) {
     sig.outputs = {{"prediction", "FP32"}};
+    if (sig.contribution_width > 0) sig.outputs.emplace_back("contributions", "FP32");
     return sig;
   }
   sig.num_classes = sig.task == models::Task::kBinary ? 2 : bundle.model->num_outputs();
@@ -85,6 +91,7 @@ ModelSignature SignatureOf(const io::ModelBundle& bundle) {
     for (std::int64_t c = 0; c < sig.num_classes; ++c) sig.class_names.push_back(std::to_string(c));
   }
   sig.outputs = {{"probabilities", "FP32"}, {"label", "BYTES"}, {"class_index", "INT64"}};
+  if (sig.contribution_width > 0) sig.outputs.emplace_back("contributions", "FP32");
   return sig;
 }
 
@@ -110,6 +117,7 @@ void FillMetadata(const ModelSignature& sig, const std::string& name,
     t->set_datatype(dtype);
     t->add_shape(-1);
     if (oname == "probabilities") t->add_shape(sig.num_classes);
+    if (oname == "contributions") t->add_shape(sig.contribution_width);
   }
 }
 
@@ -425,12 +433,13 @@ OutputSelection SelectOutputs(const inference::ModelInferRequest& req, const Mod
     if (name == "label") sel.label = true;
     if (name == "class_index") sel.class_index = true;
     if (name == "prediction") sel.prediction = true;
+    if (name == "contributions") sel.contributions = true;
   }
   return sel;
 }
 
 void EncodeOutputs(const ModelSignature& sig, const OutputSelection& sel, ConstMatrixViewF p,
-                   inference::ModelInferResponse* resp) {
+                   inference::ModelInferResponse* resp, const MatrixF* contributions) {
   const std::int64_t n = p.rows();
   io::Predictor::CheckFinite(p);
   auto add = [&](const std::string& name, const std::string& dt, std::vector<std::int64_t> shape) {
@@ -440,6 +449,12 @@ void EncodeOutputs(const ModelSignature& sig, const OutputSelection& sel, ConstM
     for (auto d : shape) o->add_shape(d);
     return resp->add_raw_output_contents();
   };
+  if (sel.contributions && contributions != nullptr) {
+    ESCALA_ASSERT(contributions->rows() == n && contributions->cols() == sig.contribution_width);
+    std::string* raw = add("contributions", "FP32", {n, sig.contribution_width});
+    raw->assign(reinterpret_cast<const char*>(contributions->data()),
+                static_cast<std::size_t>(contributions->size()) * 4);
+  }
   if (sel.prediction) {
     std::string* raw = add("prediction", "FP32", {n});
     raw->resize(static_cast<std::size_t>(n) * 4);

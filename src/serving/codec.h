@@ -23,6 +23,8 @@ struct ModelSignature {
   std::int64_t num_classes = 0;
   std::vector<std::string> class_names;                      // index -> label text
   std::vector<std::pair<std::string, std::string>> outputs;  // name, datatype
+  // Columns of the "contributions" output (TreeSHAP, trees only), 0 when the model has none.
+  std::int64_t contribution_width = 0;
 };
 
 ModelSignature SignatureOf(const io::ModelBundle& bundle);
@@ -50,15 +52,19 @@ struct OutputSelection {
   bool label = false;
   bool class_index = false;
   bool prediction = false;
+  bool contributions = false;
 };
-// Empty request outputs: all of them. Unknown names: kInvalidArgument.
+// Empty request outputs: all of them but contributions, computed only when asked for. Unknown
+// names: kInvalidArgument.
 OutputSelection SelectOutputs(const inference::ModelInferRequest& request,
                               const ModelSignature& sig);
 
 // Appends the selected outputs for `predictions` (Predictor output: values, P(y=1) or class
-// probabilities) as raw_output_contents.
+// probabilities) as raw_output_contents; `contributions` (rows x sig.contribution_width) when
+// selected.
 void EncodeOutputs(const ModelSignature& sig, const OutputSelection& sel,
-                   ConstMatrixViewF predictions, inference::ModelInferResponse* response);
+                   ConstMatrixViewF predictions, inference::ModelInferResponse* response,
+                   const MatrixF* contributions = nullptr);
 
 // Element size of a datatype name (0 for BYTES, -1 for unknown).
 int ElementSize(std::string_view datatype);

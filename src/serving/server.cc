@@ -119,7 +119,7 @@ void PredictionServer::Impl::Infer(const inference::ModelInferRequest* req,
         internal::DecodeRequest(*req, model->signature, scratch->decode);
     const internal::OutputSelection sel = internal::SelectOutputs(*req, model->signature);
     const std::int64_t rows = batch.rows;
-    if (model->batcher != nullptr && rows > 0) {
+    if (model->batcher != nullptr && rows > 0 && !sel.contributions) {
       // The pipeline runs here, on this request's thread; the model runs batched.
       MatrixF feats(rows, model->bundle->pipeline.num_outputs());
       model->bundle->pipeline.TransformInto(batch, feats.view(), scratch->predict.transform);
@@ -142,7 +142,12 @@ void PredictionServer::Impl::Infer(const inference::ModelInferRequest* req,
     const auto compute_start = Clock::now();
     scratch->out.Resize(rows, model->predictor->num_outputs());
     if (rows > 0) model->predictor->Predict(batch, scratch->out.view(), scratch->predict);
-    internal::EncodeOutputs(model->signature, sel, std::as_const(scratch->out).view(), resp);
+    MatrixF contributions(0, model->signature.contribution_width);
+    if (sel.contributions && rows > 0) {
+      model->predictor->Contributions(batch, &contributions, scratch->predict);
+    }
+    internal::EncodeOutputs(model->signature, sel, std::as_const(scratch->out).view(), resp,
+                            &contributions);
     mm->executions.fetch_add(1, std::memory_order_relaxed);
     mm->compute_us.fetch_add(MicrosSince(compute_start), std::memory_order_relaxed);
     model->Release(std::move(scratch));

@@ -109,6 +109,23 @@ data::Table LabelTable(const Rows& rows, const std::string& label) {
 features::Pipeline FitPipeline(const TrainSpec& spec, data::TableChunks& chunks, Communicator& comm,
                                const data::Schema& declared = {});
 
+bool IsTrees(const TrainSpec& spec) {
+  return spec.model == "gbdt";
+}
+
+// The spec's pipeline, or the trees' default in place of the default.
+std::string PipelineSpec(const TrainSpec& spec) {
+  return IsTrees(spec) && spec.pipeline == kDefaultPipeline ? kTreesPipeline : spec.pipeline;
+}
+
+features::FitOptions FitOptionsFor(const TrainSpec& spec, const data::Schema& declared) {
+  features::FitOptions fo;
+  fo.exclude = {spec.label};
+  fo.declared = declared;
+  fo.keep_missing = IsTrees(spec);
+  return fo;
+}
+
 // On a single table the fit runs each step once over it; on chunks, once per statistic.
 features::Pipeline FitPipeline(const TrainSpec& spec, const Rows& rows,
                                const data::Schema& declared, Communicator& comm) {
@@ -116,10 +133,8 @@ features::Pipeline FitPipeline(const TrainSpec& spec, const Rows& rows,
     data::TableList chunks(rows.chunks, rows.schema);
     return FitPipeline(spec, chunks, comm, declared);
   }
-  features::Pipeline pipeline = features::Pipeline::FromSpec(spec.pipeline);
-  features::FitOptions fo;
-  fo.exclude = {spec.label};
-  fo.declared = declared;
+  features::Pipeline pipeline = features::Pipeline::FromSpec(PipelineSpec(spec));
+  features::FitOptions fo = FitOptionsFor(spec, declared);
   pipeline.Fit(rows.chunks[0], fo, comm);
   return pipeline;
 }
@@ -127,10 +142,8 @@ features::Pipeline FitPipeline(const TrainSpec& spec, const Rows& rows,
 features::Pipeline FitPipeline(const TrainSpec& spec, data::TableChunks& chunks, Communicator& comm,
                                const data::Schema& declared) {
   if (spec.init_from != nullptr && !spec.refit_pipeline) return spec.init_from->pipeline;
-  features::Pipeline pipeline = features::Pipeline::FromSpec(spec.pipeline);
-  features::FitOptions fo;
-  fo.exclude = {spec.label};
-  fo.declared = declared;
+  features::Pipeline pipeline = features::Pipeline::FromSpec(PipelineSpec(spec));
+  features::FitOptions fo = FitOptionsFor(spec, declared);
   pipeline.Fit(chunks, fo, comm);
   return pipeline;
 }
@@ -374,10 +387,6 @@ void LogDroppedLabels(const TrainSpec& spec, std::int64_t local, Communicator& c
   if (dropped > 0 && comm.rank() == 0) {
     ESCALA_LOG_INFO("dropped {} row(s) whose label '{}' is missing", dropped, spec.label);
   }
-}
-
-bool IsTrees(const TrainSpec& spec) {
-  return spec.model == "gbdt";
 }
 
 // What trees cannot do yet, refused before any data is read.

@@ -51,7 +51,8 @@ P ActivationParam() {
 P PipelineParam() {
   P p = param::Text<TrainSpec>(
       "pipeline", "data",
-      "Feature pipeline spec (docs/features.md), or 'none' for numeric columns as they are",
+      "Feature pipeline spec (docs/features.md), or 'none' for numeric columns as they are (gbdt "
+      "replaces the default by onehot(unknown=ignore) and keeps missing values for its trees)",
       [](auto& s) -> auto& { return s.pipeline; });
   p.set = [](TrainSpec& s, std::string_view v) { s.pipeline = v == "none" ? "" : std::string(v); };
   return p;

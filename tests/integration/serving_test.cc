@@ -1,8 +1,10 @@
 // The prediction server end to end, in process: a PredictionServer on 127.0.0.1 and the escala
 // Client talking gRPC to it.
 #include <atomic>
+#include <cmath>
 #include <fcntl.h>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -121,6 +123,42 @@ TEST(Serving, HealthMetadataAndPredictionsMatchTheBundle) {
   EXPECT_EQ(status, 200);
   HttpGet(server->http_port(), "/v2/health/ready", &status);
   EXPECT_EQ(status, 200);
+  server->Shutdown(1s);
+}
+
+// A tree bundle advertises a "contributions" output, returns it only when asked, and each row's
+// contributions sum to the log-odds of the probability it returns beside them.
+TEST(Serving, TreesReturnContributionsWhenAsked) {
+  auto bundle = testing::MixedTreesBundle();
+  auto server = StartWith(bundle);
+  Client client("127.0.0.1:" + std::to_string(server->grpc_port()));
+  const auto info = client.ModelMetadata("m");
+  const std::int64_t width = bundle->pipeline.num_outputs() + 1;
+  bool advertised = false;
+  for (const auto& o : info.outputs) {
+    if (o.name != "contributions") continue;
+    advertised = true;
+    EXPECT_EQ(o.shape, (std::vector<std::int64_t>{-1, width}));
+  }
+  EXPECT_TRUE(advertised);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<Tensor> inputs = {Tensor::Fp64("x", {0.8, -0.8, nan}),
+                                      Tensor::Fp64("y", {0.1, 0.2, 0.3}),
+                                      Tensor::Bytes("color", {"red", "blue", "green"})};
+  EXPECT_EQ(client.Infer("m", inputs).outputs.size(), 3u);  // not unless asked
+  const auto r = client.Infer("m", inputs, {"probabilities", "contributions"});
+  const auto& phi = r.output("contributions").fp32;
+  const auto& p = r.output("probabilities").fp32;
+  ASSERT_EQ(phi.size(), static_cast<std::size_t>(3 * width));
+  for (std::size_t i = 0; i < 3; ++i) {
+    double sum = 0;
+    for (std::int64_t j = 0; j < width; ++j) sum += phi[i * static_cast<std::size_t>(width) + j];
+    EXPECT_NEAR(sum, std::log(p[2 * i + 1] / p[2 * i]), 1e-3) << "row " << i;
+  }
+  // The rows follow the trees' rule: x > 0 unless blue, and a missing x is "yes".
+  EXPECT_GT(p[1], 0.5f);
+  EXPECT_GT(p[3], 0.5f);
+  EXPECT_GT(p[5], 0.5f);
   server->Shutdown(1s);
 }
 

@@ -1,9 +1,11 @@
 // `escala train`, `evaluate` and `score` as real processes, including a training run killed with
 // SIGKILL and resumed from its checkpoint.
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <random>
 #include <signal.h>
+#include <sstream>
 #include <thread>
 #include <unistd.h>
 
@@ -96,6 +98,66 @@ TEST(TrainCli, GbdtTrainsEvaluatesAndScoresThePenguins) {
       2)
       << out;
   EXPECT_NE(out.find("max_bin"), std::string::npos) << out;
+}
+
+// Missing values reach the trees (the trees' default pipeline keeps them), training stops early
+// on the validation loss, importance is printed, and `score --contributions` writes TreeSHAP
+// values that sum to each prediction (squared error: the raw score is the prediction).
+TEST(TrainCli, GbdtKeepsMissingValuesStopsEarlyAndExplainsItsPredictions) {
+  TempDir dir;
+  const std::string data = SourcePath("examples/data/penguins.csv");
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() + " train --data " + data +
+                           " --label body_mass_g --drop-missing-labels --model gbdt --rounds 500"
+                           " --learning-rate 0.3"
+                           " --early-stopping 5 --valid-fraction 0.25 --subsample 0.8"
+                           " --colsample-bynode 0.8 --out " +
+                           dir.File("m.bundle"),
+                       &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("(missing values kept)"), std::string::npos) << out;
+  EXPECT_NE(out.find("early stop after"), std::string::npos) << out;
+  EXPECT_NE(out.find("feature importance"), std::string::npos) << out;
+  EXPECT_NE(out.find("valid mse"), std::string::npos) << out;
+  const auto bundle = io::ModelBundle::Load(dir.File("m.bundle"));
+  EXPECT_TRUE(bundle.pipeline.keep_missing());
+  EXPECT_EQ(bundle.model->Describe().find("500 trees"), std::string::npos);  // the best round
+  // Rows with missing numbers score without any imputation step.
+  ASSERT_EQ(RunCommand(CliPath() + " score --contributions --model " + dir.File("m.bundle") +
+                           " --data " + data + " --out " + dir.File("p.csv"),
+                       &out),
+            0)
+      << out;
+  std::istringstream csv(testing::ReadFile(dir.File("p.csv")));
+  std::string line;
+  std::getline(csv, line);
+  EXPECT_EQ(line.rfind("prediction,contrib:", 0), 0u) << line;
+  EXPECT_NE(line.find(",contrib:bias"), std::string::npos) << line;
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    std::istringstream fields(line);
+    std::string f;
+    std::getline(fields, f, ',');
+    const double prediction = std::stod(f);
+    double sum = 0;
+    while (std::getline(fields, f, ',')) sum += std::stod(f);
+    EXPECT_NEAR(sum, prediction, 1e-3 * std::fabs(prediction)) << line;
+    ++rows;
+  }
+  EXPECT_EQ(rows, 344);
+  // A model without trees has nothing to explain.
+  ASSERT_EQ(RunCommand(CliPath() + " train --data " + data +
+                           " --label species --model softmax --out " + dir.File("l.bundle"),
+                       &out),
+            0)
+      << out;
+  EXPECT_EQ(RunCommand(CliPath() + " score --contributions --model " + dir.File("l.bundle") +
+                           " --data " + data + " --out " + dir.File("l.csv"),
+                       &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("--contributions"), std::string::npos) << out;
 }
 
 // --device cuda where no GPU can be used: a CPU build says it was built without CUDA, a CUDA build

@@ -4,6 +4,7 @@
 
 #include "escala/core/communicator.h"
 #include "escala/models/factory.h"
+#include "escala/train/estimator.h"
 #include "escala/train/trainer.h"
 
 namespace escala::testing {
@@ -84,6 +85,35 @@ std::shared_ptr<io::ModelBundle> MixedSoftmaxBundle(std::uint64_t seed) {
   return Fit(data::Table({x, y, color}),
              "impute(mean) | standardize | onehot(color, unknown=ignore)", label, spec,
              {"a", "b", "c"}, "label");
+}
+
+std::shared_ptr<io::ModelBundle> MixedTreesBundle(std::uint64_t seed) {
+  const std::int64_t n = 400;
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0, 1);
+  data::Column x("x", data::DataType::kFloat64, n), y("y", data::DataType::kFloat64, n),
+      color("color", data::DataType::kCategorical, n), label("label", data::DataType::kFloat64, n);
+  color.mutable_dictionary() = {"red", "green", "blue"};
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto u = static_cast<std::size_t>(i);
+    const int c = static_cast<int>(rng() % 3);
+    x.mutable_f64()[u] = g(rng);
+    y.mutable_f64()[u] = g(rng);
+    color.mutable_codes()[u] = c;
+    const bool yes = (x.f64()[u] > 0) != (c == 2) || (i % 9 == 0);
+    if (i % 9 == 0) x.SetMissing(i);  // missing x: always "yes"
+    label.mutable_f64()[u] = yes ? 1.0 : 0.0;
+  }
+  train::TrainSpec spec;
+  spec.label = "label";
+  spec.model = "gbdt";
+  spec.trees.rounds = 20;
+  spec.trees.max_depth = 3;
+  auto comm = MakeSelfCommunicator();
+  train::TrainOutcome out =
+      train::TrainTable(spec, data::Table({x, y, color, label}), std::nullopt, *comm);
+  out.bundle.name = "trees";
+  return std::make_shared<io::ModelBundle>(std::move(out.bundle));
 }
 
 std::shared_ptr<io::ModelBundle> RegressionBundle() {

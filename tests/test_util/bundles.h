@@ -17,6 +17,10 @@ std::shared_ptr<io::ModelBundle> NumericLogisticBundle(int features = 8, std::ui
 // "color" (red, green, blue), classes "a", "b", "c".
 std::shared_ptr<io::ModelBundle> MixedSoftmaxBundle(std::uint64_t seed = 1);
 
+// Boosted trees (binary, classes "no", "yes") over a numeric column "x" with missing values, a
+// numeric "y" and a categorical "color", through the trees' default pipeline.
+std::shared_ptr<io::ModelBundle> MixedTreesBundle(std::uint64_t seed = 1);
+
 // A linear regression over "x" and "y".
 std::shared_ptr<io::ModelBundle> RegressionBundle();
 

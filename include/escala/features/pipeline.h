@@ -84,6 +84,10 @@ struct FitOptions {
   // where the data holds numbers narrower than declared (data::DatasetOptions::float32_numbers);
   // empty: the data's own.
   data::Schema declared;
+  // A feature that is missing (NaN) after the pipeline passes through instead of being an error:
+  // for models that handle missing values themselves (trees learn a direction for them).
+  // Recorded in the fitted pipeline, so scoring and serving do the same.
+  bool keep_missing = false;
 };
 
 // Per-thread scratch for TransformInto(): buffers sized on first use, then reused, so that a
@@ -122,6 +126,7 @@ class Pipeline {
   // sketches are merged (to rounding; quantiles within the sketch's rank error).
   void Fit(data::TableChunks& chunks, const FitOptions& options, Communicator& comm);
   bool fitted() const;
+  bool keep_missing() const;
 
   // The raw columns the fitted pipeline reads, and the features it produces.
   const data::Schema& input_schema() const;
@@ -130,7 +135,8 @@ class Pipeline {
 
   // Transforms a batch into out (batch.rows x num_outputs(), resized). Parallel over row blocks.
   // Errors (kInvalidArgument) name the row, the step and the column: an unseen category under
-  // unknown=error, a value that is missing (NaN) in the output.
+  // unknown=error, a value that is infinite in the output, or missing (NaN) unless the pipeline
+  // was fitted with keep_missing.
   void Transform(const RawBatch& batch, MatrixF* out) const;
   void Transform(const data::Table& table, MatrixF* out) const;
   // Into rows a caller holds (batch.rows x num_outputs()), e.g. a chunk's rows of a larger matrix.

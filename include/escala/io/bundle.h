@@ -85,6 +85,17 @@ class Predictor {
   // Parallel over row blocks, for tables (scoring files). Checks that every prediction is finite.
   void PredictTable(const data::Table& table, MatrixF* out) const;
 
+  // Whether the model explains its predictions (a tree ensemble with node covers).
+  bool HasContributions() const;
+  // Names of Contributions()'s columns: per output, the pipeline's output features then "bias"
+  // (prefixed "<class>:" for multiclass).
+  std::vector<std::string> ContributionNames() const;
+  // TreeSHAP contributions of raw rows in the pipeline's output features (TreeEnsemble::
+  // Contributions), out resized to rows x ContributionNames().size(); each output's row sums to
+  // its raw score. kFailedPrecondition when !HasContributions().
+  void Contributions(const features::RawBatch& batch, MatrixF* out, PredictScratch& scratch) const;
+  void ContributionsTable(const data::Table& table, MatrixF* out) const;
+
   // Throws kInvalidArgument naming the first row (first_row + i) whose prediction is not finite:
   // an input so far out of range that the pipeline or the model overflows. A NaN is never
   // reported as a class or a probability.

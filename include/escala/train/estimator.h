@@ -41,6 +41,10 @@ namespace escala::train {
 // categories (unseen categories at prediction time are ignored rather than rejected).
 inline constexpr char kDefaultPipeline[] =
     "impute(median) | impute(most_frequent) | standardize | onehot(unknown=ignore)";
+// gbdt's, when the default is left as it is: trees need neither imputed nor scaled numbers; a
+// missing number stays missing (the trees learn its direction) and a missing category sets no
+// one-hot column.
+inline constexpr char kTreesPipeline[] = "onehot(unknown=ignore)";
 
 struct TrainSpec {
   std::string label;  // required: the column to predict
