@@ -419,6 +419,7 @@ std::map<std::string, std::string> TreesConfig(const GbdtOptions& t, const std::
           {"objective", objective},
           {"rounds", std::to_string(t.rounds)},
           {"max_depth", std::to_string(t.max_depth)},
+          {"max_leaves", std::to_string(t.max_leaves)},
           {"learning_rate", fmt::format("{}", t.learning_rate)},
           {"max_bin", std::to_string(t.max_bin)},
           {"lambda", fmt::format("{}", t.lambda)},

@@ -522,7 +522,10 @@ struct Grower {
   }
 
   // Grows the tree over the rows in `order`; returns the leaves (their rows: order[begin, end)).
-  std::vector<Node> Grow() {
+  std::vector<Node> Grow() { return o.max_leaves > 0 ? GrowLeafwise() : GrowDepthwise(); }
+
+  // Level by level down to max_depth.
+  std::vector<Node> GrowDepthwise() {
     std::vector<Node> level;
     level.push_back(Root());
     std::vector<Node> leaves;
@@ -536,6 +539,49 @@ struct Grower {
     for (Node& n : level) {
       MakeLeaf(n);
       leaves.push_back(std::move(n));
+    }
+    return leaves;
+  }
+
+  struct Candidate {
+    Node node;
+    Split split;
+    int depth;
+  };
+
+  // Best first (LightGBM's leaf-wise growth): the leaf whose split gains most is split next, until
+  // max_leaves leaves (or none gains enough, or max_depth). Ties go to the older node, so every
+  // rank splits the same one.
+  std::vector<Node> GrowLeafwise() {
+    std::vector<Candidate> open;
+    std::vector<Node> leaves;
+    const auto consider = [&](Node n, int depth) {
+      const Split s = depth < o.max_depth ? BestSplit(n) : Split{};
+      if (s.feature >= 0) {
+        open.push_back({std::move(n), s, depth});
+        return;
+      }
+      MakeLeaf(n);
+      leaves.push_back(std::move(n));
+    };
+    consider(Root(), 0);
+    for (int count = 1; !open.empty() && count < o.max_leaves; ++count) {
+      std::size_t best = 0;
+      for (std::size_t i = 1; i < open.size(); ++i) {
+        if (open[i].split.gain > open[best].split.gain) best = i;
+      }
+      Candidate c = std::move(open[best]);
+      open.erase(open.begin() + static_cast<std::ptrdiff_t>(best));
+      std::vector<std::pair<Node, Node>> kids;
+      kids.push_back(SplitNode(c.node, c.split));
+      std::vector<const Node*> parents = {&c.node};
+      FillHists(kids, parents);
+      consider(std::move(kids[0].first), c.depth + 1);
+      consider(std::move(kids[0].second), c.depth + 1);
+    }
+    for (Candidate& c : open) {
+      MakeLeaf(c.node);
+      leaves.push_back(std::move(c.node));
     }
     return leaves;
   }
@@ -697,6 +743,9 @@ void Validate(const GbdtOptions& o) {
                kInvalidArgument,
                "lambda, alpha, gamma and min_child_weight must be >= 0 (got {}, {}, {}, {})",
                o.lambda, o.alpha, o.gamma, o.min_child_weight);
+  ESCALA_CHECK(o.max_leaves == 0 || (o.max_leaves >= 2 && o.max_leaves <= 1 << 20),
+               kInvalidArgument, "max_leaves must be 0 (depth-wise) or in [2, 2^20], got {}",
+               o.max_leaves);
   ESCALA_CHECK(o.min_data_in_leaf >= 0, kInvalidArgument, "min_data_in_leaf must be >= 0, got {}",
                o.min_data_in_leaf);
   ESCALA_CHECK(o.bin_sample_rows >= 1, kInvalidArgument, "bin_sample_rows must be >= 1, got {}",

@@ -104,6 +104,13 @@ std::vector<P> TreeParams() {
           [](auto& s) -> auto& { return s.trees.max_depth; },
           param::Custom("an integer in [1, 30]", [](double v) { return v >= 1 && v <= 30; })),
       param::Number<TrainSpec>(
+          "max_leaves", "trees",
+          "gbdt: 0 grows depth-wise; otherwise leaf-wise (the best split first) up to this many "
+          "leaves (num_leaves), within max_depth",
+          [](auto& s) -> auto& { return s.trees.max_leaves; },
+          param::Custom("0 or an integer in [2, 1048576]",
+                        [](double v) { return v == 0 || (v >= 2 && v <= (1 << 20)); })),
+      param::Number<TrainSpec>(
           "learning_rate", "trees", "gbdt: shrinkage of each tree's leaf values (eta)",
           [](auto& s) -> auto& { return s.trees.learning_rate; },
           param::Custom("in (0, 1]", [](double v) { return v > 0 && v <= 1; })),

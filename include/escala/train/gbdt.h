@@ -5,14 +5,14 @@
 // rank: every rank, whatever the number of workers, gets the same edges. Every round computes each
 // row's gradient and hessian of the objective, rounds them to 64-bit fixed point (a scale chosen
 // from the round's largest value over all ranks, so no sum can overflow), and grows one tree per
-// output depth-wise: per level, each rank builds the histograms (gradient and hessian sums per
-// bin) of the nodes' rows it holds — the smaller child of each split only, the larger is its
-// parent's histogram minus the smaller's — and one all-reduce sums them over ranks. Integer sums
-// do not depend on their order, so 1, 2 or 4 workers (and any thread count) grow exactly the same
-// trees. A split's gain is XGBoost's: G_L^2/(H_L+lambda) + G_R^2/(H_R+lambda) - G^2/(H+lambda)
-// (G soft-thresholded by alpha), made when it exceeds gamma with both children's hessian at least
-// min_child_weight; rows with a missing value go the way that gains more (the learned default
-// direction). A leaf's value is -learning_rate G/(H+lambda).
+// output depth-wise (or leaf-wise, max_leaves): per level, each rank builds the histograms
+// (gradient and hessian sums per bin) of the nodes' rows it holds — the smaller child of each split
+// only, the larger is its parent's histogram minus the smaller's — and one all-reduce sums them
+// over ranks. Integer sums do not depend on their order, so 1, 2 or 4 workers (and any thread
+// count) grow exactly the same trees. A split's gain is XGBoost's: G_L^2/(H_L+lambda) +
+// G_R^2/(H_R+lambda) - G^2/(H+lambda) (G soft-thresholded by alpha), made when it exceeds gamma
+// with both children's hessian at least min_child_weight; rows with a missing value go the way that
+// gains more (the learned default direction). A leaf's value is -learning_rate G/(H+lambda).
 //
 // Each tree may see a sample of the rows (subsample, by a hash of the row's global identity and
 // the round, so the same rows for any number of workers) and of the features (colsample_bytree,
@@ -45,8 +45,11 @@
 namespace escala::train {
 
 struct GbdtOptions {
-  int rounds = 100;            // boosting rounds (trees per output)
-  int max_depth = 6;           // >= 1
+  int rounds = 100;   // boosting rounds (trees per output)
+  int max_depth = 6;  // in [1, 30]
+  // 0: depth-wise growth (every node of a level that gains enough is split). Otherwise leaf-wise:
+  // the leaf whose split gains most is split next, up to this many leaves (>= 2) and max_depth.
+  int max_leaves = 0;
   float learning_rate = 0.3f;  // shrinkage, in (0, 1]
   // Value bins per feature, in [2, 65534] (a missing-value bin comes in addition). Up to 255 (the
   // default, LightGBM's), a row's bin of a feature takes one byte, above it two.

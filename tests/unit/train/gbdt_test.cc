@@ -139,7 +139,32 @@ TEST(Gbdt, OneTwoAndFourWorkersGrowTheSameTrees) {
   sampled.colsample_bynode = 0.7;
   sampled.min_data_in_leaf = 20;
   sampled.seed = 42;
-  for (const GbdtOptions& o : {plain, sampled}) ExpectSameTreesOnOneTwoAndFour(o);
+  GbdtOptions leafwise = plain;
+  leafwise.max_leaves = 12;
+  leafwise.max_depth = 8;
+  for (const GbdtOptions& o : {plain, sampled, leafwise}) ExpectSameTreesOnOneTwoAndFour(o);
+}
+
+TEST(Gbdt, LeafWiseGrowthStopsAtMaxLeaves) {
+  GbdtOptions o;
+  o.rounds = 20;
+  o.max_depth = 10;
+  o.max_leaves = 6;
+  const Data train = MakeData(3000, 5, Task::kRegression, 1),
+             test = MakeData(1000, 5, Task::kRegression, 2);
+  const auto model = TrainAlone(o, Task::kRegression, 0, train);
+  int deepest = 0;
+  for (const auto& t : model->trees()) {
+    EXPECT_EQ(std::count(t.feature.begin(), t.feature.end(), -1), 6);
+    deepest = std::max(deepest, t.Depth());
+  }
+  EXPECT_GT(deepest, 3);  // unbalanced: deeper than a depth-wise tree of 6 leaves would be
+  const MatrixF p = Predict(*model, test.x);
+  double se = 0;
+  for (std::int64_t i = 0; i < p.rows(); ++i) {
+    se += std::pow(p(i, 0) - test.y[static_cast<std::size_t>(i)], 2);
+  }
+  EXPECT_LT(se / static_cast<double>(p.rows()), 0.5);
 }
 
 TEST(Gbdt, RowAndFeatureSamplingChangeTheTreesButStillLearn) {
