@@ -12,8 +12,9 @@ namespace pb = escala::model::v1;
 
 namespace {
 
-constexpr std::array<const ModelFamily*, 5> kFamilies = {
-    &kLinearFamily, &kLogisticFamily, &kSoftmaxFamily, &kMlpFamily, &kGbdtFamily};
+constexpr std::array<const ModelFamily*, 6> kFamilies = {&kLinearFamily,  &kLogisticFamily,
+                                                         &kSoftmaxFamily, &kMlpFamily,
+                                                         &kGbdtFamily,    &kRandomForestFamily};
 
 std::string KindList() {
   std::string out;

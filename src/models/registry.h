@@ -43,6 +43,7 @@ extern const ModelFamily kLinearFamily;
 extern const ModelFamily kLogisticFamily;
 extern const ModelFamily kSoftmaxFamily;
 extern const ModelFamily kMlpFamily;
+extern const ModelFamily kRandomForestFamily;  // trained by train::TrainForest
 extern const ModelFamily kGbdtFamily;  // trained by train::TrainGbdt, not by gradients: no make
 
 // Copies the message's parameters into a gradient model's, checking the count.

@@ -60,7 +60,8 @@ TreeEnsemble::TreeEnsemble(Task task, std::int64_t num_features, std::int64_t nu
       trees_(std::move(trees)),
       objective_(std::move(objective)) {
   ESCALA_CHECK(objective_.empty() || objective_ == "squared_error" || objective_ == "huber" ||
-                   objective_ == "poisson" || objective_ == "logistic" || objective_ == "softmax",
+                   objective_ == "poisson" || objective_ == "logistic" || objective_ == "softmax" ||
+                   objective_ == "random_forest",
                kInvalidArgument, "tree ensemble objective '{}' is not known", objective_);
   ESCALA_CHECK(d_ >= 1, kInvalidArgument, "a tree ensemble needs >= 1 feature, got {}", d_);
   const std::int64_t want = task == Task::kMulticlass ? std::max<std::int64_t>(k_, 2) : 1;
@@ -132,13 +133,21 @@ void TreeEnsemble::Logits(ConstMatrixViewF x, MatrixViewF logits, Workspace&) co
           logits(static_cast<std::int64_t>(i), j) += tr.value[static_cast<std::size_t>(leaf)];
         }
       }
-      if (objective_ != "poisson") continue;
-      for (std::size_t i = b; i < e; ++i) {
-        float& v = logits(static_cast<std::int64_t>(i), 0);
-        v = std::exp(v);
-      }
+      for (std::size_t i = b; i < e; ++i) Transform(logits.row(static_cast<std::int64_t>(i)));
     }
   });
+}
+
+void TreeEnsemble::Transform(float* scores) const {
+  constexpr float kTiny = 1e-7f;
+  if (objective_ == "poisson") {
+    scores[0] = std::exp(scores[0]);
+  } else if (objective_ == "random_forest" && task_ == Task::kBinary) {
+    const float p = std::clamp(scores[0], kTiny, 1 - kTiny);
+    scores[0] = std::log(p / (1 - p));
+  } else if (objective_ == "random_forest" && task_ == Task::kMulticlass) {
+    for (std::int64_t j = 0; j < k_; ++j) scores[j] = std::log(std::max(scores[j], kTiny));
+  }
 }
 
 std::unique_ptr<Model> TreeEnsemble::Clone() const {
@@ -173,9 +182,10 @@ std::string TreeEnsemble::Describe() const {
     leaves += static_cast<std::size_t>(std::count(t.feature.begin(), t.feature.end(), -1));
     depth = std::max(depth, t.Depth());
   }
-  return fmt::format("gbdt {} features -> {} output(s) ({} trees, {} leaves, depth <= {}{})", d_,
-                     k_, trees_.size(), leaves, depth,
-                     objective_.empty() ? "" : ", objective " + objective_);
+  return fmt::format(
+      "{} {} features -> {} output(s) ({} trees, {} leaves, depth <= {}{})", kind(), d_, k_,
+      trees_.size(), leaves, depth,
+      objective_.empty() || objective_ == "random_forest" ? "" : ", objective " + objective_);
 }
 
 // ---- the family entry ------------------------------------------------------------------------
@@ -223,5 +233,8 @@ std::unique_ptr<Model> LoadTrees(const pb::Model& proto, Task task) {
 
 const ModelFamily kGbdtFamily = {
     "gbdt", [](Task requested) { return requested; }, nullptr, nullptr, SaveTrees, LoadTrees};
+const ModelFamily kRandomForestFamily = {"random_forest", [](Task requested) { return requested; },
+                                         nullptr,         nullptr,
+                                         SaveTrees,       LoadTrees};
 
 }  // namespace escala::models

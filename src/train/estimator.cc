@@ -110,7 +110,7 @@ features::Pipeline FitPipeline(const TrainSpec& spec, data::TableChunks& chunks,
                                const data::Schema& declared = {});
 
 bool IsTrees(const TrainSpec& spec) {
-  return spec.model == "gbdt";
+  return spec.model == "gbdt" || spec.model == "random_forest";
 }
 
 // The spec's pipeline, or the trees' default in place of the default.
@@ -402,9 +402,17 @@ void CheckTreeSpec(const TrainSpec& s) {
 }
 
 // The spec's tree options with the shared stopping and seed settings (early stopping is off
-// unless asked for, as in XGBoost and LightGBM).
-GbdtOptions TreeOptionsFor(const TrainSpec& spec) {
+// unless asked for, as in XGBoost and LightGBM); a forest's defaults where none was given.
+GbdtOptions TreeOptionsFor(const TrainSpec& spec, models::Task task, std::int64_t features) {
   GbdtOptions t = spec.trees;
+  if (spec.model == "random_forest") {
+    TrainSpec forest;
+    forest.trees = ForestDefaults(task, features);
+    for (const std::string& name : spec.trees_given) {
+      TrainParams().Set(forest, name, TrainParams().Find(name)->get(spec), name);
+    }
+    t = forest.trees;
+  }
   t.early_stopping = spec.early_stopping.value_or(0);
   t.min_delta = spec.options.early_stopping.min_delta;
   t.seed = spec.options.seed;
@@ -462,30 +470,44 @@ void TrainTrees(const TrainSpec& spec, models::Task task, const std::vector<std:
   const bool leader = comm.rank() == 0;
   const DataShard train{std::as_const(e.x).view(), e.y, e.ids};
   const DataShard valid{std::as_const(e.xv).view(), e.yv, {}};
-  const GbdtOptions options = TreeOptionsFor(spec);
+  const GbdtOptions options = TreeOptionsFor(spec, task, e.x.cols());
   const int rounds = options.rounds;
-  const std::string objective = ResolveObjective(options.objective, task);
+  const bool forest = spec.model == "random_forest";
+  const std::string objective =
+      forest ? "random_forest" : ResolveObjective(options.objective, task);
   const std::string metric = ObjectiveMetric(objective);
   const auto progress = [&](int round, double loss) {
     out->result.history.push_back({});
     out->result.history.back().epoch = round;
     if (has_valid) out->result.history.back().valid[metric] = loss;
-    if (leader && has_valid && (round <= 3 || round % 10 == 0 || round == rounds)) {
+    if (forest) {
+      if (leader && (round % 10 == 0 || round == rounds)) {
+        ESCALA_LOG_INFO("random_forest: {}/{} trees", round, rounds);
+      }
+    } else if (leader && has_valid && (round <= 3 || round % 10 == 0 || round == rounds)) {
       ESCALA_LOG_INFO("gbdt round {}/{}: valid {} {:.6f}", round, rounds, metric, loss);
     }
   };
   const auto start = std::chrono::steady_clock::now();
+  ForestReport oob;
   std::shared_ptr<models::TreeEnsemble> model =
-      TrainGbdt(options, task, static_cast<int>(classes.size()), train,
-                has_valid ? &valid : nullptr, comm, progress);
+      forest ? TrainForest(options, task, static_cast<int>(classes.size()), train, comm, progress,
+                           &oob)
+             : TrainGbdt(options, task, static_cast<int>(classes.size()), train,
+                         has_valid ? &valid : nullptr, comm, progress);
+  if (forest && leader) {
+    ESCALA_LOG_INFO("random_forest: out-of-bag {} {:.6f} over {} rows", oob.oob_metric,
+                    oob.oob_loss, oob.oob_rows);
+  }
   out->result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto ran = static_cast<int>(out->result.history.size());
   const auto kept = static_cast<int>(model->trees().size() / model->num_outputs());
   out->result.stop_reason =
-      ran < rounds ? fmt::format("early stop after {} rounds: best round {}", ran, kept)
-                   : fmt::format("{} rounds{}", rounds,
-                                 kept < rounds ? fmt::format(" (best round {} kept)", kept) : "");
+      forest         ? fmt::format("{} trees per output", rounds)
+      : ran < rounds ? fmt::format("early stop after {} rounds: best round {}", ran, kept)
+                     : fmt::format("{} rounds{}", rounds,
+                                   kept < rounds ? fmt::format(" (best round {} kept)", kept) : "");
   if (leader) {
     ESCALA_LOG_INFO("model: {} ({})", model->Describe(), out->result.stop_reason);
     LogImportance(*model, pipeline.output_names());
@@ -501,6 +523,10 @@ void TrainTrees(const TrainSpec& spec, models::Task task, const std::vector<std:
   out->bundle.training_config =
       TreesConfig(options, spec.model, task, objective, pipeline, comm.size());
   out->bundle.training_config["stop_reason"] = out->result.stop_reason;
+  if (forest) {
+    out->bundle.training_config["oob_" + oob.oob_metric] = fmt::format("{}", oob.oob_loss);
+    out->bundle.training_config["oob_rows"] = std::to_string(oob.oob_rows);
+  }
 }
 
 }  // namespace

@@ -294,14 +294,17 @@ double SoftThreshold(double g, double alpha) {
 }
 
 // G^2 / (H + lambda) of a node's sums: the loss reduction its best leaf value achieves (x2).
+// (An empty node with lambda 0 scores 0 and holds 0.)
 double Score(const GH& s, const GbdtOptions& o, Scales sc) {
   const double g = SoftThreshold(static_cast<double>(s.g) / sc.g, o.alpha);
-  return g * g / (static_cast<double>(s.h) / sc.h + o.lambda);
+  const double h = static_cast<double>(s.h) / sc.h + o.lambda;
+  return h > 0 ? g * g / h : 0.0;
 }
 
 double LeafValue(const GH& s, const GbdtOptions& o, Scales sc) {
   const double g = SoftThreshold(static_cast<double>(s.g) / sc.g, o.alpha);
-  return -o.learning_rate * g / (static_cast<double>(s.h) / sc.h + o.lambda);
+  const double h = static_cast<double>(s.h) / sc.h + o.lambda;
+  return h > 0 ? -o.learning_rate * g / h : 0.0;
 }
 
 struct Split {
@@ -729,7 +732,205 @@ struct Boosting {
   }
 };
 
+// ---- the forest ------------------------------------------------------------------------------
+
+// A Poisson(lambda) count from a uniform u in [0, 1), by the inverse of its distribution.
+std::uint32_t PoissonCount(double u, double lambda) {
+  double p = std::exp(-lambda), cdf = p;
+  std::uint32_t k = 0;
+  while (u >= cdf && k < 64) {
+    ++k;
+    p *= lambda / k;
+    cdf += p;
+  }
+  return k;
+}
+
+// Everything a forest holds between rounds. Leaf values are scaled by 1 / rounds (the
+// learning rate the grower is given), so the trees' sum is their mean.
+struct Forest {
+  const GbdtOptions& o;
+  Task task;
+  const DataShard& train;
+  Communicator& comm;
+  const Bins& bins;
+  std::span<const std::uint64_t> ids;
+  std::int64_t k;
+  std::int64_t total;
+  std::vector<float> base;
+  std::vector<Tree> trees;
+  Gradients gr;
+  std::vector<std::uint32_t> weight, kept, rest;
+  std::vector<double> oob_sum;  // rows x k, unscaled tree values
+  std::vector<std::uint32_t> oob_count;
+
+  float Target(std::size_t i, std::int64_t c) const {
+    const float y = train.labels[i];
+    if (task != Task::kMulticlass) return y;
+    return static_cast<std::int64_t>(y) == c ? 1.0f : 0.0f;
+  }
+
+  // This round's bootstrap counts: rows drawn at least once are grown on, the others are out of
+  // the bag.
+  void Sample(int round) {
+    const std::uint64_t key = HashCombine(o.seed ^ 0x666f72657374ULL, std::uint64_t(round));
+    weight.resize(ids.size());
+    kept.clear();
+    rest.clear();
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      weight[i] = PoissonCount(UnitFromHash(HashCombine(key, ids[i])), o.subsample);
+      (weight[i] > 0 ? kept : rest).push_back(static_cast<std::uint32_t>(i));
+    }
+  }
+
+  // Output c's squared-error gradients at the base score, weighted by the bootstrap counts.
+  void ComputeGradients(std::int64_t c) {
+    const std::size_t n = ids.size();
+    gr.g.resize(n);
+    gr.h.resize(n);
+    double gmax = 0, hmax = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      gr.g[i] = weight[i] * (static_cast<double>(base[static_cast<std::size_t>(c)]) - Target(i, c));
+      gr.h[i] = weight[i];
+      gmax = std::max(gmax, std::fabs(gr.g[i]));
+      hmax = std::max(hmax, gr.h[i]);
+    }
+    gr.scale_g = FixedScale(gmax, total, comm);
+    gr.scale_h = FixedScale(hmax, total, comm);
+    Quantise(gr, 1, 0, &gr.fixed);
+  }
+
+  void GrowTree(std::int64_t c) {
+    ComputeGradients(c);
+    const std::uint64_t key =
+        HashCombine(o.seed ^ 0x636f6c73616d70ULL, static_cast<std::uint64_t>(trees.size()));
+    std::vector<std::int32_t> all(static_cast<std::size_t>(bins.d));
+    std::iota(all.begin(), all.end(), 0);
+    Grower g{o,        bins,
+             gr.fixed, {gr.scale_g, gr.scale_h},
+             comm,     SampleFeatures(all, o.colsample_bytree, key),
+             key,      kept,
+             {},       {},
+             {}};
+    g.Grow();
+    const double unscale = o.rounds;
+    for (std::uint32_t r : rest) {
+      const float v = g.tree.value[static_cast<std::size_t>(g.LeafOfRow(r))];
+      oob_sum[r * static_cast<std::size_t>(k) + static_cast<std::size_t>(c)] += v * unscale;
+    }
+    trees.push_back(std::move(g.tree));
+  }
+
+  void Round(int round) {
+    Sample(round);
+    for (std::int64_t c = 0; c < k; ++c) GrowTree(c);
+    for (std::uint32_t r : rest) ++oob_count[r];
+  }
+
+  // The out-of-bag loss over every rank's rows that some tree left out.
+  ForestReport OutOfBag() const {
+    double s[2] = {0, 0};
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (oob_count[i] == 0) continue;
+      s[0] += RowLoss(i);
+      s[1] += 1;
+    }
+    comm.AllReduce(std::span<double>(s, 2), ReduceOp::kSum);
+    ForestReport r;
+    r.oob_metric = task == Task::kRegression ? "mse" : "logloss";
+    r.oob_rows = static_cast<std::int64_t>(s[1]);
+    if (s[1] > 0) r.oob_loss = s[0] / s[1];
+    return r;
+  }
+
+  double RowLoss(std::size_t i) const {
+    const auto at = [&](std::int64_t c) {
+      return base[static_cast<std::size_t>(c)] +
+             oob_sum[i * static_cast<std::size_t>(k) + static_cast<std::size_t>(c)] / oob_count[i];
+    };
+    const float y = train.labels[i];
+    if (task == Task::kRegression) return std::pow(at(0) - y, 2);
+    constexpr double kTiny = 1e-7;
+    if (task == Task::kBinary) {
+      const double p = std::clamp(at(0), kTiny, 1 - kTiny);
+      return -(y * std::log(p) + (1 - y) * std::log(1 - p));
+    }
+    double sum = 0;
+    for (std::int64_t c = 0; c < k; ++c) sum += std::max(at(c), kTiny);
+    return -std::log(std::max(at(static_cast<std::int64_t>(y)), kTiny) / sum);
+  }
+};
+
+// The label mean per output (class frequencies for multiclass), over every rank.
+std::vector<float> MeanTargets(Task task, std::int64_t k, std::span<const float> y,
+                               Communicator& comm) {
+  std::vector<double> sums(static_cast<std::size_t>(k + 1), 0.0);
+  for (float v : y)
+    sums[task == Task::kMulticlass ? static_cast<std::size_t>(v) : 0] +=
+        task == Task::kMulticlass ? 1.0 : v;
+  sums.back() = static_cast<double>(y.size());
+  comm.AllReduce(std::span<double>(sums), ReduceOp::kSum);
+  std::vector<float> base(static_cast<std::size_t>(k));
+  for (std::int64_t c = 0; c < k; ++c) {
+    base[static_cast<std::size_t>(c)] =
+        static_cast<float>(sums[static_cast<std::size_t>(c)] / std::max(sums.back(), 1.0));
+  }
+  return base;
+}
+
 }  // namespace
+
+GbdtOptions ForestDefaults(Task task, std::int64_t num_features) {
+  GbdtOptions o;
+  o.max_depth = 30;
+  o.min_data_in_leaf = 1;
+  o.min_child_weight = 0;
+  o.lambda = 0;
+  o.subsample = 1.0;
+  if (task != Task::kRegression && num_features > 0) {
+    const double m = std::max(1.0, std::floor(std::sqrt(static_cast<double>(num_features))));
+    o.colsample_bynode = m / static_cast<double>(num_features);
+  }
+  return o;
+}
+
+std::unique_ptr<models::TreeEnsemble> TrainForest(const GbdtOptions& options, Task task,
+                                                  int num_classes, const DataShard& train,
+                                                  Communicator& comm,
+                                                  const GbdtProgressFn& progress,
+                                                  ForestReport* report) {
+  Validate(options);
+  ESCALA_CHECK(options.early_stopping == 0, kInvalidArgument,
+               "early_stopping does not apply to a random forest (its trees are averaged, not "
+               "boosted)");
+  ESCALA_CHECK(options.objective == "auto" || options.objective == ResolveObjective("auto", task),
+               kInvalidArgument, "objective {}: a random forest fits the labels' mean (auto)",
+               options.objective);
+  const trees::ObjectiveFn obj{trees::ParseObjective(ResolveObjective("auto", task))};
+  const std::int64_t d = train.features.cols();
+  const std::int64_t k = task == Task::kMulticlass ? num_classes : 1;
+  ESCALA_CHECK(task != Task::kMulticlass || k >= 2, kInvalidArgument,
+               "multiclass needs >= 2 classes, got {}", num_classes);
+  CheckShard(train, d, "training");
+  const auto total = comm.AllReduceScalar<std::int64_t>(train.rows(), ReduceOp::kSum);
+  ESCALA_CHECK(total > 0, kInvalidArgument, "training data has no rows");
+  const std::vector<std::uint64_t> ids = GlobalIds(train, comm);
+  obj.CheckLabels(train.labels, k, ids);
+  const Bins bins = MakeBins(options, train, ids, comm);
+  CheckSomeFeatureVaries(bins);
+  GbdtOptions o = options;
+  o.learning_rate = 1.0f / static_cast<float>(options.rounds);
+  Forest f{o, task, train, comm, bins, ids, k, total, MeanTargets(task, k, train.labels, comm)};
+  f.oob_sum.assign(ids.size() * static_cast<std::size_t>(k), 0.0);
+  f.oob_count.assign(ids.size(), 0);
+  for (int round = 1; round <= options.rounds; ++round) {
+    f.Round(round);
+    if (progress) progress(round, std::numeric_limits<double>::quiet_NaN());
+  }
+  if (report != nullptr) *report = f.OutOfBag();
+  return std::make_unique<models::TreeEnsemble>(task, d, k, f.base, std::move(f.trees),
+                                                "random_forest");
+}
 
 void Validate(const GbdtOptions& o) {
   ESCALA_CHECK(o.rounds >= 1, kInvalidArgument, "rounds must be >= 1, got {}", o.rounds);

@@ -280,10 +280,23 @@ std::vector<P> RunParams() {
   };
 }
 
+// Tree parameters record that they were given: a random forest keeps its own defaults for the
+// others.
+std::vector<P> RecordedTreeParams() {
+  std::vector<P> params = TreeParams();
+  for (P& p : params) {
+    p.set = [set = p.set, name = p.info.name](TrainSpec& s, std::string_view v) {
+      set(s, v);
+      s.trees_given.insert(name);
+    };
+  }
+  return params;
+}
+
 ParamTable<TrainSpec> Build() {
   std::vector<P> all;
-  for (auto part : {DataParams(), ModelParams(), TreeParams(), OptimizerParams(), StoppingParams(),
-                    SelectionParams(), RunParams()}) {
+  for (auto part : {DataParams(), ModelParams(), RecordedTreeParams(), OptimizerParams(),
+                    StoppingParams(), SelectionParams(), RunParams()}) {
     for (auto& p : part) all.push_back(std::move(p));
   }
   return ParamTable<TrainSpec>(std::move(all));

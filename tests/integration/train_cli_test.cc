@@ -160,6 +160,34 @@ TEST(TrainCli, GbdtKeepsMissingValuesStopsEarlyAndExplainsItsPredictions) {
   EXPECT_NE(out.find("--contributions"), std::string::npos) << out;
 }
 
+// A forest takes its own defaults (full trees) except for the options given, reports its
+// out-of-bag loss and scores like any bundle.
+TEST(TrainCli, RandomForestKeepsGivenOptionsAndReportsOutOfBag) {
+  TempDir dir;
+  const std::string data = SourcePath("examples/data/penguins.csv");
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() + " train --data " + data +
+                           " --label species --model random_forest --rounds 40 --max-depth 4"
+                           " --valid-fraction 0.2 --out " +
+                           dir.File("f.bundle"),
+                       &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("out-of-bag logloss"), std::string::npos) << out;
+  const auto bundle = io::ModelBundle::Load(dir.File("f.bundle"));
+  EXPECT_EQ(bundle.model->kind(), "random_forest");
+  EXPECT_EQ(bundle.training_config.at("max_depth"), "4");
+  EXPECT_EQ(bundle.training_config.at("lambda"), "0");  // the forest's default, not gbdt's 1
+  EXPECT_NE(bundle.model->Describe().find("120 trees"), std::string::npos);
+  EXPECT_LT(std::stod(bundle.training_config.at("oob_logloss")), 0.3);
+  EXPECT_GT(bundle.metrics.at("valid_accuracy"), 0.9);
+  ASSERT_EQ(RunCommand(CliPath() + " score --model " + dir.File("f.bundle") + " --data " + data +
+                           " --out " + dir.File("p.csv"),
+                       &out),
+            0)
+      << out;
+}
+
 // --device cuda where no GPU can be used: a CPU build says it was built without CUDA, a CUDA build
 // that there is no device; either way exit status 1 before any work, and no bundle.
 // The library's one-call training (examples/train_table.cc, 40 lines) makes the command's bundle.

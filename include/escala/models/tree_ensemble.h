@@ -62,14 +62,18 @@ struct FeatureImportance {
 class TreeEnsemble final : public Model {
  public:
   // base_score: one value per output. objective: as trained ("squared_error", "huber",
-  // "poisson", "logistic", "softmax"; empty: the task's default); a "poisson" ensemble outputs
-  // exp(score), the others the score. Checks every tree's structure (children in range and after
-  // their parent, features in range, leaves finite, covers not negative); kInvalidArgument naming
-  // the tree and node.
+  // "poisson", "logistic", "softmax", "random_forest"; empty: the task's default); a "poisson"
+  // ensemble outputs exp(score); a "random_forest" (kind "random_forest") sums the mean of its
+  // trees, a value or class probabilities, and outputs it as logits (log-odds, log-probabilities)
+  // for the task's link; the others output the score. Checks every tree's structure (children in
+  // range and after their parent, features in range, leaves finite, covers not negative);
+  // kInvalidArgument naming the tree and node.
   TreeEnsemble(Task task, std::int64_t num_features, std::int64_t num_outputs,
                std::vector<float> base_score, std::vector<Tree> trees, std::string objective = {});
 
-  std::string_view kind() const override { return "gbdt"; }
+  std::string_view kind() const override {
+    return objective_ == "random_forest" ? "random_forest" : "gbdt";
+  }
   Task task() const override { return task_; }
   std::int64_t num_features() const override { return d_; }
   std::int64_t num_outputs() const override { return k_; }
@@ -88,11 +92,13 @@ class TreeEnsemble final : public Model {
   // TreeSHAP: out is rows x (num_outputs * (num_features + 1)); for output j, column
   // j * (d + 1) + f holds feature f's contribution and column j * (d + 1) + d the bias (the base
   // score plus the trees' cover-weighted mean). Each output's row sums to its raw score (before a
-  // poisson ensemble's exp). kFailedPrecondition without covers.
+  // poisson ensemble's exp; a forest's probability). kFailedPrecondition without covers.
   void Contributions(ConstMatrixViewF x, MatrixViewF out) const;
 
  private:
   void CheckTree(std::size_t t) const;
+  // The objective's output transform of one row's summed scores.
+  void Transform(float* scores) const;
   void AddTreeContributions(const Tree& tree, const float* row, double* phi) const;
 
   Task task_;

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,8 +56,11 @@ struct TrainSpec {
   std::vector<std::int64_t> hidden = {256, 256};
   models::Activation activation = models::Activation::kReLU;
   float dropout = 0.0f;
-  // gbdt: the boosting parameters (escala/train/gbdt.h).
+  // gbdt and random_forest: the tree parameters (escala/train/gbdt.h). A random_forest takes
+  // train::ForestDefaults for every option not named in trees_given (which the flag and config
+  // parsers fill; a library caller adds the names of the options it sets).
   GbdtOptions trees;
+  std::set<std::string> trees_given;
   // The feature pipeline's spec (docs/features.md); empty: numeric columns as they are.
   std::string pipeline = kDefaultPipeline;
   // Rows whose label is missing are dropped (with a count in the log) rather than refused.

@@ -34,6 +34,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 
@@ -96,6 +97,37 @@ std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, mode
                                                 int num_classes, const DataShard& train,
                                                 const DataShard* valid, Communicator& comm,
                                                 const GbdtProgressFn& progress = {});
+
+// ---- random forests ------------------------------------------------------------------------
+//
+// The same grower fits each tree to the labels (squared error: every split is the best variance
+// reduction; on 0/1 class indicators that is the Gini criterion) on a bootstrap sample: row i
+// enters tree t Poisson(subsample) times, drawn from a hash of (seed, t, its global id), so the
+// same rows for any number of workers. Leaves hold the mean label; the forest averages its
+// trees (regression: the value; binary and multiclass: the class probabilities, one tree per
+// class per round on the same sample). learning_rate and early stopping do not apply. Rows a
+// tree did not draw score its out-of-bag prediction.
+
+// The forest's defaults for options a caller left at GbdtOptions' (sklearn's and XGBoost's
+// forests): full trees (max_depth 30, min_data_in_leaf 1, min_child_weight 0, lambda 0), a
+// bootstrap sample as large as the data, and per node sqrt(d) of the d features for
+// classification, all of them for regression.
+GbdtOptions ForestDefaults(models::Task task, std::int64_t num_features);
+
+struct ForestReport {
+  std::string oob_metric;  // "mse" or "logloss"
+  double oob_loss = std::numeric_limits<double>::quiet_NaN();
+  std::int64_t oob_rows = 0;  // rows left out of at least one tree, all ranks
+};
+
+// Trains options.rounds trees (per output) as TrainGbdt does, a collective on every rank.
+// `progress` gets each round and NaN. Errors as TrainGbdt's; kInvalidArgument naming
+// early_stopping when it is set.
+std::unique_ptr<models::TreeEnsemble> TrainForest(const GbdtOptions& options, models::Task task,
+                                                  int num_classes, const DataShard& train,
+                                                  Communicator& comm,
+                                                  const GbdtProgressFn& progress = {},
+                                                  ForestReport* report = nullptr);
 
 }  // namespace escala::train
 

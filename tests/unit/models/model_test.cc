@@ -251,8 +251,8 @@ TEST(Models, SpecValidation) {
 }
 
 TEST(ModelRegistry, KindsAreRegisteredByNameAndUnknownOnesAreListed) {
-  EXPECT_EQ(ModelKinds(),
-            (std::vector<std::string>{"linear", "logistic", "softmax", "mlp", "gbdt"}));
+  EXPECT_EQ(ModelKinds(), (std::vector<std::string>{"linear", "logistic", "softmax", "mlp", "gbdt",
+                                                    "random_forest"}));
   ModelSpec spec;
   spec.kind = "forest";
   spec.num_features = 3;
@@ -261,9 +261,9 @@ TEST(ModelRegistry, KindsAreRegisteredByNameAndUnknownOnesAreListed) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
-    EXPECT_NE(
-        std::string(e.what()).find("'forest' (expected linear, logistic, softmax, mlp or gbdt)"),
-        std::string::npos)
+    EXPECT_NE(std::string(e.what()).find(
+                  "'forest' (expected linear, logistic, softmax, mlp, gbdt or random_forest)"),
+              std::string::npos)
         << e.what();
   }
   // A registered kind that gradient trainers do not build is refused by name.

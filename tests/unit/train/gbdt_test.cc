@@ -409,6 +409,92 @@ TEST(Gbdt, EarlyStoppingKeepsTheBestRound) {
   EXPECT_EQ(losses.size(), best + 1 + 5);
 }
 
+std::unique_ptr<models::TreeEnsemble> ForestAlone(const GbdtOptions& o, Task task, int classes,
+                                                  const Data& train, ForestReport* report) {
+  auto comm = MakeSelfCommunicator();
+  return TrainForest(o, task, classes, Shard(train), *comm, {}, report);
+}
+
+TEST(RandomForest, LearnsAnInteractionInEveryTaskAndReportsItsOutOfBagLoss) {
+  for (Task task : {Task::kRegression, Task::kBinary, Task::kMulticlass}) {
+    GbdtOptions o = ForestDefaults(task, 5);
+    o.rounds = 30;
+    const Data train = MakeData(3000, 5, task, 1), test = MakeData(1000, 5, task, 2);
+    ForestReport oob;
+    const auto model = ForestAlone(o, task, task == Task::kMulticlass ? 3 : 0, train, &oob);
+    EXPECT_EQ(model->kind(), "random_forest");
+    const MatrixF p = Predict(*model, test.x);
+    double test_loss = 0;
+    if (task == Task::kRegression) {
+      for (std::int64_t i = 0; i < p.rows(); ++i) {
+        test_loss += std::pow(p(i, 0) - test.y[static_cast<std::size_t>(i)], 2);
+      }
+      test_loss /= static_cast<double>(p.rows());
+      EXPECT_LT(test_loss, 0.6);
+      EXPECT_EQ(oob.oob_metric, "mse");
+    } else {
+      EXPECT_GT(Accuracy(p, test.y), task == Task::kBinary ? 0.88 : 0.93) << TaskName(task);
+      for (std::int64_t i = 0; i < p.rows(); ++i) {
+        const auto y = static_cast<std::int64_t>(test.y[static_cast<std::size_t>(i)]);
+        const float py = p.cols() == 1 ? (y == 1 ? p(i, 0) : 1 - p(i, 0)) : p(i, y);
+        test_loss -= std::log(std::max(py, 1e-7f));
+      }
+      test_loss /= static_cast<double>(p.rows());
+      EXPECT_EQ(oob.oob_metric, "logloss");
+    }
+    // Out-of-bag rows are rows the trees did not see: their loss estimates the test loss (from
+    // about a third of the trees: pessimistic where the trees' variance dominates, as in
+    // regression without noise, where it stays far below the target's variance of about 10).
+    EXPECT_GT(oob.oob_rows, 2900);
+    if (task == Task::kRegression) {
+      EXPECT_GT(oob.oob_loss, 0.5 * test_loss);
+      EXPECT_LT(oob.oob_loss, 0.2);
+    } else {
+      EXPECT_NEAR(oob.oob_loss, test_loss, 0.35 * test_loss) << TaskName(task);
+    }
+  }
+}
+
+TEST(RandomForest, OneTwoAndFourWorkersGrowTheSameForest) {
+  GbdtOptions o = ForestDefaults(Task::kBinary, 6);
+  o.rounds = 5;
+  o.max_depth = 6;
+  o.bin_sample_rows = 500;
+  const Data all = MakeData(2000, 6, Task::kBinary, 3);
+  ForestReport alone_oob;
+  const std::string alone =
+      models::SerializeModel(*ForestAlone(o, Task::kBinary, 0, all, &alone_oob));
+  for (int world : {2, 4}) {
+    std::vector<std::string> got(static_cast<std::size_t>(world));
+    std::vector<ForestReport> oob(static_cast<std::size_t>(world));
+    RunOnThreadRanks(world, [&](Communicator& comm) {
+      const std::int64_t n = all.x.rows();
+      const std::int64_t begin = n * comm.rank() / world, end = n * (comm.rank() + 1) / world;
+      std::vector<std::uint64_t> ids;
+      for (std::int64_t i = begin; i < end; ++i) ids.push_back(static_cast<std::uint64_t>(i));
+      const std::span<const float> y(all.y.data() + begin, static_cast<std::size_t>(end - begin));
+      const DataShard shard{std::as_const(all.x).view().Rows(begin, end - begin), y, ids};
+      const auto r = static_cast<std::size_t>(comm.rank());
+      got[r] = models::SerializeModel(*TrainForest(o, Task::kBinary, 0, shard, comm, {}, &oob[r]));
+    });
+    for (std::size_t r = 0; r < got.size(); ++r) {
+      EXPECT_EQ(got[r], alone) << world << " workers";
+      EXPECT_EQ(oob[r].oob_rows, alone_oob.oob_rows);
+      EXPECT_NEAR(oob[r].oob_loss, alone_oob.oob_loss, 1e-9);
+    }
+  }
+}
+
+TEST(RandomForest, BoostingOnlyOptionsAreRefused) {
+  const Data d = MakeData(200, 3, Task::kBinary, 9);
+  GbdtOptions o = ForestDefaults(Task::kBinary, 3);
+  o.early_stopping = 3;
+  EXPECT_THROW(ForestAlone(o, Task::kBinary, 0, d, nullptr), Error);
+  o = ForestDefaults(Task::kBinary, 3);
+  o.objective = "poisson";
+  EXPECT_THROW(ForestAlone(o, Task::kBinary, 0, d, nullptr), Error);
+}
+
 TEST(TreeEnsemble, AMalformedTreeIsRefusedNamingTheNode) {
   models::Tree t;
   t.AddLeaf(0.0f);
