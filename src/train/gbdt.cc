@@ -328,24 +328,32 @@ struct ChildLimits {
   }
 };
 
-// The best split of feature f given its histogram slice, if better than `best`.
+// The best split of feature f given its histogram slice, if better than `best`. Candidates come
+// in XGBoost's order, so that of equal gains (partitions that differ only in empty bins) the
+// same one is kept: missing values right with the values scanned up, the last candidate sending
+// every value left (present against missing); then, when the node has missing values, missing
+// values left with the values scanned down.
 void ScanFeature(const Bins& b, const Hist& hist, std::int64_t f, const GH& sum,
                  const GbdtOptions& o, Scales sc, const ChildLimits& lim, Split* best) {
   const std::uint32_t nb = b.value_bins(f);
   const GH* h = hist.data() + b.offset[static_cast<std::size_t>(f)];
-  const GH missing = h[nb];
   const double parent = Score(sum, o, sc);
+  const auto consider = [&](const GH& l, std::uint32_t s, bool default_left) {
+    const GH r = sum - l;
+    if (!lim.Fits(l) || !lim.Fits(r)) return;
+    const double gain = Score(l, o, sc) + Score(r, o, sc) - parent;
+    if (gain > best->gain) *best = {gain, f, s, default_left, l, r};
+  };
   GH left;
-  for (std::uint32_t s = 0; s + 1 < nb; ++s) {
+  for (std::uint32_t s = 0; s < nb; ++s) {
     left += h[s];
-    for (const bool dl : {false, true}) {
-      GH l = left;
-      if (dl) l += missing;
-      const GH r = sum - l;
-      if (!lim.Fits(l) || !lim.Fits(r)) continue;
-      const double gain = Score(l, o, sc) + Score(r, o, sc) - parent;
-      if (gain > best->gain) *best = {gain, f, s, dl, l, r};
-    }
+    consider(left, s, false);
+  }
+  if (h[nb].h == 0) return;  // no missing value here: the other direction is the same splits
+  GH right;
+  for (std::uint32_t s = nb - 1; s-- > 0;) {
+    right += h[s + 1];
+    consider(sum - right, s, true);
   }
 }
 
@@ -462,7 +470,8 @@ struct Grower {
     const auto i = static_cast<std::size_t>(n.id);
     const std::int32_t l = AddNode(s.left), r = AddNode(s.right);
     tree.feature[i] = static_cast<std::int32_t>(s.feature);
-    tree.threshold[i] = b.cuts[static_cast<std::size_t>(s.feature)][s.bin];
+    const auto& cuts = b.cuts[static_cast<std::size_t>(s.feature)];
+    tree.threshold[i] = s.bin < cuts.size() ? cuts[s.bin] : std::numeric_limits<float>::infinity();
     tree.left[i] = l;
     tree.right[i] = r;
     tree.default_left[i] = s.default_left ? 1 : 0;
