@@ -33,6 +33,15 @@ mkdir -p "$out/repo/penguins/1"
   --epochs 60 --batch-size 32 --lr 0.01 --early-stopping 8 --valid-fraction 0.2 \
   --pipeline "$pipeline" --history "$out/history_v1.csv" \
   --out "$out/repo/penguins/1/model.bundle"
+echo "beside it, boosted trees on the same 2 workers (histograms all-reduced per level; missing"
+echo "values go the way each split learned; early stopping keeps the best round)"
+mkdir -p "$out/repo/penguins_trees/1"
+"$escala" launch --nproc 2 -- "$escala" train --data "$data" --label species --model gbdt \
+  --rounds 200 --max-depth 4 --learning-rate 0.1 --early-stopping 10 --valid-fraction 0.2 \
+  --out "$out/repo/penguins_trees/1/model.bundle"
+"$escala" score --model "$out/repo/penguins_trees/1/model.bundle" --data "$data" --contributions \
+  --out "$out/trees_contributions.csv"
+echo "(each row's TreeSHAP contributions: $out/trees_contributions.csv)"
 
 stage "3. serve: Open Inference Protocol over gRPC, metrics over HTTP"
 "$escala" serve --model-repository "$out/repo" --address 127.0.0.1 --grpc-port 0 --http-port 0 \
@@ -43,8 +52,14 @@ for _ in $(seq 100); do grep -q "grpc port" "$out/serve.out" 2>/dev/null && brea
 read -r grpc http < <(sed -n 's/.*grpc port \([0-9]*\), http port \([0-9]*\).*/\1 \2/p' "$out/serve.out")
 echo "server up: gRPC 127.0.0.1:$grpc, HTTP 127.0.0.1:$http"
 
-stage "4. query the running server"
+stage "4. query the running server: the MLP, then the trees"
 "$escala" query --server "127.0.0.1:$grpc" --model penguins --data "$data" --rows 5
+for _ in $(seq 50); do
+  "$escala" query --server "127.0.0.1:$grpc" --model penguins_trees --data "$data" --rows 1 \
+    >/dev/null 2>&1 && break
+  sleep 0.2
+done
+"$escala" query --server "127.0.0.1:$grpc" --model penguins_trees --data "$data" --rows 5
 
 stage "5. retrain on new data (warm start) and hot-swap version 2 into the running server"
 mkdir -p "$out/repo/penguins/2"
