@@ -401,19 +401,47 @@ void CheckTreeSpec(const TrainSpec& s) {
                "gbdt trains on the CPU; the GPU backend trains linear models and MLPs");
 }
 
+// "feature=1,other=-1" as one constraint per feature of the pipeline's output.
+std::vector<int> MonotoneConstraints(const std::string& text,
+                                     const std::vector<std::string>& names) {
+  std::vector<int> out(names.size(), 0);
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find(',', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(start, end - start);
+    start = end + 1;
+    const std::size_t eq = item.rfind('=');
+    const std::string name = item.substr(0, eq);
+    const std::string dir = eq == std::string::npos ? "" : item.substr(eq + 1);
+    ESCALA_CHECK(dir == "1" || dir == "+1" || dir == "-1" || dir == "0", kInvalidArgument,
+                 "monotone_constraints: '{}' is not feature=1, feature=-1 or feature=0", item);
+    const auto it = std::find(names.begin(), names.end(), name);
+    ESCALA_CHECK(it != names.end(), kInvalidArgument,
+                 "monotone_constraints: no feature '{}' after the pipeline (features: {})", name,
+                 ShortList(names));
+    out[static_cast<std::size_t>(it - names.begin())] = std::stoi(dir);
+  }
+  return out;
+}
+
 // The spec's tree options with the shared stopping and seed settings (early stopping is off
 // unless asked for, as in XGBoost and LightGBM); a forest's defaults where none was given.
-GbdtOptions TreeOptionsFor(const TrainSpec& spec, models::Task task, std::int64_t features) {
+GbdtOptions TreeOptionsFor(const TrainSpec& spec, models::Task task,
+                           const std::vector<std::string>& features) {
   GbdtOptions t = spec.trees;
   if (spec.model == "random_forest") {
     TrainSpec forest;
-    forest.trees = ForestDefaults(task, features);
+    forest.trees = ForestDefaults(task, static_cast<std::int64_t>(features.size()));
     for (const std::string& name : spec.trees_given) {
       TrainParams().Set(forest, name, TrainParams().Find(name)->get(spec), name);
     }
     t = forest.trees;
   }
   t.early_stopping = spec.early_stopping.value_or(0);
+  if (!spec.monotone_constraints.empty()) {
+    t.monotone = MonotoneConstraints(spec.monotone_constraints, features);
+  }
   t.min_delta = spec.options.early_stopping.min_delta;
   t.seed = spec.options.seed;
   return t;
@@ -440,6 +468,7 @@ std::map<std::string, std::string> TreesConfig(const GbdtOptions& t, const std::
           {"colsample_bynode", fmt::format("{}", t.colsample_bynode)},
           {"early_stopping", std::to_string(t.early_stopping)},
           {"seed", std::to_string(t.seed)},
+          {"monotone_constraints", fmt::format("{}", fmt::join(t.monotone, ","))},
           {"pipeline", pipeline.spec()},
           {"workers", std::to_string(workers)}};
 }
@@ -470,7 +499,7 @@ void TrainTrees(const TrainSpec& spec, models::Task task, const std::vector<std:
   const bool leader = comm.rank() == 0;
   const DataShard train{std::as_const(e.x).view(), e.y, e.ids};
   const DataShard valid{std::as_const(e.xv).view(), e.yv, {}};
-  const GbdtOptions options = TreeOptionsFor(spec, task, e.x.cols());
+  const GbdtOptions options = TreeOptionsFor(spec, task, pipeline.output_names());
   const int rounds = options.rounds;
   const bool forest = spec.model == "random_forest";
   const std::string objective =

@@ -301,19 +301,34 @@ double Score(const GH& s, const GbdtOptions& o, Scales sc) {
   return h > 0 ? g * g / h : 0.0;
 }
 
-double LeafValue(const GH& s, const GbdtOptions& o, Scales sc) {
-  const double g = SoftThreshold(static_cast<double>(s.g) / sc.g, o.alpha);
-  const double h = static_cast<double>(s.h) / sc.h + o.lambda;
-  return h > 0 ? -o.learning_rate * g / h : 0.0;
-}
-
 struct Split {
   double gain = 0;
   std::int64_t feature = -1;
   std::uint32_t bin = 0;  // left: value bins <= bin
   bool default_left = false;
   GH left, right;
+  double wl = 0, wr = 0;  // the children's weights (with monotone constraints)
 };
+
+// The range a node's weight (its leaf value before the learning rate) must stay in: monotone
+// constraints narrow it at every split on a constrained feature, as XGBoost's do.
+struct Bounds {
+  double lower = -std::numeric_limits<double>::infinity();
+  double upper = std::numeric_limits<double>::infinity();
+};
+
+// The best weight of a node's sums within its bounds.
+double Weight(const GH& s, const GbdtOptions& o, Scales sc, const Bounds& bd) {
+  const double g = SoftThreshold(static_cast<double>(s.g) / sc.g, o.alpha);
+  const double h = static_cast<double>(s.h) / sc.h + o.lambda;
+  return h > 0 ? std::clamp(-g / h, bd.lower, bd.upper) : 0.0;
+}
+
+// The loss reduction (x2) of weight w on a node's sums: -(2 G w + (H + lambda) w^2).
+double GainOfWeight(const GH& s, double w, const GbdtOptions& o, Scales sc) {
+  const double g = static_cast<double>(s.g) / sc.g, h = static_cast<double>(s.h) / sc.h;
+  return -(2 * g * w + (h + o.lambda) * w * w);
+}
 
 // What a child must hold: min_child_weight of hessian, min_data_in_leaf rows (estimated from its
 // share of the node's hessian and exact row count).
@@ -334,15 +349,26 @@ struct ChildLimits {
 // every value left (present against missing); then, when the node has missing values, missing
 // values left with the values scanned down.
 void ScanFeature(const Bins& b, const Hist& hist, std::int64_t f, const GH& sum,
-                 const GbdtOptions& o, Scales sc, const ChildLimits& lim, Split* best) {
+                 const GbdtOptions& o, Scales sc, const ChildLimits& lim, const Bounds& bd,
+                 Split* best) {
   const std::uint32_t nb = b.value_bins(f);
   const GH* h = hist.data() + b.offset[static_cast<std::size_t>(f)];
-  const double parent = Score(sum, o, sc);
+  const bool constrained = !o.monotone.empty();
+  const int c = constrained ? o.monotone[static_cast<std::size_t>(f)] : 0;
+  const double parent =
+      constrained ? GainOfWeight(sum, Weight(sum, o, sc, bd), o, sc) : Score(sum, o, sc);
   const auto consider = [&](const GH& l, std::uint32_t s, bool default_left) {
     const GH r = sum - l;
     if (!lim.Fits(l) || !lim.Fits(r)) return;
-    const double gain = Score(l, o, sc) + Score(r, o, sc) - parent;
-    if (gain > best->gain) *best = {gain, f, s, default_left, l, r};
+    if (!constrained) {
+      const double gain = Score(l, o, sc) + Score(r, o, sc) - parent;
+      if (gain > best->gain) *best = {gain, f, s, default_left, l, r};
+      return;
+    }
+    const double wl = Weight(l, o, sc, bd), wr = Weight(r, o, sc, bd);
+    if (c * (wl - wr) > 0) return;  // against the feature's direction
+    const double gain = GainOfWeight(l, wl, o, sc) + GainOfWeight(r, wr, o, sc) - parent;
+    if (gain > best->gain) *best = {gain, f, s, default_left, l, r, wl, wr};
   };
   GH left;
   for (std::uint32_t s = 0; s < nb; ++s) {
@@ -365,6 +391,7 @@ struct Node {
   GH sum;                  // over all ranks
   std::int64_t count = 0;  // rows, over all ranks
   Hist hist;               // over all ranks
+  Bounds bounds;           // of its weight
 };
 
 // Sums the nodes' histograms and row counts over every rank, in one all-reduce.
@@ -429,7 +456,9 @@ struct Grower {
                           static_cast<double>(n.count) / static_cast<double>(n.sum.h)};
     const std::vector<std::int32_t> node_features =
         SampleFeatures(features, o.colsample_bynode, HashCombine(key, std::uint64_t(n.id) + 1));
-    for (std::int32_t f : node_features) ScanFeature(b, n.hist, f, n.sum, o, sc, lim, &best);
+    for (std::int32_t f : node_features) {
+      ScanFeature(b, n.hist, f, n.sum, o, sc, lim, n.bounds, &best);
+    }
     return best;
   }
 
@@ -462,7 +491,24 @@ struct Grower {
   }
 
   void MakeLeaf(const Node& n) {
-    tree.value[static_cast<std::size_t>(n.id)] = static_cast<float>(LeafValue(n.sum, o, sc));
+    tree.value[static_cast<std::size_t>(n.id)] =
+        static_cast<float>(o.learning_rate * Weight(n.sum, o, sc, n.bounds));
+  }
+
+  // The children's bounds: a split on a constrained feature divides the range at the middle of
+  // the two weights, the increasing side above it.
+  std::pair<Bounds, Bounds> ChildBounds(const Node& n, const Split& s) const {
+    const int c = o.monotone.empty() ? 0 : o.monotone[static_cast<std::size_t>(s.feature)];
+    Bounds l = n.bounds, r = n.bounds;
+    const double mid = (s.wl + s.wr) / 2;
+    if (c > 0) {
+      l.upper = mid;
+      r.lower = mid;
+    } else if (c < 0) {
+      l.lower = mid;
+      r.upper = mid;
+    }
+    return {l, r};
   }
 
   // Turns node n into a split; returns its two children (histograms still to fill).
@@ -478,7 +524,8 @@ struct Grower {
     tree.gain[i] = static_cast<float>(s.gain);
     split_bin[i] = s.bin;
     const std::size_t mid = Partition(n, s);
-    return {Node{l, n.begin, mid, s.left, 0, {}}, Node{r, mid, n.end, s.right, 0, {}}};
+    const auto [lb, rb] = ChildBounds(n, s);
+    return {Node{l, n.begin, mid, s.left, 0, {}, lb}, Node{r, mid, n.end, s.right, 0, {}, rb}};
   }
 
   // Fills the children's histograms: the smaller (by global hessian, the same on every rank) is
@@ -524,7 +571,7 @@ struct Grower {
   }
 
   Node Root() {
-    Node root{0, 0, order.size(), {}, 0, {}};
+    Node root{0, 0, order.size(), {}, 0, {}, {}};
     BuildHist(b, gh, order, &root.hist);
     AllReduceHists({&root}, comm);
     // Every row is in exactly one of feature 0's bins (its missing bin included).
@@ -647,6 +694,12 @@ void CheckShard(const DataShard& s, std::int64_t d, const char* what) {
   ESCALA_CHECK(s.rows() < (std::int64_t{1} << 32), kInvalidArgument,
                "{} data: {} rows on one worker; trees train on at most 2^32 per worker", what,
                s.rows());
+}
+
+void CheckMonotone(const GbdtOptions& o, std::int64_t d) {
+  ESCALA_CHECK(o.monotone.empty() || static_cast<std::int64_t>(o.monotone.size()) == d,
+               kInvalidArgument, "monotone_constraints: {} constraints for {} features",
+               o.monotone.size(), d);
 }
 
 // A model that can never split is refused rather than returned as a constant.
@@ -921,6 +974,7 @@ std::unique_ptr<models::TreeEnsemble> TrainForest(const GbdtOptions& options, Ta
   ESCALA_CHECK(task != Task::kMulticlass || k >= 2, kInvalidArgument,
                "multiclass needs >= 2 classes, got {}", num_classes);
   CheckShard(train, d, "training");
+  CheckMonotone(options, d);
   const auto total = comm.AllReduceScalar<std::int64_t>(train.rows(), ReduceOp::kSum);
   ESCALA_CHECK(total > 0, kInvalidArgument, "training data has no rows");
   const std::vector<std::uint64_t> ids = GlobalIds(train, comm);
@@ -965,6 +1019,11 @@ void Validate(const GbdtOptions& o) {
                                 {"colsample_bynode", o.colsample_bynode}}) {
     ESCALA_CHECK(v > 0 && v <= 1, kInvalidArgument, "{} must be in (0, 1], got {}", name, v);
   }
+  for (std::size_t f = 0; f < o.monotone.size(); ++f) {
+    ESCALA_CHECK(o.monotone[f] >= -1 && o.monotone[f] <= 1, kInvalidArgument,
+                 "monotone_constraints: feature {} has {}; a constraint is -1, 0 or 1", f,
+                 o.monotone[f]);
+  }
   ESCALA_CHECK(o.huber_delta > 0, kInvalidArgument, "huber_delta must be > 0, got {}",
                o.huber_delta);
   ESCALA_CHECK(o.early_stopping >= 0 && o.min_delta >= 0, kInvalidArgument,
@@ -984,6 +1043,7 @@ std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, Task
   ESCALA_CHECK(k >= 1 && (task != Task::kMulticlass || k >= 2), kInvalidArgument,
                "multiclass needs >= 2 classes, got {}", num_classes);
   CheckShard(train, d, "training");
+  CheckMonotone(options, d);
   if (valid != nullptr) CheckShard(*valid, d, "validation");
   const auto total = comm.AllReduceScalar<std::int64_t>(train.rows(), ReduceOp::kSum);
   ESCALA_CHECK(total > 0, kInvalidArgument, "training data has no rows");

@@ -154,6 +154,11 @@ std::vector<P> TreeParams() {
       param::Number<TrainSpec>(
           "colsample_bynode", "trees", "gbdt: fraction of the tree's features each node sees",
           [](auto& s) -> auto& { return s.trees.colsample_bynode; }, Fraction()),
+      param::Text<TrainSpec>(
+          "monotone_constraints", "trees",
+          "gbdt: 'feature=1,other=-1': the prediction only increases (1) or decreases (-1) with "
+          "these features (names after the pipeline)",
+          [](auto& s) -> auto& { return s.monotone_constraints; }),
   };
 }
 

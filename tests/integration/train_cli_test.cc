@@ -120,6 +120,14 @@ TEST(TrainCli, GbdtKeepsMissingValuesStopsEarlyAndExplainsItsPredictions) {
   EXPECT_NE(out.find("early stop after"), std::string::npos) << out;
   EXPECT_NE(out.find("feature importance"), std::string::npos) << out;
   EXPECT_NE(out.find("valid mse"), std::string::npos) << out;
+  EXPECT_EQ(RunCommand(CliPath() + " train --data " + data +
+                           " --label body_mass_g --drop-missing-labels --model gbdt"
+                           " --monotone-constraints flipper_length_mm=1,wingspan=1 --out " +
+                           dir.File("x.bundle"),
+                       &out),
+            2)
+      << out;
+  EXPECT_NE(out.find("no feature 'wingspan'"), std::string::npos) << out;
   const auto bundle = io::ModelBundle::Load(dir.File("m.bundle"));
   EXPECT_TRUE(bundle.pipeline.keep_missing());
   EXPECT_EQ(bundle.model->Describe().find("500 trees"), std::string::npos);  // the best round

@@ -61,6 +61,9 @@ struct TrainSpec {
   // parsers fill; a library caller adds the names of the options it sets).
   GbdtOptions trees;
   std::set<std::string> trees_given;
+  // Trees: "feature=1,other=-1" by the pipeline's output feature names (escala info lists
+  // them); replaces trees.monotone when not empty.
+  std::string monotone_constraints;
   // The feature pipeline's spec (docs/features.md); empty: numeric columns as they are.
   std::string pipeline = kDefaultPipeline;
   // Rows whose label is missing are dropped (with a count in the log) rather than refused.

@@ -37,6 +37,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "escala/core/communicator.h"
 #include "escala/models/tree_ensemble.h"
@@ -71,6 +72,11 @@ struct GbdtOptions {
   int early_stopping = 0;         // rounds without improvement before stopping (0: off)
   double min_delta = 0.0;         // smallest validation-loss improvement that counts
   std::uint64_t seed = 0;         // row and feature sampling
+  // Empty, or one per feature: 1 the prediction may only increase with the feature, -1 only
+  // decrease, 0 free (XGBoost's monotone_constraints: a split on a constrained feature whose
+  // children's weights go the wrong way is not made, and its children's weights are bounded by
+  // the middle of the two, so the whole tree keeps the direction).
+  std::vector<int> monotone;
 };
 
 // Throws kInvalidArgument naming the first option out of range.

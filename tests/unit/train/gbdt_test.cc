@@ -142,7 +142,60 @@ TEST(Gbdt, OneTwoAndFourWorkersGrowTheSameTrees) {
   GbdtOptions leafwise = plain;
   leafwise.max_leaves = 12;
   leafwise.max_depth = 8;
-  for (const GbdtOptions& o : {plain, sampled, leafwise}) ExpectSameTreesOnOneTwoAndFour(o);
+  GbdtOptions monotone = plain;
+  monotone.monotone = {1, -1, 0, 0, 0, 0};
+  for (const GbdtOptions& o : {plain, sampled, leafwise, monotone}) {
+    ExpectSameTreesOnOneTwoAndFour(o);
+  }
+}
+
+TEST(Gbdt, MonotoneConstraintsHoldEverywhere) {
+  // y rises with x0 overall but wiggles (sin), falls with x1, and x2 interacts with x0.
+  const std::int64_t n = 4000;
+  Data d{MatrixF(n, 3), std::vector<float>(static_cast<std::size_t>(n))};
+  std::mt19937_64 rng(13);
+  std::uniform_real_distribution<float> u(-3, 3);
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (int j = 0; j < 3; ++j) d.x(i, j) = u(rng);
+    d.y[static_cast<std::size_t>(i)] =
+        d.x(i, 0) + 1.5f * std::sin(3 * d.x(i, 0)) - d.x(i, 1) + d.x(i, 0) * d.x(i, 2) * 0.5f;
+  }
+  GbdtOptions o;
+  o.rounds = 40;
+  o.max_depth = 4;
+  const auto increasing_in_x0 = [&](const models::Model& m) {
+    // For 20 random rows, predictions along a grid of x0 never go down.
+    bool ok = true;
+    for (int r = 0; r < 20; ++r) {
+      MatrixF grid(61, 3);
+      const float x1 = u(rng), x2 = u(rng);
+      for (int k = 0; k <= 60; ++k) {
+        grid(k, 0) = -3.0f + 0.1f * static_cast<float>(k);
+        grid(k, 1) = x1;
+        grid(k, 2) = x2;
+      }
+      const MatrixF p = Predict(m, grid);
+      for (int k = 1; k <= 60; ++k) ok = ok && p(k, 0) >= p(k - 1, 0) - 1e-6f;
+    }
+    return ok;
+  };
+  EXPECT_FALSE(increasing_in_x0(*TrainAlone(o, Task::kRegression, 0, d)));  // the sin shows
+  o.monotone = {1, -1, 0};
+  const auto model = TrainAlone(o, Task::kRegression, 0, d);
+  EXPECT_TRUE(increasing_in_x0(*model));
+  // And it still learns: the constrained fit explains most of the variance.
+  const MatrixF p = Predict(*model, d.x);
+  double se = 0, var = 0, mean = 0;
+  for (float v : d.y) mean += v / static_cast<double>(n);
+  for (std::int64_t i = 0; i < n; ++i) {
+    se += std::pow(p(i, 0) - d.y[static_cast<std::size_t>(i)], 2);
+    var += std::pow(d.y[static_cast<std::size_t>(i)] - mean, 2);
+  }
+  EXPECT_LT(se, 0.35 * var);
+  o.monotone = {1, 2, 0};
+  EXPECT_THROW(TrainAlone(o, Task::kRegression, 0, d), Error);
+  o.monotone = {1, 0};  // one per feature
+  EXPECT_THROW(TrainAlone(o, Task::kRegression, 0, d), Error);
 }
 
 TEST(Gbdt, LeafWiseGrowthStopsAtMaxLeaves) {
