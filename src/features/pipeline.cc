@@ -65,6 +65,10 @@ Pipeline Pipeline::FromSpec(std::string_view spec) {
 const std::string& Pipeline::spec() const {
   return impl_->spec;
 }
+const std::vector<std::int64_t>& Pipeline::output_categories() const {
+  return impl_->output_categories;
+}
+
 bool Pipeline::keep_missing() const {
   return impl_->keep_missing;
 }

@@ -142,6 +142,7 @@ struct Pipeline::Impl {
   std::vector<Slot> slots;
   std::vector<Op> ops;
   std::vector<int> output_slots;
+  std::vector<std::int64_t> output_categories;  // per output: an ordinal code's categories, or 0
 
   void Compile();
   // One op per input column, reading it into a slot of its own; the slots become live.

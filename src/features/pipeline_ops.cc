@@ -348,6 +348,15 @@ void Pipeline::Impl::Compile() {
     names.push_back(sl.name);
   }
   outputs = std::move(names);
+  output_categories.assign(live.size(), 0);
+  for (const Op& op : ops) {
+    if (op.kind != OpKind::kOrdinal) continue;
+    const auto at = std::find(live.begin(), live.end(), op.outs[0]);
+    if (at != live.end()) {
+      output_categories[static_cast<std::size_t>(at - live.begin())] =
+          static_cast<std::int64_t>(op.vocab.size());
+    }
+  }
   FuseElementwise();
 }
 

@@ -22,16 +22,41 @@ std::int32_t Tree::AddLeaf(float v) {
   value.push_back(v);
   cover.push_back(0.0f);
   gain.push_back(0.0f);
+  if (!cat_begin.empty()) {
+    cat_begin.push_back(0);
+    cat_end.push_back(0);
+  }
   return static_cast<std::int32_t>(feature.size() - 1);
+}
+
+bool Tree::InCategorySet(std::size_t node, float v) const {
+  if (!(v >= 0)) return false;
+  const auto words = static_cast<float>(cat_end[node] - cat_begin[node]);
+  if (!(v < 32 * words) || v != std::floor(v)) return false;
+  const auto c = static_cast<std::uint32_t>(v);
+  return ((cat_bits[static_cast<std::size_t>(cat_begin[node]) + c / 32] >> (c % 32)) & 1u) != 0;
+}
+
+void Tree::SetCategories(std::size_t node, const std::vector<std::uint32_t>& left_codes) {
+  if (cat_begin.empty()) {
+    cat_begin.assign(size(), 0);
+    cat_end.assign(size(), 0);
+  }
+  const std::uint32_t top = *std::max_element(left_codes.begin(), left_codes.end());
+  const auto begin = static_cast<std::int32_t>(cat_bits.size());
+  cat_bits.resize(cat_bits.size() + top / 32 + 1, 0u);
+  for (std::uint32_t c : left_codes) {
+    cat_bits[static_cast<std::size_t>(begin) + c / 32] |= 1u << (c % 32);
+  }
+  cat_begin[node] = begin;
+  cat_end[node] = static_cast<std::int32_t>(cat_bits.size());
 }
 
 std::int32_t Tree::LeafOf(const float* row) const {
   std::int32_t n = 0;
   while (feature[static_cast<std::size_t>(n)] >= 0) {
     const auto i = static_cast<std::size_t>(n);
-    const float v = row[feature[i]];
-    const bool go_left = std::isnan(v) ? default_left[i] != 0 : v < threshold[i];
-    n = go_left ? left[i] : right[i];
+    n = GoesLeft(i, row[feature[i]]) ? left[i] : right[i];
   }
   return n;
 }
@@ -88,6 +113,16 @@ void TreeEnsemble::CheckTree(std::size_t t) const {
   for (std::size_t i = 0; i < tr.cover.size(); ++i) {
     ESCALA_CHECK(tr.cover[i] >= 0, kInvalidArgument, "tree {} node {}: cover {}", t, i,
                  tr.cover[i]);
+  }
+  ESCALA_CHECK(tr.cat_begin.size() == tr.cat_end.size() &&
+                   (tr.cat_begin.empty() || tr.cat_begin.size() == n),
+               kInvalidArgument, "tree {}: {} category ranges for {} nodes", t, tr.cat_begin.size(),
+               n);
+  for (std::size_t i = 0; i < tr.cat_begin.size(); ++i) {
+    ESCALA_CHECK(tr.cat_begin[i] >= 0 && tr.cat_begin[i] <= tr.cat_end[i] &&
+                     static_cast<std::size_t>(tr.cat_end[i]) <= tr.cat_bits.size(),
+                 kInvalidArgument, "tree {} node {}: categories [{}, {}) of {} words", t, i,
+                 tr.cat_begin[i], tr.cat_end[i], tr.cat_bits.size());
   }
   for (std::size_t i = 0; i < n; ++i) {
     const std::int32_t f = tr.feature[i];
@@ -205,6 +240,9 @@ void SaveTrees(const Model& model, pb::Model* out) {
     p->mutable_value()->Assign(t.value.begin(), t.value.end());
     p->mutable_cover()->Assign(t.cover.begin(), t.cover.end());
     p->mutable_gain()->Assign(t.gain.begin(), t.gain.end());
+    p->mutable_cat_begin()->Assign(t.cat_begin.begin(), t.cat_begin.end());
+    p->mutable_cat_end()->Assign(t.cat_end.begin(), t.cat_end.end());
+    p->mutable_cat_bits()->Assign(t.cat_bits.begin(), t.cat_bits.end());
   }
   out->set_objective(m.objective());
 }
@@ -221,6 +259,9 @@ std::unique_ptr<Model> LoadTrees(const pb::Model& proto, Task task) {
     t.value.assign(p.value().begin(), p.value().end());
     t.cover.assign(p.cover().begin(), p.cover().end());
     t.gain.assign(p.gain().begin(), p.gain().end());
+    t.cat_begin.assign(p.cat_begin().begin(), p.cat_begin().end());
+    t.cat_end.assign(p.cat_end().begin(), p.cat_end().end());
+    t.cat_bits.assign(p.cat_bits().begin(), p.cat_bits().end());
     trees.push_back(std::move(t));
   }
   return std::make_unique<TreeEnsemble>(

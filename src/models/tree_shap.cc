@@ -100,8 +100,7 @@ struct Walk {
       return;
     }
     const std::int32_t split = tree.feature[n];
-    const float v = row[split];
-    const bool left = std::isnan(v) ? tree.default_left[n] != 0 : v < tree.threshold[n];
+    const bool left = tree.GoesLeft(n, row[split]);
     const std::int32_t hot = left ? tree.left[n] : tree.right[n];
     const std::int32_t cold = left ? tree.right[n] : tree.left[n];
     double in_zero = 1, in_one = 1;

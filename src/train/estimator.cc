@@ -428,7 +428,8 @@ std::vector<int> MonotoneConstraints(const std::string& text,
 // The spec's tree options with the shared stopping and seed settings (early stopping is off
 // unless asked for, as in XGBoost and LightGBM); a forest's defaults where none was given.
 GbdtOptions TreeOptionsFor(const TrainSpec& spec, models::Task task,
-                           const std::vector<std::string>& features) {
+                           const std::vector<std::string>& features,
+                           const std::vector<std::int64_t>& categories) {
   GbdtOptions t = spec.trees;
   if (spec.model == "random_forest") {
     TrainSpec forest;
@@ -441,6 +442,13 @@ GbdtOptions TreeOptionsFor(const TrainSpec& spec, models::Task task,
   t.early_stopping = spec.early_stopping.value_or(0);
   if (!spec.monotone_constraints.empty()) {
     t.monotone = MonotoneConstraints(spec.monotone_constraints, features);
+  }
+  t.categorical = categories;
+  for (std::size_t f = 0; f < categories.size(); ++f) {
+    ESCALA_CHECK(categories[f] <= t.max_bin, kInvalidArgument,
+                 "column '{}' has {} categories, more than max_bin {}: raise max_bin, or encode it "
+                 "in the pipeline (onehot(max_categories=K), hash)",
+                 features[f], categories[f], t.max_bin);
   }
   t.min_delta = spec.options.early_stopping.min_delta;
   t.seed = spec.options.seed;
@@ -469,6 +477,7 @@ std::map<std::string, std::string> TreesConfig(const GbdtOptions& t, const std::
           {"early_stopping", std::to_string(t.early_stopping)},
           {"seed", std::to_string(t.seed)},
           {"monotone_constraints", fmt::format("{}", fmt::join(t.monotone, ","))},
+          {"max_cat_to_onehot", std::to_string(t.max_cat_to_onehot)},
           {"pipeline", pipeline.spec()},
           {"workers", std::to_string(workers)}};
 }
@@ -499,7 +508,8 @@ void TrainTrees(const TrainSpec& spec, models::Task task, const std::vector<std:
   const bool leader = comm.rank() == 0;
   const DataShard train{std::as_const(e.x).view(), e.y, e.ids};
   const DataShard valid{std::as_const(e.xv).view(), e.yv, {}};
-  const GbdtOptions options = TreeOptionsFor(spec, task, pipeline.output_names());
+  const GbdtOptions options =
+      TreeOptionsFor(spec, task, pipeline.output_names(), pipeline.output_categories());
   const int rounds = options.rounds;
   const bool forest = spec.model == "random_forest";
   const std::string objective =

@@ -30,6 +30,7 @@ struct GH {
     return *this;
   }
   GH operator-(const GH& o) const { return {g - o.g, h - o.h}; }
+  GH operator+(const GH& o) const { return {g + o.g, h + o.h}; }
 };
 
 using Hist = std::vector<GH>;
@@ -42,16 +43,19 @@ struct Bins {
   std::int64_t rows = 0;
   std::int64_t d = 0;
   std::vector<std::vector<float>> cuts;
-  std::vector<std::uint32_t> offset;  // feature f's first histogram slot
-  std::uint32_t total = 0;            // histogram slots, all features
+  std::vector<std::uint32_t> categories;  // per feature: a category code's count, 0: a number
+  std::vector<std::uint32_t> offset;      // feature f's first histogram slot
+  std::uint32_t total = 0;                // histogram slots, all features
   // rows x d bin indices: one byte each when every feature's bins (its missing bin included) fit
   // in 256, as they do for max_bin <= 255; two otherwise.
   bool narrow = false;
   std::vector<std::uint8_t> index8;
   std::vector<std::uint16_t> index16;
 
+  // A number's bins between its edges, or a category code's one bin per category.
   std::uint32_t value_bins(std::int64_t f) const {
-    return static_cast<std::uint32_t>(cuts[static_cast<std::size_t>(f)].size() + 1);
+    const auto at = static_cast<std::size_t>(f);
+    return categories[at] > 0 ? categories[at] : static_cast<std::uint32_t>(cuts[at].size() + 1);
   }
   std::uint32_t bin(std::int64_t i, std::int64_t f) const {
     const auto at = static_cast<std::size_t>(i * d + f);
@@ -89,9 +93,15 @@ void BinRows(const DataShard& s, Bins* b, std::vector<T>* index) {
       const float* row = s.features.row(static_cast<std::int64_t>(i));
       T* out = index->data() + i * d;
       for (std::size_t f = 0; f < d; ++f) {
+        const float x = row[f];
+        const std::uint32_t k = b->categories[f];
+        if (k > 0) {  // a category code: its own bin; anything else is missing
+          const bool code = x >= 0 && x < static_cast<float>(k) && x == std::floor(x);
+          out[f] = static_cast<T>(code ? static_cast<std::uint32_t>(x) : k);
+          continue;
+        }
         const auto& c = b->cuts[f];
-        out[f] = static_cast<T>(std::isnan(row[f]) ? c.size() + 1
-                                                   : CountAtMost(c.data(), c.size(), row[f]));
+        out[f] = static_cast<T>(std::isnan(x) ? c.size() + 1 : CountAtMost(c.data(), c.size(), x));
       }
     }
   });
@@ -165,8 +175,13 @@ Bins MakeBins(const GbdtOptions& o, const DataShard& s, std::span<const std::uin
   const std::vector<float> sample = GatherSample(o, s, ids, comm);
   const auto d = static_cast<std::size_t>(b.d);
   b.cuts.resize(d);
+  b.categories.assign(d, 0);
+  for (std::size_t f = 0; f < o.categorical.size(); ++f) {
+    b.categories[f] = static_cast<std::uint32_t>(o.categorical[f]);
+  }
   ParallelFor(d, 1, [&](std::size_t begin, std::size_t end) {
     for (std::size_t f = begin; f < end; ++f) {
+      if (b.categories[f] > 0) continue;
       std::vector<float> v;
       for (std::size_t i = f; i < sample.size(); i += d) {
         if (std::isfinite(sample[i])) v.push_back(sample[i]);
@@ -307,7 +322,8 @@ struct Split {
   std::uint32_t bin = 0;  // left: value bins <= bin
   bool default_left = false;
   GH left, right;
-  double wl = 0, wr = 0;  // the children's weights (with monotone constraints)
+  double wl = 0, wr = 0;                       // the children's weights (with monotone constraints)
+  std::vector<std::uint32_t> left_categories;  // a categorical split's (bin is unused)
 };
 
 // The range a node's weight (its leaf value before the learning rate) must stay in: monotone
@@ -380,6 +396,53 @@ void ScanFeature(const Bins& b, const Hist& hist, std::int64_t f, const GH& sum,
   for (std::uint32_t s = nb - 1; s-- > 0;) {
     right += h[s + 1];
     consider(sum - right, s, true);
+  }
+}
+
+// Categories are ordered for a split as LightGBM orders them: by gradient over smoothed hessian.
+constexpr double kCategorySmoothing = 10.0;
+
+// The best split of category-code feature f: with at most max_cat_to_onehot categories in the
+// node, one category against the rest; otherwise the best prefix of the categories sorted by
+// G / (H + 10) (the partition search of LightGBM and XGBoost). Missing values go either way.
+void ScanCategorical(const Bins& b, const Hist& hist, std::int64_t f, const GH& sum,
+                     const GbdtOptions& o, Scales sc, const ChildLimits& lim, Split* best) {
+  const std::uint32_t k = b.value_bins(f);
+  const GH* h = hist.data() + b.offset[static_cast<std::size_t>(f)];
+  const GH missing = h[k];
+  std::vector<std::uint32_t> cats;
+  for (std::uint32_t c = 0; c < k; ++c) {
+    if (h[c].h != 0) cats.push_back(c);
+  }
+  const double parent = Score(sum, o, sc);
+  const auto consider = [&](const GH& l, std::span<const std::uint32_t> set, bool dl) {
+    const GH r = sum - l;
+    if (!lim.Fits(l) || !lim.Fits(r)) return;
+    const double gain = Score(l, o, sc) + Score(r, o, sc) - parent;
+    if (gain <= best->gain) return;
+    *best = {gain, f, 0, dl, l, r};
+    best->left_categories.assign(set.begin(), set.end());
+    std::sort(best->left_categories.begin(), best->left_categories.end());
+  };
+  const bool has_missing = missing.h != 0;
+  if (cats.size() <= static_cast<std::size_t>(o.max_cat_to_onehot)) {
+    for (std::size_t i = 0; i < cats.size(); ++i) {
+      consider(h[cats[i]], std::span(cats).subspan(i, 1), false);
+      if (has_missing) consider(h[cats[i]] + missing, std::span(cats).subspan(i, 1), true);
+    }
+    return;
+  }
+  const double smooth = kCategorySmoothing * sc.h;
+  std::sort(cats.begin(), cats.end(), [&](std::uint32_t a, std::uint32_t c) {
+    const double ra = static_cast<double>(h[a].g) / (static_cast<double>(h[a].h) + smooth);
+    const double rc = static_cast<double>(h[c].g) / (static_cast<double>(h[c].h) + smooth);
+    return ra != rc ? ra < rc : a < c;
+  });
+  GH left;
+  for (std::size_t i = 0; i + 1 < cats.size(); ++i) {
+    left += h[cats[i]];
+    consider(left, std::span(cats).first(i + 1), false);
+    if (has_missing) consider(left + missing, std::span(cats).first(i + 1), true);
   }
 }
 
@@ -457,7 +520,11 @@ struct Grower {
     const std::vector<std::int32_t> node_features =
         SampleFeatures(features, o.colsample_bynode, HashCombine(key, std::uint64_t(n.id) + 1));
     for (std::int32_t f : node_features) {
-      ScanFeature(b, n.hist, f, n.sum, o, sc, lim, n.bounds, &best);
+      if (b.categories[static_cast<std::size_t>(f)] > 0) {
+        ScanCategorical(b, n.hist, f, n.sum, o, sc, lim, &best);
+      } else {
+        ScanFeature(b, n.hist, f, n.sum, o, sc, lim, n.bounds, &best);
+      }
     }
     return best;
   }
@@ -466,12 +533,16 @@ struct Grower {
   std::size_t Partition(const Node& n, const Split& s) {
     std::size_t l = n.begin, r = 0;
     scratch.resize(n.end - n.begin);
+    // Which of the feature's bins (its missing bin last) go left.
     const std::uint32_t missing = b.value_bins(s.feature);
+    std::vector<std::uint8_t> goes_left(missing + 1, 0);
+    for (std::uint32_t c : s.left_categories) goes_left[c] = 1;
+    if (s.left_categories.empty()) std::fill_n(goes_left.begin(), s.bin + 1, std::uint8_t{1});
+    goes_left[missing] = s.default_left ? 1 : 0;
     for (std::size_t k = n.begin; k < n.end; ++k) {
       if (k + kPrefetchAhead < n.end) b.Prefetch(order[k + kPrefetchAhead], s.feature);
       const std::uint32_t row = order[k];
-      const std::uint32_t bin = b.bin(row, s.feature);
-      const bool left = (bin == missing) ? s.default_left : bin <= s.bin;
+      const bool left = goes_left[b.bin(row, s.feature)] != 0;
       // Both stores, one counter moves: no branch on a side that is a coin flip (l <= k, so
       // order[l] has been read already).
       order[l] = row;
@@ -517,7 +588,12 @@ struct Grower {
     const std::int32_t l = AddNode(s.left), r = AddNode(s.right);
     tree.feature[i] = static_cast<std::int32_t>(s.feature);
     const auto& cuts = b.cuts[static_cast<std::size_t>(s.feature)];
-    tree.threshold[i] = s.bin < cuts.size() ? cuts[s.bin] : std::numeric_limits<float>::infinity();
+    if (!s.left_categories.empty()) {
+      tree.SetCategories(i, s.left_categories);
+    } else {
+      tree.threshold[i] =
+          s.bin < cuts.size() ? cuts[s.bin] : std::numeric_limits<float>::infinity();
+    }
     tree.left[i] = l;
     tree.right[i] = r;
     tree.default_left[i] = s.default_left ? 1 : 0;
@@ -651,7 +727,9 @@ struct Grower {
     while (tree.feature[n] >= 0) {
       const std::int32_t f = tree.feature[n];
       const std::uint32_t bin = b.bin(row, f);
-      const bool left = bin == b.value_bins(f) ? tree.default_left[n] != 0 : bin <= split_bin[n];
+      const bool left = bin == b.value_bins(f)  ? tree.default_left[n] != 0
+                        : tree.IsCategorical(n) ? tree.InCategorySet(n, static_cast<float>(bin))
+                                                : bin <= split_bin[n];
       n = static_cast<std::size_t>(left ? tree.left[n] : tree.right[n]);
     }
     return static_cast<std::int32_t>(n);
@@ -700,6 +778,18 @@ void CheckMonotone(const GbdtOptions& o, std::int64_t d) {
   ESCALA_CHECK(o.monotone.empty() || static_cast<std::int64_t>(o.monotone.size()) == d,
                kInvalidArgument, "monotone_constraints: {} constraints for {} features",
                o.monotone.size(), d);
+  ESCALA_CHECK(o.categorical.empty() || static_cast<std::int64_t>(o.categorical.size()) == d,
+               kInvalidArgument, "categorical: {} entries for {} features", o.categorical.size(),
+               d);
+  for (std::size_t f = 0; f < o.categorical.size(); ++f) {
+    ESCALA_CHECK(o.categorical[f] >= 0 && o.categorical[f] <= o.max_bin, kInvalidArgument,
+                 "feature {} has {} categories, more than max_bin {}: raise max_bin or group "
+                 "rare categories",
+                 f, o.categorical[f], o.max_bin);
+    ESCALA_CHECK(o.categorical[f] == 0 || o.monotone.empty() || o.monotone[f] == 0,
+                 kInvalidArgument,
+                 "monotone_constraints: feature {} is categorical; categories have no order", f);
+  }
 }
 
 // A model that can never split is refused rather than returned as a constant.
@@ -1024,6 +1114,8 @@ void Validate(const GbdtOptions& o) {
                  "monotone_constraints: feature {} has {}; a constraint is -1, 0 or 1", f,
                  o.monotone[f]);
   }
+  ESCALA_CHECK(o.max_cat_to_onehot >= 1, kInvalidArgument, "max_cat_to_onehot must be >= 1, got {}",
+               o.max_cat_to_onehot);
   ESCALA_CHECK(o.huber_delta > 0, kInvalidArgument, "huber_delta must be > 0, got {}",
                o.huber_delta);
   ESCALA_CHECK(o.early_stopping >= 0 && o.min_delta >= 0, kInvalidArgument,

@@ -51,8 +51,9 @@ P ActivationParam() {
 P PipelineParam() {
   P p = param::Text<TrainSpec>(
       "pipeline", "data",
-      "Feature pipeline spec (docs/features.md), or 'none' for numeric columns as they are (gbdt "
-      "replaces the default by onehot(unknown=ignore) and keeps missing values for its trees)",
+      "Feature pipeline spec (docs/features.md), or 'none' for numeric columns as they are (trees "
+      "replace the default by ordinal(unknown=use_value), split categories natively and keep "
+      "missing values)",
       [](auto& s) -> auto& { return s.pipeline; });
   p.set = [](TrainSpec& s, std::string_view v) { s.pipeline = v == "none" ? "" : std::string(v); };
   return p;
@@ -154,6 +155,11 @@ std::vector<P> TreeParams() {
       param::Number<TrainSpec>(
           "colsample_bynode", "trees", "gbdt: fraction of the tree's features each node sees",
           [](auto& s) -> auto& { return s.trees.colsample_bynode; }, Fraction()),
+      param::Number<TrainSpec>(
+          "max_cat_to_onehot", "trees",
+          "gbdt: a node with at most this many categories splits one against the rest, with more "
+          "by the best partition",
+          [](auto& s) -> auto& { return s.trees.max_cat_to_onehot; }, AtLeast(1)),
       param::Text<TrainSpec>(
           "monotone_constraints", "trees",
           "gbdt: 'feature=1,other=-1': the prediction only increases (1) or decreases (-1) with "

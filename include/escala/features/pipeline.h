@@ -132,6 +132,9 @@ class Pipeline {
   const data::Schema& input_schema() const;
   const std::vector<std::string>& output_names() const;
   std::int64_t num_outputs() const;
+  // Per output feature: how many categories it codes when an ordinal step made it (codes 0 ..
+  // n-1; trees split such features by category sets), 0 for a number.
+  const std::vector<std::int64_t>& output_categories() const;
 
   // Transforms a batch into out (batch.rows x num_outputs(), resized). Parallel over row blocks.
   // Errors (kInvalidArgument) name the row, the step and the column: an unseen category under

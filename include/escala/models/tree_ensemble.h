@@ -20,6 +20,7 @@
 #ifndef ESCALA_MODELS_TREE_ENSEMBLE_H_
 #define ESCALA_MODELS_TREE_ENSEMBLE_H_
 
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -41,10 +42,29 @@ struct Tree {
   // node's loss reduction (0 for a leaf).
   std::vector<float> cover;
   std::vector<float> gain;
+  // Categorical splits (empty when the tree has none, else one per node): node i sends a row
+  // left when its value is a category code c (a whole number >= 0) whose bit is set in
+  // cat_bits[cat_begin[i], cat_end[i]) (bit c % 32 of word c / 32); any other value (an
+  // unseen category, a code past the set) goes right, a missing one the default way. A numeric
+  // split has cat_begin == cat_end.
+  std::vector<std::int32_t> cat_begin, cat_end;
+  std::vector<std::uint32_t> cat_bits;
 
   std::size_t size() const { return feature.size(); }
   // Appends a leaf (cover and gain 0); returns its index.
   std::int32_t AddLeaf(float v);
+  bool IsCategorical(std::size_t node) const {
+    return !cat_begin.empty() && cat_end[node] > cat_begin[node];
+  }
+  // Whether value v (of the node's feature) goes left at split node `node`.
+  bool GoesLeft(std::size_t node, float v) const {
+    if (std::isnan(v)) return default_left[node] != 0;
+    if (!IsCategorical(node)) return v < threshold[node];
+    return InCategorySet(node, v);
+  }
+  bool InCategorySet(std::size_t node, float v) const;
+  // Appends a categorical split's left set (category codes) for node; sets cat_begin/cat_end.
+  void SetCategories(std::size_t node, const std::vector<std::uint32_t>& left_codes);
   // The leaf a row reaches (row: num_features values).
   std::int32_t LeafOf(const float* row) const;
   // Depth of the deepest leaf (a lone leaf: 0).

@@ -42,10 +42,11 @@ namespace escala::train {
 // categories (unseen categories at prediction time are ignored rather than rejected).
 inline constexpr char kDefaultPipeline[] =
     "impute(median) | impute(most_frequent) | standardize | onehot(unknown=ignore)";
-// gbdt's, when the default is left as it is: trees need neither imputed nor scaled numbers; a
-// missing number stays missing (the trees learn its direction) and a missing category sets no
-// one-hot column.
-inline constexpr char kTreesPipeline[] = "onehot(unknown=ignore)";
+// The trees', when the default is left as it is: trees need neither imputed nor scaled numbers,
+// and split categories natively: a missing number stays missing (the trees learn its direction),
+// a category becomes its code (a category missing at fit time its own code; one unseen then, -1,
+// goes the way of the categories not chosen).
+inline constexpr char kTreesPipeline[] = "ordinal(unknown=use_value)";
 
 struct TrainSpec {
   std::string label;  // required: the column to predict

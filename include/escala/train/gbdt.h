@@ -77,6 +77,13 @@ struct GbdtOptions {
   // children's weights go the wrong way is not made, and its children's weights are bounded by
   // the middle of the two, so the whole tree keeps the direction).
   std::vector<int> monotone;
+  // Empty, or one per feature: n > 0 marks a category code (0 .. n-1, ordinal-encoded; n <=
+  // max_bin) split natively by category sets, 0 a number. A node with at most max_cat_to_onehot
+  // categories tries each against the rest; with more, the best prefix of its categories sorted
+  // by gradient over hessian (LightGBM's and XGBoost's partition search). A value that is not a
+  // known code goes right.
+  std::vector<std::int64_t> categorical;
+  int max_cat_to_onehot = 4;
 };
 
 // Throws kInvalidArgument naming the first option out of range.

@@ -75,7 +75,12 @@ std::unique_ptr<models::TreeEnsemble> TrainAlone(const GbdtOptions& o, Task task
 
 // Byte-identical models from 1 rank and from 2 and 4 thread ranks holding uneven shards.
 void ExpectSameTreesOnOneTwoAndFour(const GbdtOptions& o) {
-  const Data all = MakeData(2000, 6, Task::kBinary, 3);
+  Data all = MakeData(2000, 6, Task::kBinary, 3);
+  if (!o.categorical.empty()) {  // feature 3 as a code of 9 categories
+    for (std::int64_t i = 0; i < all.x.rows(); ++i) {
+      all.x(i, 3) = static_cast<float>(static_cast<int>(std::fabs(all.x(i, 3)) * 4) % 9);
+    }
+  }
   const std::string alone = models::SerializeModel(*TrainAlone(o, Task::kBinary, 0, all));
   for (int world : {2, 4}) {
     std::vector<std::string> got(static_cast<std::size_t>(world));
@@ -144,8 +149,88 @@ TEST(Gbdt, OneTwoAndFourWorkersGrowTheSameTrees) {
   leafwise.max_depth = 8;
   GbdtOptions monotone = plain;
   monotone.monotone = {1, -1, 0, 0, 0, 0};
-  for (const GbdtOptions& o : {plain, sampled, leafwise, monotone}) {
+  GbdtOptions categorical = plain;
+  categorical.categorical = {0, 0, 0, 9, 0, 0};
+  for (const GbdtOptions& o : {plain, sampled, leafwise, monotone, categorical}) {
     ExpectSameTreesOnOneTwoAndFour(o);
+  }
+}
+
+// Feature 0 is a category code (12 categories, every 9th row missing) where y = 1 exactly for
+// categories 2, 5, 7 and 11; feature 1 is noise.
+Data CategoryData(std::int64_t n, std::uint64_t seed) {
+  Data d{MatrixF(n, 2), std::vector<float>(static_cast<std::size_t>(n))};
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> z;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto c = static_cast<int>(rng() % 12);
+    d.x(i, 0) = i % 9 == 4 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(c);
+    d.x(i, 1) = z(rng);
+    d.y[static_cast<std::size_t>(i)] = c == 2 || c == 5 || c == 7 || c == 11 ? 1.0f : 0.0f;
+  }
+  return d;
+}
+
+TEST(Gbdt, CategoriesSplitAsSetsInOneStep) {
+  const Data train = CategoryData(3000, 1), test = CategoryData(1000, 2);
+  GbdtOptions o;
+  o.rounds = 20;
+  o.max_depth = 1;  // stumps: only a set split can separate {2, 5, 7, 11}
+  o.categorical = {12, 0};
+  const auto model = TrainAlone(o, Task::kBinary, 0, train);
+  const models::Tree& first = model->trees()[0];
+  ASSERT_TRUE(first.IsCategorical(0));
+  std::vector<int> left;
+  for (int c = 0; c < 12; ++c) {
+    if (first.InCategorySet(0, static_cast<float>(c))) left.push_back(c);
+  }
+  const bool set = left == std::vector<int>{2, 5, 7, 11};
+  const bool complement = left == std::vector<int>{0, 1, 3, 4, 6, 8, 9, 10};
+  EXPECT_TRUE(set || complement) << ::testing::PrintToString(left);
+  // Rows with a missing category are as often 1 as the data: only their own rows say where they go.
+  double right = 0, known = 0;
+  const MatrixF p = Predict(*model, test.x);
+  for (std::int64_t i = 0; i < p.rows(); ++i) {
+    if (std::isnan(test.x(i, 0))) continue;
+    ++known;
+    right += (p(i, 0) > 0.5f) == (test.y[static_cast<std::size_t>(i)] > 0.5f);
+  }
+  EXPECT_EQ(right, known);
+  // As numbers the same stumps cannot: no threshold isolates the set.
+  o.categorical.clear();
+  EXPECT_LT(Accuracy(Predict(*TrainAlone(o, Task::kBinary, 0, train), test.x), test.y), 0.85);
+}
+
+TEST(Gbdt, UnseenCategoriesGoRightAndSavedSetsPredictTheSame) {
+  const Data train = CategoryData(2000, 3);
+  GbdtOptions o;
+  o.rounds = 5;
+  o.max_depth = 2;
+  o.categorical = {12, 0};
+  const auto model = TrainAlone(o, Task::kBinary, 0, train);
+  const auto loaded = models::ParseModel(models::SerializeModel(*model));
+  MatrixF x(4, 2, 0.0f);
+  x(0, 0) = 5;
+  x(1, 0) = -1;    // unseen at fit time: ordinal's code for it
+  x(2, 0) = 40;    // past every code
+  x(3, 0) = 2.5f;  // not a code
+  const MatrixF a = Predict(*model, x), b = Predict(*loaded, x);
+  for (std::int64_t i = 0; i < 4; ++i) EXPECT_EQ(a(i, 0), b(i, 0));
+  const models::Tree& t = model->trees()[0];
+  for (float v : {-1.0f, 40.0f, 2.5f}) EXPECT_FALSE(t.GoesLeft(0, v)) << v;
+  // Contributions with set splits still sum to the raw score.
+  MatrixF phi(4, 3), logits(4, 1);
+  model->Contributions(std::as_const(x).view(), phi.view());
+  auto ws = model->NewWorkspace();
+  model->Logits(std::as_const(x).view(), logits.view(), *ws);
+  for (std::int64_t i = 0; i < 4; ++i)
+    EXPECT_NEAR(phi(i, 0) + phi(i, 1) + phi(i, 2), logits(i, 0), 1e-4);
+  o.categorical = {300, 0};  // more categories than bins
+  try {
+    TrainAlone(o, Task::kBinary, 0, train);
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(e.message().find("max_bin"), std::string::npos) << e.message();
   }
 }
 
