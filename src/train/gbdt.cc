@@ -1,6 +1,7 @@
 #include "escala/train/gbdt.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "escala/core/error.h"
+#include "escala/core/logging.h"
 #include "escala/core/parallel.h"
 #include "escala/core/random.h"
 #include "train/tree_objective.h"
@@ -458,9 +460,11 @@ struct Node {
 };
 
 // Sums the nodes' histograms and row counts over every rank, in one all-reduce.
-void AllReduceHists(const std::vector<Node*>& nodes, Communicator& comm) {
+// `seconds` accumulates the time spent in the all-reduce (waiting for the other ranks included).
+void AllReduceHists(const std::vector<Node*>& nodes, Communicator& comm, double* seconds) {
   for (Node* n : nodes) n->count = static_cast<std::int64_t>(n->end - n->begin);
   if (comm.size() == 1 || nodes.empty()) return;
+  const auto start = std::chrono::steady_clock::now();
   std::vector<std::int64_t> flat;
   for (const Node* n : nodes) {
     for (const GH& v : n->hist) {
@@ -478,6 +482,7 @@ void AllReduceHists(const std::vector<Node*>& nodes, Communicator& comm) {
     }
     n->count = flat[at++];
   }
+  *seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 // The first ceil(fraction x |from|) of `from` in an order set by `key` (the same on every rank),
@@ -510,6 +515,7 @@ struct Grower {
   std::vector<std::uint32_t> scratch;
   std::vector<std::uint32_t> split_bin;  // per node
   Tree tree;
+  double* reduce_seconds = nullptr;  // accumulates the histogram all-reduces' time
 
   Split BestSplit(const Node& n) const {
     Split best;
@@ -613,7 +619,7 @@ struct Grower {
       BuildHist(b, gh, std::span(order).subspan(small.begin, small.end - small.begin), &small.hist);
       built.push_back(&small);
     }
-    AllReduceHists(built, comm);
+    AllReduceHists(built, comm, reduce_seconds);
     for (std::size_t k = 0; k < kids.size(); ++k) {
       auto& [l, r] = kids[k];
       Node& small = l.sum.h <= r.sum.h ? l : r;
@@ -649,7 +655,7 @@ struct Grower {
   Node Root() {
     Node root{0, 0, order.size(), {}, 0, {}, {}};
     BuildHist(b, gh, order, &root.hist);
-    AllReduceHists({&root}, comm);
+    AllReduceHists({&root}, comm, reduce_seconds);
     // Every row is in exactly one of feature 0's bins (its missing bin included).
     for (std::uint32_t j = 0; j <= b.value_bins(0); ++j) root.sum += root.hist[j];
     root.id = AddNode(root.sum);
@@ -848,6 +854,7 @@ struct Boosting {
   std::vector<Tree> trees;
   Gradients gr;
   std::vector<std::uint32_t> kept, rest;
+  double reduce_seconds = 0;
 
   // Grows output c's tree of the round and adds it to the scores.
   void GrowTree(std::int64_t c) {
@@ -861,7 +868,7 @@ struct Boosting {
              comm,     SampleFeatures(all, o.colsample_bytree, key),
              key,      kept,
              {},       {},
-             {}};
+             {},       &reduce_seconds};
     for (const Node& leaf : g.Grow()) {
       const float v = g.tree.value[static_cast<std::size_t>(leaf.id)];
       for (std::size_t r = leaf.begin; r < leaf.end; ++r) f(g.order[r], c) += v;
@@ -883,6 +890,17 @@ struct Boosting {
     return ValidLoss(obj, fv, valid ? valid->labels : std::span<const float>(), comm);
   }
 };
+
+// With more than one rank, how much of the training the histogram all-reduces took (waiting for
+// the slowest rank included).
+void LogReduceShare(const char* what, double reduce_seconds,
+                    std::chrono::steady_clock::time_point start, Communicator& comm) {
+  if (comm.size() == 1 || comm.rank() != 0) return;
+  const double total =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ESCALA_LOG_INFO("{}: {:.2f} s of {:.2f} s ({:.0f}%) in the histogram all-reduces", what,
+                  reduce_seconds, total, total > 0 ? 100 * reduce_seconds / total : 0.0);
+}
 
 // ---- the forest ------------------------------------------------------------------------------
 
@@ -915,6 +933,7 @@ struct Forest {
   std::vector<std::uint32_t> weight, kept, rest;
   std::vector<double> oob_sum;  // rows x k, unscaled tree values
   std::vector<std::uint32_t> oob_count;
+  double reduce_seconds = 0;
 
   float Target(std::size_t i, std::int64_t c) const {
     const float y = train.labels[i];
@@ -963,7 +982,7 @@ struct Forest {
              comm,     SampleFeatures(all, o.colsample_bytree, key),
              key,      kept,
              {},       {},
-             {}};
+             {},       &reduce_seconds};
     g.Grow();
     const double unscale = o.rounds;
     for (std::uint32_t r : rest) {
@@ -1051,6 +1070,7 @@ std::unique_ptr<models::TreeEnsemble> TrainForest(const GbdtOptions& options, Ta
                                                   Communicator& comm,
                                                   const GbdtProgressFn& progress,
                                                   ForestReport* report) {
+  const auto start = std::chrono::steady_clock::now();
   Validate(options);
   ESCALA_CHECK(options.early_stopping == 0, kInvalidArgument,
                "early_stopping does not apply to a random forest (its trees are averaged, not "
@@ -1081,6 +1101,7 @@ std::unique_ptr<models::TreeEnsemble> TrainForest(const GbdtOptions& options, Ta
     if (progress) progress(round, std::numeric_limits<double>::quiet_NaN());
   }
   if (report != nullptr) *report = f.OutOfBag();
+  LogReduceShare("random_forest", f.reduce_seconds, start, comm);
   return std::make_unique<models::TreeEnsemble>(task, d, k, f.base, std::move(f.trees),
                                                 "random_forest");
 }
@@ -1127,6 +1148,7 @@ std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, Task
                                                 int num_classes, const DataShard& train,
                                                 const DataShard* valid, Communicator& comm,
                                                 const GbdtProgressFn& progress) {
+  const auto start = std::chrono::steady_clock::now();
   Validate(options);
   const std::string objective = ResolveObjective(options.objective, task);
   const trees::ObjectiveFn obj{trees::ParseObjective(objective), options.huber_delta};
@@ -1175,6 +1197,7 @@ std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, Task
   if (options.early_stopping > 0) {
     run.trees.resize(static_cast<std::size_t>(stop.best_round * k));
   }
+  LogReduceShare("gbdt", run.reduce_seconds, start, comm);
   return std::make_unique<models::TreeEnsemble>(task, d, k, base, std::move(run.trees), objective);
 }
 
