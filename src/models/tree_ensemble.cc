@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -98,6 +99,73 @@ TreeEnsemble::TreeEnsemble(Task task, std::int64_t num_features, std::int64_t nu
                "{} trees is not a whole number of rounds of {} (one tree per output)",
                trees_.size(), k_);
   for (std::size_t t = 0; t < trees_.size(); ++t) CheckTree(t);
+  Flatten();
+}
+
+void TreeEnsemble::Flatten() {
+  constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
+  flat_.clear();
+  flat_value_.clear();
+  flat_begin_.clear();
+  flat_depth_.clear();
+  flat_categorical_.clear();
+  for (const Tree& t : trees_) {
+    const std::size_t base = flat_.size();
+    flat_begin_.push_back(base);
+    flat_depth_.push_back(t.Depth());
+    flat_categorical_.push_back(!t.cat_begin.empty());
+    std::vector<std::int32_t> order = {0};  // original node indices, in flat order
+    for (std::size_t q = 0; q < order.size(); ++q) {
+      const auto o = static_cast<std::size_t>(order[q]);
+      const auto self = static_cast<std::int32_t>(q);
+      if (t.feature[o] < 0) {
+        flat_.push_back({0, kNan, self - 1, 0});
+        flat_value_.push_back(t.value[o]);
+        continue;
+      }
+      const auto left = static_cast<std::int32_t>(order.size());
+      order.push_back(t.left[o]);
+      order.push_back(t.right[o]);
+      const std::uint32_t categorical =
+          t.IsCategorical(o) ? 2u | static_cast<std::uint32_t>(o << 2) : 0u;
+      flat_.push_back(
+          {t.feature[o], t.threshold[o], left, (t.default_left[o] != 0 ? 1u : 0u) | categorical});
+      flat_value_.push_back(0.0f);
+    }
+  }
+}
+
+// Every row of [begin, end) takes one step per level of tree t, in lockstep, then adds its leaf.
+void TreeEnsemble::AddTreeToBlock(std::size_t t, ConstMatrixViewF x, std::size_t begin,
+                                  std::size_t end, MatrixViewF logits) const {
+  constexpr std::size_t kMaxBlock = 256;
+  std::int32_t at[kMaxBlock] = {};
+  const FlatNode* nodes = flat_.data() + flat_begin_[t];
+  const float* values = flat_value_.data() + flat_begin_[t];
+  const std::size_t n = end - begin;
+  if (flat_categorical_[t]) {
+    for (std::size_t i = 0; i < n; ++i) {
+      at[i] = trees_[t].LeafOf(x.row(static_cast<std::int64_t>(begin + i)));
+    }
+    const Tree& tree = trees_[t];
+    const auto j = static_cast<std::int64_t>(t % static_cast<std::size_t>(k_));
+    for (std::size_t i = 0; i < n; ++i) {
+      logits(static_cast<std::int64_t>(begin + i), j) +=
+          tree.value[static_cast<std::size_t>(at[i])];
+    }
+    return;
+  }
+  for (int step = 0; step < flat_depth_[t]; ++step) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const FlatNode& node = nodes[at[i]];
+      const float v = x.row(static_cast<std::int64_t>(begin + i))[node.feature];
+      const bool left = std::isnan(v) ? (node.info & 1u) != 0 : v < node.threshold;
+      at[i] = node.left + (left ? 0 : 1);
+    }
+  }
+  const auto j = static_cast<std::int64_t>(t % static_cast<std::size_t>(k_));
+  for (std::size_t i = 0; i < n; ++i)
+    logits(static_cast<std::int64_t>(begin + i), j) += values[at[i]];
 }
 
 void TreeEnsemble::CheckTree(std::size_t t) const {
@@ -160,14 +228,7 @@ void TreeEnsemble::Logits(ConstMatrixViewF x, MatrixViewF logits, Workspace&) co
         for (std::int64_t j = 0; j < k_; ++j) out[j] = base_score_[static_cast<std::size_t>(j)];
       }
       // One tree over the whole block: its nodes stay in cache while the rows walk it.
-      for (std::size_t t = 0; t < trees_.size(); ++t) {
-        const Tree& tr = trees_[t];
-        const auto j = static_cast<std::int64_t>(t % static_cast<std::size_t>(k_));
-        for (std::size_t i = b; i < e; ++i) {
-          const std::int32_t leaf = tr.LeafOf(x.row(static_cast<std::int64_t>(i)));
-          logits(static_cast<std::int64_t>(i), j) += tr.value[static_cast<std::size_t>(leaf)];
-        }
-      }
+      for (std::size_t t = 0; t < trees_.size(); ++t) AddTreeToBlock(t, x, b, e, logits);
       for (std::size_t i = b; i < e; ++i) Transform(logits.row(static_cast<std::int64_t>(i)));
     }
   });

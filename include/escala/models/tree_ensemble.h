@@ -116,6 +116,21 @@ class TreeEnsemble final : public Model {
   void Contributions(ConstMatrixViewF x, MatrixViewF out) const;
 
  private:
+  // For inference every tree is also laid out as FlatNodes, 16 bytes each, in breadth-first
+  // order so that a split's two children are adjacent (right = left + 1): one cache line holds
+  // four nodes. A leaf steps to itself (threshold NaN: every value goes "right", to left + 1 =
+  // itself), so a block of rows walks a tree in lockstep, depth steps each, without a branch on
+  // where a row is.
+  struct FlatNode {
+    std::int32_t feature;
+    float threshold;     // NaN at a leaf
+    std::int32_t left;   // the left child, in the tree's own nodes (a leaf: itself - 1)
+    std::uint32_t info;  // bit 0: missing goes left; bit 1: categorical, node index << 2
+  };
+  void Flatten();
+  void AddTreeToBlock(std::size_t t, ConstMatrixViewF x, std::size_t begin, std::size_t end,
+                      MatrixViewF logits) const;
+
   void CheckTree(std::size_t t) const;
   // The objective's output transform of one row's summed scores.
   void Transform(float* scores) const;
@@ -127,6 +142,11 @@ class TreeEnsemble final : public Model {
   std::vector<float> base_score_;
   std::vector<Tree> trees_;
   std::string objective_;
+  std::vector<FlatNode> flat_;
+  std::vector<float> flat_value_;        // per flat node: a leaf's value
+  std::vector<std::size_t> flat_begin_;  // per tree
+  std::vector<int> flat_depth_;          // per tree
+  std::vector<bool> flat_categorical_;   // per tree: has a categorical split
 };
 
 }  // namespace escala::models

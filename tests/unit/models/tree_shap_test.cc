@@ -152,6 +152,37 @@ TEST(TreeShap, EachOutputsContributionsSumToItsRawScore) {
   }
 }
 
+// Inference walks a breadth-first copy of the trees in lockstep; it must reach the leaves the
+// trees themselves do, for missing values, values equal to a threshold and infinities too.
+TEST(TreeEnsemble, TheLockstepWalkReachesTheTreesOwnLeaves) {
+  constexpr int d = 4;
+  RandomTrees gen{std::mt19937_64(11), d};
+  std::vector<Tree> trees;
+  for (int t = 0; t < 12; ++t) trees.push_back(gen.Make(t % 3 == 0 ? 0 : 5));  // some lone leaves
+  const TreeEnsemble m(Task::kRegression, d, 1, {0.5f}, trees);
+  MatrixF x(700, d);
+  std::normal_distribution<float> z;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (std::int64_t i = 0; i < x.rows(); ++i) {
+    for (int j = 0; j < d; ++j) {
+      const int kind = static_cast<int>(gen.rng() % 10);
+      x(i, j) = kind == 0   ? nan
+                : kind == 1 ? (j % 2 ? inf : -inf)
+                : kind == 2 ? trees[1].threshold[0]
+                            : z(gen.rng);
+    }
+  }
+  MatrixF logits(x.rows(), 1);
+  auto ws = m.NewWorkspace();
+  m.Logits(std::as_const(x).view(), logits.view(), *ws);
+  for (std::int64_t i = 0; i < x.rows(); ++i) {
+    double want = 0.5;
+    for (const Tree& t : trees) want += t.value[static_cast<std::size_t>(t.LeafOf(x.row(i)))];
+    EXPECT_NEAR(logits(i, 0), want, 1e-5) << "row " << i;
+  }
+}
+
 TEST(TreeShap, TreesWithoutCoversAreRefused) {
   Tree t = Stump();
   t.cover.clear();
