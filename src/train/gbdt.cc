@@ -53,6 +53,14 @@ struct Bins {
   bool narrow = false;
   std::vector<std::uint8_t> index8;
   std::vector<std::uint16_t> index16;
+  // The same bins feature by feature (narrow only): partitioning a node by one feature reads its
+  // rows' bins from one column, in increasing row order, instead of one cache line per row.
+  std::vector<std::uint8_t> column8;
+
+  // Row i's bin of feature f read for a partition.
+  std::uint32_t column_bin(std::int64_t i, std::int64_t f) const {
+    return narrow ? column8[static_cast<std::size_t>(f * rows + i)] : bin(i, f);
+  }
 
   // A number's bins between its edges, or a category code's one bin per category.
   std::uint32_t value_bins(std::int64_t f) const {
@@ -62,10 +70,6 @@ struct Bins {
   std::uint32_t bin(std::int64_t i, std::int64_t f) const {
     const auto at = static_cast<std::size_t>(i * d + f);
     return narrow ? index8[at] : index16[at];
-  }
-  void Prefetch(std::int64_t i, std::int64_t f) const {
-    const auto at = static_cast<std::size_t>(i * d + f);
-    __builtin_prefetch(narrow ? static_cast<const void*>(&index8[at]) : &index16[at]);
   }
 };
 
@@ -105,6 +109,18 @@ void BinRows(const DataShard& s, Bins* b, std::vector<T>* index) {
         const auto& c = b->cuts[f];
         out[f] = static_cast<T>(std::isnan(x) ? c.size() + 1 : CountAtMost(c.data(), c.size(), x));
       }
+    }
+  });
+}
+
+// column8 from index8, a block of rows at a time.
+void Transpose(Bins* b) {
+  const auto d = static_cast<std::size_t>(b->d), n = static_cast<std::size_t>(b->rows);
+  b->column8.resize(n * d);
+  ParallelFor(n, 4096, [&](std::size_t begin, std::size_t end) {  // a block stays in cache
+    for (std::size_t f = 0; f < d; ++f) {
+      std::uint8_t* out = b->column8.data() + f * n;
+      for (std::size_t i = begin; i < end; ++i) out[i] = b->index8[i * d + f];
     }
   });
 }
@@ -201,6 +217,7 @@ Bins MakeBins(const GbdtOptions& o, const DataShard& s, std::span<const std::uin
   b.narrow = widest <= 256;
   if (b.narrow) {
     BinRows(s, &b, &b.index8);
+    Transpose(&b);
   } else {
     BinRows(s, &b, &b.index16);
   }
@@ -225,12 +242,31 @@ struct Gradients {
   std::vector<GH> fixed;  // one output's, rows
 };
 
-void CheckFinite(const Gradients& gr, std::int64_t k, std::span<const std::uint64_t> ids) {
-  for (std::size_t i = 0; i < gr.g.size(); ++i) {
-    ESCALA_CHECK(std::isfinite(gr.g[i]) && std::isfinite(gr.h[i]), kAborted,
-                 "row {}: the gradient is not finite ({}, hessian {}); the scores diverged",
-                 ids[i / static_cast<std::size_t>(k)], gr.g[i], gr.h[i]);
-  }
+// The largest |gradient| and hessian, threads over blocks; kAborted naming the first row whose
+// gradient is not finite.
+std::pair<double, double> CheckedMaxima(const Gradients& gr, std::int64_t k,
+                                        std::span<const std::uint64_t> ids) {
+  constexpr std::size_t kBlock = 1 << 16;
+  const std::size_t n = gr.g.size(), blocks = (n + kBlock - 1) / kBlock;
+  std::vector<double> gm(blocks, 0.0), hm(blocks, 0.0);
+  std::vector<std::size_t> bad(blocks, n);
+  ParallelFor(blocks, 1, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t blk = begin; blk < end; ++blk) {
+      for (std::size_t i = blk * kBlock; i < std::min(n, (blk + 1) * kBlock); ++i) {
+        if (!std::isfinite(gr.g[i]) || !std::isfinite(gr.h[i])) {
+          bad[blk] = std::min(bad[blk], i);
+          continue;
+        }
+        gm[blk] = std::max(gm[blk], std::fabs(gr.g[i]));
+        hm[blk] = std::max(hm[blk], gr.h[i]);
+      }
+    }
+  });
+  const std::size_t first = *std::min_element(bad.begin(), bad.end());
+  ESCALA_CHECK(first == n, kAborted,
+               "row {}: the gradient is not finite ({}, hessian {}); the scores diverged",
+               ids[first / static_cast<std::size_t>(k)], gr.g[first], gr.h[first]);
+  return {*std::max_element(gm.begin(), gm.end()), *std::max_element(hm.begin(), hm.end())};
 }
 
 // The round's gradients of every output, checked, with fixed-point scales agreed by all ranks.
@@ -238,10 +274,7 @@ void RoundGradients(const trees::ObjectiveFn& obj, const MatrixF& f, std::span<c
                     std::span<const std::uint64_t> ids, std::int64_t total, Communicator& comm,
                     Gradients* gr) {
   obj.Gradients(f, y, &gr->g, &gr->h);
-  CheckFinite(*gr, f.cols(), ids);
-  double gmax = 0, hmax = 0;
-  for (double v : gr->g) gmax = std::max(gmax, std::fabs(v));
-  for (double v : gr->h) hmax = std::max(hmax, v);
+  const auto [gmax, hmax] = gr->g.empty() ? std::pair{0.0, 0.0} : CheckedMaxima(*gr, f.cols(), ids);
   gr->scale_g = FixedScale(gmax, total, comm);
   gr->scale_h = FixedScale(hmax, total, comm);
 }
@@ -250,10 +283,12 @@ void RoundGradients(const trees::ObjectiveFn& obj, const MatrixF& f, std::span<c
 void Quantise(const Gradients& gr, std::int64_t k, std::int64_t c, std::vector<GH>* out) {
   const std::size_t n = gr.g.size() / static_cast<std::size_t>(k);
   out->resize(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::size_t at = i * static_cast<std::size_t>(k) + static_cast<std::size_t>(c);
-    (*out)[i] = {std::llround(gr.g[at] * gr.scale_g), std::llround(gr.h[at] * gr.scale_h)};
-  }
+  ParallelFor(n, 1 << 14, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      const std::size_t at = i * static_cast<std::size_t>(k) + static_cast<std::size_t>(c);
+      (*out)[i] = {std::llround(gr.g[at] * gr.scale_g), std::llround(gr.h[at] * gr.scale_h)};
+    }
+  });
 }
 
 // ---- histograms ------------------------------------------------------------------------------
@@ -274,6 +309,17 @@ void AddRows(const Bins& b, const std::vector<T>& index, const std::vector<GH>& 
     const GH v = gh[i];
     const T* bins = index.data() + static_cast<std::size_t>(i) * d;
     for (std::size_t f = 0; f < d; ++f) h[b.offset[f] + bins[f]] += v;
+  }
+}
+
+// The histogram of `rows` on the calling thread.
+void BuildHistSerial(const Bins& b, const std::vector<GH>& gh, std::span<const std::uint32_t> rows,
+                     Hist* out) {
+  out->assign(b.total, GH{});
+  if (b.narrow) {
+    AddRows(b, b.index8, gh, rows, *out);
+  } else {
+    AddRows(b, b.index16, gh, rows, *out);
   }
 }
 
@@ -536,9 +582,10 @@ struct Grower {
   }
 
   // Rows of [begin, end) that go left first (stable); returns the split point.
+  // (Nodes of a level partition in parallel: each writes only its own range of `order`.)
   std::size_t Partition(const Node& n, const Split& s) {
     std::size_t l = n.begin, r = 0;
-    scratch.resize(n.end - n.begin);
+    std::vector<std::uint32_t> scratch(n.end - n.begin);
     // Which of the feature's bins (its missing bin last) go left.
     const std::uint32_t missing = b.value_bins(s.feature);
     std::vector<std::uint8_t> goes_left(missing + 1, 0);
@@ -546,9 +593,8 @@ struct Grower {
     if (s.left_categories.empty()) std::fill_n(goes_left.begin(), s.bin + 1, std::uint8_t{1});
     goes_left[missing] = s.default_left ? 1 : 0;
     for (std::size_t k = n.begin; k < n.end; ++k) {
-      if (k + kPrefetchAhead < n.end) b.Prefetch(order[k + kPrefetchAhead], s.feature);
       const std::uint32_t row = order[k];
-      const bool left = goes_left[b.bin(row, s.feature)] != 0;
+      const bool left = goes_left[b.column_bin(row, s.feature)] != 0;
       // Both stores, one counter moves: no branch on a side that is a coin flip (l <= k, so
       // order[l] has been read already).
       order[l] = row;
@@ -605,44 +651,76 @@ struct Grower {
     tree.default_left[i] = s.default_left ? 1 : 0;
     tree.gain[i] = static_cast<float>(s.gain);
     split_bin[i] = s.bin;
-    const std::size_t mid = Partition(n, s);
     const auto [lb, rb] = ChildBounds(n, s);
-    return {Node{l, n.begin, mid, s.left, 0, {}, lb}, Node{r, mid, n.end, s.right, 0, {}, rb}};
+    // Their rows are set by Partition (PartitionAll).
+    return {Node{l, n.begin, n.end, s.left, 0, {}, lb},
+            Node{r, n.begin, n.end, s.right, 0, {}, rb}};
+  }
+
+  // Partitions every split node's rows, nodes in parallel, and sets the children's ranges.
+  void PartitionAll(std::vector<std::pair<Node, Node>>& kids,
+                    const std::vector<const Node*>& parents, const std::vector<Split>& splits) {
+    ParallelFor(kids.size(), 1, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t k = begin; k < end; ++k) {
+        const std::size_t mid = Partition(*parents[k], splits[k]);
+        kids[k].first.end = mid;
+        kids[k].second.begin = mid;
+      }
+    });
   }
 
   // Fills the children's histograms: the smaller (by global hessian, the same on every rank) is
   // built and all-reduced, the larger is the parent's minus it.
   void FillHists(std::vector<std::pair<Node, Node>>& kids, std::vector<const Node*>& parents) {
     std::vector<Node*> built;
-    for (auto& [l, r] : kids) {
-      Node& small = l.sum.h <= r.sum.h ? l : r;
-      BuildHist(b, gh, std::span(order).subspan(small.begin, small.end - small.begin), &small.hist);
-      built.push_back(&small);
+    for (auto& [l, r] : kids) built.push_back(l.sum.h <= r.sum.h ? &l : &r);
+    const auto rows_of = [&](const Node* n) {
+      return std::span<const std::uint32_t>(order).subspan(n->begin, n->end - n->begin);
+    };
+    // Many nodes: one thread per node. Few: each node's rows over the threads.
+    if (built.size() >= 4 * static_cast<std::size_t>(std::max(1, NumThreads()))) {
+      ParallelFor(built.size(), 1, [&](std::size_t begin, std::size_t end) {
+        for (std::size_t k = begin; k < end; ++k) {
+          BuildHistSerial(b, gh, rows_of(built[k]), &built[k]->hist);
+        }
+      });
+    } else {
+      for (Node* n : built) BuildHist(b, gh, rows_of(n), &n->hist);
     }
     AllReduceHists(built, comm, reduce_seconds);
-    for (std::size_t k = 0; k < kids.size(); ++k) {
-      auto& [l, r] = kids[k];
-      Node& small = l.sum.h <= r.sum.h ? l : r;
-      Node& large = &small == &l ? r : l;
-      large.count = parents[k]->count - small.count;
-      large.hist.resize(b.total);
-      for (std::size_t j = 0; j < b.total; ++j) large.hist[j] = parents[k]->hist[j] - small.hist[j];
-    }
+    ParallelFor(kids.size(), 1, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t k = begin; k < end; ++k) {
+        auto& [l, r] = kids[k];
+        Node& small = l.sum.h <= r.sum.h ? l : r;
+        Node& large = &small == &l ? r : l;
+        large.count = parents[k]->count - small.count;
+        large.hist.resize(b.total);
+        for (std::size_t j = 0; j < b.total; ++j) {
+          large.hist[j] = parents[k]->hist[j] - small.hist[j];
+        }
+      }
+    });
   }
 
   // Splits every node of a level that gains enough; returns the next level.
   std::vector<Node> GrowLevel(std::vector<Node>& level) {
+    std::vector<Split> best(level.size());
+    ParallelFor(level.size(), 1, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t i = begin; i < end; ++i) best[i] = BestSplit(level[i]);
+    });
     std::vector<std::pair<Node, Node>> kids;
     std::vector<const Node*> parents;
-    for (const Node& n : level) {
-      const Split s = BestSplit(n);
-      if (s.feature < 0) {
-        MakeLeaf(n);
+    std::vector<Split> splits;
+    for (std::size_t i = 0; i < level.size(); ++i) {
+      if (best[i].feature < 0) {
+        MakeLeaf(level[i]);
         continue;
       }
-      kids.push_back(SplitNode(n, s));
-      parents.push_back(&n);
+      kids.push_back(SplitNode(level[i], best[i]));
+      parents.push_back(&level[i]);
+      splits.push_back(std::move(best[i]));
     }
+    PartitionAll(kids, parents, splits);
     FillHists(kids, parents);
     std::vector<Node> next;
     for (auto& [l, r] : kids) {
@@ -716,6 +794,7 @@ struct Grower {
       std::vector<std::pair<Node, Node>> kids;
       kids.push_back(SplitNode(c.node, c.split));
       std::vector<const Node*> parents = {&c.node};
+      PartitionAll(kids, parents, {c.split});
       FillHists(kids, parents);
       consider(std::move(kids[0].first), c.depth + 1);
       consider(std::move(kids[0].second), c.depth + 1);
@@ -763,10 +842,19 @@ void AddTree(const Tree& t, std::int64_t c, ConstMatrixViewF x, MatrixF* f) {
 // Mean loss over the validation rows of all ranks (NaN without any).
 double ValidLoss(const trees::ObjectiveFn& obj, const MatrixF& f, std::span<const float> y,
                  Communicator& comm) {
-  double s[2] = {0.0, static_cast<double>(f.rows())};
-  for (std::int64_t i = 0; i < f.rows(); ++i) {
-    s[0] += obj.RowLoss(f.row(i), f.cols(), y[static_cast<std::size_t>(i)]);
-  }
+  // Fixed blocks summed in order: the same loss (and early stop) for any thread count.
+  constexpr std::int64_t kBlock = 8192;
+  const std::int64_t blocks = (f.rows() + kBlock - 1) / kBlock;
+  std::vector<double> part(static_cast<std::size_t>(blocks), 0.0);
+  ParallelFor(part.size(), 1, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t blk = begin; blk < end; ++blk) {
+      const auto first = static_cast<std::int64_t>(blk) * kBlock;
+      for (std::int64_t i = first; i < std::min(f.rows(), first + kBlock); ++i) {
+        part[blk] += obj.RowLoss(f.row(i), f.cols(), y[static_cast<std::size_t>(i)]);
+      }
+    }
+  });
+  double s[2] = {std::accumulate(part.begin(), part.end(), 0.0), static_cast<double>(f.rows())};
   comm.AllReduce(std::span<double>(s, 2), ReduceOp::kSum);
   return s[1] > 0 ? s[0] / s[1] : std::numeric_limits<double>::quiet_NaN();
 }
@@ -869,10 +957,13 @@ struct Boosting {
              key,      kept,
              {},       {},
              {},       &reduce_seconds};
-    for (const Node& leaf : g.Grow()) {
-      const float v = g.tree.value[static_cast<std::size_t>(leaf.id)];
-      for (std::size_t r = leaf.begin; r < leaf.end; ++r) f(g.order[r], c) += v;
-    }
+    const std::vector<Node> leaves = g.Grow();
+    ParallelFor(leaves.size(), 1, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t k = begin; k < end; ++k) {
+        const float v = g.tree.value[static_cast<std::size_t>(leaves[k].id)];
+        for (std::size_t r = leaves[k].begin; r < leaves[k].end; ++r) f(g.order[r], c) += v;
+      }
+    });
     ParallelFor(rest.size(), 4096, [&](std::size_t begin, std::size_t end) {
       for (std::size_t r = begin; r < end; ++r) {
         f(rest[r], c) += g.tree.value[static_cast<std::size_t>(g.LeafOfRow(rest[r]))];

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "escala/core/error.h"
+#include "escala/core/parallel.h"
 #include "escala/models/model.h"
 #include "escala/train/gbdt.h"
 
@@ -49,34 +50,39 @@ void ObjectiveFn::Gradients(const MatrixF& f, std::span<const float> y, std::vec
   const std::int64_t n = f.rows(), k = f.cols();
   g->resize(static_cast<std::size_t>(n * k));
   h->resize(static_cast<std::size_t>(n * k));
-  for (std::int64_t i = 0; i < n; ++i) {
-    const float* z = f.row(i);
-    double* gi = g->data() + i * k;
-    double* hi = h->data() + i * k;
-    const double label = y[static_cast<std::size_t>(i)];
-    switch (kind) {
-      case Objective::kSquaredError:
-        *gi = z[0] - label;
-        *hi = 1.0;
-        break;
-      case Objective::kHuber:
-        *gi = std::clamp(z[0] - label, -huber_delta, huber_delta);
-        *hi = 1.0;
-        break;
-      case Objective::kPoisson:
-        *gi = std::exp(static_cast<double>(z[0])) - label;
-        *hi = std::exp(z[0] + kPoissonDeltaStep);
-        break;
-      case Objective::kLogistic: {
-        const double p = 1.0 / (1.0 + std::exp(-static_cast<double>(z[0])));
-        *gi = p - label;
-        *hi = std::max(p * (1.0 - p), 1e-16);
-        break;
-      }
-      case Objective::kSoftmax:
-        SoftmaxRow(z, k, y[static_cast<std::size_t>(i)], gi, hi);
-        break;
+  ParallelFor(static_cast<std::size_t>(n), 1 << 13, [&](std::size_t begin, std::size_t end) {
+    for (auto i = static_cast<std::int64_t>(begin); i < static_cast<std::int64_t>(end); ++i) {
+      RowGradients(f.row(i), k, y[static_cast<std::size_t>(i)], g->data() + i * k,
+                   h->data() + i * k);
     }
+  });
+}
+
+void ObjectiveFn::RowGradients(const float* z, std::int64_t k, float y, double* gi,
+                               double* hi) const {
+  const double label = y;
+  switch (kind) {
+    case Objective::kSquaredError:
+      *gi = z[0] - label;
+      *hi = 1.0;
+      break;
+    case Objective::kHuber:
+      *gi = std::clamp(z[0] - label, -huber_delta, huber_delta);
+      *hi = 1.0;
+      break;
+    case Objective::kPoisson:
+      *gi = std::exp(static_cast<double>(z[0])) - label;
+      *hi = std::exp(z[0] + kPoissonDeltaStep);
+      break;
+    case Objective::kLogistic: {
+      const double p = 1.0 / (1.0 + std::exp(-static_cast<double>(z[0])));
+      *gi = p - label;
+      *hi = std::max(p * (1.0 - p), 1e-16);
+      break;
+    }
+    case Objective::kSoftmax:
+      SoftmaxRow(z, k, y, gi, hi);
+      break;
   }
 }
 

@@ -27,6 +27,8 @@ struct ObjectiveFn {
   // g and h (rows x outputs) at the raw scores f.
   void Gradients(const MatrixF& f, std::span<const float> y, std::vector<double>* g,
                  std::vector<double>* h) const;
+  // One row's: z and the gradient and hessian have `outputs` values.
+  void RowGradients(const float* z, std::int64_t outputs, float y, double* g, double* h) const;
   // One row's loss at raw scores z (outputs values).
   double RowLoss(const float* z, std::int64_t outputs, float y) const;
   // kInvalidArgument naming the first label outside the objective's domain, by its global id.
