@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <signal.h>
 #include <thread>
 
@@ -12,6 +13,7 @@
 #include "escala/core/file_util.h"
 #include "escala/io/bundle.h"
 #include "escala/models/factory.h"
+#include "test_util/launchers.h"
 #include "test_util/subprocess.h"
 #include "test_util/temp_dir.h"
 #include "test_util/torchrun.h"
@@ -118,6 +120,46 @@ TEST_F(DistTrain, GbdtGrowsTheSameTreesOnOneTwoAndFourWorkers) {
   }
   EXPECT_EQ(models[1], models[0]) << "2 workers";
   EXPECT_EQ(models[2], models[0]) << "4 workers";
+}
+
+// Trees under the other launchers, run for real where installed (torchrun, mpirun) and under a
+// stand-in srun with Slurm's variables: 2 workers grow the same trees as 1, byte for byte.
+TEST_F(DistTrain, GbdtUnderTorchrunMpirunAndSlurmGrowsTheSameTreesAsOneWorker) {
+  const std::string args = " --threads 1 train --data " + dir_.path().string() +
+                           " --label label --model gbdt --pipeline none --rounds 8 --max-depth 4"
+                           " --out ";
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() + args + dir_.File("one.bundle"), &out), 0) << out;
+  const std::string one =
+      models::SerializeModel(*io::ModelBundle::Load(dir_.File("one.bundle")).model);
+  std::map<std::string, std::string> jobs;
+  const std::string torchrun = testing::TorchrunCommand(dir_.File("torchrun-logs"));
+  if (!torchrun.empty()) {
+    jobs["torchrun"] = "exec " + torchrun +
+                       " --nnodes 1 --nproc_per_node 2 --master_addr 127.0.0.1 --master_port " +
+                       std::to_string(testing::FreePort()) + " --no_python " + CliPath() + args;
+  }
+  if (RunCommand("mpirun --version > /dev/null") == 0) {
+    jobs["mpirun"] =
+        "exec timeout 120 mpirun --allow-run-as-root --oversubscribe -np 2 -x "
+        "MASTER_ADDR=127.0.0.1 -x MASTER_PORT=" +
+        std::to_string(testing::FreePort()) + " " + CliPath() + args;
+  }
+  TempDir bin;  // not the data directory: the reader would take srun for data
+  testing::WriteFakeSrun(bin);
+  jobs["slurm"] = "PATH=" + bin.path().string() +
+                  ":$PATH ESCALA_COORDINATOR_PORT=" + std::to_string(testing::FreePort()) +
+                  " exec srun " + CliPath() + args;
+  for (const auto& [name, command] : jobs) {
+    const std::string bundle = dir_.File(name + ".bundle");
+    testing::Subprocess job({"/bin/sh", "-c", command + bundle}, dir_.File(name + ".log"));
+    const auto rc = job.Wait(150s);
+    ASSERT_TRUE(rc.has_value()) << name << ": " << job.Output();
+    ASSERT_EQ(*rc, 0) << name << ": " << job.Output();
+    const auto got = io::ModelBundle::Load(bundle);
+    EXPECT_EQ(got.training_config.at("workers"), "2") << name;
+    EXPECT_EQ(models::SerializeModel(*got.model), one) << name;
+  }
 }
 
 // torchrun's default (static) rendezvous, run for real: its agent owns MASTER_PORT, the workers

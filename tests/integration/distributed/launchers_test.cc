@@ -1,6 +1,8 @@
 // The documented ways to start workers without `escala launch`, run for real: the sbatch script
 // of examples/distributed under a simulated Slurm (a stand-in `srun` that starts the tasks with the
 // variables Slurm sets), torchrun's variables, and mpirun (when Open MPI is installed).
+#include "test_util/launchers.h"
+
 #include <chrono>
 #include <string>
 #include <unistd.h>
@@ -15,23 +17,6 @@ namespace escala::testing {
 namespace {
 
 using std::chrono::seconds;
-
-// srun stand-in in `dir`: FAKE_SLURM_NTASKS tasks on this node with the variables Slurm gives
-// each task.
-void WriteFakeSrun(const TempDir& dir) {
-  const std::string srun = dir.File("srun");
-  WriteFile(srun,
-            "#!/bin/sh\n"
-            "while [ \"${1#-}\" != \"$1\" ]; do shift; done\n"
-            "n=${FAKE_SLURM_NTASKS:-2}; i=0; pids=\n"
-            "while [ $i -lt $n ]; do\n"
-            "  SLURM_PROCID=$i SLURM_LOCALID=$i SLURM_NODEID=0 SLURM_NTASKS=$n \\\n"
-            "  SLURM_NTASKS_PER_NODE=$n SLURM_JOB_ID=777 SLURM_JOB_NODELIST='localhost' \"$@\" &\n"
-            "  pids=\"$pids $!\"; i=$((i+1))\n"
-            "done\n"
-            "rc=0; for p in $pids; do wait $p || rc=1; done; exit $rc\n");
-  chmod(srun.c_str(), 0755);
-}
 
 TEST(Launchers, SbatchScriptRunsWithSlurmsEnvironment) {
   TempDir dir;
