@@ -37,6 +37,23 @@ struct GH {
 
 using Hist = std::vector<GH>;
 
+// Histograms (263 KB each on W0) are reused across nodes, levels and trees: allocating and
+// freeing them cost page faults and zeroing of fresh pages. Used by one thread at a time.
+struct HistPool {
+  std::vector<Hist> spare;
+
+  Hist Take() {
+    if (spare.empty()) return {};
+    Hist h = std::move(spare.back());
+    spare.pop_back();
+    return h;
+  }
+  void Give(Hist& h) {
+    if (h.capacity() > 0) spare.push_back(std::move(h));
+    h = Hist();
+  }
+};
+
 // ---- bins ------------------------------------------------------------------------------------
 
 // Every feature's bin edges and every row's bins. Feature f has cuts[f].size() + 1 value bins
@@ -325,11 +342,15 @@ void BuildHistSerial(const Bins& b, const std::vector<GH>& gh, std::span<const s
 
 // The histogram of `rows`: threads over row parts, summed exactly.
 void BuildHist(const Bins& b, const std::vector<GH>& gh, std::span<const std::uint32_t> rows,
-               Hist* out) {
+               Hist* out, HistPool& pool) {
   out->assign(b.total, GH{});
   const std::size_t parts =
       rows.size() < 8192 ? 1 : static_cast<std::size_t>(std::max(1, NumThreads()));
-  std::vector<Hist> partial(parts - 1, Hist(b.total));
+  std::vector<Hist> partial(parts - 1);
+  for (Hist& h : partial) {
+    h = pool.Take();
+    h.assign(b.total, GH{});
+  }
   ParallelForStatic(rows.size(), parts, [&](std::size_t p, std::size_t begin, std::size_t end) {
     Hist& h = p == 0 ? *out : partial[p - 1];
     const auto part = rows.subspan(begin, end - begin);
@@ -339,8 +360,9 @@ void BuildHist(const Bins& b, const std::vector<GH>& gh, std::span<const std::ui
       AddRows(b, b.index16, gh, part, h);
     }
   });
-  for (const Hist& h : partial) {
+  for (Hist& h : partial) {
     for (std::size_t j = 0; j < h.size(); ++j) (*out)[j] += h[j];
+    pool.Give(h);
   }
 }
 
@@ -562,6 +584,7 @@ struct Grower {
   std::vector<std::uint32_t> split_bin;  // per node
   Tree tree;
   double* reduce_seconds = nullptr;  // accumulates the histogram all-reduces' time
+  HistPool* pool = nullptr;
 
   Split BestSplit(const Node& n) const {
     Split best;
@@ -673,7 +696,11 @@ struct Grower {
   // built and all-reduced, the larger is the parent's minus it.
   void FillHists(std::vector<std::pair<Node, Node>>& kids, std::vector<const Node*>& parents) {
     std::vector<Node*> built;
-    for (auto& [l, r] : kids) built.push_back(l.sum.h <= r.sum.h ? &l : &r);
+    for (auto& [l, r] : kids) {
+      built.push_back(l.sum.h <= r.sum.h ? &l : &r);
+      l.hist = pool->Take();
+      r.hist = pool->Take();
+    }
     const auto rows_of = [&](const Node* n) {
       return std::span<const std::uint32_t>(order).subspan(n->begin, n->end - n->begin);
     };
@@ -685,7 +712,7 @@ struct Grower {
         }
       });
     } else {
-      for (Node* n : built) BuildHist(b, gh, rows_of(n), &n->hist);
+      for (Node* n : built) BuildHist(b, gh, rows_of(n), &n->hist, *pool);
     }
     AllReduceHists(built, comm, reduce_seconds);
     ParallelFor(kids.size(), 1, [&](std::size_t begin, std::size_t end) {
@@ -722,6 +749,7 @@ struct Grower {
     }
     PartitionAll(kids, parents, splits);
     FillHists(kids, parents);
+    for (Node& n : level) pool->Give(n.hist);
     std::vector<Node> next;
     for (auto& [l, r] : kids) {
       next.push_back(std::move(l));
@@ -731,8 +759,8 @@ struct Grower {
   }
 
   Node Root() {
-    Node root{0, 0, order.size(), {}, 0, {}, {}};
-    BuildHist(b, gh, order, &root.hist);
+    Node root{0, 0, order.size(), {}, 0, pool->Take(), {}};
+    BuildHist(b, gh, order, &root.hist, *pool);
     AllReduceHists({&root}, comm, reduce_seconds);
     // Every row is in exactly one of feature 0's bins (its missing bin included).
     for (std::uint32_t j = 0; j <= b.value_bins(0); ++j) root.sum += root.hist[j];
@@ -757,6 +785,7 @@ struct Grower {
     }
     for (Node& n : level) {
       MakeLeaf(n);
+      pool->Give(n.hist);
       leaves.push_back(std::move(n));
     }
     return leaves;
@@ -781,6 +810,7 @@ struct Grower {
         return;
       }
       MakeLeaf(n);
+      pool->Give(n.hist);
       leaves.push_back(std::move(n));
     };
     consider(Root(), 0);
@@ -796,11 +826,13 @@ struct Grower {
       std::vector<const Node*> parents = {&c.node};
       PartitionAll(kids, parents, {c.split});
       FillHists(kids, parents);
+      pool->Give(c.node.hist);
       consider(std::move(kids[0].first), c.depth + 1);
       consider(std::move(kids[0].second), c.depth + 1);
     }
     for (Candidate& c : open) {
       MakeLeaf(c.node);
+      pool->Give(c.node.hist);
       leaves.push_back(std::move(c.node));
     }
     return leaves;
@@ -943,6 +975,7 @@ struct Boosting {
   Gradients gr;
   std::vector<std::uint32_t> kept, rest;
   double reduce_seconds = 0;
+  HistPool pool;
 
   // Grows output c's tree of the round and adds it to the scores.
   void GrowTree(std::int64_t c) {
@@ -956,7 +989,8 @@ struct Boosting {
              comm,     SampleFeatures(all, o.colsample_bytree, key),
              key,      kept,
              {},       {},
-             {},       &reduce_seconds};
+             {},       &reduce_seconds,
+             &pool};
     const std::vector<Node> leaves = g.Grow();
     ParallelFor(leaves.size(), 1, [&](std::size_t begin, std::size_t end) {
       for (std::size_t k = begin; k < end; ++k) {
@@ -1025,6 +1059,7 @@ struct Forest {
   std::vector<double> oob_sum;  // rows x k, unscaled tree values
   std::vector<std::uint32_t> oob_count;
   double reduce_seconds = 0;
+  HistPool pool;
 
   float Target(std::size_t i, std::int64_t c) const {
     const float y = train.labels[i];
@@ -1073,7 +1108,8 @@ struct Forest {
              comm,     SampleFeatures(all, o.colsample_bytree, key),
              key,      kept,
              {},       {},
-             {},       &reduce_seconds};
+             {},       &reduce_seconds,
+             &pool};
     g.Grow();
     const double unscale = o.rounds;
     for (std::uint32_t r : rest) {
