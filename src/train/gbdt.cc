@@ -853,6 +853,23 @@ struct Grower {
   }
 };
 
+// The grower of tree number `index` over `rows` (this rank's, grouped by node as it grows), its
+// features sampled by the seed and the index.
+Grower NewGrower(const GbdtOptions& o, const Bins& bins, const Gradients& gr, Communicator& comm,
+                 std::size_t index, const std::vector<std::uint32_t>& rows, double* reduce_seconds,
+                 HistPool* pool) {
+  const std::uint64_t key = HashCombine(o.seed ^ 0x636f6c73616d70ULL, index);
+  std::vector<std::int32_t> all(static_cast<std::size_t>(bins.d));
+  std::iota(all.begin(), all.end(), 0);
+  return Grower{o,        bins,
+                gr.fixed, {gr.scale_g, gr.scale_h},
+                comm,     SampleFeatures(all, o.colsample_bytree, key),
+                key,      rows,
+                {},       {},
+                {},       reduce_seconds,
+                pool};
+}
+
 // ---- the boosting loop -----------------------------------------------------------------------
 
 MatrixF Scores(std::int64_t rows, const std::vector<float>& base) {
@@ -980,17 +997,7 @@ struct Boosting {
   // Grows output c's tree of the round and adds it to the scores.
   void GrowTree(std::int64_t c) {
     Quantise(gr, k, c, &gr.fixed);
-    const std::uint64_t key =
-        HashCombine(o.seed ^ 0x636f6c73616d70ULL, static_cast<std::uint64_t>(trees.size()));
-    std::vector<std::int32_t> all(static_cast<std::size_t>(bins.d));
-    std::iota(all.begin(), all.end(), 0);
-    Grower g{o,        bins,
-             gr.fixed, {gr.scale_g, gr.scale_h},
-             comm,     SampleFeatures(all, o.colsample_bytree, key),
-             key,      kept,
-             {},       {},
-             {},       &reduce_seconds,
-             &pool};
+    Grower g = NewGrower(o, bins, gr, comm, trees.size(), kept, &reduce_seconds, &pool);
     const std::vector<Node> leaves = g.Grow();
     ParallelFor(leaves.size(), 1, [&](std::size_t begin, std::size_t end) {
       for (std::size_t k = begin; k < end; ++k) {
@@ -1099,17 +1106,7 @@ struct Forest {
 
   void GrowTree(std::int64_t c) {
     ComputeGradients(c);
-    const std::uint64_t key =
-        HashCombine(o.seed ^ 0x636f6c73616d70ULL, static_cast<std::uint64_t>(trees.size()));
-    std::vector<std::int32_t> all(static_cast<std::size_t>(bins.d));
-    std::iota(all.begin(), all.end(), 0);
-    Grower g{o,        bins,
-             gr.fixed, {gr.scale_g, gr.scale_h},
-             comm,     SampleFeatures(all, o.colsample_bytree, key),
-             key,      kept,
-             {},       {},
-             {},       &reduce_seconds,
-             &pool};
+    Grower g = NewGrower(o, bins, gr, comm, trees.size(), kept, &reduce_seconds, &pool);
     g.Grow();
     const double unscale = o.rounds;
     for (std::uint32_t r : rest) {
