@@ -577,10 +577,9 @@ struct Grower {
   const std::vector<GH>& gh;
   Scales sc;
   Communicator& comm;
-  std::vector<std::int32_t> features;  // this tree's
-  std::uint64_t key;                   // this tree's sampling key
-  std::vector<std::uint32_t> order;    // the sampled rows, grouped by node
-  std::vector<std::uint32_t> scratch;
+  std::vector<std::int32_t> features;    // this tree's
+  std::uint64_t key;                     // this tree's sampling key
+  std::vector<std::uint32_t> order;      // the sampled rows, grouped by node
   std::vector<std::uint32_t> split_bin;  // per node
   Tree tree;
   double* reduce_seconds = nullptr;  // accumulates the histogram all-reduces' time
@@ -861,12 +860,17 @@ Grower NewGrower(const GbdtOptions& o, const Bins& bins, const Gradients& gr, Co
   const std::uint64_t key = HashCombine(o.seed ^ 0x636f6c73616d70ULL, index);
   std::vector<std::int32_t> all(static_cast<std::size_t>(bins.d));
   std::iota(all.begin(), all.end(), 0);
-  return Grower{o,        bins,
-                gr.fixed, {gr.scale_g, gr.scale_h},
-                comm,     SampleFeatures(all, o.colsample_bytree, key),
-                key,      rows,
-                {},       {},
-                {},       reduce_seconds,
+  return Grower{o,
+                bins,
+                gr.fixed,
+                {gr.scale_g, gr.scale_h},
+                comm,
+                SampleFeatures(all, o.colsample_bytree, key),
+                key,
+                rows,
+                {},
+                {},
+                reduce_seconds,
                 pool};
 }
 
