@@ -109,7 +109,7 @@ std::string CsvField(const data::Column& c, std::int64_t i) {
 void RunScore(const ScoreFlags& f) {
   const auto bundle = std::make_shared<const io::ModelBundle>(io::ModelBundle::Load(f.model));
   io::Predictor predictor(bundle);
-  auto dopts = f.data_flags.ToOptions();
+  auto dopts = f.data_flags.WithCategoricalInputs(bundle->input_schema(), f.data).ToOptions();
   const auto dataset = data::Dataset::Open(f.data, dopts);
   CheckOutputIsNotInput(f.out, "--out", InputPaths(f.data, f.data_flags));
   CheckOutputIsNotInput(f.out, "--out", {f.model});

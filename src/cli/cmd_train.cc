@@ -279,7 +279,9 @@ void RunEvaluate(const EvalFlags& f) {
   const auto bundle = std::make_shared<const io::ModelBundle>(io::ModelBundle::Load(f.model));
   const std::string label = f.label.empty() ? bundle->label : f.label;
   ESCALA_CHECK(!label.empty(), kInvalidArgument, "--label is required (the bundle names none)");
-  const data::Table t = ReadShard(f.data, f.data_flags, *comm, "evaluation data", label);
+  const data::Table t =
+      ReadShard(f.data, f.data_flags.WithCategoricalInputs(bundle->input_schema(), f.data), *comm,
+                "evaluation data", label);
   const std::vector<float> y = train::EncodeLabels(t, label, bundle->class_names);
   io::Predictor predictor(bundle);
   MatrixF p;

@@ -37,6 +37,25 @@ void DataFlags::Register(CLI::App* cmd) {
                   "Override an inferred column type: NAME:float32|float64|int64|categorical");
 }
 
+DataFlags DataFlags::WithCategoricalInputs(const data::Schema& inputs,
+                                           const std::vector<std::string>& files) const {
+  DataFlags out = *this;
+  const data::Schema inferred = data::Dataset::Open(files, ToOptions()).schema();
+  for (const auto& field : inputs.fields()) {
+    const int at = inferred.Find(field.name);
+    if (field.type != data::DataType::kCategorical || at < 0 ||
+        inferred.field(at).type == data::DataType::kCategorical) {
+      continue;
+    }
+    const bool named = std::any_of(types.begin(), types.end(), [&](const std::string& t) {
+      return t.rfind(field.name + ":", 0) == 0 &&
+             t.find(':', field.name.size() + 1) == std::string::npos;
+    });
+    if (!named) out.types.push_back(field.name + ":categorical");
+  }
+  return out;
+}
+
 data::DatasetOptions DataFlags::ToOptions() const {
   data::DatasetOptions o;
   o.format = data::ParseFormat(format);

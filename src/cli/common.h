@@ -28,6 +28,12 @@ struct DataFlags {
 
   void Register(CLI::App* cmd);
   data::DatasetOptions ToOptions() const;
+  // These flags with the categorical inputs of a fitted pipeline that `files` hold, inferred as
+  // something else, read as categorical (unless a --column-type names them): a file to score
+  // whose category column is all empty, or holds codes that look like numbers, is read as the
+  // model was fitted.
+  DataFlags WithCategoricalInputs(const data::Schema& inputs,
+                                  const std::vector<std::string>& files) const;
 };
 
 // The communicator of this process: a worker of a distributed job when the environment says so

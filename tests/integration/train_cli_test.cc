@@ -154,6 +154,15 @@ TEST(TrainCli, GbdtKeepsMissingValuesStopsEarlyAndExplainsItsPredictions) {
     ++rows;
   }
   EXPECT_EQ(rows, 344);
+  // A file whose categorical column is all empty reads it as the categorical input it is.
+  testing::WriteFile(dir.File("q.csv"),
+                     "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,sex,year\n"
+                     "Adelie,Dream,40,18,190,,2008\nGentoo,Biscoe,48,15,220,,2009\n");
+  ASSERT_EQ(RunCommand(CliPath() + " score --model " + dir.File("m.bundle") + " --data " +
+                           dir.File("q.csv") + " --out " + dir.File("q.out.csv"),
+                       &out),
+            0)
+      << out;
   // A model without trees has nothing to explain.
   ASSERT_EQ(RunCommand(CliPath() + " train --data " + data +
                            " --label species --model softmax --out " + dir.File("l.bundle"),
