@@ -99,6 +99,11 @@ TreeEnsemble::TreeEnsemble(Task task, std::int64_t num_features, std::int64_t nu
                "{} trees is not a whole number of rounds of {} (one tree per output)",
                trees_.size(), k_);
   for (std::size_t t = 0; t < trees_.size(); ++t) CheckTree(t);
+  if (objective_ == "poisson") output_ = Output::kExp;
+  if (objective_ == "random_forest" && task_ == Task::kBinary) output_ = Output::kLogOdds;
+  if (objective_ == "random_forest" && task_ == Task::kMulticlass) {
+    output_ = Output::kLogProbabilities;
+  }
   Flatten();
 }
 
@@ -236,12 +241,12 @@ void TreeEnsemble::Logits(ConstMatrixViewF x, MatrixViewF logits, Workspace&) co
 
 void TreeEnsemble::Transform(float* scores) const {
   constexpr float kTiny = 1e-7f;
-  if (objective_ == "poisson") {
+  if (output_ == Output::kExp) {
     scores[0] = std::exp(scores[0]);
-  } else if (objective_ == "random_forest" && task_ == Task::kBinary) {
+  } else if (output_ == Output::kLogOdds) {
     const float p = std::clamp(scores[0], kTiny, 1 - kTiny);
     scores[0] = std::log(p / (1 - p));
-  } else if (objective_ == "random_forest" && task_ == Task::kMulticlass) {
+  } else if (output_ == Output::kLogProbabilities) {
     for (std::int64_t j = 0; j < k_; ++j) scores[j] = std::log(std::max(scores[j], kTiny));
   }
 }

@@ -142,6 +142,8 @@ class TreeEnsemble final : public Model {
   std::vector<float> base_score_;
   std::vector<Tree> trees_;
   std::string objective_;
+  // The objective's output transform, resolved once (Transform runs per row).
+  enum class Output { kScore, kExp, kLogOdds, kLogProbabilities } output_ = Output::kScore;
   std::vector<FlatNode> flat_;
   std::vector<float> flat_value_;        // per flat node: a leaf's value
   std::vector<std::size_t> flat_begin_;  // per tree
