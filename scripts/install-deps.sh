@@ -30,14 +30,14 @@ build_pkgs=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libeigen3-dev libtbb-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev libfast-float-dev zlib1g-dev
+  libcli11-dev libfast-float-dev zlib1g-dev nlohmann-json3-dev
   clang-format
 )
 # Used by tests when present; a test whose peer is missing skips.
 test_pkgs=(
   python3 python3-numpy python3-sklearn python3-pandas python3-grpcio python3-protobuf
   libopenblas0-pthread openssl nginx curl iproute2 liblinear-tools dataset-fashion-mnist
-  python3-torch openmpi-bin qemu-user universal-ctags
+  python3-torch python3-xgboost openmpi-bin qemu-user universal-ctags
 )
 bench_pkgs=(
   python3-xgboost libgloo-dev openmpi-bin libopenmpi-dev nghttp2-client

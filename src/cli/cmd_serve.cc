@@ -18,6 +18,7 @@
 #include "escala/data/npy.h"
 #include "escala/data/stream.h"
 #include "escala/io/bundle.h"
+#include "escala/io/model_file.h"
 #include "escala/serving/client.h"
 #include "escala/serving/params.h"
 #include "escala/serving/server.h"
@@ -50,7 +51,7 @@ void RunServe(const ServeFlags& f) {
     ESCALA_CHECK(eq != std::string::npos && eq > 0, kInvalidArgument,
                  "--model '{}': expected NAME=path/to/model.bundle", m);
     b.AddModel(m.substr(0, eq),
-               std::make_shared<const io::ModelBundle>(io::ModelBundle::Load(m.substr(eq + 1))));
+               std::make_shared<const io::ModelBundle>(io::LoadModelFile(m.substr(eq + 1))));
   }
   auto server = b.Build();
   // One line on stdout for scripts and tests (ports are real even when 0 was asked for).
@@ -107,7 +108,7 @@ std::string CsvField(const data::Column& c, std::int64_t i) {
 }
 
 void RunScore(const ScoreFlags& f) {
-  const auto bundle = std::make_shared<const io::ModelBundle>(io::ModelBundle::Load(f.model));
+  const auto bundle = std::make_shared<const io::ModelBundle>(io::LoadModelFile(f.model));
   io::Predictor predictor(bundle);
   auto dopts = f.data_flags.WithCategoricalInputs(bundle->input_schema(), f.data).ToOptions();
   const auto dataset = data::Dataset::Open(f.data, dopts);
@@ -286,14 +287,17 @@ void RegisterServe(CLI::App& app) {
   auto* cmd =
       app.add_subcommand("serve", "Serve model bundles over the Open Inference Protocol (gRPC)");
   AddParamFlags(cmd, serving::ServeParams(), f->spec);
-  cmd->add_option("--model", f->models, "Serve one bundle without a repository: NAME=FILE");
+  cmd->add_option("--model", f->models,
+                  "Serve one model without a repository: NAME=FILE (a bundle, or an XGBoost "
+                  "model.json / model.ubj)");
   cmd->callback([f] { RunServe(*f); });
 }
 
 void RegisterScore(CLI::App& app) {
   auto f = std::make_shared<ScoreFlags>();
   auto* cmd = app.add_subcommand("score", "Batch-score data files with a model bundle (streaming)");
-  cmd->add_option("--model", f->model, "Model bundle")->required();
+  cmd->add_option("--model", f->model, "Model bundle (or an XGBoost model .json / .ubj)")
+      ->required();
   cmd->add_option("--data", f->data, "Data: files, globs or directories")->required();
   cmd->add_option("--out", f->out, "Predictions: .csv (probabilities and label) or .npy")
       ->required();

@@ -22,6 +22,7 @@
 #include "escala/gpu/nccl.h"
 #include "escala/gpu/train.h"
 #include "escala/io/bundle.h"
+#include "escala/io/model_file.h"
 #include "escala/models/factory.h"
 #include "escala/train/estimator.h"
 #include "escala/train/labels.h"
@@ -276,7 +277,7 @@ void RunEvaluate(const EvalFlags& f) {
   ESCALA_CHECK(f.threshold >= 0 && f.threshold <= 1, kInvalidArgument,
                "--threshold must be in [0, 1], got {}", f.threshold);
   auto comm = MakeWorkerCommunicator();
-  const auto bundle = std::make_shared<const io::ModelBundle>(io::ModelBundle::Load(f.model));
+  const auto bundle = std::make_shared<const io::ModelBundle>(io::LoadModelFile(f.model));
   const std::string label = f.label.empty() ? bundle->label : f.label;
   ESCALA_CHECK(!label.empty(), kInvalidArgument, "--label is required (the bundle names none)");
   const data::Table t =
@@ -336,7 +337,8 @@ void RegisterTrain(CLI::App& app) {
 void RegisterEvaluate(CLI::App& app) {
   auto f = std::make_shared<EvalFlags>();
   auto* cmd = app.add_subcommand("evaluate", "Print a bundle's metrics on labelled data");
-  cmd->add_option("--model", f->model, "Model bundle")->required();
+  cmd->add_option("--model", f->model, "Model bundle (or an XGBoost model .json / .ubj)")
+      ->required();
   cmd->add_option("--data", f->data, "Labelled data: files, globs or directories")->required();
   cmd->add_option("--label", f->label, "Label column (default: the bundle's)");
   cmd->add_option("--threshold", f->threshold, "Binary decision threshold")->capture_default_str();

@@ -14,6 +14,17 @@ namespace escala::models {
 
 namespace pb = escala::model::v1;
 
+namespace {
+
+bool IsKnownObjective(std::string_view name) {
+  static constexpr std::string_view kKnown[] = {
+      "",      "squared_error", "absolute_error", "huber",   "poisson",
+      "gamma", "tweedie",       "logistic",       "softmax", "random_forest"};
+  return std::find(std::begin(kKnown), std::end(kKnown), name) != std::end(kKnown);
+}
+
+}  // namespace
+
 std::int32_t Tree::AddLeaf(float v) {
   feature.push_back(-1);
   threshold.push_back(0.0f);
@@ -85,10 +96,8 @@ TreeEnsemble::TreeEnsemble(Task task, std::int64_t num_features, std::int64_t nu
       base_score_(std::move(base_score)),
       trees_(std::move(trees)),
       objective_(std::move(objective)) {
-  ESCALA_CHECK(objective_.empty() || objective_ == "squared_error" || objective_ == "huber" ||
-                   objective_ == "poisson" || objective_ == "logistic" || objective_ == "softmax" ||
-                   objective_ == "random_forest",
-               kInvalidArgument, "tree ensemble objective '{}' is not known", objective_);
+  ESCALA_CHECK(IsKnownObjective(objective_), kInvalidArgument,
+               "tree ensemble objective '{}' is not known", objective_);
   ESCALA_CHECK(d_ >= 1, kInvalidArgument, "a tree ensemble needs >= 1 feature, got {}", d_);
   const std::int64_t want = task == Task::kMulticlass ? std::max<std::int64_t>(k_, 2) : 1;
   ESCALA_CHECK(k_ == want, kInvalidArgument, "a {} tree ensemble has {} output(s), got {}",
@@ -99,7 +108,9 @@ TreeEnsemble::TreeEnsemble(Task task, std::int64_t num_features, std::int64_t nu
                "{} trees is not a whole number of rounds of {} (one tree per output)",
                trees_.size(), k_);
   for (std::size_t t = 0; t < trees_.size(); ++t) CheckTree(t);
-  if (objective_ == "poisson") output_ = Output::kExp;
+  if (objective_ == "poisson" || objective_ == "gamma" || objective_ == "tweedie") {
+    output_ = Output::kExp;
+  }
   if (objective_ == "random_forest" && task_ == Task::kBinary) output_ = Output::kLogOdds;
   if (objective_ == "random_forest" && task_ == Task::kMulticlass) {
     output_ = Output::kLogProbabilities;

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "escala/core/error.h"
+#include "escala/io/model_file.h"
 
 namespace escala::serving::internal {
 namespace {
@@ -43,7 +44,7 @@ std::shared_ptr<const LoadedModel> ServableLoader::Load(const std::string& model
                                                         std::int64_t version,
                                                         const VersionOnDisk& file) const {
   return Named(model, version, file.path, [&] {
-    auto bundle = std::make_shared<const io::ModelBundle>(io::ModelBundle::Load(file.path));
+    auto bundle = std::make_shared<const io::ModelBundle>(io::LoadModelFile(file.path));
     return Build(model, version, std::move(bundle), file.path, file.fingerprint);
   });
 }

@@ -51,9 +51,12 @@ std::map<std::int64_t, VersionOnDisk> ListVersions(const std::string& repository
     if (!e.is_directory(type_ec) || !ParseVersionNumber(e.path().filename().string(), &v)) {
       continue;
     }
-    const fs::path bundle = e.path() / kBundleFileName;
-    if (!fs::is_regular_file(bundle, type_ec)) continue;  // not written yet
-    out[v] = VersionOnDisk{bundle.string(), Fingerprint(bundle.string())};
+    for (const char* name : kModelFileNames) {
+      const fs::path file = e.path() / name;
+      if (!fs::is_regular_file(file, type_ec)) continue;  // not written yet
+      out[v] = VersionOnDisk{file.string(), Fingerprint(file.string())};
+      break;
+    }
   }
   return out;
 }

@@ -11,11 +11,12 @@
 
 namespace escala::serving::internal {
 
-// The bundle file every version directory holds.
-inline constexpr char kBundleFileName[] = "model.bundle";
+// The model file a version directory holds, by preference: an escala bundle, or an XGBoost
+// model (JSON or UBJSON).
+inline constexpr const char* kModelFileNames[] = {"model.bundle", "model.json", "model.ubj"};
 
 struct VersionOnDisk {
-  std::string path;  // <repository>/<model>/<version>/model.bundle
+  std::string path;  // <repository>/<model>/<version>/model.bundle (or model.json, model.ubj)
   // What tells a changed bundle file from the one loaded: inode, size, mtime and ctime.
   std::string fingerprint;
 };
@@ -25,10 +26,10 @@ struct VersionOnDisk {
 std::vector<std::string> ListModels(const std::string& repository);
 
 // The versions present in <repository>/<model>: directories named by a positive integer that
-// hold a regular model.bundle file. Everything else is ignored: non-numeric names ("tmp", "1.5",
-// "0"), plain files, and version directories whose bundle is not there yet (half-written: a
-// trainer writes the bundle under a temporary name and renames it when complete). An absent or
-// unreadable model directory holds no versions.
+// hold a regular model file (kModelFileNames). Everything else is ignored: non-numeric names
+// ("tmp", "1.5", "0"), plain files, and version directories whose bundle is not there yet
+// (half-written: a trainer writes the bundle under a temporary name and renames it when complete).
+// An absent or unreadable model directory holds no versions.
 std::map<std::int64_t, VersionOnDisk> ListVersions(const std::string& repository,
                                                    const std::string& model);
 

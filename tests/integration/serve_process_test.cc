@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <signal.h>
+#include <sstream>
 #include <thread>
 #include <unistd.h>
 
@@ -115,6 +116,46 @@ TEST(ServeProcess, VersionPolicyFlagChoosesTheServedVersions) {
     serve.process->Signal(SIGTERM);
     EXPECT_EQ(serve.process->Wait(15s), 0) << policy;
   }
+}
+
+// A model trained by XGBoost (tests/python/xgboost_models.py), scored by `escala score` from its
+// JSON file and served by `escala serve` from its UBJSON file, gives XGBoost's own predictions.
+TEST(ServeProcess, XgboostModelsAreScoredAndServedAsXgboostPredicts) {
+  TempDir dir;
+  std::string out;
+  const int rc = RunCommand(
+      "/usr/bin/python3 " + SourcePath("tests/python/xgboost_models.py") + " " + dir.File(""),
+      &out);
+  if (rc == 77 || rc == 127) GTEST_SKIP() << "python3 with XGBoost is absent";
+  ASSERT_EQ(rc, 0) << out;
+  ASSERT_EQ(RunCommand(CliPath() + " score --model " + dir.File("bin.json") + " --data " +
+                           dir.File("x.csv") + " --out " + dir.File("s.csv"),
+                       &out),
+            0)
+      << out;
+  std::ifstream scores(dir.File("s.csv")), ref(dir.File("bin.pred.csv")), x(dir.File("x.csv"));
+  std::string line, want, row;
+  std::getline(scores, line);  // header: p_0,p_1,label
+  std::getline(x, row);
+  std::vector<float> first_row, first_pred;
+  for (int i = 0; std::getline(scores, line) && std::getline(ref, want); ++i) {
+    const auto c0 = line.find(','), c1 = line.find(',', c0 + 1);
+    const double p = std::stod(line.substr(c0 + 1, c1 - c0 - 1));
+    ASSERT_NEAR(p, std::stod(want), 1e-5) << "row " << i;
+    if (i == 0) first_pred.push_back(static_cast<float>(std::stod(want)));
+  }
+  std::getline(x, row);
+  std::stringstream cells(row);
+  for (std::string cell; std::getline(cells, cell, ',');) {
+    first_row.push_back(cell.empty() ? NAN : std::stof(cell));
+  }
+  auto serve = testing::StartServe({"--model", "xgb=" + dir.File("bin.ubj"), "--no-http"},
+                                   dir.File("serve.log"));
+  serving::Client client("127.0.0.1:" + std::to_string(serve.grpc_port));
+  const auto result = client.Infer("xgb", {serving::Tensor::Fp32("features", {1, 6}, first_row)});
+  EXPECT_NEAR(result.output("probabilities").fp32.at(1), first_pred.at(0), 1e-5);
+  serve.process->Signal(SIGTERM);
+  EXPECT_EQ(serve.process->Wait(15s), 0);
 }
 
 TEST(ServeProcess, SigtermDrainsInFlightRequestsAndRefusesNewOnes) {

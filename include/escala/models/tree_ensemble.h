@@ -81,13 +81,14 @@ struct FeatureImportance {
 
 class TreeEnsemble final : public Model {
  public:
-  // base_score: one value per output. objective: as trained ("squared_error", "huber",
-  // "poisson", "logistic", "softmax", "random_forest"; empty: the task's default); a "poisson"
-  // ensemble outputs exp(score); a "random_forest" (kind "random_forest") sums the mean of its
-  // trees, a value or class probabilities, and outputs it as logits (log-odds, log-probabilities)
-  // for the task's link; the others output the score. Checks every tree's structure (children in
-  // range and after their parent, features in range, leaves finite, covers not negative);
-  // kInvalidArgument naming the tree and node.
+  // base_score: one value per output. objective: as trained ("squared_error", "absolute_error",
+  // "huber", "poisson", "gamma", "tweedie", "logistic", "softmax", "random_forest"; empty: the
+  // task's default); a "poisson", "gamma" or "tweedie" ensemble (log link) outputs exp(score); a
+  // "random_forest" (kind "random_forest") sums the mean of its trees, a value or class
+  // probabilities, and outputs it as logits (log-odds, log-probabilities) for the task's link; the
+  // others output the score. Checks every tree's structure (children in range and after their
+  // parent, features in range, leaves finite, covers not negative); kInvalidArgument naming the
+  // tree and node.
   TreeEnsemble(Task task, std::int64_t num_features, std::int64_t num_outputs,
                std::vector<float> base_score, std::vector<Tree> trees, std::string objective = {});
 

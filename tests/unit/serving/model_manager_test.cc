@@ -141,6 +141,38 @@ TEST(ModelManager, NonNumericAndHalfWrittenVersionDirectoriesAreIgnored) {
             std::string::npos);
 }
 
+// A one-tree XGBoost regression (f0 < 0.5 -> 1, else 3; base score 2) in its JSON format.
+constexpr char kXgboostModel[] = R"({"learner": {"feature_names": ["a"], "feature_types": [],
+  "gradient_booster": {"name": "gbtree", "model": {"tree_info": [0], "trees": [{
+    "default_left": [1, 0, 0], "left_children": [1, -1, -1], "right_children": [2, -1, -1],
+    "loss_changes": [4, 0, 0], "split_conditions": [0.5, -1, 1], "split_indices": [0, 0, 0],
+    "sum_hessian": [10, 4, 6]}]}},
+  "learner_model_param": {"base_score": "2E0", "num_class": "0", "num_feature": "1"},
+  "objective": {"name": "reg:squarederror"}}, "version": [1, 7, 4]})";
+
+TEST(ModelManager, AVersionHoldingAnXgboostModelIsServedBesideBundles) {
+  Repository repo;
+  repo.Put(1);
+  const auto two = fs::path(repo.path()) / "m" / "2";
+  fs::create_directories(two);
+  WriteFileAtomic((two / "model.json").string(), kXgboostModel);
+  Served s(repo, "all");
+  s.manager->Poll();
+  EXPECT_EQ(s.Versions(), Names({"1", "2"}));
+  const auto m = s.manager->Get("m", "2");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->source, (two / "model.json").string());
+  EXPECT_EQ(m->bundle->training_config.at("source"), "xgboost");
+  MatrixF x(2, 1), y(2, 1);
+  x(0, 0) = 0.0f;
+  x(1, 0) = 1.0f;
+  auto scratch = m->Acquire();
+  m->predictor->PredictFeatures(std::as_const(x).view(), y.view(), scratch->predict);
+  EXPECT_FLOAT_EQ(y(0, 0), 1.0f);
+  EXPECT_FLOAT_EQ(y(1, 0), 3.0f);
+  m->Release(std::move(scratch));
+}
+
 TEST(ModelManager, AFailingLoadLeavesTheServedSetAsItWas) {
   Repository repo;
   for (int v : {2, 3}) repo.Put(v);

@@ -1,0 +1,34 @@
+// Model files that escala scores and serves: its own bundles, and models trained elsewhere read
+// into a bundle (XGBoost's JSON and UBJSON model files, escala/models/xgboost.h).
+//
+// An imported model's bundle has an identity pipeline over the model's own features, in order,
+// as float32 inputs (a categorical feature takes its category code) that may be missing (NaN goes
+// the way each split learned), so `escala score`, the Predictor and the server use it as they use
+// a bundle. Its class names are "0", "1", ... (XGBoost's labels), and its training_config records
+// where it came from ("source": "xgboost", "xgboost_objective", "xgboost_version").
+#ifndef ESCALA_IO_MODEL_FILE_H_
+#define ESCALA_IO_MODEL_FILE_H_
+
+#include <string>
+#include <string_view>
+
+#include "escala/io/bundle.h"
+#include "escala/models/xgboost.h"
+
+namespace escala::io {
+
+enum class ModelFormat { kBundle, kXgboost };
+
+// Told from the file's first bytes: a bundle's magic, or a JSON/UBJSON object.
+ModelFormat DetectModelFormat(std::string_view bytes);
+
+// Loads a bundle or an imported model (by content, whatever the file's name). Errors name the
+// path; a file of neither kind is reported as not being an escala bundle.
+ModelBundle LoadModelFile(const std::string& path);
+
+// The bundle serving an imported XGBoost model (see above). `name` becomes the bundle's name.
+ModelBundle BundleFromXgboost(models::XgboostModel model, std::string name);
+
+}  // namespace escala::io
+
+#endif  // ESCALA_IO_MODEL_FILE_H_
