@@ -393,8 +393,6 @@ void LogDroppedLabels(const TrainSpec& spec, std::int64_t local, Communicator& c
 void CheckTreeSpec(const TrainSpec& s) {
   if (!IsTrees(s)) return;
   Validate(s.trees);
-  ESCALA_CHECK(s.cv == 0 && s.search.empty(), kInvalidArgument,
-               "cv / search: model selection of gbdt is not available yet");
   ESCALA_CHECK(s.init_from == nullptr, kInvalidArgument,
                "init_from: gbdt models do not continue training from an earlier bundle yet");
   ESCALA_CHECK(!s.options.backend, kInvalidArgument,
@@ -501,13 +499,81 @@ void LogImportance(const models::TreeEnsemble& model, const std::vector<std::str
   ESCALA_LOG_INFO("feature importance (top {} by total gain):{}", r, lines);
 }
 
+// The tree parameters a search may vary: every declared one but the constraints (whose text
+// holds the search's own separator).
+std::vector<std::string> TreeSearchKeys() {
+  std::vector<std::string> keys;
+  for (const auto& p : TrainParams().params()) {
+    if (p.info.group == "trees" && p.info.name != "monotone_constraints") {
+      keys.push_back(p.info.name);
+    }
+  }
+  return keys;
+}
+
+// The spec with a candidate's tree parameters set, as if given on the command line.
+TrainSpec WithCandidate(const TrainSpec& spec, const Candidate& candidate) {
+  TrainSpec s = spec;
+  for (const auto& [key, value] : candidate) {
+    TrainParams().Set(s, key, value, "search " + key);
+    s.trees_given.insert(key);
+  }
+  return s;
+}
+
+// A tree candidate's score on one fold: trained as the final model is (early stopping, when
+// asked for, on the fold's held-out rows), evaluated on those rows.
+double ScoreTreeFold(const TrainSpec& spec, models::Task task, int classes,
+                     const features::Pipeline& pipeline, const DataShard& train,
+                     const DataShard& valid, const std::string& metric, Communicator& comm) {
+  const GbdtOptions o =
+      TreeOptionsFor(spec, task, pipeline.output_names(), pipeline.output_categories());
+  const std::unique_ptr<models::TreeEnsemble> model =
+      spec.model == "random_forest"
+          ? TrainForest(o, task, classes, train, comm)
+          : TrainGbdt(o, task, classes, train, o.early_stopping > 0 ? &valid : nullptr, comm);
+  MatrixF pred(valid.rows(), model->num_outputs());
+  auto ws = model->NewWorkspace();
+  model->Predict(valid.features, pred.view(), *ws);
+  return EvaluateDistributed(task, std::as_const(pred).view(), valid.labels, comm).at(metric);
+}
+
+// cv / search for trees: candidates are tree parameters by their declared names; the spec
+// returned has the best one applied (the spec itself without cv or search).
+TrainSpec SelectTrees(const TrainSpec& spec, models::Task task, int classes,
+                      const features::Pipeline& pipeline, const DataShard& data, Communicator& comm,
+                      std::optional<SelectionResult>* selection) {
+  if (spec.cv == 0 && spec.search.empty()) return spec;
+  std::vector<Candidate> candidates = {{}};
+  if (!spec.search.empty()) {
+    const auto space = ParseSearchSpace(spec.search, TreeSearchKeys());
+    candidates = spec.search_samples > 0
+                     ? RandomCandidates(space, spec.search_samples, spec.options.seed)
+                     : GridCandidates(space);
+  }
+  SelectionOptions so;
+  so.folds = spec.cv > 0 ? spec.cv : 5;
+  so.metric = spec.options.metric;
+  so.seed = spec.options.seed;
+  const auto score = [&](const Candidate& c, const DataShard& train, const DataShard& valid,
+                         const std::string& metric) {
+    return ScoreTreeFold(WithCandidate(spec, c), task, classes, pipeline, train, valid, metric,
+                         comm);
+  };
+  *selection = CrossValidateWith(task, candidates, data, so, comm, score);
+  const auto& best = (*selection)->candidates[static_cast<std::size_t>((*selection)->best)];
+  return WithCandidate(spec, best.params);
+}
+
 // Boosted trees on the encoded shard: progress every tenth round, metrics on the validation rows.
-void TrainTrees(const TrainSpec& spec, models::Task task, const std::vector<std::string>& classes,
+void TrainTrees(const TrainSpec& given, models::Task task, const std::vector<std::string>& classes,
                 const features::Pipeline& pipeline, const Encoded& e, bool has_valid,
                 Communicator& comm, TrainOutcome* out) {
   const bool leader = comm.rank() == 0;
   const DataShard train{std::as_const(e.x).view(), e.y, e.ids};
   const DataShard valid{std::as_const(e.xv).view(), e.yv, {}};
+  const TrainSpec spec = SelectTrees(given, task, static_cast<int>(classes.size()), pipeline, train,
+                                     comm, &out->selection);
   const GbdtOptions options =
       TreeOptionsFor(spec, task, pipeline.output_names(), pipeline.output_categories());
   const int rounds = options.rounds;
@@ -574,6 +640,12 @@ void Validate(const TrainSpec& s) {
   ESCALA_CHECK(!s.label.empty(), kInvalidArgument, "label is required");
   TrainParams().Check(s);
   CheckTreeSpec(s);
+  if (IsTrees(s) && !s.search.empty()) {
+    // Every value of the space, before any data is read.
+    for (const auto& [key, values] : ParseSearchSpace(s.search, TreeSearchKeys()).params) {
+      for (const auto& v : values) TrainParams().Check(WithCandidate(s, {{key, v}}));
+    }
+  }
   features::Pipeline::FromSpec(s.pipeline);  // the spec's syntax, before any data is read
 }
 

@@ -263,7 +263,8 @@ std::vector<P> SelectionParams() {
           param::Custom("0 (off) or at least 2 folds", [](double v) { return v == 0 || v >= 2; })),
       param::Text<TrainSpec>(
           "search", "selection",
-          "Hyperparameter search space, e.g. 'lr=1e-3,1e-2;l2=0,1e-4' (grid)",
+          "Hyperparameter search space, e.g. 'lr=1e-3,1e-2;l2=0,1e-4' (grid); for trees their "
+          "parameters, e.g. 'max_depth=4,6;learning_rate=0.1,0.3'",
           [](auto& s) -> auto& { return s.search; }),
       param::Number<TrainSpec>(
           "search_samples", "selection",

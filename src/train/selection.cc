@@ -11,6 +11,7 @@
 #include "escala/core/error.h"
 #include "escala/core/logging.h"
 #include "escala/core/random.h"
+#include "escala/train/metrics.h"
 
 namespace escala::train {
 
@@ -54,6 +55,10 @@ double ToNumber(const std::string& key, const std::string& value) {
 }  // namespace
 
 SearchSpace ParseSearchSpace(std::string_view text) {
+  return ParseSearchSpace(text, std::vector<std::string>(Keys().begin(), Keys().end()));
+}
+
+SearchSpace ParseSearchSpace(std::string_view text, const std::vector<std::string>& known) {
   SearchSpace space;
   for (const std::string& part : Split(text, ';')) {
     if (part.empty()) continue;
@@ -61,10 +66,12 @@ SearchSpace ParseSearchSpace(std::string_view text) {
     ESCALA_CHECK(eq != std::string::npos, kInvalidArgument,
                  "search space '{}': '{}' is not key=v1,v2,...", text, part);
     const std::string key = Trim(std::string_view(part).substr(0, eq));
-    ESCALA_CHECK(Keys().count(key) == 1, kInvalidArgument,
-                 "search space: unknown parameter '{}' (known: lr, l2, l1, weight_decay, "
-                 "momentum, optimizer, batch_size, epochs, dropout, hidden, activation)",
-                 key);
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += fmt::format("{}{}", list.empty() ? "" : ", ", k);
+      Throw(ErrorCode::kInvalidArgument, "search space: unknown parameter '{}' (known: {})", key,
+            list);
+    }
     auto values = Split(std::string_view(part).substr(eq + 1), ',');
     values.erase(std::remove(values.begin(), values.end(), std::string()), values.end());
     ESCALA_CHECK(!values.empty(), kInvalidArgument, "search space: '{}' has no values", key);
@@ -159,94 +166,127 @@ std::vector<int> AssignFolds(std::span<const std::uint64_t> row_ids, std::span<c
   return fold;
 }
 
-SelectionResult CrossValidate(const models::ModelSpec& base_spec, const TrainOptions& base_options,
-                              const std::vector<Candidate>& candidates, const DataShard& data,
-                              const SelectionOptions& options, Communicator& comm) {
+namespace {
+
+// Global row identities of this rank's rows: the shard's own, or rank-order positions.
+std::vector<std::uint64_t> RowIds(const DataShard& data, Communicator& comm) {
+  std::vector<std::uint64_t> ids(data.row_ids.begin(), data.row_ids.end());
+  if (!ids.empty()) return ids;
+  const auto n = static_cast<std::int64_t>(data.rows());
+  const auto counts = comm.AllGather(std::span<const std::int64_t>(&n, 1));
+  std::uint64_t offset = 0;
+  for (int r = 0; r < comm.rank(); ++r) offset += static_cast<std::uint64_t>(counts[r]);
+  ids.resize(static_cast<std::size_t>(n));
+  std::iota(ids.begin(), ids.end(), offset);
+  return ids;
+}
+
+// Dense copies of the rows of one side of a fold, with their labels and identities.
+struct FoldPart {
+  MatrixF x;
+  std::vector<float> y;
+  std::vector<std::uint64_t> ids;
+  DataShard shard() const { return {std::as_const(x).view(), y, ids}; }
+};
+
+FoldPart TakeRows(const DataShard& data, const std::vector<std::uint64_t>& ids,
+                  const std::vector<int>& folds, int fold, bool inside) {
+  std::vector<std::size_t> rows;
+  for (std::size_t i = 0; i < folds.size(); ++i) {
+    if ((folds[i] == fold) == inside) rows.push_back(i);
+  }
+  const std::int64_t d = data.features.cols();
+  FoldPart p;
+  p.x.Resize(static_cast<std::int64_t>(rows.size()), d);
+  for (std::size_t j = 0; j < rows.size(); ++j) {
+    std::copy_n(data.features.row(static_cast<std::int64_t>(rows[j])), d,
+                p.x.row(static_cast<std::int64_t>(j)));
+    p.y.push_back(data.labels[rows[j]]);
+    p.ids.push_back(ids[rows[j]]);
+  }
+  return p;
+}
+
+void Summarize(CandidateResult* cr, const std::string& metric, Communicator& comm) {
+  double s = 0;
+  for (double v : cr->fold_scores) s += v;
+  const auto n = static_cast<double>(cr->fold_scores.size());
+  cr->mean = s / n;
+  double ss = 0;
+  for (double v : cr->fold_scores) ss += (v - cr->mean) * (v - cr->mean);
+  cr->stddev = n > 1 ? std::sqrt(ss / (n - 1)) : 0;
+  if (comm.rank() != 0) return;
+  std::string desc;
+  for (const auto& [k, v] : cr->params)
+    desc += fmt::format("{}{}={}", desc.empty() ? "" : " ", k, v);
+  ESCALA_LOG_INFO("cv {}: {} {:.5f} +/- {:.5f}", desc, metric, cr->mean, cr->stddev);
+}
+
+int Best(const std::vector<CandidateResult>& candidates, bool higher) {
+  int best = -1;
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    const double v = candidates[i].mean;
+    if (best < 0) {
+      best = static_cast<int>(i);
+      continue;
+    }
+    const double b = candidates[static_cast<std::size_t>(best)].mean;
+    if (std::isnan(b) || (higher ? v > b : v < b)) best = static_cast<int>(i);
+  }
+  return best;
+}
+
+}  // namespace
+
+SelectionResult CrossValidateWith(models::Task task, const std::vector<Candidate>& candidates,
+                                  const DataShard& data, const SelectionOptions& options,
+                                  Communicator& comm, const FoldScoreFn& score) {
   ESCALA_CHECK(!candidates.empty(), kInvalidArgument, "no candidates to cross-validate");
   SelectionResult result;
-  const models::Task task = models::TaskForKind(base_spec.kind, base_spec.task);
   result.metric = options.metric.empty() ? DefaultMetric(task) : options.metric;
   CheckMetric(task, result.metric);
   const auto rows = comm.AllReduceScalar<std::int64_t>(data.rows(), ReduceOp::kSum);
   ESCALA_CHECK(options.folds >= 2 && options.folds <= rows, kInvalidArgument,
                "cross-validation folds (--cv) must be in [2, {}] (the number of rows), got {}",
                rows, options.folds);
-  const bool higher = HigherIsBetter(result.metric);
-  // Fold assignment from (global) row ids.
-  std::vector<std::uint64_t> ids(data.row_ids.begin(), data.row_ids.end());
-  if (ids.empty()) {
-    const auto n = static_cast<std::int64_t>(data.rows());
-    const auto counts = comm.AllGather(std::span<const std::int64_t>(&n, 1));
-    std::uint64_t offset = 0;
-    for (int r = 0; r < comm.rank(); ++r)
-      offset += static_cast<std::uint64_t>(counts[static_cast<std::size_t>(r)]);
-    ids.resize(static_cast<std::size_t>(n));
-    std::iota(ids.begin(), ids.end(), offset);
-  }
+  const std::vector<std::uint64_t> ids = RowIds(data, comm);
   const auto folds = AssignFolds(ids, data.labels, options.folds, task != models::Task::kRegression,
                                  options.seed, comm.size());
-  const std::int64_t d = data.features.cols();
   for (const auto& cand : candidates) {
     CandidateResult cr;
     cr.params = cand;
     for (int f = 0; f < options.folds; ++f) {
-      // Gather this fold's train and validation rows (dense copies).
-      std::vector<std::int64_t> tr, va;
-      for (std::size_t i = 0; i < folds.size(); ++i)
-        (folds[i] == f ? va : tr).push_back(static_cast<std::int64_t>(i));
-      MatrixF xt(static_cast<std::int64_t>(tr.size()), d),
-          xv(static_cast<std::int64_t>(va.size()), d);
-      std::vector<float> yt, yv;
-      std::vector<std::uint64_t> it, iv;
-      for (std::size_t j = 0; j < tr.size(); ++j) {
-        std::copy_n(data.features.row(tr[j]), d, xt.row(static_cast<std::int64_t>(j)));
-        yt.push_back(data.labels[static_cast<std::size_t>(tr[j])]);
-        it.push_back(ids[static_cast<std::size_t>(tr[j])]);
-      }
-      for (std::size_t j = 0; j < va.size(); ++j) {
-        std::copy_n(data.features.row(va[j]), d, xv.row(static_cast<std::int64_t>(j)));
-        yv.push_back(data.labels[static_cast<std::size_t>(va[j])]);
-        iv.push_back(ids[static_cast<std::size_t>(va[j])]);
-      }
-      // Row ids of the fold's training part must be dense for the trainer: renumber them by
-      // their order among all training rows (the trainer derives them from rank order).
-      models::ModelSpec spec = base_spec;
-      TrainOptions o = base_options;
-      ApplyCandidate(cand, &spec, &o);
-      o.checkpoint = {};
-      o.early_stopping.patience = 0;
-      o.progress = false;
-      auto model = models::MakeModel(spec);
-      Trainer trainer(*model, o, comm);
-      DataShard vs{std::as_const(xv).view(), yv, {}};
-      const TrainResult r = trainer.Fit({std::as_const(xt).view(), yt, {}}, &vs);
-      cr.fold_scores.push_back(r.valid.at(result.metric));
+      const FoldPart train = TakeRows(data, ids, folds, f, false);
+      const FoldPart valid = TakeRows(data, ids, folds, f, true);
+      cr.fold_scores.push_back(score(cand, train.shard(), valid.shard(), result.metric));
     }
-    double s = 0;
-    for (double v : cr.fold_scores) s += v;
-    cr.mean = s / static_cast<double>(cr.fold_scores.size());
-    double ss = 0;
-    for (double v : cr.fold_scores) ss += (v - cr.mean) * (v - cr.mean);
-    cr.stddev = cr.fold_scores.size() > 1
-                    ? std::sqrt(ss / static_cast<double>(cr.fold_scores.size() - 1))
-                    : 0;
-    if (comm.rank() == 0) {
-      std::string desc;
-      for (const auto& [k, v] : cand) desc += fmt::format("{}{}={}", desc.empty() ? "" : " ", k, v);
-      ESCALA_LOG_INFO("cv {}: {} {:.5f} +/- {:.5f}", desc, result.metric, cr.mean, cr.stddev);
-    }
+    Summarize(&cr, result.metric, comm);
     result.candidates.push_back(cr);
   }
-  for (std::size_t i = 0; i < result.candidates.size(); ++i) {
-    const double v = result.candidates[i].mean;
-    if (result.best < 0) {
-      result.best = static_cast<int>(i);
-      continue;
-    }
-    const double b = result.candidates[static_cast<std::size_t>(result.best)].mean;
-    if (std::isnan(b) || (higher ? v > b : v < b)) result.best = static_cast<int>(i);
-  }
+  result.best = Best(result.candidates, HigherIsBetter(result.metric));
   return result;
+}
+
+SelectionResult CrossValidate(const models::ModelSpec& base_spec, const TrainOptions& base_options,
+                              const std::vector<Candidate>& candidates, const DataShard& data,
+                              const SelectionOptions& options, Communicator& comm) {
+  const auto score = [&](const Candidate& cand, const DataShard& train, const DataShard& valid,
+                         const std::string& metric) {
+    models::ModelSpec spec = base_spec;
+    TrainOptions o = base_options;
+    ApplyCandidate(cand, &spec, &o);
+    o.checkpoint = {};
+    o.early_stopping.patience = 0;
+    o.progress = false;
+    auto model = models::MakeModel(spec);
+    Trainer trainer(*model, o, comm);
+    // The fold's training rows are numbered by the trainer in rank order (dense identities).
+    const DataShard v{valid.features, valid.labels, {}};
+    const TrainResult r = trainer.Fit({train.features, train.labels, {}}, &v);
+    return r.valid.at(metric);
+  };
+  return CrossValidateWith(models::TaskForKind(base_spec.kind, base_spec.task), candidates, data,
+                           options, comm, score);
 }
 
 }  // namespace escala::train

@@ -13,6 +13,7 @@
 #define ESCALA_TRAIN_SELECTION_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -32,6 +33,8 @@ struct SearchSpace {
 
 // Throws kInvalidArgument for unknown keys or malformed text.
 SearchSpace ParseSearchSpace(std::string_view text);
+// The same over another model family's keys (trees: their declared parameter names).
+SearchSpace ParseSearchSpace(std::string_view text, const std::vector<std::string>& known);
 // Every combination, in a stable order.
 std::vector<Candidate> GridCandidates(const SearchSpace& space);
 // `count` combinations drawn without replacement (all of them if there are fewer).
@@ -63,6 +66,19 @@ struct SelectionOptions {
   std::string metric;  // empty: DefaultMetric(task)
   std::uint64_t seed = 42;
 };
+
+// Fits one candidate on a fold's training rows and returns its `metric` on the fold's validation
+// rows (every rank the same value: a collective).
+using FoldScoreFn = std::function<double(const Candidate& candidate, const DataShard& train,
+                                         const DataShard& valid, const std::string& metric)>;
+
+// Cross-validates every candidate with `score` on `data` (this rank's shard, dense): the folds,
+// their scores, mean and spread, and the best candidate by the metric (options.metric, or the
+// task's default). Every rank must call it with the same candidates. Each fold's shards carry the
+// rows' global identities.
+SelectionResult CrossValidateWith(models::Task task, const std::vector<Candidate>& candidates,
+                                  const DataShard& data, const SelectionOptions& options,
+                                  Communicator& comm, const FoldScoreFn& score);
 
 // Cross-validates every candidate on `data` (this rank's shard, dense), returning the scores and
 // the best candidate by the metric. Every rank must call it with the same candidates.

@@ -163,5 +163,60 @@ TEST(TrainStreamed, WhatCannotStreamIsRefusedNamingWhy) {
   refused(missing, "label 'y' is missing in row 7");
 }
 
+// Trees take part in model selection by their own parameters: depth 1 cannot fit the label's
+// interaction (a sign product), depth 3 can; the search finds it and the final model uses it.
+TEST(TrainTable, TreesCrossValidateASearchOverTheirParameters) {
+  std::string csv = "a,b,y\n";
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<double> u(-1, 1);
+  for (int i = 0; i < 600; ++i) {
+    const double a = u(rng), b = u(rng);
+    csv += fmt::format("{:.4f},{:.4f},{}\n", a, b, a * b > 0 ? "yes" : "no");
+  }
+  testing::TempDir dir;
+  testing::WriteFile(dir.File("t.csv"), csv);
+  auto comm = MakeSelfCommunicator();
+  TrainSpec spec = QuietSpec();
+  spec.model = "gbdt";
+  spec.trees.rounds = 20;
+  spec.cv = 3;
+  spec.search = "max_depth=1,3;learning_rate=0.3";
+  const TrainOutcome out =
+      TrainTable(spec, data::Dataset::Open(dir.File("t.csv")).ReadTable(), std::nullopt, *comm);
+  ASSERT_TRUE(out.selection.has_value());
+  const auto& sel = *out.selection;
+  ASSERT_EQ(sel.candidates.size(), 2u);
+  EXPECT_EQ(sel.metric, "logloss");
+  EXPECT_EQ(sel.candidates[static_cast<std::size_t>(sel.best)].params.at("max_depth"), "3");
+  EXPECT_LT(sel.candidates[1].mean, sel.candidates[0].mean - 0.1);
+  EXPECT_EQ(sel.candidates[0].fold_scores.size(), 3u);
+  EXPECT_EQ(out.bundle.training_config.at("max_depth"), "3");
+  EXPECT_EQ(out.bundle.metrics.count("cv_logloss"), 1u);
+  // A forest cross-validates the same way (its defaults apply to what the search leaves).
+  spec.model = "random_forest";
+  spec.search = "max_depth=2,8";
+  spec.trees.rounds = 10;
+  spec.trees_given = {"rounds"};
+  const TrainOutcome forest =
+      TrainTable(spec, data::Dataset::Open(dir.File("t.csv")).ReadTable(), std::nullopt, *comm);
+  EXPECT_EQ(forest.selection->candidates.size(), 2u);
+}
+
+TEST(TrainTable, ATreeSearchOverAnotherFamilysParametersIsRefusedBeforeReading) {
+  TrainSpec spec = QuietSpec();
+  spec.model = "gbdt";
+  spec.search = "lr=0.1,0.2";
+  try {
+    Validate(spec);
+    ADD_FAILURE() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown parameter 'lr' (known: rounds, max_depth"),
+              std::string::npos)
+        << e.what();
+  }
+  spec.search = "max_depth=4,99";
+  EXPECT_THROW(Validate(spec), Error);
+}
+
 }  // namespace
 }  // namespace escala::train
