@@ -246,7 +246,7 @@ void RunTrain(const TrainFlags& f) {
   CheckOutputs(f);
   // Warm start: the earlier bundle supplies the pipeline (unless refitted), classes and weights.
   std::optional<io::ModelBundle> previous;
-  if (!f.init_from.empty()) previous = io::ModelBundle::Load(f.init_from);
+  if (!f.init_from.empty()) previous = io::LoadModelFile(f.init_from);
   const train::TrainSpec spec =
       SpecFromFlags(f, device, precision, cuda_device, previous ? &*previous : nullptr);
   train::Validate(spec);
@@ -317,7 +317,8 @@ void RegisterTrain(CLI::App& app) {
   cmd->get_option("--label")->required();
   cmd->add_option("--pipeline-file", f->pipeline_file, "Read the pipeline spec from a file");
   cmd->add_option("--init-from", f->init_from,
-                  "Warm-start from an earlier bundle (its pipeline, classes and weights)");
+                  "Warm-start from an earlier bundle (its pipeline, classes and weights; gbdt: "
+                  "boosting continues from its trees, an XGBoost .json / .ubj too)");
   cmd->add_option("--out", f->out, "Write the model bundle here");
   cmd->add_option("--history", f->history, "Write per-epoch history (.csv or .json)");
   cmd->add_option("--device", f->device,

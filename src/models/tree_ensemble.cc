@@ -232,6 +232,14 @@ std::unique_ptr<Workspace> TreeEnsemble::NewWorkspace() const {
 }
 
 void TreeEnsemble::Logits(ConstMatrixViewF x, MatrixViewF logits, Workspace&) const {
+  Score(x, logits, true);
+}
+
+void TreeEnsemble::Margins(ConstMatrixViewF x, MatrixViewF out) const {
+  Score(x, out, false);
+}
+
+void TreeEnsemble::Score(ConstMatrixViewF x, MatrixViewF logits, bool transform) const {
   ESCALA_CHECK(x.cols() == d_, kInvalidArgument, "model expects {} features, got {}", d_, x.cols());
   ESCALA_ASSERT(logits.rows() == x.rows() && logits.cols() == k_);
   constexpr std::size_t kRowBlock = 256;
@@ -245,6 +253,7 @@ void TreeEnsemble::Logits(ConstMatrixViewF x, MatrixViewF logits, Workspace&) co
       }
       // One tree over the whole block: its nodes stay in cache while the rows walk it.
       for (std::size_t t = 0; t < trees_.size(); ++t) AddTreeToBlock(t, x, b, e, logits);
+      if (!transform) continue;
       for (std::size_t i = b; i < e; ++i) Transform(logits.row(static_cast<std::int64_t>(i)));
     }
   });

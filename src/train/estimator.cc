@@ -393,8 +393,9 @@ void LogDroppedLabels(const TrainSpec& spec, std::int64_t local, Communicator& c
 void CheckTreeSpec(const TrainSpec& s) {
   if (!IsTrees(s)) return;
   Validate(s.trees);
-  ESCALA_CHECK(s.init_from == nullptr, kInvalidArgument,
-               "init_from: gbdt models do not continue training from an earlier bundle yet");
+  ESCALA_CHECK(s.init_from == nullptr || s.model == "gbdt", kInvalidArgument,
+               "init_from: a random forest does not continue from an earlier bundle (boosting "
+               "does: --model gbdt)");
   ESCALA_CHECK(!s.options.backend, kInvalidArgument,
                "gbdt trains on the CPU; the GPU backend trains linear models and MLPs");
 }
@@ -499,6 +500,22 @@ void LogImportance(const models::TreeEnsemble& model, const std::vector<std::str
   ESCALA_LOG_INFO("feature importance (top {} by total gain):{}", r, lines);
 }
 
+// A warm start's trees: an earlier gbdt over the same pipeline features (TrainGbdt checks the
+// rest: task, outputs, objective).
+const models::TreeEnsemble* WarmStartTrees(const TrainSpec& spec,
+                                           const features::Pipeline& pipeline) {
+  if (spec.init_from == nullptr) return nullptr;
+  const auto* init = dynamic_cast<const models::TreeEnsemble*>(spec.init_from->model.get());
+  ESCALA_CHECK(init != nullptr, kFailedPrecondition,
+               "init_from: its model ({}) is not a tree ensemble",
+               spec.init_from->model->Describe());
+  ESCALA_CHECK(
+      spec.init_from->pipeline.output_names() == pipeline.output_names(), kFailedPrecondition,
+      "init_from: the refitted pipeline's features ({}) are not the earlier model's ({})",
+      ShortList(pipeline.output_names()), ShortList(spec.init_from->pipeline.output_names()));
+  return init;
+}
+
 // The tree parameters a search may vary: every declared one but the constraints (whose text
 // holds the search's own separator).
 std::vector<std::string> TreeSearchKeys() {
@@ -576,6 +593,7 @@ void TrainTrees(const TrainSpec& given, models::Task task, const std::vector<std
                                      comm, &out->selection);
   const GbdtOptions options =
       TreeOptionsFor(spec, task, pipeline.output_names(), pipeline.output_categories());
+  const models::TreeEnsemble* init = WarmStartTrees(spec, pipeline);
   const int rounds = options.rounds;
   const bool forest = spec.model == "random_forest";
   const std::string objective =
@@ -599,7 +617,7 @@ void TrainTrees(const TrainSpec& given, models::Task task, const std::vector<std
       forest ? TrainForest(options, task, static_cast<int>(classes.size()), train, comm, progress,
                            &oob)
              : TrainGbdt(options, task, static_cast<int>(classes.size()), train,
-                         has_valid ? &valid : nullptr, comm, progress);
+                         has_valid ? &valid : nullptr, comm, progress, init);
   if (forest && leader) {
     ESCALA_LOG_INFO("random_forest: out-of-bag {} {:.6f} over {} rows", oob.oob_metric,
                     oob.oob_loss, oob.oob_rows);

@@ -882,6 +882,28 @@ MatrixF Scores(std::int64_t rows, const std::vector<float>& base) {
   return f;
 }
 
+// The rows' starting scores: the base score, or a warm start's margins.
+MatrixF StartScores(const models::TreeEnsemble* init, ConstMatrixViewF x,
+                    const std::vector<float>& base) {
+  if (init == nullptr || x.rows() == 0) return Scores(x.rows(), base);
+  MatrixF f(x.rows(), static_cast<std::int64_t>(base.size()));
+  init->Margins(x, f.view());
+  return f;
+}
+
+void CheckWarmStart(const models::TreeEnsemble& init, Task task, std::int64_t k, std::int64_t d,
+                    const std::string& objective) {
+  ESCALA_CHECK(init.kind() == "gbdt" && init.task() == task && init.num_outputs() == k &&
+                   init.num_features() == d,
+               kFailedPrecondition,
+               "init_from: its model ({}) is not a {} gbdt of {} output(s) over these {} features",
+               init.Describe(), models::TaskName(task), k, d);
+  const std::string earlier =
+      init.objective().empty() ? ResolveObjective("auto", task) : init.objective();
+  ESCALA_CHECK(earlier == objective, kFailedPrecondition,
+               "init_from: its objective {} differs from this one's, {}", earlier, objective);
+}
+
 // Adds a tree's leaves to output c of the validation scores.
 void AddTree(const Tree& t, std::int64_t c, ConstMatrixViewF x, MatrixF* f) {
   ParallelFor(static_cast<std::size_t>(x.rows()), 1024, [&](std::size_t begin, std::size_t end) {
@@ -1275,7 +1297,8 @@ void Validate(const GbdtOptions& o) {
 std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, Task task,
                                                 int num_classes, const DataShard& train,
                                                 const DataShard* valid, Communicator& comm,
-                                                const GbdtProgressFn& progress) {
+                                                const GbdtProgressFn& progress,
+                                                const models::TreeEnsemble* init) {
   const auto start = std::chrono::steady_clock::now();
   Validate(options);
   const std::string objective = ResolveObjective(options.objective, task);
@@ -1302,7 +1325,8 @@ std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, Task
     std::iota(vids.begin(), vids.end(), 0);
     obj.CheckLabels(valid->labels, k, vids);
   }
-  const std::vector<float> base = obj.BaseScore(k, train.labels, comm);
+  if (init != nullptr) CheckWarmStart(*init, task, k, d, objective);
+  const std::vector<float> base = init ? init->base_score() : obj.BaseScore(k, train.labels, comm);
   const Bins bins = MakeBins(options, train, ids, comm);
   CheckSomeFeatureVaries(bins);
   Boosting run{options,
@@ -1314,8 +1338,8 @@ std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, Task
                ids,
                k,
                total,
-               Scores(train.rows(), base),
-               Scores(valid != nullptr ? valid->rows() : 0, base)};
+               StartScores(init, train.features, base),
+               StartScores(init, valid != nullptr ? valid->features : ConstMatrixViewF(), base)};
   Stopper stop{options.early_stopping, options.min_delta};
   for (int round = 1; round <= options.rounds; ++round) {
     const double loss = run.Round(round);
@@ -1326,7 +1350,9 @@ std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, Task
     run.trees.resize(static_cast<std::size_t>(stop.best_round * k));
   }
   LogReduceShare("gbdt", run.reduce_seconds, start, comm);
-  return std::make_unique<models::TreeEnsemble>(task, d, k, base, std::move(run.trees), objective);
+  std::vector<Tree> trees = init ? init->trees() : std::vector<Tree>();
+  std::move(run.trees.begin(), run.trees.end(), std::back_inserter(trees));
+  return std::make_unique<models::TreeEnsemble>(task, d, k, base, std::move(trees), objective);
 }
 
 }  // namespace escala::train

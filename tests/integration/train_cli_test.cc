@@ -100,6 +100,56 @@ TEST(TrainCli, GbdtTrainsEvaluatesAndScoresThePenguins) {
   EXPECT_NE(out.find("max_bin"), std::string::npos) << out;
 }
 
+// --init-from continues boosting: from an escala gbdt bundle (20 + 10 rounds) and from a model
+// XGBoost trained (its features by name, its trees first).
+TEST(TrainCli, GbdtContinuesBoostingFromABundleOrAnXgboostModel) {
+  TempDir dir;
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() +
+                           " datagen --task classification --rows 800 --features 5 "
+                           "--informative 3 --classes 2 --seed 4 --out " +
+                           dir.File("d.csv"),
+                       &out),
+            0)
+      << out;
+  const std::string train = CliPath() + " train --data " + dir.File("d.csv") +
+                            " --label label --model gbdt --max-depth 3 ";
+  ASSERT_EQ(RunCommand(train + "--rounds 20 --out " + dir.File("a.bundle"), &out), 0) << out;
+  ASSERT_EQ(RunCommand(train + "--rounds 10 --init-from " + dir.File("a.bundle") + " --out " +
+                           dir.File("b.bundle"),
+                       &out),
+            0)
+      << out;
+  const auto a = io::ModelBundle::Load(dir.File("a.bundle"));
+  const auto b = io::ModelBundle::Load(dir.File("b.bundle"));
+  EXPECT_NE(b.model->Describe().find("(30 trees"), std::string::npos) << b.model->Describe();
+  EXPECT_EQ(a.pipeline.Serialize(), b.pipeline.Serialize());
+  // A forest does not continue; a refusal names why.
+  EXPECT_EQ(
+      RunCommand(CliPath() + " train --data " + dir.File("d.csv") +
+                     " --label label --model random_forest --init-from " + dir.File("a.bundle"),
+                 &out),
+      2)
+      << out;
+  EXPECT_NE(out.find("random forest does not continue"), std::string::npos) << out;
+
+  const int rc = RunCommand(
+      "/usr/bin/python3 -c 'import sys, pandas as pd, xgboost as xgb\n"
+      "d = pd.read_csv(sys.argv[1]); y = d.pop(\"label\")\n"
+      "xgb.train({\"objective\": \"binary:logistic\", \"max_depth\": 3}, "
+      "xgb.DMatrix(d, y), 5).save_model(sys.argv[2])' " +
+          dir.File("d.csv") + " " + dir.File("x.json"),
+      &out);
+  if (rc != 0) GTEST_SKIP() << "python3 with XGBoost and pandas is absent: " << out;
+  ASSERT_EQ(RunCommand(train + "--rounds 10 --init-from " + dir.File("x.json") + " --out " +
+                           dir.File("c.bundle"),
+                       &out),
+            0)
+      << out;
+  const auto c = io::ModelBundle::Load(dir.File("c.bundle"));
+  EXPECT_NE(c.model->Describe().find("(15 trees"), std::string::npos) << c.model->Describe();
+}
+
 // Missing values reach the trees (the trees' default pipeline keeps them), training stops early
 // on the validation loss, importance is printed, and `score --contributions` writes TreeSHAP
 // values that sum to each prediction (squared error: the raw score is the prediction).

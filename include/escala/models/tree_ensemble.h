@@ -103,6 +103,10 @@ class TreeEnsemble final : public Model {
   std::unique_ptr<Model> Clone() const override;
   std::string Describe() const override;
 
+  // The raw scores: base score plus the trees' sums, before the objective's output transform
+  // (what boosting continues from). out is x.rows() x num_outputs().
+  void Margins(ConstMatrixViewF x, MatrixViewF out) const;
+
   const std::vector<Tree>& trees() const { return trees_; }
   const std::vector<float>& base_score() const { return base_score_; }
   const std::string& objective() const { return objective_; }
@@ -129,6 +133,7 @@ class TreeEnsemble final : public Model {
     std::uint32_t info;  // bit 0: missing goes left; bit 1: categorical, node index << 2
   };
   void Flatten();
+  void Score(ConstMatrixViewF x, MatrixViewF out, bool transform) const;
   void AddTreeToBlock(std::size_t t, ConstMatrixViewF x, std::size_t begin, std::size_t end,
                       MatrixViewF logits) const;
 

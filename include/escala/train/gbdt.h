@@ -106,10 +106,16 @@ using GbdtProgressFn = std::function<void(int round, double valid_loss)>;
 // labels or shapes (naming the option or row; the row by its global identity), or when no
 // feature has two distinct values; kAborted when a gradient is not finite. With early stopping,
 // the model holds the best round's trees.
+//
+// `init` (a warm start, XGBoost's xgb_model): boosting continues from an earlier ensemble of the
+// same task, outputs, features and objective: its base score and trees come first, the rows'
+// scores start from its margins, and options.rounds more rounds are added (early stopping counts
+// the new rounds only). kFailedPrecondition naming what differs.
 std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, models::Task task,
                                                 int num_classes, const DataShard& train,
                                                 const DataShard* valid, Communicator& comm,
-                                                const GbdtProgressFn& progress = {});
+                                                const GbdtProgressFn& progress = {},
+                                                const models::TreeEnsemble* init = nullptr);
 
 // ---- random forests ------------------------------------------------------------------------
 //

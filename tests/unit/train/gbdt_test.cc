@@ -553,6 +553,47 @@ std::unique_ptr<models::TreeEnsemble> ForestAlone(const GbdtOptions& o, Task tas
   return TrainForest(o, task, classes, Shard(train), *comm, {}, report);
 }
 
+// A warm start continues boosting where the earlier model stopped: 10 rounds and then 10 more
+// grow exactly the trees of 20 rounds at once (no sampling: nothing depends on the round).
+TEST(Gbdt, AWarmStartContinuesBoostingExactly) {
+  for (Task task : {Task::kRegression, Task::kBinary, Task::kMulticlass}) {
+    const int classes = task == Task::kMulticlass ? 3 : 0;
+    const Data data = MakeData(1500, 4, task, 21);
+    GbdtOptions o;
+    o.max_depth = 3;
+    o.rounds = 20;
+    const auto whole = TrainAlone(o, task, classes, data);
+    o.rounds = 10;
+    const auto first = TrainAlone(o, task, classes, data);
+    auto comm = MakeSelfCommunicator();
+    const auto continued =
+        TrainGbdt(o, task, classes, Shard(data), nullptr, *comm, {}, first.get());
+    EXPECT_EQ(models::SerializeModel(*continued), models::SerializeModel(*whole))
+        << models::TaskName(task);
+  }
+}
+
+TEST(Gbdt, AWarmStartOfAnotherObjectiveOrShapeIsRefused) {
+  const Data data = MakeData(500, 4, Task::kRegression, 2);
+  GbdtOptions o;
+  o.rounds = 3;
+  const auto earlier = TrainAlone(o, Task::kRegression, 0, data);
+  auto comm = MakeSelfCommunicator();
+  o.objective = "huber";
+  try {
+    TrainGbdt(o, Task::kRegression, 0, Shard(data), nullptr, *comm, {}, earlier.get());
+    ADD_FAILURE() << "continued a squared_error model with huber";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kFailedPrecondition);
+    EXPECT_NE(std::string(e.what()).find("objective squared_error differs"), std::string::npos)
+        << e.what();
+  }
+  o.objective = "auto";
+  const Data wider = MakeData(500, 5, Task::kRegression, 2);
+  EXPECT_THROW(TrainGbdt(o, Task::kRegression, 0, Shard(wider), nullptr, *comm, {}, earlier.get()),
+               Error);
+}
+
 TEST(RandomForest, LearnsAnInteractionInEveryTaskAndReportsItsOutOfBagLoss) {
   for (Task task : {Task::kRegression, Task::kBinary, Task::kMulticlass}) {
     GbdtOptions o = ForestDefaults(task, 5);
