@@ -17,6 +17,10 @@ using Json = nlohmann::json;
 
 // The largest category code a categorical split may name: every code below it is a whole float.
 constexpr double kMaxCategory = 1 << 24;
+// A split's category set is a bitset as long as its largest code: a file listing one large code
+// per node would make gigabytes from kilobytes. The whole model's sets may take this many 32-bit
+// words (256 MiB).
+constexpr std::size_t kMaxCategoryWords = std::size_t{1} << 26;
 
 // A bare NaN, Infinity or -Infinity (which XGBoost writes for non-finite floats, and which JSON
 // does not allow) becomes the string "NaN", "Infinity" or "-Infinity"; Number() reads them back.
@@ -236,7 +240,7 @@ XTree ReadTree(const Reader& r, const Json& t, std::string path, std::int64_t nu
   return x;
 }
 
-void ReadCategories(const Reader& r, const Json& t, XTree& x) {
+void ReadCategories(const Reader& r, const Json& t, XTree& x, std::size_t* words) {
   x.categories.assign(static_cast<std::size_t>(x.n), {});
   if (!t.contains("categories_nodes")) return;
   const auto nodes = r.Numbers(t, x.path, "categories_nodes");
@@ -260,6 +264,11 @@ void ReadCategories(const Reader& r, const Json& t, XTree& x) {
                fmt::format("{} is not a category code in [0, 2^24)", codes[i]));
       }
       set.push_back(static_cast<std::uint32_t>(codes[i]));
+    }
+    if (!set.empty()) *words += *std::max_element(set.begin(), set.end()) / 32 + 1;
+    if (*words > kMaxCategoryWords) {
+      r.Fail(where, fmt::format("the model's category sets need more than {} MiB as bitsets",
+                                kMaxCategoryWords * 4 >> 20));
     }
   }
 }
@@ -307,9 +316,9 @@ void AppendNode(const XTree& x, std::size_t i, float leaf_scale, Tree& tree) {
 }
 
 Tree ConvertTree(const Reader& r, const Json& t, const std::string& path, std::int64_t num_features,
-                 float leaf_scale) {
+                 float leaf_scale, std::size_t* category_words) {
   XTree x = ReadTree(r, t, path, num_features);
-  ReadCategories(r, t, x);
+  ReadCategories(r, t, x, category_words);
   const std::vector<std::int64_t> order = Order(r, x);
   std::vector<std::int32_t> index_of(static_cast<std::size_t>(x.n), -1);
   for (std::size_t k = 0; k < order.size(); ++k) {
@@ -391,6 +400,7 @@ std::vector<Tree> ReadTrees(const Reader& r, const Json& learner, const Header& 
   // Trees of class c go to output c: escala lays them out round by round, tree t for output
   // t mod C, so they are regrouped per class in their order.
   std::vector<std::vector<Tree>> per_output(static_cast<std::size_t>(h.num_outputs));
+  std::size_t category_words = 0;
   for (std::int64_t t = 0; t < n; ++t) {
     const auto u = static_cast<std::size_t>(t);
     const std::string path = fmt::format("{}.trees[{}]", mpath, t);
@@ -398,8 +408,8 @@ std::vector<Tree> ReadTrees(const Reader& r, const Json& learner, const Header& 
       r.Fail(fmt::format("{}.tree_info[{}]", mpath, t),
              fmt::format("output {} is not one of the model's {}", info[u], h.num_outputs));
     }
-    per_output[static_cast<std::size_t>(info[u])].push_back(
-        ConvertTree(r, trees[u], path, h.num_features, static_cast<float>(weights[u])));
+    per_output[static_cast<std::size_t>(info[u])].push_back(ConvertTree(
+        r, trees[u], path, h.num_features, static_cast<float>(weights[u]), &category_words));
   }
   std::vector<Tree> out;
   out.reserve(static_cast<std::size_t>(n));
