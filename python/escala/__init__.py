@@ -1,0 +1,92 @@
+"""escala: machine learning at scale, from Python.
+
+The package drives escala's C++ core (the same readers, feature pipelines, trainers and model
+bundles as the ``escala`` command line):
+
+    import escala
+    df = escala.read_csv("penguins.csv")                 # a pandas DataFrame, typed columns
+    clf = escala.GBDTClassifier(n_estimators=50).fit(df.drop(columns="species"), df.species)
+    clf.predict_proba(df.drop(columns="species"))
+    clf.to_bundle("penguins.bundle")                     # `escala score --model penguins.bundle`
+    model = escala.load("penguins.bundle")               # or an XGBoost model.json
+
+The estimators follow scikit-learn's API (fit, predict, predict_proba, score, get_params,
+set_params) and work in its pipelines, grid searches and cross-validation; they pickle as their
+bundle's bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Iterable, List, Optional, Union
+
+import numpy as np
+
+from . import _core
+from ._core import Error  # noqa: F401  (escala's errors, a ValueError)
+from ._estimators import (  # noqa: F401
+    GBDTClassifier,
+    GBDTRegressor,
+    LinearRegression,
+    LogisticRegression,
+    MLPClassifier,
+    MLPRegressor,
+    Model,
+    RandomForestClassifier,
+    RandomForestRegressor,
+    train,
+)
+
+__version__: str = _core.__version__
+
+# The library logs progress at "info" on the command line; from Python it is quiet unless asked
+# (escala.set_log_level("info"), or ESCALA_LOG_LEVEL in the environment).
+_core.set_log_level(os.environ.get("ESCALA_LOG_LEVEL", "warn"))
+
+
+def set_log_level(level: str) -> None:
+    """Sets escala's log level: trace, debug, info, warn, error or off."""
+    _core.set_log_level(level)
+
+__all__ = [
+    "Error", "GBDTClassifier", "GBDTRegressor", "LinearRegression", "LogisticRegression",
+    "MLPClassifier", "MLPRegressor", "Model", "RandomForestClassifier", "RandomForestRegressor",
+    "load", "parameters", "read", "read_csv", "set_log_level", "train", "__version__",
+]
+
+
+def read(paths: Union[str, os.PathLike, Iterable[Union[str, os.PathLike]]]) -> Dict[str, Any]:
+    """Reads files (CSV, LIBSVM, NPY, IDX; globs and directories) with escala's readers.
+
+    Returns {column name: numpy array}. Numeric columns are arrays that view escala's parsed
+    buffers without a copy; a categorical column is (codes, categories), code -1 when missing.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    return _core.read_table([os.fspath(p) for p in paths])
+
+
+def read_csv(paths: Union[str, os.PathLike, Iterable[Union[str, os.PathLike]]]):
+    """Reads files as :func:`read` does into a pandas DataFrame (categorical columns as
+    ``pandas.Categorical``)."""
+    import pandas as pd
+
+    columns = {}
+    for name, col in read(paths).items():
+        if isinstance(col, tuple):
+            codes, categories = col
+            columns[name] = pd.Categorical.from_codes(codes, categories=categories)
+        else:
+            columns[name] = col
+    return pd.DataFrame(columns, copy=False)
+
+
+def load(path: Union[str, os.PathLike]) -> Model:
+    """Loads a model bundle (or an XGBoost JSON/UBJSON model) for prediction."""
+    return Model(_core.Predictor.from_file(os.fspath(path)))
+
+
+def parameters() -> List[dict]:
+    """The declared training parameters: name, default, range, help and group (as
+    ``escala params`` prints them)."""
+    return _core.parameters()

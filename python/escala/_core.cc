@@ -1,0 +1,301 @@
+// escala's Python extension: the C++ core behind `import escala` (python/escala/__init__.py).
+//
+// Columns cross the boundary as a dict of name -> numpy array: numbers as float32, float64 or
+// int64 arrays, categories as object or unicode arrays (None and NaN are missing). Tables read by
+// escala's readers come back without copying: each array owns the column it views (a capsule
+// holds the C++ column). Training and prediction release the GIL.
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "escala/config.h"
+#include "escala/core/communicator.h"
+#include "escala/core/error.h"
+#include "escala/core/logging.h"
+#include "escala/data/dataset.h"
+#include "escala/data/table.h"
+#include "escala/io/bundle.h"
+#include "escala/io/model_file.h"
+#include "escala/train/estimator.h"
+#include "escala/train/params.h"
+
+namespace py = pybind11;
+
+namespace escala::python {
+namespace {
+
+// ---- columns in ---------------------------------------------------------------------------------
+
+bool IsMissingObject(const py::handle& v) {
+  if (v.is_none()) return true;
+  if (py::isinstance<py::float_>(v)) return std::isnan(v.cast<double>());
+  return false;
+}
+
+data::Column CategoricalColumn(const std::string& name, const py::array& a) {
+  const auto n = static_cast<std::int64_t>(a.size());
+  data::Column c(name, data::DataType::kCategorical, n);
+  std::unordered_map<std::string, std::int32_t> codes;
+  auto& dict = c.mutable_dictionary();
+  const py::list values = a.attr("tolist")();
+  for (std::int64_t i = 0; i < n; ++i) {
+    const py::handle v = values[static_cast<std::size_t>(i)];
+    if (IsMissingObject(v)) {
+      c.SetMissing(i);
+      continue;
+    }
+    const std::string s = py::str(v);
+    auto [it, added] = codes.try_emplace(s, static_cast<std::int32_t>(dict.size()));
+    if (added) dict.push_back(s);
+    c.mutable_codes()[static_cast<std::size_t>(i)] = it->second;
+  }
+  return c;
+}
+
+template <class T>
+data::Column NumericColumn(const std::string& name, data::DataType type, const py::array& a) {
+  const auto v = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(a);
+  const auto n = static_cast<std::int64_t>(v.size());
+  data::Column c(name, type, n);
+  std::span<T> out;
+  if constexpr (std::is_same_v<T, float>) out = c.mutable_f32();
+  if constexpr (std::is_same_v<T, double>) out = c.mutable_f64();
+  if constexpr (std::is_same_v<T, std::int64_t>) out = c.mutable_i64();
+  std::copy_n(v.data(), n, out.data());
+  if constexpr (std::is_floating_point_v<T>) {
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (std::isnan(out[static_cast<std::size_t>(i)])) c.SetMissing(i);
+    }
+  }
+  return c;
+}
+
+data::Column ToColumn(const std::string& name, const py::handle& obj) {
+  const py::array a = py::array::ensure(obj);
+  if (!a || a.ndim() != 1) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "column '" + name + "': expected a one-dimensional array");
+  }
+  switch (a.dtype().kind()) {
+    case 'f':
+      return a.dtype().itemsize() == 4 ? NumericColumn<float>(name, data::DataType::kFloat32, a)
+                                       : NumericColumn<double>(name, data::DataType::kFloat64, a);
+    case 'i':
+    case 'u':
+      return NumericColumn<std::int64_t>(name, data::DataType::kInt64, a);
+    case 'b':
+      return NumericColumn<double>(name, data::DataType::kFloat64, a);
+    case 'O':
+    case 'U':
+    case 'S':
+      return CategoricalColumn(name, a);
+    default:
+      throw Error(ErrorCode::kInvalidArgument, "column '" + name + "': numpy dtype '" +
+                                                   std::string(py::str(a.dtype())) +
+                                                   "' is neither numeric nor text");
+  }
+}
+
+data::Table ToTable(const py::dict& columns) {
+  std::vector<data::Column> out;
+  for (const auto& [k, v] : columns) out.push_back(ToColumn(py::str(k), v));
+  return data::Table(std::move(out));
+}
+
+// ---- columns out, without copying ---------------------------------------------------------------
+
+template <class T>
+py::array View(std::shared_ptr<data::Column> owner, std::span<const T> values) {
+  auto* keep = new std::shared_ptr<data::Column>(std::move(owner));
+  py::capsule free(keep, [](void* p) { delete static_cast<std::shared_ptr<data::Column>*>(p); });
+  return py::array_t<T>({static_cast<py::ssize_t>(values.size())}, values.data(), free);
+}
+
+// A column as numpy: numbers viewed in place (int64 with missing values as float64 with NaN),
+// categories as (codes, categories) with -1 for missing.
+py::object FromColumn(data::Column&& column) {
+  auto c = std::make_shared<data::Column>(std::move(column));
+  switch (c->type()) {
+    case data::DataType::kFloat32:
+      return View(c, c->f32());
+    case data::DataType::kFloat64:
+      return View(c, c->f64());
+    case data::DataType::kInt64: {
+      if (c->missing_count() == 0) return View(c, c->i64());
+      py::array_t<double> out(static_cast<py::ssize_t>(c->size()));
+      for (std::int64_t i = 0; i < c->size(); ++i) out.mutable_at(i) = c->GetDouble(i);
+      return out;
+    }
+    case data::DataType::kCategorical:
+      return py::make_tuple(View(c, c->codes()), py::cast(c->dictionary()));
+  }
+  return py::none();
+}
+
+py::dict ReadTable(const std::vector<std::string>& paths) {
+  data::Table t;
+  {
+    py::gil_scoped_release nogil;
+    t = data::Dataset::Open(paths).ReadTable();
+  }
+  py::dict out;
+  for (int i = 0; i < t.num_columns(); ++i) {
+    const std::string name = t.column(i).name();
+    out[py::str(name)] = FromColumn(std::move(t.mutable_column(i)));
+  }
+  return out;
+}
+
+// ---- training -----------------------------------------------------------------------------------
+
+// Trains on `columns` (label included) with parameters by their declared names (the CLI's flags
+// without "--", underscores); returns the bundle's bytes and what the run reported.
+py::tuple Train(const py::dict& columns, const std::string& label, const py::dict& params,
+                const py::object& valid) {
+  train::TrainSpec spec;
+  spec.label = label;
+  spec.options.progress = false;
+  for (const auto& [k, v] : params) {
+    const std::string name = py::str(k);
+    train::TrainParams().Set(spec, name, std::string(py::str(v)), name);
+  }
+  data::Table table = ToTable(columns);
+  std::optional<data::Table> valid_table;
+  if (!valid.is_none()) valid_table = ToTable(valid.cast<py::dict>());
+  train::TrainOutcome out;
+  {
+    py::gil_scoped_release nogil;
+    auto comm = MakeSelfCommunicator();
+    out = train::TrainTable(spec, std::move(table), std::move(valid_table), *comm);
+  }
+  py::dict report;
+  report["stop_reason"] = out.result.stop_reason;
+  report["seconds"] = out.result.seconds;
+  report["epochs"] = out.result.history.size();
+  report["valid"] = out.result.valid.values;
+  if (out.selection) {
+    py::list cands;
+    for (const auto& c : out.selection->candidates) {
+      cands.append(py::dict(py::arg("params") = c.params, py::arg("mean") = c.mean,
+                            py::arg("stddev") = c.stddev, py::arg("folds") = c.fold_scores));
+    }
+    report["cv"] = cands;
+    report["best"] = out.selection->best;
+  }
+  return py::make_tuple(py::bytes(out.bundle.SerializeToString()), report);
+}
+
+// ---- prediction ---------------------------------------------------------------------------------
+
+class Predictor {
+ public:
+  explicit Predictor(std::shared_ptr<const io::ModelBundle> b)
+      : bundle_(std::move(b)), predictor_(bundle_) {}
+  static Predictor FromBytes(const py::bytes& bytes) {
+    return Predictor(std::make_shared<const io::ModelBundle>(
+        io::ModelBundle::ParseFromString(std::string(bytes), "bundle bytes")));
+  }
+  static Predictor FromFile(const std::string& path) {
+    return Predictor(std::make_shared<const io::ModelBundle>(io::LoadModelFile(path)));
+  }
+
+  py::array_t<float> Predict(const py::dict& columns) const {
+    const data::Table t = ToTable(columns);
+    MatrixF out;
+    {
+      py::gil_scoped_release nogil;
+      predictor_.PredictTable(t, &out);
+    }
+    return ToNumpy(out);
+  }
+  py::tuple Contributions(const py::dict& columns) const {
+    const data::Table t = ToTable(columns);
+    MatrixF out;
+    {
+      py::gil_scoped_release nogil;
+      predictor_.ContributionsTable(t, &out);
+    }
+    return py::make_tuple(ToNumpy(out), predictor_.ContributionNames());
+  }
+  py::bytes Serialize() const { return py::bytes(bundle_->SerializeToString()); }
+  void Save(const std::string& path) const { bundle_->Save(path); }
+  const io::ModelBundle& bundle() const { return *bundle_; }
+  std::vector<std::pair<std::string, std::string>> Inputs() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& f : bundle_->input_schema().fields()) {
+      out.emplace_back(f.name, std::string(data::DataTypeName(f.type)));
+    }
+    return out;
+  }
+
+ private:
+  static py::array_t<float> ToNumpy(const MatrixF& m) {
+    py::array_t<float> a({static_cast<py::ssize_t>(m.rows()), static_cast<py::ssize_t>(m.cols())});
+    for (std::int64_t i = 0; i < m.rows(); ++i) {
+      std::copy_n(m.row(i), m.cols(), a.mutable_data(i, 0));
+    }
+    return a;
+  }
+
+  std::shared_ptr<const io::ModelBundle> bundle_;
+  io::Predictor predictor_;
+};
+
+std::vector<py::dict> Parameters() {
+  std::vector<py::dict> out;
+  for (const auto& p : train::TrainParams().params()) {
+    out.push_back(py::dict(py::arg("name") = p.info.name, py::arg("default") = p.info.default_text,
+                           py::arg("range") = p.info.range, py::arg("help") = p.info.help,
+                           py::arg("group") = p.info.group));
+  }
+  return out;
+}
+
+}  // namespace
+}  // namespace escala::python
+
+PYBIND11_MODULE(_core, m) {
+  using namespace escala::python;
+  m.doc() = "escala's C++ core (use the escala package, not this module)";
+  m.attr("__version__") = ESCALA_VERSION_STRING;
+  py::register_exception<escala::Error>(m, "Error", PyExc_ValueError);
+  m.def("read_table", &ReadTable, py::arg("paths"),
+        "Reads CSV/LIBSVM/NPY/IDX files, globs or directories into {name: array}");
+  m.def("train", &Train, py::arg("columns"), py::arg("label"), py::arg("params"),
+        py::arg("valid") = py::none(), "Trains on {name: array}; returns (bundle bytes, report)");
+  m.def("parameters", &Parameters, "The declared training parameters");
+  m.def(
+      "set_log_level",
+      [](const std::string& level) { escala::SetLogLevel(escala::ParseLogLevel(level)); },
+      py::arg("level"), "trace, debug, info, warn, error or off");
+  py::class_<Predictor>(m, "Predictor")
+      .def_static("from_bytes", &Predictor::FromBytes)
+      .def_static("from_file", &Predictor::FromFile)
+      .def("predict", &Predictor::Predict)
+      .def("contributions", &Predictor::Contributions)
+      .def("serialize", &Predictor::Serialize)
+      .def("save", &Predictor::Save)
+      .def_property_readonly("inputs", &Predictor::Inputs)
+      .def_property_readonly("class_names",
+                             [](const Predictor& p) { return p.bundle().class_names; })
+      .def_property_readonly("label", [](const Predictor& p) { return p.bundle().label; })
+      .def_property_readonly(
+          "task",
+          [](const Predictor& p) {
+            return std::string(escala::models::TaskName(p.bundle().model->task()));
+          })
+      .def_property_readonly("feature_names",
+                             [](const Predictor& p) { return p.bundle().pipeline.output_names(); })
+      .def_property_readonly("training_config",
+                             [](const Predictor& p) { return p.bundle().training_config; })
+      .def_property_readonly("metrics", [](const Predictor& p) { return p.bundle().metrics; })
+      .def("describe", [](const Predictor& p) { return p.bundle().model->Describe(); });
+}

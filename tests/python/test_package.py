@@ -1,0 +1,193 @@
+"""The Python package against scikit-learn's own estimators and tools, and the CLI.
+
+Run by ctest (python.package) with PYTHONPATH=<build>/python; scikit-learn, pandas and the CLI
+are optional: a test whose peer is absent is skipped.
+"""
+import os
+import pickle
+import subprocess
+import tempfile
+import unittest
+
+import numpy as np
+
+import escala
+
+try:
+    import pandas as pd
+    from sklearn import datasets
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression as SkLogistic
+    from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    HAVE_SKLEARN = True
+except ImportError:  # pragma: no cover
+    HAVE_SKLEARN = False
+
+PENGUINS = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "data", "penguins.csv")
+
+
+class Reading(unittest.TestCase):
+    def test_read_returns_views_of_the_parsed_columns(self):
+        cols = escala.read(PENGUINS)
+        self.assertEqual(len(cols["bill_length_mm"]), 344)
+        self.assertFalse(cols["bill_length_mm"].flags.owndata)  # a view of escala's buffer
+        codes, categories = cols["species"]
+        self.assertEqual(sorted(categories), ["Adelie", "Chinstrap", "Gentoo"])
+        self.assertTrue(np.isnan(cols["bill_length_mm"]).any())  # missing values are NaN
+
+    @unittest.skipUnless(HAVE_SKLEARN, "pandas and scikit-learn are absent")
+    def test_read_csv_types_columns_as_pandas_reads_them(self):
+        df = escala.read_csv(PENGUINS)
+        ref = pd.read_csv(PENGUINS)
+        self.assertEqual(list(df.columns), list(ref.columns))
+        self.assertEqual(str(df["species"].dtype), "category")
+        np.testing.assert_allclose(df["bill_length_mm"], ref["bill_length_mm"])
+        self.assertEqual(df["sex"].isna().sum(), ref["sex"].isna().sum())
+
+    def test_a_missing_file_is_an_error_naming_it(self):
+        with self.assertRaisesRegex(escala.Error, "no_such.csv"):
+            escala.read("no_such.csv")
+
+
+@unittest.skipUnless(HAVE_SKLEARN, "pandas and scikit-learn are absent")
+class Estimators(unittest.TestCase):
+    def test_gbdt_classifier_matches_sklearns_boosting_on_breast_cancer(self):
+        X, y = datasets.load_breast_cancer(return_X_y=True)
+        Xt, Xv, yt, yv = train_test_split(X, y, test_size=0.3, random_state=0)
+        ours = escala.GBDTClassifier(n_estimators=100, max_depth=4, learning_rate=0.1)
+        ours.fit(Xt, yt)
+        theirs = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1).fit(Xt, yt)
+        self.assertGreaterEqual(ours.score(Xv, yv), theirs.score(Xv, yv) - 0.03)
+        p = ours.predict_proba(Xv)
+        self.assertEqual(p.shape, (len(yv), 2))
+        np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
+        self.assertEqual(ours.n_features_in_, 30)
+
+    def test_classes_keep_their_labels_and_order(self):
+        X, y = datasets.load_iris(return_X_y=True)
+        names = np.array(["setosa", "versicolor", "virginica"])[y]
+        for est in (escala.GBDTClassifier(n_estimators=20), escala.LogisticRegression(),
+                    escala.RandomForestClassifier(n_estimators=20, random_state=0),
+                    escala.MLPClassifier(hidden_layer_sizes=(16,), max_iter=300,
+                                         random_state=0)):
+            est.fit(X, names)
+            self.assertEqual(list(est.classes_), ["setosa", "versicolor", "virginica"])
+            self.assertGreater(est.score(X, names), 0.9, type(est).__name__)
+
+    def test_logistic_regression_matches_sklearns_defaults(self):
+        X, y = datasets.load_breast_cancer(return_X_y=True)
+        Xt, Xv, yt, yv = train_test_split(X, y, test_size=0.3, random_state=1)
+        ours = escala.LogisticRegression().fit(Xt, yt)
+        theirs = make_pipeline(StandardScaler(), SkLogistic()).fit(Xt, yt)
+        self.assertGreaterEqual(ours.score(Xv, yv), theirs.score(Xv, yv) - 0.02)
+
+    def test_regressors_learn_diabetes(self):
+        X, y = datasets.load_diabetes(return_X_y=True)
+        Xt, Xv, yt, yv = train_test_split(X, y, test_size=0.3, random_state=0)
+        for est in (escala.GBDTRegressor(n_estimators=50, max_depth=3, learning_rate=0.1),
+                    escala.LinearRegression(),
+                    escala.RandomForestRegressor(n_estimators=50, random_state=0)):
+            self.assertGreater(est.fit(Xt, yt).score(Xv, yv), 0.3, type(est).__name__)
+
+    def test_dataframes_with_categories_and_missing_values(self):
+        df = escala.read_csv(PENGUINS).dropna(subset=["species"])
+        X, y = df.drop(columns="species"), df["species"]
+        clf = escala.GBDTClassifier(n_estimators=30).fit(X, y)
+        self.assertEqual(list(clf.feature_names_in_), list(X.columns))
+        self.assertGreater(clf.score(X, y), 0.95)
+        shuffled = X[list(reversed(X.columns))]  # columns by name, not position
+        np.testing.assert_allclose(clf.predict_proba(shuffled), clf.predict_proba(X))
+
+    def test_grid_search_cross_validation_and_pipelines(self):
+        X, y = datasets.load_breast_cancer(return_X_y=True)
+        grid = GridSearchCV(escala.GBDTClassifier(n_estimators=20),
+                            {"max_depth": [1, 3], "learning_rate": [0.3]}, cv=3).fit(X, y)
+        self.assertIn(grid.best_params_["max_depth"], (1, 3))
+        scores = cross_val_score(make_pipeline(StandardScaler(), escala.LogisticRegression()),
+                                 X, y, cv=3)
+        self.assertGreater(scores.mean(), 0.9)
+
+    def test_estimators_pickle_and_round_trip_through_bundles(self):
+        X, y = datasets.load_breast_cancer(return_X_y=True)
+        clf = escala.GBDTClassifier(n_estimators=10).fit(X, y)
+        again = pickle.loads(pickle.dumps(clf))
+        np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+        self.assertEqual(again.get_params(), clf.get_params())
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "m.bundle")
+            clf.to_bundle(path)
+            model = escala.load(path)
+            np.testing.assert_allclose(model.predict(X)[:, 0], clf.predict_proba(X)[:, 1],
+                                       rtol=1e-6)
+
+    def test_bad_input_is_refused_clearly(self):
+        X, y = datasets.load_iris(return_X_y=True)
+        with self.assertRaisesRegex(ValueError, "2D array"):
+            escala.GBDTClassifier().fit(X[:, 0], y)
+        with self.assertRaisesRegex(ValueError, "greater than one"):
+            escala.GBDTClassifier().fit(X, np.zeros(len(y)))
+        clf = escala.GBDTClassifier(n_estimators=5).fit(X, y)
+        with self.assertRaisesRegex(ValueError, "expecting 4 features"):
+            clf.predict(X[:, :3])
+        with self.assertRaisesRegex(escala.Error, "max_depth"):
+            escala.GBDTClassifier(max_depth=0).fit(X, y)
+
+
+@unittest.skipUnless(HAVE_SKLEARN, "pandas and scikit-learn are absent")
+class Conformance(unittest.TestCase):
+    """scikit-learn's own estimator checks; the checks an estimator declares it cannot pass
+    (its _xfail_checks tag, with the reason; docs/python.md) are skipped."""
+
+    def test_every_estimator_passes_check_estimator(self):
+        import warnings
+
+        from sklearn.utils.estimator_checks import check_estimator
+        for est in (escala.GBDTRegressor(n_estimators=10), escala.GBDTClassifier(n_estimators=10),
+                    escala.RandomForestRegressor(n_estimators=10),
+                    escala.RandomForestClassifier(n_estimators=10), escala.LogisticRegression(),
+                    escala.LinearRegression(), escala.MLPRegressor(), escala.MLPClassifier()):
+            with self.subTest(estimator=type(est).__name__), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                check_estimator(est)
+
+
+class Library(unittest.TestCase):
+    def test_train_by_declared_parameter_names(self):
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(400, 3))
+        y = (X[:, 0] * X[:, 1] > 0).astype(np.int64)
+        model = escala.train({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2]}, y, model="gbdt",
+                             rounds=30, max_depth=3)
+        self.assertEqual(model.task, "binary")
+        self.assertIn("gbdt", model.describe())
+        p = model.predict({"a": X[:, 0], "b": X[:, 1], "c": X[:, 2]})[:, 0]
+        self.assertGreater(((p > 0.5) == y).mean(), 0.9)
+        phi, names = model.contributions({"a": X[:5, 0], "b": X[:5, 1], "c": X[:5, 2]})
+        self.assertEqual(names[-1], "bias")
+        self.assertEqual(phi.shape, (5, 4))
+        names = {p["name"] for p in escala.parameters()}
+        self.assertTrue({"rounds", "max_depth", "lr", "label"} <= names)
+
+    @unittest.skipUnless(os.environ.get("ESCALA_CLI"), "the CLI's path is not given")
+    def test_a_bundle_from_python_scores_the_same_with_the_cli(self):
+        rng = np.random.default_rng(1)
+        X = rng.normal(size=(200, 2))
+        y = X[:, 0] - 2 * X[:, 1]
+        model = escala.train({"u": X[:, 0], "v": X[:, 1]}, y, model="gbdt", rounds=20)
+        with tempfile.TemporaryDirectory() as d:
+            model.save(os.path.join(d, "m.bundle"))
+            np.savetxt(os.path.join(d, "x.csv"), X, delimiter=",", header="u,v", comments="",
+                       fmt="%.17g")
+            subprocess.run([os.environ["ESCALA_CLI"], "score", "--model",
+                            os.path.join(d, "m.bundle"), "--data", os.path.join(d, "x.csv"),
+                            "--out", os.path.join(d, "s.csv")], check=True,
+                           capture_output=True)
+            cli = np.loadtxt(os.path.join(d, "s.csv"), delimiter=",", skiprows=1)
+        np.testing.assert_allclose(cli, model.predict({"u": X[:, 0], "v": X[:, 1]})[:, 0],
+                                   rtol=1e-6)
+
+
+if __name__ == "__main__":
+    unittest.main()
