@@ -22,7 +22,7 @@ from typing import Any, Dict, Iterable, List, Optional, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, distributed  # noqa: F401
 from ._core import Error  # noqa: F401  (escala's errors, a ValueError)
 from ._estimators import (  # noqa: F401
     GBDTClassifier,
@@ -49,7 +49,7 @@ def set_log_level(level: str) -> None:
     _core.set_log_level(level)
 
 __all__ = [
-    "Error", "GBDTClassifier", "GBDTRegressor", "LinearRegression", "LogisticRegression",
+    "Error", "distributed", "GBDTClassifier", "GBDTRegressor", "LinearRegression", "LogisticRegression",
     "MLPClassifier", "MLPRegressor", "Model", "RandomForestClassifier", "RandomForestRegressor",
     "load", "parameters", "read", "read_csv", "set_log_level", "train", "__version__",
 ]

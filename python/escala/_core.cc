@@ -22,6 +22,8 @@
 #include "escala/core/logging.h"
 #include "escala/data/dataset.h"
 #include "escala/data/table.h"
+#include "escala/distributed/connect.h"
+#include "escala/distributed/worker_env.h"
 #include "escala/io/bundle.h"
 #include "escala/io/model_file.h"
 #include "escala/train/estimator.h"
@@ -154,12 +156,113 @@ py::dict ReadTable(const std::vector<std::string>& paths) {
   return out;
 }
 
+// ---- collectives on numpy arrays ----------------------------------------------------------------
+
+// A job's communicator (escala launch, torchrun, Slurm, mpirun: the C++ side's discovery), or the
+// size-1 one. Collectives run with the GIL released on the caller's arrays, in place.
+class PyCommunicator {
+ public:
+  explicit PyCommunicator(std::unique_ptr<Communicator> c) : comm_(std::move(c)) {}
+  static PyCommunicator Join() {
+    py::gil_scoped_release nogil;
+    return PyCommunicator(distributed::Connect(distributed::WorkerEnv::FromEnvironment(),
+                                               distributed::ConnectOptions::FromEnvironment()));
+  }
+  static PyCommunicator Self() { return PyCommunicator(MakeSelfCommunicator()); }
+
+  Communicator& get() const {
+    if (!comm_) throw Error(ErrorCode::kFailedPrecondition, "the communicator was closed");
+    return *comm_;
+  }
+  int rank() const { return get().rank(); }
+  int size() const { return get().size(); }
+  std::string backend() const { return std::string(get().backend()); }
+
+  void AllReduce(const py::array& a, const std::string& op) const {
+    const auto [data, dtype] = Buffer(a);
+    const ReduceOp rop = ParseOp(op);
+    py::gil_scoped_release nogil;
+    get().AllReduceAsync(data, static_cast<std::size_t>(a.size()), dtype, rop, {})->Wait();
+  }
+  void Broadcast(const py::array& a, int root) const {
+    void* data = Buffer(a).first;
+    py::gil_scoped_release nogil;
+    get().BroadcastAsync(data, static_cast<std::size_t>(a.nbytes()), root, {})->Wait();
+  }
+  py::array AllGather(const py::array& a) const {
+    const py::array in = py::array::ensure(a, py::array::c_style);
+    std::vector<py::ssize_t> shape = {size()};
+    for (py::ssize_t d = 0; d < in.ndim(); ++d) shape.push_back(in.shape(d));
+    py::array out(in.dtype(), shape);
+    {
+      py::gil_scoped_release nogil;
+      get()
+          .AllGatherAsync(in.data(), static_cast<std::size_t>(in.nbytes()), out.mutable_data(), {})
+          ->Wait();
+    }
+    return out;
+  }
+  std::vector<py::bytes> AllGatherBytes(const py::bytes& b) const {
+    const std::string s = b;
+    std::vector<std::vector<std::byte>> parts;
+    {
+      py::gil_scoped_release nogil;
+      parts = get().AllGatherV(std::as_bytes(std::span(s.data(), s.size())));
+    }
+    std::vector<py::bytes> out;
+    for (const auto& p : parts) out.emplace_back(reinterpret_cast<const char*>(p.data()), p.size());
+    return out;
+  }
+  void Barrier() const {
+    py::gil_scoped_release nogil;
+    get().Barrier();
+  }
+  // Says goodbye to the job (the hosting rank waits for the others); idempotent.
+  void Close() {
+    py::gil_scoped_release nogil;
+    comm_.reset();
+  }
+
+ private:
+  static std::pair<void*, DType> Buffer(const py::array& a) {
+    if (!(a.flags() & py::array::c_style) || !a.writeable()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "collectives work in place: give a writeable C-contiguous array");
+    }
+    const char kind = a.dtype().kind();
+    const auto size = a.dtype().itemsize();
+    DType t;
+    if (kind == 'f' && size == 4)
+      t = DType::kFloat32;
+    else if (kind == 'f' && size == 8)
+      t = DType::kFloat64;
+    else if (kind == 'i' && size == 4)
+      t = DType::kInt32;
+    else if (kind == 'i' && size == 8)
+      t = DType::kInt64;
+    else
+      throw Error(ErrorCode::kInvalidArgument,
+                  "dtype " + std::string(py::str(a.dtype())) +
+                      ": collectives take float32, float64, int32 or int64");
+    return {const_cast<void*>(a.data()), t};
+  }
+  static ReduceOp ParseOp(const std::string& op) {
+    if (op == "sum") return ReduceOp::kSum;
+    if (op == "avg" || op == "mean") return ReduceOp::kAvg;
+    if (op == "max") return ReduceOp::kMax;
+    if (op == "min") return ReduceOp::kMin;
+    throw Error(ErrorCode::kInvalidArgument, "op '" + op + "': one of sum, avg, max, min");
+  }
+
+  std::unique_ptr<Communicator> comm_;
+};
+
 // ---- training -----------------------------------------------------------------------------------
 
 // Trains on `columns` (label included) with parameters by their declared names (the CLI's flags
 // without "--", underscores); returns the bundle's bytes and what the run reported.
 py::tuple Train(const py::dict& columns, const std::string& label, const py::dict& params,
-                const py::object& valid) {
+                const py::object& valid, const py::object& comm) {
   train::TrainSpec spec;
   spec.label = label;
   spec.options.progress = false;
@@ -171,10 +274,17 @@ py::tuple Train(const py::dict& columns, const std::string& label, const py::dic
   std::optional<data::Table> valid_table;
   if (!valid.is_none()) valid_table = ToTable(valid.cast<py::dict>());
   train::TrainOutcome out;
+  std::unique_ptr<Communicator> self;
+  Communicator* c = nullptr;
+  if (comm.is_none()) {
+    self = MakeSelfCommunicator();
+    c = self.get();
+  } else {
+    c = &comm.cast<const PyCommunicator&>().get();
+  }
   {
     py::gil_scoped_release nogil;
-    auto comm = MakeSelfCommunicator();
-    out = train::TrainTable(spec, std::move(table), std::move(valid_table), *comm);
+    out = train::TrainTable(spec, std::move(table), std::move(valid_table), *c);
   }
   py::dict report;
   report["stop_reason"] = out.result.stop_reason;
@@ -183,9 +293,9 @@ py::tuple Train(const py::dict& columns, const std::string& label, const py::dic
   report["valid"] = out.result.valid.values;
   if (out.selection) {
     py::list cands;
-    for (const auto& c : out.selection->candidates) {
-      cands.append(py::dict(py::arg("params") = c.params, py::arg("mean") = c.mean,
-                            py::arg("stddev") = c.stddev, py::arg("folds") = c.fold_scores));
+    for (const auto& cand : out.selection->candidates) {
+      cands.append(py::dict(py::arg("params") = cand.params, py::arg("mean") = cand.mean,
+                            py::arg("stddev") = cand.stddev, py::arg("folds") = cand.fold_scores));
     }
     report["cv"] = cands;
     report["best"] = out.selection->best;
@@ -270,7 +380,20 @@ PYBIND11_MODULE(_core, m) {
   m.def("read_table", &ReadTable, py::arg("paths"),
         "Reads CSV/LIBSVM/NPY/IDX files, globs or directories into {name: array}");
   m.def("train", &Train, py::arg("columns"), py::arg("label"), py::arg("params"),
-        py::arg("valid") = py::none(), "Trains on {name: array}; returns (bundle bytes, report)");
+        py::arg("valid") = py::none(), py::arg("comm") = py::none(),
+        "Trains on {name: array} (this rank's shard with comm); returns (bundle bytes, report)");
+  py::class_<PyCommunicator>(m, "Communicator")
+      .def_static("join", &PyCommunicator::Join)
+      .def_static("self", &PyCommunicator::Self)
+      .def_property_readonly("rank", &PyCommunicator::rank)
+      .def_property_readonly("size", &PyCommunicator::size)
+      .def_property_readonly("backend", &PyCommunicator::backend)
+      .def("allreduce", &PyCommunicator::AllReduce, py::arg("array"), py::arg("op") = "sum")
+      .def("broadcast", &PyCommunicator::Broadcast, py::arg("array"), py::arg("root") = 0)
+      .def("allgather", &PyCommunicator::AllGather, py::arg("array"))
+      .def("allgather_bytes", &PyCommunicator::AllGatherBytes, py::arg("data"))
+      .def("barrier", &PyCommunicator::Barrier)
+      .def("close", &PyCommunicator::Close);
   m.def("parameters", &Parameters, "The declared training parameters");
   m.def(
       "set_log_level",

@@ -100,6 +100,17 @@ def _check_fit_input(X, y, classifier: bool):
     return X, y
 
 
+def _global_classes(y: np.ndarray, comm) -> np.ndarray:
+    """The sorted distinct labels over every rank's shard."""
+    local = np.unique(y)
+    if comm is None or comm.size == 1:
+        return local
+    import json
+    parts = comm.allgather_bytes(json.dumps(local.tolist()).encode())
+    return np.unique(np.concatenate([np.asarray(json.loads(p), dtype=local.dtype)
+                                     for p in parts]))
+
+
 def _check_predict_input(est, X):
     try:
         from sklearn.utils.validation import check_array, check_is_fitted
@@ -180,7 +191,8 @@ class Model:
         return f"escala.Model({self.describe()})"
 
 
-def train(X, y=None, *, label: Optional[str] = None, eval_set=None, **params) -> Model:
+def train(X, y=None, *, label: Optional[str] = None, eval_set=None, comm=None,
+          **params) -> Model:
     """Trains with escala's declared parameters by name (``escala.parameters()``, the CLI's
     flags): ``escala.train(df, label="species", model="gbdt", rounds=50)``."""
     columns = _columns(X)
@@ -194,7 +206,8 @@ def train(X, y=None, *, label: Optional[str] = None, eval_set=None, **params) ->
         Xv, yv = eval_set
         valid = _columns(Xv, list(k for k in columns if k != label))
         valid[label] = np.asarray(yv)
-    blob, _ = _core.train(columns, label, {k: _text(v) for k, v in params.items()}, valid)
+    blob, _ = _core.train(columns, label, {k: _text(v) for k, v in params.items()}, valid,
+                          None if comm is None else comm._c)
     return Model.from_bytes(blob)
 
 
@@ -215,7 +228,9 @@ class _Estimator(BaseEstimator):
     def _escala_params(self, n_rows: int, n_classes: int) -> Dict[str, Any]:
         raise NotImplementedError
 
-    def fit(self, X, y, sample_weight=None, eval_set=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None, comm=None):
+        """Fits on X, y; with `comm` (escala.distributed.init()), X and y are this rank's shard
+        and every rank gets the same model, trained data-parallel."""
         if sample_weight is not None:
             raise NotImplementedError("sample_weight is not supported by escala's trainers yet")
         X, y = _check_fit_input(X, y, self._classifier)
@@ -237,7 +252,8 @@ class _Estimator(BaseEstimator):
         self._names = list(columns)
         params = dict(self._escala_params(n, 0))
         if self._classifier:
-            self.classes_, codes = np.unique(y, return_inverse=True)
+            self.classes_ = _global_classes(y, comm)
+            codes = np.searchsorted(self.classes_, y)
             if len(self.classes_) < 2:
                 raise ValueError("The number of classes has to be greater than one; got 1 class")
             columns[_LABEL] = codes.astype(np.int64)
@@ -254,7 +270,8 @@ class _Estimator(BaseEstimator):
             valid[_LABEL] = (np.searchsorted(self.classes_, yv).astype(np.int64)
                              if self._classifier else yv.astype(np.float64))
         blob, self.fit_report_ = _core.train(columns, _LABEL,
-                                             {k: _text(v) for k, v in params.items()}, valid)
+                                             {k: _text(v) for k, v in params.items()}, valid,
+                                             None if comm is None else comm._c)
         self.model_ = Model.from_bytes(blob)
         self.n_iter_ = self.fit_report_.get("epochs", 0)
         return self

@@ -189,5 +189,52 @@ class Library(unittest.TestCase):
                                    rtol=1e-6)
 
 
+@unittest.skipUnless(os.environ.get("ESCALA_CLI"), "the CLI's path is not given")
+class Distributed(unittest.TestCase):
+    def test_a_process_alone_is_a_job_of_one(self):
+        with escala.distributed.init() as comm:
+            self.assertEqual((comm.rank, comm.size), (0, 1))
+            a = np.ones(3, dtype=np.float32)
+            comm.allreduce(a)
+            np.testing.assert_array_equal(a, 1)
+            with self.assertRaisesRegex(escala.Error, "float32, float64, int32 or int64"):
+                comm.allreduce(np.ones(2, dtype=np.int16))
+            with self.assertRaisesRegex(escala.Error, "writeable C-contiguous"):
+                comm.allreduce(np.ones((3, 3), dtype=np.float32).T)
+
+    def run_workers(self, launcher):
+        import sys
+        worker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributed_worker.py")
+        with tempfile.TemporaryDirectory() as d:
+            r = subprocess.run(launcher + [sys.executable, worker, d], capture_output=True,
+                               text=True, timeout=180)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            return np.load(os.path.join(d, "dp.npy"))
+
+    def expect_one_workers_model(self, dp):
+        import sys
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from distributed_worker import shared_data
+        X, y = shared_data()
+        alone = escala.GBDTClassifier(n_estimators=20, max_depth=3).fit(X, y)
+        # Two workers grow exactly the trees one grows on all the rows.
+        np.testing.assert_array_equal(dp, alone.predict_proba(X))
+
+    def test_collectives_and_a_data_parallel_fit_under_escala_launch(self):
+        dp = self.run_workers([os.environ["ESCALA_CLI"], "launch", "--nproc", "2", "--"])
+        self.expect_one_workers_model(dp)
+
+    def test_the_same_under_torchrun(self):
+        import shutil
+        torchrun = shutil.which("torchrun", path="/usr/bin")
+        if torchrun is None:
+            self.skipTest("torchrun (python3-torch) is absent")
+        with tempfile.TemporaryDirectory() as logs:
+            # Debian 12's torch cannot parse its own default --redirects/--tee: say them.
+            dp = self.run_workers([torchrun, "--redirects", "1", "--tee", "1", "--log_dir", logs,
+                                   "--standalone", "--nproc_per_node", "2", "--no_python"])
+        self.expect_one_workers_model(dp)
+
+
 if __name__ == "__main__":
     unittest.main()
