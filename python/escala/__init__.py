@@ -32,6 +32,7 @@ from ._estimators import (  # noqa: F401
     MLPClassifier,
     MLPRegressor,
     Model,
+    Pipeline,
     RandomForestClassifier,
     RandomForestRegressor,
     train,
@@ -51,7 +52,8 @@ def set_log_level(level: str) -> None:
 __all__ = [
     "Error", "distributed", "GBDTClassifier", "GBDTRegressor", "LinearRegression", "LogisticRegression",
     "MLPClassifier", "MLPRegressor", "Model", "RandomForestClassifier", "RandomForestRegressor",
-    "load", "parameters", "read", "read_csv", "set_log_level", "train", "__version__",
+    "Pipeline", "Server", "describe", "load", "parameters", "read", "read_csv", "report",
+    "serve", "set_log_level", "train", "__version__",
 ]
 
 
@@ -90,3 +92,66 @@ def parameters() -> List[dict]:
     """The declared training parameters: name, default, range, help and group (as
     ``escala params`` prints them)."""
     return _core.parameters()
+
+
+def _data(X):
+    from ._estimators import _columns
+    if isinstance(X, (str, os.PathLike)):
+        return {k: (np.asarray(v[1], dtype=object)[np.asarray(v[0])]
+                    if isinstance(v, tuple) else v) for k, v in read(X).items()}
+    return _columns(X)
+
+
+def describe(X, label: Optional[str] = None):
+    """Statistics of every column (as ``escala stats``): a pandas DataFrame indexed by column
+    (type, count, missing, mean, std, quantiles, distinct, outliers, correlation with the
+    label). X: a DataFrame, a dict of columns or a path."""
+    import pandas as pd
+
+    rows, _ = _core.describe(_data(X), label or "")
+    return pd.DataFrame(rows).set_index("column")
+
+
+def report(X, path: Union[str, os.PathLike], label: Optional[str] = None,
+           title: str = "escala report") -> None:
+    """Writes the HTML report ``escala stats --html`` writes (histograms, correlations)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(_core.report_html(_data(X), label or "", title))
+
+
+class Server:
+    """The embedded prediction server (Open Inference Protocol over gRPC; metrics and health
+    over HTTP). Stop it with stop() or a ``with`` block."""
+
+    def __init__(self, core):
+        self._s = core
+
+    @property
+    def grpc_port(self) -> int:
+        return self._s.grpc_port
+
+    @property
+    def http_port(self) -> int:
+        return self._s.http_port
+
+    def stop(self, grace_seconds: float = 5.0) -> None:
+        self._s.stop(grace_seconds)
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def serve(models: Optional[Dict[str, Any]] = None, repository: Optional[str] = None,
+          grpc_address: str = "127.0.0.1:0", http_address: str = "127.0.0.1:0") -> Server:
+    """Starts escala's prediction server in this process. models: {name: a Model, a fitted
+    escala estimator, or a path to a bundle / XGBoost model}; repository: a model repository
+    directory. Port 0 picks a free one (see .grpc_port and .http_port)."""
+    entries = []
+    for name, m in (models or {}).items():
+        if hasattr(m, "model_"):
+            m = m.model_
+        entries.append((name, m._p if isinstance(m, Model) else os.fspath(m)))
+    return Server(_core.Server(entries, repository or "", grpc_address, http_address))

@@ -24,8 +24,11 @@
 #include "escala/data/table.h"
 #include "escala/distributed/connect.h"
 #include "escala/distributed/worker_env.h"
+#include "escala/features/pipeline.h"
+#include "escala/features/summary.h"
 #include "escala/io/bundle.h"
 #include "escala/io/model_file.h"
+#include "escala/serving/server.h"
 #include "escala/train/estimator.h"
 #include "escala/train/params.h"
 
@@ -338,6 +341,7 @@ class Predictor {
   py::bytes Serialize() const { return py::bytes(bundle_->SerializeToString()); }
   void Save(const std::string& path) const { bundle_->Save(path); }
   const io::ModelBundle& bundle() const { return *bundle_; }
+  std::shared_ptr<const io::ModelBundle> shared_bundle() const { return bundle_; }
   std::vector<std::pair<std::string, std::string>> Inputs() const {
     std::vector<std::pair<std::string, std::string>> out;
     for (const auto& f : bundle_->input_schema().fields()) {
@@ -357,6 +361,122 @@ class Predictor {
 
   std::shared_ptr<const io::ModelBundle> bundle_;
   io::Predictor predictor_;
+};
+
+// ---- feature pipelines and statistics -----------------------------------------------------------
+
+class PyPipeline {
+ public:
+  explicit PyPipeline(const std::string& spec) : p_(features::Pipeline::FromSpec(spec)) {}
+  void Fit(const py::dict& columns, const std::vector<std::string>& exclude, bool keep_missing) {
+    const data::Table t = ToTable(columns);
+    features::FitOptions o;
+    o.exclude = exclude;
+    o.keep_missing = keep_missing;
+    py::gil_scoped_release nogil;
+    p_.Fit(t, o, *MakeSelfCommunicator());
+  }
+  py::array_t<float> Transform(const py::dict& columns) const {
+    const data::Table t = ToTable(columns);
+    MatrixF out;
+    {
+      py::gil_scoped_release nogil;
+      p_.Transform(t, &out);
+    }
+    py::array_t<float> a(
+        {static_cast<py::ssize_t>(out.rows()), static_cast<py::ssize_t>(out.cols())});
+    for (std::int64_t i = 0; i < out.rows(); ++i)
+      std::copy_n(out.row(i), out.cols(), a.mutable_data(i, 0));
+    return a;
+  }
+  std::vector<std::string> OutputNames() const { return p_.output_names(); }
+  bool fitted() const { return p_.fitted(); }
+  std::string Describe() const { return p_.Describe(); }
+  py::bytes Serialize() const { return py::bytes(p_.Serialize()); }
+  static PyPipeline Parse(const py::bytes& b) {
+    PyPipeline p("");
+    p.p_ = features::Pipeline::Parse(std::string(b));
+    return p;
+  }
+
+ private:
+  features::Pipeline p_;
+};
+
+features::TableSummary SummaryOf(const py::dict& columns, const std::string& label) {
+  const data::Table t = ToTable(columns);
+  features::SummaryOptions o;
+  o.label = label;
+  py::gil_scoped_release nogil;
+  return features::Summarize(t, o, *MakeSelfCommunicator());
+}
+
+py::tuple Describe(const py::dict& columns, const std::string& label) {
+  const features::TableSummary s = SummaryOf(columns, label);
+  py::list rows;
+  for (const auto& c : s.columns) {
+    py::dict r;
+    r["column"] = c.name;
+    r["type"] = std::string(data::DataTypeName(c.type));
+    r["count"] = c.count;
+    r["missing"] = c.missing;
+    r["mean"] = c.mean;
+    r["std"] = c.stddev;
+    r["min"] = c.min;
+    r["25%"] = c.q25;
+    r["50%"] = c.median;
+    r["75%"] = c.q75;
+    r["max"] = c.max;
+    r["distinct"] = c.distinct;
+    r["outliers"] = c.outliers;
+    r["label_correlation"] = c.label_correlation;
+    rows.append(r);
+  }
+  py::dict table;
+  table["rows"] = s.rows;
+  table["duplicate_rows"] = s.duplicate_rows;
+  table["numeric"] = s.numeric;
+  table["correlation"] = s.correlation;
+  return py::make_tuple(rows, table);
+}
+
+std::string ReportHtml(const py::dict& columns, const std::string& label,
+                       const std::string& title) {
+  return features::FormatHtml(SummaryOf(columns, label), title);
+}
+
+// ---- the embedded prediction server -------------------------------------------------------------
+
+class PyServer {
+ public:
+  PyServer(const std::vector<std::pair<std::string, py::object>>& models,
+           const std::string& repository, const std::string& grpc_address,
+           const std::string& http_address) {
+    serving::PredictionServer::Builder b;
+    b.SetGrpcAddress(grpc_address).SetHttpAddress(http_address);
+    if (!repository.empty()) b.SetModelRepository(repository);
+    for (const auto& [name, m] : models) {
+      if (py::isinstance<Predictor>(m)) {
+        b.AddModel(name, m.cast<const Predictor&>().shared_bundle());
+      } else {
+        b.AddModel(name, std::make_shared<const io::ModelBundle>(
+                             io::LoadModelFile(py::str(m).cast<std::string>())));
+      }
+    }
+    py::gil_scoped_release nogil;
+    server_ = b.Build();
+  }
+  int grpc_port() const { return server_ ? server_->grpc_port() : 0; }
+  int http_port() const { return server_ ? server_->http_port() : 0; }
+  void Stop(double grace_seconds) {
+    py::gil_scoped_release nogil;
+    if (server_)
+      server_->Shutdown(std::chrono::milliseconds(static_cast<std::int64_t>(grace_seconds * 1000)));
+    server_.reset();
+  }
+
+ private:
+  std::unique_ptr<serving::PredictionServer> server_;
 };
 
 std::vector<py::dict> Parameters() {
@@ -399,6 +519,27 @@ PYBIND11_MODULE(_core, m) {
       "set_log_level",
       [](const std::string& level) { escala::SetLogLevel(escala::ParseLogLevel(level)); },
       py::arg("level"), "trace, debug, info, warn, error or off");
+  py::class_<PyPipeline>(m, "Pipeline")
+      .def(py::init<const std::string&>(), py::arg("spec"))
+      .def("fit", &PyPipeline::Fit, py::arg("columns"), py::arg("exclude"),
+           py::arg("keep_missing") = false)
+      .def("transform", &PyPipeline::Transform)
+      .def_property_readonly("output_names", &PyPipeline::OutputNames)
+      .def_property_readonly("fitted", &PyPipeline::fitted)
+      .def("describe", &PyPipeline::Describe)
+      .def("serialize", &PyPipeline::Serialize)
+      .def_static("parse", &PyPipeline::Parse);
+  m.def("describe", &Describe, py::arg("columns"), py::arg("label") = "");
+  m.def("report_html", &ReportHtml, py::arg("columns"), py::arg("label") = "",
+        py::arg("title") = "escala report");
+  py::class_<PyServer>(m, "Server")
+      .def(py::init<const std::vector<std::pair<std::string, py::object>>&, const std::string&,
+                    const std::string&, const std::string&>(),
+           py::arg("models"), py::arg("repository"), py::arg("grpc_address"),
+           py::arg("http_address"))
+      .def_property_readonly("grpc_port", &PyServer::grpc_port)
+      .def_property_readonly("http_port", &PyServer::http_port)
+      .def("stop", &PyServer::Stop, py::arg("grace_seconds") = 5.0);
   py::class_<Predictor>(m, "Predictor")
       .def_static("from_bytes", &Predictor::FromBytes)
       .def_static("from_file", &Predictor::FromFile)

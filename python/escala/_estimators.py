@@ -253,10 +253,12 @@ class _Estimator(BaseEstimator):
         params = dict(self._escala_params(n, 0))
         if self._classifier:
             self.classes_ = _global_classes(y, comm)
-            codes = np.searchsorted(self.classes_, y)
             if len(self.classes_) < 2:
                 raise ValueError("The number of classes has to be greater than one; got 1 class")
-            columns[_LABEL] = codes.astype(np.int64)
+            # The labels themselves, so that the bundle (and a server) names the classes; escala
+            # orders them as np.unique does (numbers by value, text by code point).
+            columns[_LABEL] = (y.astype(object) if y.dtype.kind in "OUS"
+                               else y.astype(np.float64))
             params = dict(self._escala_params(n, len(self.classes_)))
             params.setdefault("task", "binary" if len(self.classes_) == 2 else "multiclass")
         else:
@@ -267,13 +269,16 @@ class _Estimator(BaseEstimator):
             Xv, yv = eval_set
             valid = _columns(Xv, self._names)
             yv = np.asarray(yv)
-            valid[_LABEL] = (np.searchsorted(self.classes_, yv).astype(np.int64)
-                             if self._classifier else yv.astype(np.float64))
+            valid[_LABEL] = (yv.astype(object) if yv.dtype.kind in "OUS"
+                             else yv.astype(np.float64))
         blob, self.fit_report_ = _core.train(columns, _LABEL,
                                              {k: _text(v) for k, v in params.items()}, valid,
                                              None if comm is None else comm._c)
         self.model_ = Model.from_bytes(blob)
         self.n_iter_ = self.fit_report_.get("epochs", 0)
+        if self._classifier and len(self.model_.class_names) != len(self.classes_):
+            raise ValueError(f"escala found {len(self.model_.class_names)} classes where numpy "
+                             f"finds {len(self.classes_)}: {self.model_.class_names}")
         return self
 
     def _raw(self, X) -> np.ndarray:
@@ -498,3 +503,47 @@ class MLPClassifier(_MLP, _Classifier):
 
 class MLPRegressor(_MLP, _Regressor):
     """A multi-layer perceptron regressor trained by Adam."""
+
+
+class Pipeline(BaseEstimator):
+    """An escala feature pipeline (docs/features.md) as a scikit-learn transformer:
+
+        escala.Pipeline("impute(median) | standardize | onehot(island, sex)").fit_transform(df)
+
+    fit() fits every step on the columns of X (a DataFrame, an array or a dict of columns);
+    transform() returns the float32 feature matrix, named by get_feature_names_out()."""
+
+    def __init__(self, spec: str = "", keep_missing: bool = False):
+        self.spec = spec
+        self.keep_missing = keep_missing
+
+    def fit(self, X, y=None):
+        self._names = _feature_names(X)
+        self.pipeline_ = _core.Pipeline(self.spec)
+        self.pipeline_.fit(_columns(X), [], self.keep_missing)
+        self.n_features_in_ = len(_columns(X))
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        columns = _columns(X, None if _feature_names(X) else self._names)
+        return self.pipeline_.transform(columns)
+
+    def fit_transform(self, X, y=None) -> np.ndarray:
+        return self.fit(X, y).transform(X)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        return np.asarray(self.pipeline_.output_names, dtype=object)
+
+    def describe(self) -> str:
+        return self.pipeline_.describe()
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        if "pipeline_" in state:
+            state["pipeline_"] = state["pipeline_"].serialize()
+        return state
+
+    def __setstate__(self, state):
+        if isinstance(state.get("pipeline_"), bytes):
+            state["pipeline_"] = _core.Pipeline.parse(state["pipeline_"])
+        self.__dict__.update(state)

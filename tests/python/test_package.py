@@ -189,6 +189,52 @@ class Library(unittest.TestCase):
                                    rtol=1e-6)
 
 
+@unittest.skipUnless(HAVE_SKLEARN, "pandas and scikit-learn are absent")
+class PipelinesStatisticsServing(unittest.TestCase):
+    def test_a_pipeline_transforms_as_the_cli_and_pickles(self):
+        df = escala.read_csv(PENGUINS).drop(columns="species")
+        p = escala.Pipeline("impute(median) | impute(most_frequent) | standardize | "
+                            "onehot(island, sex)")
+        Z = p.fit_transform(df)
+        self.assertEqual(Z.shape, (344, 10))
+        self.assertEqual(Z.dtype, np.float32)
+        self.assertIn("island=Biscoe", list(p.get_feature_names_out()))
+        np.testing.assert_allclose(Z[:, list(p.get_feature_names_out()).index("bill_length_mm")]
+                                   .mean(), 0, atol=1e-5)
+        again = pickle.loads(pickle.dumps(p))
+        np.testing.assert_array_equal(again.transform(df), Z)
+        with self.assertRaisesRegex(escala.Error, "nosuchstep"):
+            escala.Pipeline("nosuchstep").fit(df)
+
+    def test_describe_and_report(self):
+        df = escala.read_csv(PENGUINS)
+        d = escala.describe(df, label="species")
+        ref = pd.read_csv(PENGUINS)
+        self.assertEqual(d.loc["bill_length_mm", "missing"], ref["bill_length_mm"].isna().sum())
+        self.assertAlmostEqual(d.loc["bill_length_mm", "mean"], ref["bill_length_mm"].mean(), 6)
+        self.assertEqual(d.loc["species", "type"], "categorical")
+        self.assertEqual(escala.describe(PENGUINS).shape[0], len(ref.columns))
+        with tempfile.TemporaryDirectory() as t:
+            escala.report(df, os.path.join(t, "r.html"), label="species")
+            with open(os.path.join(t, "r.html"), encoding="utf-8") as f:
+                html = f.read()
+        self.assertIn("<svg", html)
+
+    def test_the_embedded_server_serves_a_fitted_estimator(self):
+        import urllib.request
+        df = escala.read_csv(PENGUINS)
+        clf = escala.GBDTClassifier(n_estimators=10).fit(df.drop(columns="species"), df.species)
+        with escala.serve({"penguins": clf}) as server:
+            url = f"http://127.0.0.1:{server.http_port}/v2/health/ready"
+            self.assertEqual(urllib.request.urlopen(url, timeout=10).status, 200)
+            if os.environ.get("ESCALA_CLI"):
+                out = subprocess.run([os.environ["ESCALA_CLI"], "query", "--server",
+                                      f"127.0.0.1:{server.grpc_port}", "--model", "penguins",
+                                      "--data", PENGUINS, "--rows", "2"], capture_output=True,
+                                     text=True, timeout=60, check=True).stdout
+                self.assertIn("label=Adelie", out)  # the bundle names the classes
+
+
 @unittest.skipUnless(os.environ.get("ESCALA_CLI"), "the CLI's path is not given")
 class Distributed(unittest.TestCase):
     def test_a_process_alone_is_a_job_of_one(self):
