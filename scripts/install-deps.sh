@@ -37,7 +37,7 @@ build_pkgs=(
 test_pkgs=(
   python3 python3-numpy python3-sklearn python3-pandas python3-grpcio python3-protobuf
   libopenblas0-pthread openssl nginx curl iproute2 liblinear-tools dataset-fashion-mnist
-  python3-torch python3-xgboost python3-dev pybind11-dev openmpi-bin qemu-user universal-ctags
+  python3-torch python3-xgboost python3-dev pybind11-dev python3-pytest openmpi-bin qemu-user universal-ctags
 )
 bench_pkgs=(
   python3-xgboost libgloo-dev openmpi-bin libopenmpi-dev nghttp2-client

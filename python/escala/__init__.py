@@ -22,8 +22,38 @@ from typing import Any, Dict, Iterable, List, Optional, Union
 
 import numpy as np
 
-from . import _core, distributed  # noqa: F401
-from ._core import Error  # noqa: F401  (escala's errors, a ValueError)
+from . import _core
+
+
+class Error(Exception):
+    """An error raised by escala's core; ``code`` names its kind ("InvalidArgument",
+    "NotFound", "DataLoss", ...: docs/errors.md). The subclasses are also the built-in exception
+    Python code expects: bad arguments are ValueError, a missing file FileNotFoundError, an I/O
+    failure OSError, a timeout TimeoutError."""
+
+    code: str = "Unknown"
+
+
+class InvalidArgumentError(Error, ValueError):
+    """Bad input: a malformed file, argument, parameter or request."""
+
+
+class NotFoundError(Error, FileNotFoundError):
+    """A file, column, model or version that does not exist."""
+
+
+class IOFailure(Error, OSError):
+    """The operating system refused an I/O operation."""
+
+
+class DeadlineExceededError(Error, TimeoutError):
+    """A timeout: a collective, a rendezvous, a request."""
+
+
+_core._set_error_classes({-1: Error, 3: InvalidArgumentError, 11: InvalidArgumentError,
+                          5: NotFoundError, 100: IOFailure, 4: DeadlineExceededError})
+
+from . import distributed  # noqa: E402,F401
 from ._estimators import (  # noqa: F401
     GBDTClassifier,
     GBDTRegressor,
@@ -50,10 +80,11 @@ def set_log_level(level: str) -> None:
     _core.set_log_level(level)
 
 __all__ = [
-    "Error", "distributed", "GBDTClassifier", "GBDTRegressor", "LinearRegression", "LogisticRegression",
+    "Client", "DeadlineExceededError", "Error", "IOFailure", "InvalidArgumentError",
+    "NotFoundError", "distributed", "GBDTClassifier", "GBDTRegressor", "LinearRegression", "LogisticRegression",
     "MLPClassifier", "MLPRegressor", "Model", "RandomForestClassifier", "RandomForestRegressor",
     "Pipeline", "Server", "describe", "load", "parameters", "read", "read_csv", "report",
-    "serve", "set_log_level", "train", "__version__",
+    "serve", "set_log_level", "set_num_threads", "train", "__version__",
 ]
 
 
@@ -155,3 +186,29 @@ def serve(models: Optional[Dict[str, Any]] = None, repository: Optional[str] = N
             m = m.model_
         entries.append((name, m._p if isinstance(m, Model) else os.fspath(m)))
     return Server(_core.Server(entries, repository or "", grpc_address, http_address))
+
+
+def set_num_threads(threads: int) -> int:
+    """Caps the threads escala's computations use (0: every core); returns the cap."""
+    return _core.set_num_threads(int(threads))
+
+
+class Client:
+    """A client of an Open Inference Protocol server (escala's or any other) over gRPC:
+
+        escala.Client("127.0.0.1:8001").infer("penguins", df)   # {output name: numpy array}
+    """
+
+    def __init__(self, target: str = "127.0.0.1:8001"):
+        self._c = _core.Client(target)
+
+    def ready(self) -> bool:
+        return self._c.ready()
+
+    def infer(self, model: str, X, outputs: Optional[List[str]] = None,
+              version: str = "") -> Dict[str, np.ndarray]:
+        """Sends X (a 2-D array of the model's features, or a DataFrame / dict of its raw
+        columns) and returns the outputs by name."""
+        from ._estimators import _columns
+        x = X if isinstance(X, np.ndarray) else _columns(X)
+        return self._c.infer(model, x, outputs or [], version)

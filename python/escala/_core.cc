@@ -20,6 +20,7 @@
 #include "escala/core/communicator.h"
 #include "escala/core/error.h"
 #include "escala/core/logging.h"
+#include "escala/core/parallel.h"
 #include "escala/data/dataset.h"
 #include "escala/data/table.h"
 #include "escala/distributed/connect.h"
@@ -28,6 +29,7 @@
 #include "escala/features/summary.h"
 #include "escala/io/bundle.h"
 #include "escala/io/model_file.h"
+#include "escala/serving/client.h"
 #include "escala/serving/server.h"
 #include "escala/train/estimator.h"
 #include "escala/train/params.h"
@@ -479,6 +481,96 @@ class PyServer {
   std::unique_ptr<serving::PredictionServer> server_;
 };
 
+// ---- the client ---------------------------------------------------------------------------------
+
+py::object TensorToNumpy(const serving::Tensor& t) {
+  std::vector<py::ssize_t> shape(t.shape.begin(), t.shape.end());
+  if (t.datatype == "FP32") return py::array_t<float>(shape, t.fp32.data());
+  if (t.datatype == "FP64") return py::array_t<double>(shape, t.fp64.data());
+  if (t.datatype == "INT64") return py::array_t<std::int64_t>(shape, t.int64.data());
+  if (t.datatype == "INT32") return py::array_t<std::int32_t>(shape, t.int32.data());
+  py::array out = py::array(py::dtype("O"), shape);
+  auto* p = static_cast<PyObject**>(out.mutable_data());
+  for (std::size_t i = 0; i < t.bytes.size(); ++i) {
+    Py_XDECREF(p[i]);
+    p[i] = py::str(t.bytes[i]).release().ptr();
+  }
+  return out;
+}
+
+// A tensor to send: a 2-D numeric array is the dense "features" input; a dict's 1-D arrays are
+// the named raw columns (numbers as FP64, text as BYTES).
+std::vector<serving::Tensor> RequestTensors(const py::object& x) {
+  std::vector<serving::Tensor> out;
+  if (!py::isinstance<py::dict>(x)) {
+    const auto a = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(x);
+    if (!a || a.ndim() != 2) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "infer: give a 2-D numeric array (the model's features) or a dict of columns");
+    }
+    out.push_back(serving::Tensor::Fp32("features", {a.shape(0), a.shape(1)},
+                                        std::vector<float>(a.data(), a.data() + a.size())));
+    return out;
+  }
+  for (const auto& [k, v] : x.cast<py::dict>()) {
+    const data::Column c = ToColumn(py::str(k), v);
+    if (c.type() == data::DataType::kCategorical) {
+      std::vector<std::string> s;
+      for (std::int64_t i = 0; i < c.size(); ++i) s.emplace_back(c.category(i));
+      out.push_back(serving::Tensor::Bytes(c.name(), std::move(s)));
+    } else {
+      std::vector<double> d;
+      for (std::int64_t i = 0; i < c.size(); ++i) d.push_back(c.GetDouble(i));
+      out.push_back(serving::Tensor::Fp64(c.name(), std::move(d)));
+    }
+  }
+  return out;
+}
+
+class PyClient {
+ public:
+  explicit PyClient(const std::string& target) : c_(std::make_unique<serving::Client>(target)) {}
+  py::dict Infer(const std::string& model, const py::object& x,
+                 const std::vector<std::string>& outputs, const std::string& version) {
+    const auto tensors = RequestTensors(x);
+    serving::InferResult r;
+    {
+      py::gil_scoped_release nogil;
+      r = c_->Infer(model, tensors, outputs, version);
+    }
+    py::dict out;
+    for (const auto& t : r.outputs) out[py::str(t.name)] = TensorToNumpy(t);
+    return out;
+  }
+  bool Ready() {
+    py::gil_scoped_release nogil;
+    return c_->ServerReady();
+  }
+
+ private:
+  std::unique_ptr<serving::Client> c_;
+};
+
+// escala::Error -> the Python class registered for its code (escala/__init__.py sets them).
+py::dict& ErrorClasses() {
+  static py::dict* classes = new py::dict();
+  return *classes;
+}
+
+void TranslateErrors(std::exception_ptr p) {
+  try {
+    if (p) std::rethrow_exception(p);
+  } catch (const Error& e) {
+    const auto code = static_cast<int>(e.code());
+    py::dict& classes = ErrorClasses();
+    py::object cls =
+        classes.contains(py::int_(code)) ? classes[py::int_(code)] : classes[py::int_(-1)];
+    py::object err = cls(e.what());
+    err.attr("code") = std::string(ErrorCodeName(e.code()));
+    PyErr_SetObject(cls.ptr(), err.ptr());
+  }
+}
+
 std::vector<py::dict> Parameters() {
   std::vector<py::dict> out;
   for (const auto& p : train::TrainParams().params()) {
@@ -496,7 +588,18 @@ PYBIND11_MODULE(_core, m) {
   using namespace escala::python;
   m.doc() = "escala's C++ core (use the escala package, not this module)";
   m.attr("__version__") = ESCALA_VERSION_STRING;
-  py::register_exception<escala::Error>(m, "Error", PyExc_ValueError);
+  m.def("_set_error_classes", [](const py::dict& d) {
+    for (const auto& [k, v] : d) ErrorClasses()[k] = v;
+  });
+  py::register_exception_translator(&TranslateErrors);
+  m.def("set_num_threads", &escala::SetNumThreads, py::arg("threads"),
+        "Caps escala's threads (0: all cores); returns the cap");
+  m.def("num_threads", &escala::NumThreads);
+  py::class_<PyClient>(m, "Client")
+      .def(py::init<const std::string&>(), py::arg("target"))
+      .def("infer", &PyClient::Infer, py::arg("model"), py::arg("x"),
+           py::arg("outputs") = std::vector<std::string>{}, py::arg("version") = "")
+      .def("ready", &PyClient::Ready);
   m.def("read_table", &ReadTable, py::arg("paths"),
         "Reads CSV/LIBSVM/NPY/IDX files, globs or directories into {name: array}");
   m.def("train", &Train, py::arg("columns"), py::arg("label"), py::arg("params"),

@@ -49,6 +49,19 @@ class Reading(unittest.TestCase):
     def test_a_missing_file_is_an_error_naming_it(self):
         with self.assertRaisesRegex(escala.Error, "no_such.csv"):
             escala.read("no_such.csv")
+        with self.assertRaises(FileNotFoundError) as e:
+            escala.read("no_such.csv")
+        self.assertEqual(e.exception.code, "NotFound")
+        with tempfile.TemporaryDirectory() as d:
+            bad = os.path.join(d, "bad.csv")
+            with open(bad, "w") as f:
+                f.write("a,b\n1,2\n3\n")
+            with self.assertRaisesRegex(ValueError, "bad.csv:3"):  # file:line, a ValueError
+                escala.read(bad)
+            with open(os.path.join(d, "m.bundle"), "wb") as f:
+                f.write(b"ESCALAMB garbage")
+            with self.assertRaises(escala.Error):
+                escala.load(os.path.join(d, "m.bundle"))
 
 
 @unittest.skipUnless(HAVE_SKLEARN, "pandas and scikit-learn are absent")
@@ -227,6 +240,13 @@ class PipelinesStatisticsServing(unittest.TestCase):
         with escala.serve({"penguins": clf}) as server:
             url = f"http://127.0.0.1:{server.http_port}/v2/health/ready"
             self.assertEqual(urllib.request.urlopen(url, timeout=10).status, 200)
+            client = escala.Client(f"127.0.0.1:{server.grpc_port}")
+            self.assertTrue(client.ready())
+            out = client.infer("penguins", df.drop(columns="species").head(3))
+            self.assertEqual(list(out["label"]), ["Adelie"] * 3)
+            self.assertEqual(out["probabilities"].shape, (3, 3))
+            with self.assertRaises(FileNotFoundError):
+                client.infer("nosuch", df.head(1))
             if os.environ.get("ESCALA_CLI"):
                 out = subprocess.run([os.environ["ESCALA_CLI"], "query", "--server",
                                       f"127.0.0.1:{server.grpc_port}", "--model", "penguins",
