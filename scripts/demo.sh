@@ -94,5 +94,25 @@ done
   --valid-fraction 0.1 --out "$out/synthetic.bundle"
 "$escala" score --model "$out/synthetic.bundle" --data "$out/synthetic" --out "$out/synthetic_scores.npy"
 
+stage "8. from Python: read, describe, fit, predict, save, serve and query (import escala)"
+if [[ -d "$root/build/release/python/escala" ]]; then
+  PYTHONPATH="$root/build/release/python" /usr/bin/python3 - "$data" "$out" <<'PY'
+import sys
+import escala
+data, out = sys.argv[1], sys.argv[2]
+df = escala.read_csv(data)                       # escala's parallel reader, into pandas
+print(escala.describe(df, label="species")[["type", "count", "missing", "mean"]])
+X, y = df.drop(columns="species"), df["species"]
+clf = escala.GBDTClassifier(n_estimators=50, max_depth=3, learning_rate=0.1).fit(X, y)
+print("training accuracy", round(clf.score(X, y), 4), "classes", list(clf.classes_))
+clf.to_bundle(f"{out}/python_trees.bundle")       # the CLI's bundle format
+with escala.serve({"penguins": clf}) as server:  # the embedded server, on free ports
+    reply = escala.Client(f"127.0.0.1:{server.grpc_port}").infer("penguins", X.head(3))
+    print("served:", list(reply["label"]), reply["probabilities"].astype(float).round(3).tolist())
+PY
+else
+  echo "(the Python package was not built: pybind11-dev and python3-dev are needed)"
+fi
+
 echo
 echo "demo finished: outputs in $out"
