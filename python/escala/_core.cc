@@ -262,6 +262,27 @@ class PyCommunicator {
   std::unique_ptr<Communicator> comm_;
 };
 
+// All-numeric files straight into one float32 matrix (the readers' dense path: no table in
+// between), returned without a copy, with the label column apart when one is named.
+py::tuple ReadDense(const std::vector<std::string>& paths, const std::string& label) {
+  auto d = std::make_shared<data::DenseData>();
+  {
+    py::gil_scoped_release nogil;
+    data::DenseSpec spec;
+    spec.label = label;
+    *d = data::Dataset::Open(paths).ReadDense(spec);
+  }
+  auto* keep = new std::shared_ptr<data::DenseData>(d);
+  py::capsule free(keep, [](void* p) { delete static_cast<std::shared_ptr<data::DenseData>*>(p); });
+  py::array x =
+      py::array_t<float>({static_cast<py::ssize_t>(d->rows()), static_cast<py::ssize_t>(d->cols())},
+                         d->features.data(), free);
+  py::object y = py::none();
+  if (!label.empty())
+    y = py::array_t<float>({static_cast<py::ssize_t>(d->labels.size())}, d->labels.data(), free);
+  return py::make_tuple(x, y, d->feature_names);
+}
+
 // ---- training -----------------------------------------------------------------------------------
 
 // Trains on `columns` (label included) with parameters by their declared names (the CLI's flags
@@ -331,6 +352,41 @@ class Predictor {
     }
     return ToNumpy(out);
   }
+  // A row-major float32 or float64 matrix whose columns are the model's numeric inputs in
+  // order, viewed in place (no table): the low-latency path of predict on arrays.
+  template <class T>
+  py::array_t<float> PredictMatrix(const py::array_t<T, py::array::c_style>& x) const {
+    const auto& fields = bundle_->input_schema().fields();
+    if (x.ndim() != 2 || x.shape(1) != static_cast<py::ssize_t>(fields.size())) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "expected a matrix of " + std::to_string(fields.size()) + " columns");
+    }
+    const std::int64_t rows = x.shape(0), cols = x.shape(1);
+    py::array_t<float> out(
+        {static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(predictor_.num_outputs())});
+    const T* data = x.data();
+    float* o = out.mutable_data();
+    py::gil_scoped_release nogil;
+    constexpr std::size_t kBlock = 1024;
+    ParallelFor(static_cast<std::size_t>(rows), kBlock, [&](std::size_t begin, std::size_t end) {
+      io::PredictScratch scratch;
+      features::RawBatch batch;
+      batch.rows = static_cast<std::int64_t>(end - begin);
+      for (std::int64_t j = 0; j < cols; ++j) {
+        features::RawColumn c;
+        c.kind = std::is_same_v<T, float> ? features::RawColumn::Kind::kFloat32
+                                          : features::RawColumn::Kind::kFloat64;
+        c.values = data + static_cast<std::int64_t>(begin) * cols + j;
+        c.stride = cols;
+        batch.columns.push_back(c);
+      }
+      MatrixViewF view(o + begin * static_cast<std::size_t>(predictor_.num_outputs()), batch.rows,
+                       predictor_.num_outputs());
+      predictor_.Predict(batch, view, scratch);
+    });
+    return out;
+  }
+
   py::tuple Contributions(const py::dict& columns) const {
     const data::Table t = ToTable(columns);
     MatrixF out;
@@ -602,6 +658,8 @@ PYBIND11_MODULE(_core, m) {
       .def("ready", &PyClient::Ready);
   m.def("read_table", &ReadTable, py::arg("paths"),
         "Reads CSV/LIBSVM/NPY/IDX files, globs or directories into {name: array}");
+  m.def("read_dense", &ReadDense, py::arg("paths"), py::arg("label") = "",
+        "Reads all-numeric files into (float32 matrix, labels or None, feature names)");
   m.def("train", &Train, py::arg("columns"), py::arg("label"), py::arg("params"),
         py::arg("valid") = py::none(), py::arg("comm") = py::none(),
         "Trains on {name: array} (this rank's shard with comm); returns (bundle bytes, report)");
@@ -647,6 +705,8 @@ PYBIND11_MODULE(_core, m) {
       .def_static("from_bytes", &Predictor::FromBytes)
       .def_static("from_file", &Predictor::FromFile)
       .def("predict", &Predictor::Predict)
+      .def("predict_matrix", &Predictor::PredictMatrix<float>)
+      .def("predict_matrix", &Predictor::PredictMatrix<double>)
       .def("contributions", &Predictor::Contributions)
       .def("serialize", &Predictor::Serialize)
       .def("save", &Predictor::Save)

@@ -46,6 +46,19 @@ class Reading(unittest.TestCase):
         np.testing.assert_allclose(df["bill_length_mm"], ref["bill_length_mm"])
         self.assertEqual(df["sex"].isna().sum(), ref["sex"].isna().sum())
 
+    def test_read_array_gives_one_float32_matrix_and_the_label(self):
+        rng = np.random.default_rng(2)
+        data = rng.normal(size=(50, 3))
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "n.csv")
+            np.savetxt(path, data, delimiter=",", header="a,b,y", comments="", fmt="%.6f")
+            X, y, names = escala.read_array(path, label="y")
+        self.assertEqual((X.shape, X.dtype, names), ((50, 2), np.float32, ["a", "b"]))
+        np.testing.assert_allclose(X, data[:, :2], atol=1e-6)
+        np.testing.assert_allclose(y, data[:, 2], atol=1e-6)
+        with self.assertRaisesRegex(ValueError, "categorical"):
+            escala.read_array(PENGUINS)
+
     def test_a_missing_file_is_an_error_naming_it(self):
         with self.assertRaisesRegex(escala.Error, "no_such.csv"):
             escala.read("no_such.csv")
@@ -77,6 +90,16 @@ class Estimators(unittest.TestCase):
         self.assertEqual(p.shape, (len(yv), 2))
         np.testing.assert_allclose(p.sum(axis=1), 1, rtol=1e-6)
         self.assertEqual(ours.n_features_in_, 30)
+
+    def test_arrays_take_the_fast_path_with_the_same_predictions(self):
+        X, y = datasets.load_breast_cancer(return_X_y=True)
+        clf = escala.GBDTClassifier(n_estimators=20).fit(X, y)
+        by_columns = clf.model_.predict({n: X[:, j] for j, n in enumerate(clf._names)})[:, 0]
+        np.testing.assert_array_equal(clf.predict_proba(X)[:, 1], by_columns)  # the matrix path
+        np.testing.assert_array_equal(clf.predict_proba(np.asfortranarray(X))[:, 1], by_columns)
+        Xn = X.copy()
+        Xn[0, 0] = np.nan  # not finite: the checked path, where trees take NaN as missing
+        self.assertEqual(clf.predict_proba(Xn).shape, (len(X), 2))
 
     def test_classes_keep_their_labels_and_order(self):
         X, y = datasets.load_iris(return_X_y=True)
@@ -167,6 +190,15 @@ class Conformance(unittest.TestCase):
 
 
 class Library(unittest.TestCase):
+    def test_the_api_reference_is_current(self):
+        import sys
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        out = subprocess.run([sys.executable, os.path.join(root, "scripts", "python-api-doc.py")],
+                             capture_output=True, text=True, check=True, env=os.environ).stdout
+        with open(os.path.join(root, "docs", "python_api.md"), encoding="utf-8") as f:
+            self.assertEqual(f.read(), out, "regenerate: PYTHONPATH=build/release/python "
+                             "python3 scripts/python-api-doc.py > docs/python_api.md")
+
     def test_train_by_declared_parameter_names(self):
         rng = np.random.default_rng(0)
         X = rng.normal(size=(400, 3))
