@@ -30,7 +30,7 @@ build_pkgs=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libeigen3-dev libtbb-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev libfast-float-dev zlib1g-dev
+  libcli11-dev libfast-float-dev zlib1g-dev nlohmann-json3-dev
   clang-format
 )
 # Used by tests when present; a test whose peer is missing skips.

@@ -1,0 +1,38 @@
+// The Open Inference Protocol's REST bodies (JSON, KServe v2) <-> the protocol's own messages,
+// so that a REST request runs through exactly the gRPC path (codec.h validates and decodes the
+// message; server.cc runs it). Protobuf and JSON only: unit-tested directly.
+//
+// An inference request's tensors become typed contents (BYTES elements are JSON strings); `data`
+// may be flat or nested (row-major), and its element count must match the shape. A response's
+// outputs (raw or typed contents) become flat `data` arrays. Errors throw
+// escala::Error(kInvalidArgument) naming the field: "inputs[1].data: 5 values for shape [2,3]".
+#ifndef ESCALA_SRC_SERVING_JSON_CODEC_H_
+#define ESCALA_SRC_SERVING_JSON_CODEC_H_
+
+#include <string>
+#include <string_view>
+
+#include "inference/open_inference.pb.h"
+
+namespace escala::serving::internal {
+
+// Fills everything but model_name and model_version (the URL's) from `body`.
+void ParseInferRequest(std::string_view body, inference::ModelInferRequest* out);
+std::string InferResponseToJson(const inference::ModelInferResponse& response);
+
+std::string ServerMetadataToJson(const inference::ServerMetadataResponse& response);
+std::string ModelMetadataToJson(const inference::ModelMetadataResponse& response);
+std::string ModelStatisticsToJson(const inference::ModelStatisticsResponse& response);
+std::string RepositoryIndexToJson(const inference::RepositoryIndexResponse& response);
+
+// The "ready" member of a repository index request; an empty body is {}.
+bool ParseRepositoryIndexReady(std::string_view body);
+// Checks that a non-empty body is a JSON object (a load or unload request's parameters).
+void CheckJsonObject(std::string_view body);
+
+// {"error": message}
+std::string ErrorJson(std::string_view message);
+
+}  // namespace escala::serving::internal
+
+#endif  // ESCALA_SRC_SERVING_JSON_CODEC_H_
