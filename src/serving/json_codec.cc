@@ -183,12 +183,14 @@ void AppendElement(const Json& v, const ElementType& e, std::string_view where,
     case Slot::kBool:
       if (!v.is_boolean()) BadElement(v, e, where, "true or false");
       return c->add_bool_contents(v.get<bool>());
-    case Slot::kFp32:
-      if (!v.is_number()) BadElement(v, e, where, "a number");
-      return c->add_fp32_contents(static_cast<float>(v.get<double>()));
+    case Slot::kFp32:  // null: a missing value (NaN), which JSON numbers cannot spell
+      if (!v.is_number() && !v.is_null()) BadElement(v, e, where, "a number or null");
+      return c->add_fp32_contents(v.is_null() ? std::numeric_limits<float>::quiet_NaN()
+                                              : static_cast<float>(v.get<double>()));
     case Slot::kFp64:
-      if (!v.is_number()) BadElement(v, e, where, "a number");
-      return c->add_fp64_contents(v.get<double>());
+      if (!v.is_number() && !v.is_null()) BadElement(v, e, where, "a number or null");
+      return c->add_fp64_contents(v.is_null() ? std::numeric_limits<double>::quiet_NaN()
+                                              : v.get<double>());
     case Slot::kBytes:
       if (!v.is_string()) BadElement(v, e, where, "a string");
       return c->add_bytes_contents(v.get_ref<const std::string&>());

@@ -2,6 +2,7 @@
 // errors that name their field, responses from raw and typed contents, and random bodies.
 #include "serving/json_codec.h"
 
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -83,6 +84,8 @@ TEST(JsonCodec, EveryDatatypeGoesToItsTypedField) {
             18446744073709551615u);
   EXPECT_EQ(Parse(OneInput("FP64", "[1]", "[0.1]")).inputs(0).contents().fp64_contents(0), 0.1);
   EXPECT_EQ(Parse(OneInput("FP32", "[0]", "[]")).inputs(0).contents().fp32_contents_size(), 0);
+  EXPECT_TRUE(
+      std::isnan(Parse(OneInput("FP64", "[1]", "[null]")).inputs(0).contents().fp64_contents(0)));
   // A scalar: shape [] holds one element.
   EXPECT_EQ(Parse(OneInput("FP32", "[]", "[3]")).inputs(0).contents().fp32_contents(0), 3.0f);
 }
@@ -104,7 +107,7 @@ TEST(JsonCodec, ErrorsNameTheField) {
       {OneInput("FP32", "[1.5]", "[1]"),
        "inputs[0].shape[0]: must be a non-negative integer, got 1.5"},
       {OneInput("FP32", "[2]", "[1,\"a\"]"),
-       "inputs[0].data[1]: expected a number for FP32, got \"a\""},
+       "inputs[0].data[1]: expected a number or null for FP32, got \"a\""},
       {OneInput("BYTES", "[1]", "[1]"), "inputs[0].data[0]: expected a string for BYTES, got 1"},
       {OneInput("INT8", "[1]", "[300]"), "inputs[0].data[0]: 300 is out of range for INT8"},
       {OneInput("UINT32", "[1]", "[-1]"), "inputs[0].data[0]: -1 is out of range for UINT32"},
