@@ -191,9 +191,9 @@ void AppendElement(const Json& v, const ElementType& e, std::string_view where,
       if (!v.is_number() && !v.is_null()) BadElement(v, e, where, "a number or null");
       return c->add_fp64_contents(v.is_null() ? std::numeric_limits<double>::quiet_NaN()
                                               : v.get<double>());
-    case Slot::kBytes:
-      if (!v.is_string()) BadElement(v, e, where, "a string");
-      return c->add_bytes_contents(v.get_ref<const std::string&>());
+    case Slot::kBytes:  // null: a missing value, as the empty string
+      if (!v.is_string() && !v.is_null()) BadElement(v, e, where, "a string or null");
+      return c->add_bytes_contents(v.is_null() ? std::string() : v.get_ref<const std::string&>());
     default:
       return AppendInteger(v, e, where, c);
   }
