@@ -138,8 +138,9 @@ int main(int argc, char** argv) {
   const Options o = Parse(argc, argv);
   std::ifstream in(o.body_file, std::ios::binary);
   if (!in) {
-    std::fprintf(stderr, "usage: rest_load_gen --port P --body FILE [--path /v2/models/m/infer] "
-                         "[--rows R] [--connections C] [--seconds S] [--warmup W]\n");
+    std::fprintf(stderr,
+                 "usage: rest_load_gen --port P --body FILE [--path /v2/models/m/infer] "
+                 "[--rows R] [--connections C] [--seconds S] [--warmup W]\n");
     return 2;
   }
   std::stringstream body;
@@ -150,10 +151,10 @@ int main(int argc, char** argv) {
                               std::to_string(body.str().size()) + "\r\n\r\n" + body.str();
   Shared s;
   const auto now = Clock::now();
-  s.measure_from = now + std::chrono::duration_cast<Clock::duration>(
-                             std::chrono::duration<double>(o.warmup));
-  s.stop_at = s.measure_from + std::chrono::duration_cast<Clock::duration>(
-                                   std::chrono::duration<double>(o.seconds));
+  s.measure_from =
+      now + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.warmup));
+  s.stop_at = s.measure_from +
+              std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
   std::vector<std::thread> threads;
   for (int c = 0; c < o.connections; ++c) {
     threads.emplace_back([&] { Connection(o, request, s); });
@@ -162,7 +163,8 @@ int main(int argc, char** argv) {
   auto& lat = s.latencies_us;
   std::sort(lat.begin(), lat.end());
   const auto pct = [&](double q) {
-    return lat.empty() ? 0u : lat[std::min(lat.size() - 1, static_cast<std::size_t>(q * lat.size()))];
+    return lat.empty() ? 0u
+                       : lat[std::min(lat.size() - 1, static_cast<std::size_t>(q * lat.size()))];
   };
   const double rps = static_cast<double>(lat.size()) / o.seconds;
   std::printf("%.0f %.0f %u %u %ld\n", rps, rps * o.rows, pct(0.5), pct(0.99), s.errors.load());

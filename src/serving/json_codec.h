@@ -3,10 +3,10 @@
 // message; server.cc runs it). Protobuf and JSON only: unit-tested directly.
 //
 // An inference request's tensors become typed contents (BYTES elements are JSON strings; null is
-// a missing value: NaN in FP32/FP64 data, "" in BYTES data); `data` may be flat or nested (row-major), and its
-// element count must match the shape. A response's
-// outputs (raw or typed contents) become flat `data` arrays. Errors throw
-// escala::Error(kInvalidArgument) naming the field: "inputs[1].data: 5 values for shape [2,3]".
+// a missing value: NaN in FP32/FP64 data, "" in BYTES data); `data` may be flat or nested
+// (row-major), and its element count must match the shape. A response's outputs (raw or typed
+// contents) become flat `data` arrays. Errors throw escala::Error(kInvalidArgument) naming the
+// field: "inputs[1].data: 5 values for shape [2,3]".
 #ifndef ESCALA_SRC_SERVING_JSON_CODEC_H_
 #define ESCALA_SRC_SERVING_JSON_CODEC_H_
 
