@@ -53,6 +53,7 @@ struct RequestHead {
   bool has_length = false;
   bool chunked = false;            // any Transfer-Encoding
   std::size_t content_length = 0;  // SIZE_MAX when it does not fit
+  std::string_view inference_header_length;
   std::size_t size = 0;  // bytes of the head, leading empty lines and final CRLF CRLF included
 };
 
@@ -122,6 +123,7 @@ ParseResult ParseHeader(std::string_view line, RequestHead* h, bool* saw_close) 
   if (IEquals(name, "connection")) ParseConnection(value, h, saw_close);
   if (IEquals(name, "transfer-encoding")) h->chunked = true;
   if (IEquals(name, "content-length")) return ParseContentLength(value, h);
+  if (IEquals(name, "inference-header-content-length")) h->inference_header_length = value;
   return ParseResult::kOk;
 }
 
@@ -600,6 +602,7 @@ bool HttpEndpoint::Impl::BeginRequest(Connection& c, const RequestHead& h) {
   }
   c.req.method.assign(h.method);
   c.req.path.assign(PathOf(h.target));
+  c.req.inference_header_length.assign(h.inference_header_length);
   c.keep_alive = h.keep_alive;
   c.head_only = h.method == "HEAD";
   c.body_expected = h.content_length;

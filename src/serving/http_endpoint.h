@@ -41,6 +41,8 @@ struct HttpRequest {
   std::string method;  // "GET", "HEAD" (answered without its body), "POST", ...
   std::string path;    // the target without its query string
   std::string body;
+  // The Inference-Header-Content-Length header (the binary tensor data extension), "" if absent.
+  std::string inference_header_length;
 };
 
 struct HttpReply {

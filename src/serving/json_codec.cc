@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "escala/core/error.h"
+#include "serving/codec.h"
 
 namespace escala::serving::internal {
 namespace {
@@ -224,7 +225,95 @@ void ParseData(const Json& data, const std::string& where, const ElementType& e,
   }
 }
 
-void ParseInput(const Json& j, const std::string& where, Input* t) {
+// ---- Request: the binary tensor data extension --------------------------------------------
+
+// The bytes after the JSON, taken input by input.
+struct BinaryData {
+  std::string_view bytes;
+  std::size_t taken = 0;
+  std::string_view Take(std::int64_t n, const std::string& where) {
+    if (static_cast<std::uint64_t>(n) > bytes.size() - taken) {
+      Bad(where, fmt::format("{} bytes, but {} of the body's binary data remain "
+                             "(Inference-Header-Content-Length)",
+                             n, bytes.size() - taken));
+    }
+    const std::string_view out = bytes.substr(taken, static_cast<std::size_t>(n));
+    taken += static_cast<std::size_t>(n);
+    return out;
+  }
+};
+
+// An input's parameters.binary_data_size; -1 when its data is in the JSON.
+std::int64_t BinarySize(const Input& t, const std::string& where) {
+  const auto it = t.parameters().find("binary_data_size");
+  if (it == t.parameters().end()) return -1;
+  if (it->second.parameter_choice_case() != inference::InferParameter::kInt64Param ||
+      it->second.int64_param() < 0) {
+    Bad(where, "must be a non-negative integer");
+  }
+  return it->second.int64_param();
+}
+
+template <typename Wire, typename Field>
+void AppendWire(std::string_view bytes, Field* field) {
+  for (std::size_t i = 0; i + sizeof(Wire) <= bytes.size(); i += sizeof(Wire)) {
+    Wire v;
+    std::memcpy(&v, bytes.data() + i, sizeof(Wire));
+    field->Add(v);
+  }
+}
+
+void AppendBinaryStrings(std::string_view bytes, const std::string& where, Input* t) {
+  auto* out = t->mutable_contents()->mutable_bytes_contents();
+  std::size_t pos = 0;
+  while (pos < bytes.size()) {
+    std::uint32_t len = 0;
+    if (bytes.size() - pos >= 4) {
+      for (std::size_t b = 0; b < 4; ++b) {
+        len |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[pos + b])) << (8 * b);
+      }
+    }
+    if (bytes.size() - pos < 4 || bytes.size() - pos - 4 < len) {
+      Bad(where,
+          fmt::format("the BYTES element at byte {} runs past its {} bytes", pos, bytes.size()));
+    }
+    out->Add(std::string(bytes.substr(pos + 4, len)));
+    pos += 4 + len;
+  }
+}
+
+// The input's binary data as its typed contents.
+void ParseBinary(std::string_view bytes, const std::string& where, const ElementType& e, Input* t) {
+  const std::int64_t n = Elements(t->shape());
+  auto* c = t->mutable_contents();
+  if (e.slot == Slot::kBytes) {
+    AppendBinaryStrings(bytes, where, t);
+    if (c->bytes_contents_size() != n) {
+      Bad(where, fmt::format("{} BYTES elements for shape {}", c->bytes_contents_size(),
+                             ShapeText(t->shape())));
+    }
+    return;
+  }
+  const auto size = static_cast<std::uint64_t>(ElementSize(t->datatype()));
+  if (static_cast<std::uint64_t>(n) > bytes.size() / size || bytes.size() != n * size) {
+    Bad(where, fmt::format("{} bytes for shape {} of {}", bytes.size(), ShapeText(t->shape()),
+                           t->datatype()));
+  }
+  const std::string& dt = t->datatype();
+  if (dt == "BOOL") AppendWire<std::uint8_t>(bytes, c->mutable_bool_contents());
+  if (dt == "INT8") AppendWire<std::int8_t>(bytes, c->mutable_int_contents());
+  if (dt == "INT16") AppendWire<std::int16_t>(bytes, c->mutable_int_contents());
+  if (dt == "INT32") AppendWire<std::int32_t>(bytes, c->mutable_int_contents());
+  if (dt == "INT64") AppendWire<std::int64_t>(bytes, c->mutable_int64_contents());
+  if (dt == "UINT8") AppendWire<std::uint8_t>(bytes, c->mutable_uint_contents());
+  if (dt == "UINT16") AppendWire<std::uint16_t>(bytes, c->mutable_uint_contents());
+  if (dt == "UINT32") AppendWire<std::uint32_t>(bytes, c->mutable_uint_contents());
+  if (dt == "UINT64") AppendWire<std::uint64_t>(bytes, c->mutable_uint64_contents());
+  if (dt == "FP32") AppendWire<float>(bytes, c->mutable_fp32_contents());
+  if (dt == "FP64") AppendWire<double>(bytes, c->mutable_fp64_contents());
+}
+
+void ParseInput(const Json& j, const std::string& where, BinaryData* binary, Input* t) {
   RequireObject(j, where);
   t->set_name(Text(Required(j, "name", where), where + ".name"));
   t->set_datatype(Text(Required(j, "datatype", where), where + ".datatype"));
@@ -233,7 +322,12 @@ void ParseInput(const Json& j, const std::string& where, Input* t) {
   if (const auto p = j.find("parameters"); p != j.end()) {
     ParseParameters(*p, where + ".parameters", t->mutable_parameters());
   }
-  ParseData(Required(j, "data", where), where + ".data", e, t);
+  const std::string size_where = where + ".parameters.binary_data_size";
+  const std::int64_t size = BinarySize(*t, size_where);
+  if (size < 0) return ParseData(Required(j, "data", where), where + ".data", e, t);
+  if (j.contains("data"))
+    Bad(where, "both data and parameters.binary_data_size (one or the other)");
+  ParseBinary(binary->Take(size, size_where), size_where, e, t);
 }
 
 void ParseOutputs(const Json& j, inference::ModelInferRequest* out) {
@@ -390,10 +484,29 @@ OrderedJson ModelStatsToJson(const inference::ModelStatistics& m) {
   return j;
 }
 
+bool BoolParameter(const Parameters& params, const char* key, bool* value) {
+  const auto it = params.find(key);
+  if (it == params.end()) return false;
+  *value = it->second.parameter_choice_case() == inference::InferParameter::kBoolParam &&
+           it->second.bool_param();
+  return true;
+}
+
+// outputs[i].parameters.binary_data for the output, else parameters.binary_data_output.
+bool WantsBinary(const inference::ModelInferRequest& request, const std::string& output) {
+  bool binary = false;
+  for (const auto& o : request.outputs()) {
+    if (o.name() == output && BoolParameter(o.parameters(), "binary_data", &binary)) return binary;
+  }
+  BoolParameter(request.parameters(), "binary_data_output", &binary);
+  return binary;
+}
+
 }  // namespace
 
-void ParseInferRequest(std::string_view body, inference::ModelInferRequest* out) {
-  const Json j = ParseBody(body);
+void ParseInferRequest(std::string_view json, std::string_view binary,
+                       inference::ModelInferRequest* out) {
+  const Json j = ParseBody(json);
   RequireObject(j, "request body");
   if (const auto id = j.find("id"); id != j.end()) out->set_id(Text(*id, "id"));
   if (const auto p = j.find("parameters"); p != j.end()) {
@@ -402,28 +515,48 @@ void ParseInferRequest(std::string_view body, inference::ModelInferRequest* out)
   const Json& inputs = Required(j, "inputs", "request body");
   if (!inputs.is_array())
     Bad("inputs", fmt::format("must be an array, got {}", inputs.type_name()));
+  BinaryData data{binary};
   for (std::size_t i = 0; i < inputs.size(); ++i) {
-    ParseInput(inputs[i], fmt::format("inputs[{}]", i), out->add_inputs());
+    ParseInput(inputs[i], fmt::format("inputs[{}]", i), &data, out->add_inputs());
+  }
+  if (data.taken != binary.size()) {
+    Bad("request body", fmt::format("{} bytes of binary data follow the inputs' (binary_data_size)",
+                                    binary.size() - data.taken));
   }
   if (const auto o = j.find("outputs"); o != j.end()) ParseOutputs(*o, out);
 }
 
-std::string InferResponseToJson(const inference::ModelInferResponse& r) {
+ResponseBody InferResponseToBody(const inference::ModelInferResponse& r,
+                                 const inference::ModelInferRequest& request) {
   OrderedJson j = OrderedJson::object();
   j["model_name"] = r.model_name();
   j["model_version"] = r.model_version();
   if (!r.id().empty()) j["id"] = r.id();
   if (r.parameters_size() > 0) j["parameters"] = ParametersToJson(r.parameters());
   OrderedJson& outputs = j["outputs"] = OrderedJson::array();
+  std::string binary;
   for (int i = 0; i < r.outputs_size(); ++i) {
     const auto& o = r.outputs(i);
     OrderedJson t = TensorHead(o);
     if (o.parameters_size() > 0) t["parameters"] = ParametersToJson(o.parameters());
-    t["data"] = i < r.raw_output_contents_size() ? RawToJson(o.datatype(), r.raw_output_contents(i))
-                                                 : ContentsToJson(o.datatype(), o.contents());
+    const bool raw = i < r.raw_output_contents_size();
+    if (raw && WantsBinary(request, o.name())) {
+      t["parameters"]["binary_data_size"] = r.raw_output_contents(i).size();
+      binary += r.raw_output_contents(i);
+    } else {
+      t["data"] = raw ? RawToJson(o.datatype(), r.raw_output_contents(i))
+                      : ContentsToJson(o.datatype(), o.contents());
+    }
     outputs.push_back(std::move(t));
   }
-  return Dump(j);
+  ResponseBody body{Dump(j), 0};
+  body.json_size = body.bytes.size();
+  body.bytes += binary;
+  return body;
+}
+
+std::string InferResponseToJson(const inference::ModelInferResponse& r) {
+  return InferResponseToBody(r, inference::ModelInferRequest()).bytes;
 }
 
 std::string ServerMetadataToJson(const inference::ServerMetadataResponse& r) {

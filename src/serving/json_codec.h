@@ -17,9 +17,27 @@
 
 namespace escala::serving::internal {
 
-// Fills everything but model_name and model_version (the URL's) from `body`.
-void ParseInferRequest(std::string_view body, inference::ModelInferRequest* out);
+// Fills everything but model_name and model_version (the URL's) from a request body: its JSON,
+// and for Triton's binary tensor data extension the bytes after it (`binary`: an input whose
+// parameters hold binary_data_size takes that many bytes of it, in input order, instead of
+// `data`; little-endian, BYTES elements as a 4-byte length and the bytes).
+void ParseInferRequest(std::string_view json, std::string_view binary,
+                       inference::ModelInferRequest* out);
+inline void ParseInferRequest(std::string_view json, inference::ModelInferRequest* out) {
+  ParseInferRequest(json, {}, out);
+}
+
+// Every output as JSON data.
 std::string InferResponseToJson(const inference::ModelInferResponse& response);
+// A response body: the JSON (its first json_size bytes), then the binary data of each output the
+// request asks for in binary form (outputs[i].parameters.binary_data, or the request's
+// parameters.binary_data_output), whose JSON then holds parameters.binary_data_size, not data.
+struct ResponseBody {
+  std::string bytes;
+  std::size_t json_size = 0;
+};
+ResponseBody InferResponseToBody(const inference::ModelInferResponse& response,
+                                 const inference::ModelInferRequest& request);
 
 std::string ServerMetadataToJson(const inference::ServerMetadataResponse& response);
 std::string ModelMetadataToJson(const inference::ModelMetadataResponse& response);

@@ -1,6 +1,7 @@
 #include "serving/rest_api.h"
 
 #include <atomic>
+#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -230,6 +231,27 @@ struct InferCall {
   inference::ModelInferResponse response;
 };
 
+// The length of the body's JSON part: Inference-Header-Content-Length, else the whole body.
+std::size_t JsonSize(const HttpRequest& req) {
+  const std::string& text = req.inference_header_length;
+  if (text.empty()) return req.body.size();
+  std::size_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || end != text.data() + text.size() || n > req.body.size()) {
+    Throw(ErrorCode::kInvalidArgument,
+          "Inference-Header-Content-Length: '{}' is not a length within the body's {} bytes", text,
+          req.body.size());
+  }
+  return n;
+}
+
+HttpReply InferReply(const InferCall& call) {
+  ResponseBody body = InferResponseToBody(call.response, call.request);
+  if (body.json_size == body.bytes.size()) return Ok(std::move(body.bytes));
+  return HttpReply{200, "application/octet-stream", std::move(body.bytes),
+                   fmt::format("Inference-Header-Content-Length: {}\r\n", body.json_size)};
+}
+
 }  // namespace
 
 class RestApi::Impl {
@@ -331,7 +353,9 @@ void RestApi::Impl::Work(const Route& r, const HttpRequest& req, const Done& don
 void RestApi::Impl::Infer(const Route& r, const HttpRequest& req, const Done& done) {
   auto call = std::make_shared<InferCall>();
   try {
-    ParseInferRequest(req.body, &call->request);
+    const std::string_view body = req.body;
+    const std::size_t json_size = JsonSize(req);
+    ParseInferRequest(body.substr(0, json_size), body.substr(json_size), &call->request);
   } catch (...) {
     return done(ErrorReply(Status::FromCurrentException()));
   }
@@ -339,7 +363,7 @@ void RestApi::Impl::Infer(const Route& r, const HttpRequest& req, const Done& do
   call->request.set_model_version(r.version);
   backend_->Infer(&call->request, &call->response, [call, done](const Status& st) {
     if (!st.ok()) return done(ErrorReply(st));
-    done(Guarded([&] { return Ok(InferResponseToJson(call->response)); }));
+    done(Guarded([&] { return InferReply(*call); }));
   });
 }
 

@@ -3,7 +3,8 @@
 //   GET  /v2                                             server metadata
 //   GET  /v2/models/{name}[/versions/{v}]                model metadata
 //   GET  /v2/models/{name}[/versions/{v}]/ready          200, or 404 unknown, 503 draining
-//   POST /v2/models/{name}[/versions/{v}]/infer          JSON request -> JSON response
+//   POST /v2/models/{name}[/versions/{v}]/infer          JSON request -> JSON response (and the
+//                                                        binary tensor data extension)
 //   GET  /v2/models[/{name}[/versions/{v}]]/stats        statistics
 //   POST /v2/repository/index                            {"ready": bool} -> [{name, version,...}]
 //   POST /v2/repository/models/{name}/load|unload

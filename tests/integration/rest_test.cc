@@ -2,6 +2,7 @@
 // HTTP/1.1 requests with JSON bodies, and the escala Client over gRPC for the same requests: every
 // endpoint, each class of error, and REST and gRPC giving the same answers.
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <memory>
@@ -184,6 +185,43 @@ TEST(Rest, TheFeaturesMatrixFormMatchesGrpc) {
                            "data": [[1, 2, 3, 4], [-1, 0, 0.5, 2]]}]})");
   ASSERT_EQ(r.status, 200) << r.body;
   ExpectSameOutputs(r.json(), grpc);
+  server->Shutdown(1s);
+}
+
+// Triton's binary tensor data extension: tensors after the JSON, in and out.
+TEST(Rest, BinaryTensorDataMatchesGrpc) {
+  auto server = Start(testing::NumericLogisticBundle(4));
+  auto client = GrpcClient(*server);
+  const std::vector<float> x = {1, 2, 3, 4, -1, 0, 0.5f, 2};
+  const InferResult grpc = client.Infer("m", {Tensor::Fp32("features", {2, 4}, x)});
+  const std::string json =
+      R"({"inputs": [{"name": "features", "datatype": "FP32", "shape": [2, 4],
+                      "parameters": {"binary_data_size": 32}}],
+          "outputs": [{"name": "probabilities", "parameters": {"binary_data": true}},
+                      {"name": "label"}]})";
+  const std::string body = json + std::string(reinterpret_cast<const char*>(x.data()), 32);
+  testing::RawConnection c(server->http_port());
+  c.Send("POST /v2/models/m/infer HTTP/1.1\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nInference-Header-Content-Length: " + std::to_string(json.size()) + "\r\n\r\n" + body);
+  const auto r = c.Read(5s);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Header("Content-Type"), "application/octet-stream");
+  const std::size_t json_size = std::stoul(r.Header("Inference-Header-Content-Length"));
+  const Json j = Json::parse(r.body.substr(0, json_size));
+  ASSERT_EQ(j["outputs"].size(), 2u);
+  EXPECT_EQ(j["outputs"][0]["parameters"]["binary_data_size"], 16);
+  std::vector<float> probs(4);
+  ASSERT_EQ(r.body.size() - json_size, 16u);
+  std::memcpy(probs.data(), r.body.data() + json_size, 16);
+  EXPECT_EQ(probs, grpc.output("probabilities").fp32);
+  EXPECT_EQ(j["outputs"][1]["data"].get<std::vector<std::string>>(), grpc.output("label").bytes);
+  // A header length past the body is refused, naming the header.
+  c.Send(
+      "POST /v2/models/m/infer HTTP/1.1\r\nContent-Length: 2\r\n"
+      "Inference-Header-Content-Length: 3\r\n\r\n{}");
+  const auto bad = c.Read(5s);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("Inference-Header-Content-Length: '3'"), std::string::npos) << bad.body;
   server->Shutdown(1s);
 }
 

@@ -188,6 +188,80 @@ TEST(JsonCodec, MetadataIndexAndErrors) {
   EXPECT_EQ(ErrorJson("bad \xff byte"), "{\"error\":\"bad \xEF\xBF\xBD byte\"}");
 }
 
+template <typename T>
+std::string Wire(const std::vector<T>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+}
+
+// Triton's binary tensor data extension: inputs' data after the JSON, outputs' data likewise.
+TEST(JsonCodec, BinaryTensorDataInAndOut) {
+  const std::string json = R"({"inputs": [
+      {"name": "f", "datatype": "FP32", "shape": [2], "parameters": {"binary_data_size": 8}},
+      {"name": "j", "datatype": "FP64", "shape": [1], "data": [0.5]},
+      {"name": "s", "datatype": "BYTES", "shape": [2], "parameters": {"binary_data_size": 11}},
+      {"name": "i", "datatype": "INT8", "shape": [2], "parameters": {"binary_data_size": 2}}]})";
+  const std::string binary = Wire<float>({1.5f, -2}) + std::string("\x01\0\0\0a\x02\0\0\0bc", 11) +
+                             Wire<std::int8_t>({-3, 4});
+  ModelInferRequest req;
+  ParseInferRequest(json, binary, &req);
+  ASSERT_EQ(req.inputs_size(), 4);
+  EXPECT_EQ(req.inputs(0).contents().fp32_contents(1), -2.0f);
+  EXPECT_EQ(req.inputs(1).contents().fp64_contents(0), 0.5);
+  EXPECT_EQ(req.inputs(2).contents().bytes_contents(1), "bc");
+  EXPECT_EQ(req.inputs(3).contents().int_contents(0), -3);
+  const auto error = [&](const std::string& j, const std::string& b) {
+    try {
+      ModelInferRequest r;
+      ParseInferRequest(j, b, &r);
+    } catch (const Error& e) {
+      return e.message();
+    }
+    return std::string("no error");
+  };
+  const std::string one = R"({"inputs": [{"name": "f", "datatype": "FP32", "shape": [2],
+                                           "parameters": {"binary_data_size": 8}}]})";
+  EXPECT_EQ(error(one, Wire<float>({1})),
+            "inputs[0].parameters.binary_data_size: 8 bytes, but 4 of the body's binary data "
+            "remain (Inference-Header-Content-Length)");
+  EXPECT_EQ(error(one, Wire<float>({1, 2, 3})),
+            "request body: 4 bytes of binary data follow the inputs' (binary_data_size)");
+  EXPECT_EQ(error(R"({"inputs": [{"name": "f", "datatype": "FP32", "shape": [3],
+                                  "parameters": {"binary_data_size": 8}}]})",
+                  Wire<float>({1, 2})),
+            "inputs[0].parameters.binary_data_size: 8 bytes for shape [3] of FP32");
+  EXPECT_EQ(error(R"({"inputs": [{"name": "f", "datatype": "BYTES", "shape": [1],
+                                  "parameters": {"binary_data_size": 6}}]})",
+                  std::string("\x09\0\0\0ab", 6)),
+            "inputs[0].parameters.binary_data_size: the BYTES element at byte 0 runs past its 6 "
+            "bytes");
+  EXPECT_NE(error(R"({"inputs": [{"name": "f", "datatype": "FP32", "shape": [1], "data": [1],
+                                  "parameters": {"binary_data_size": 4}}]})",
+                  Wire<float>({1}))
+                .find("both data and parameters.binary_data_size"),
+            std::string::npos);
+  // Outputs: the ones asked for in binary form carry binary_data_size and follow the JSON.
+  inference::ModelInferResponse resp;
+  resp.set_model_name("m");
+  for (const char* name : {"p", "label"}) {
+    auto* o = resp.add_outputs();
+    o->set_name(name);
+    o->set_datatype(std::string(name) == "p" ? "FP32" : "BYTES");
+    o->add_shape(1);
+  }
+  resp.add_raw_output_contents(Wire<float>({0.25f}));
+  resp.add_raw_output_contents(std::string("\x01\0\0\0z", 5));
+  ModelInferRequest asked;
+  (*asked.mutable_parameters())["binary_data_output"].set_bool_param(true);
+  (*asked.add_outputs()->mutable_parameters())["binary_data"].set_bool_param(false);
+  asked.mutable_outputs(0)->set_name("label");
+  const ResponseBody body = InferResponseToBody(resp, asked);
+  const Json j = Json::parse(body.bytes.substr(0, body.json_size));
+  EXPECT_EQ(j["outputs"][0]["parameters"]["binary_data_size"], 4);
+  EXPECT_FALSE(j["outputs"][0].contains("data"));
+  EXPECT_EQ(j["outputs"][1]["data"], Json::parse(R"(["z"])"));
+  EXPECT_EQ(body.bytes.substr(body.json_size), Wire<float>({0.25f}));
+}
+
 // Random and mutated bodies: parsed, or refused with kInvalidArgument; nothing else.
 TEST(JsonCodec, RandomAndMutatedBodiesNeverCrash) {
   const std::string valid = R"({"id":"a","inputs":[{"name":"x","datatype":"FP32","shape":[2,2],)"
