@@ -52,6 +52,7 @@ struct RequestHead {
   bool keep_alive = true;
   bool has_length = false;
   bool chunked = false;            // any Transfer-Encoding
+  bool expect_continue = false;    // Expect: 100-continue
   std::size_t content_length = 0;  // SIZE_MAX when it does not fit
   std::string_view inference_header_length;
   std::size_t size = 0;  // bytes of the head, leading empty lines and final CRLF CRLF included
@@ -124,6 +125,7 @@ ParseResult ParseHeader(std::string_view line, RequestHead* h, bool* saw_close) 
   if (IEquals(name, "transfer-encoding")) h->chunked = true;
   if (IEquals(name, "content-length")) return ParseContentLength(value, h);
   if (IEquals(name, "inference-header-content-length")) h->inference_header_length = value;
+  if (IEquals(name, "expect") && IEquals(value, "100-continue")) h->expect_continue = true;
   return ParseResult::kOk;
 }
 
@@ -581,6 +583,12 @@ void HttpEndpoint::Impl::ServeBuffered(Connection& c) {
     }
     if (!BeginRequest(c, h)) return;
     if (c.req.body.size() < c.body_expected) {
+      // A client that waits for the go-ahead (curl, for large bodies) gets it at once; it fits
+      // in any socket buffer, so a failed send only costs the client its wait.
+      if (h.expect_continue && c.req.body.empty()) {
+        constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        (void)!::send(c.fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL);
+      }
       c.phase = Phase::kBody;
       return;
     }

@@ -199,6 +199,17 @@ TEST(HttpEndpoint, BodiesAreReadWholeAndTheConnectionKeptAlive) {
   EXPECT_EQ(c.Read().body, "GET /v2/after ");
 }
 
+// A client that sends Expect: 100-continue gets the go-ahead before it sends the body.
+TEST(HttpEndpoint, ExpectContinueIsAnsweredBeforeTheBody) {
+  EchoApi api;
+  Fixture f(HttpLimits(), "127.0.0.1:0", api.Handler());
+  RawConnection c(f.port());
+  ASSERT_TRUE(c.Send("POST /v2/e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"));
+  EXPECT_EQ(c.Read().status, 100);
+  ASSERT_TRUE(c.Send("abc"));
+  EXPECT_EQ(c.Read().body, "POST /v2/e abc");
+}
+
 TEST(HttpEndpoint, BodiesWithoutALengthAre411AndOverTheLimit413) {
   HttpLimits limits;
   limits.max_body_bytes = 1000;
