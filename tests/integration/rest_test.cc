@@ -304,6 +304,25 @@ TEST(Rest, ProbesDoNotWaitBehindInferenceAndInflightIsBounded) {
   server->Shutdown(1s);
 }
 
+// While the server drains, REST refuses new inference with 503 (as gRPC with UNAVAILABLE) and
+// the request in flight still finishes.
+TEST(Rest, DrainingRefusesNewRequestsWith503) {
+  auto server = Start(testing::MixedSoftmaxBundle(), RestOptions(), /*batching=*/true);
+  const int port = server->http_port();
+  auto slow = std::async(std::launch::async,
+                         [&] { return Post(port, "/v2/models/m/infer", MixedRequest()); });
+  std::this_thread::sleep_for(200ms);
+  auto shutdown = std::async(std::launch::async, [&] { server->Shutdown(5s); });
+  std::this_thread::sleep_for(100ms);
+  const Reply refused = Post(port, "/v2/models/m/infer", MixedRequest());
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_NE(refused.error().find("shutting down"), std::string::npos) << refused.body;
+  EXPECT_EQ(Get(port, "/v2/models/m/ready").status, 503);
+  EXPECT_EQ(Get(port, "/v2/health/ready").status, 503);
+  EXPECT_EQ(slow.get().status, 200);
+  shutdown.get();
+}
+
 TEST(Rest, StatisticsAndRepositoryExtension) {
   testing::TempDir repo;
   std::filesystem::create_directories(repo.path() / "m" / "1");
