@@ -294,6 +294,9 @@ struct HttpReplyQueue {
   std::mutex mu;
   std::vector<std::pair<std::uint64_t, HttpReply>> replies;  // guarded by mu
   int wake_fd = -1;  // guarded by mu; -1 once the endpoint has stopped
+  // The endpoint's thread: it delivers what it queues itself after the current batch of events,
+  // without a wake-up. Set before that thread starts.
+  std::thread::id loop;
 };
 
 void HttpResponder::operator()(HttpReply reply) const {
@@ -301,6 +304,7 @@ void HttpResponder::operator()(HttpReply reply) const {
   if (queue_->wake_fd < 0) return;
   queue_->replies.emplace_back(serial_, std::move(reply));
   if (queue_->replies.size() > 1) return;  // the thread is already woken
+  if (std::this_thread::get_id() == queue_->loop) return;
   const std::uint64_t one = 1;
   (void)!::write(queue_->wake_fd, &one, sizeof(one));
 }
@@ -388,6 +392,10 @@ void HttpEndpoint::Impl::Start(const std::string& address) {
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &e);
   replies_->wake_fd = wake_fd_;
   thread_ = std::thread([this] { Run(); });
+  {
+    std::lock_guard lock(replies_->mu);
+    replies_->loop = thread_.get_id();
+  }
 }
 
 HttpEndpoint::Impl::~Impl() {
@@ -684,17 +692,21 @@ void HttpEndpoint::Impl::DrainWake() {
   (void)!::read(wake_fd_, &count, sizeof(count));
 }
 
+// Until the queue is empty: delivering a reply serves the requests pipelined behind it, whose
+// handler may answer at once (queued without a wake-up, being on this thread).
 void HttpEndpoint::Impl::DeliverReplies() {
-  {
-    std::lock_guard lock(replies_->mu);
-    if (replies_->replies.empty()) return;
-    delivering_.swap(replies_->replies);
+  while (true) {
+    {
+      std::lock_guard lock(replies_->mu);
+      if (replies_->replies.empty()) return;
+      delivering_.swap(replies_->replies);
+    }
+    for (const auto& [serial, reply] : delivering_) {
+      const auto it = handling_.find(serial);
+      if (it != handling_.end()) Deliver(*it->second, reply);
+    }
+    delivering_.clear();
   }
-  for (const auto& [serial, reply] : delivering_) {
-    const auto it = handling_.find(serial);
-    if (it != handling_.end()) Deliver(*it->second, reply);
-  }
-  delivering_.clear();
 }
 
 // Sends the reply, then serves what the client pipelined behind the request.
