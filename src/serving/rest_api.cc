@@ -36,6 +36,7 @@ int HttpStatusOf(ErrorCode code) {
     case ErrorCode::kUnimplemented:
       return 501;
     case ErrorCode::kUnavailable:
+    case ErrorCode::kCancelled:  // by the server: shutting down
       return 503;
     case ErrorCode::kDeadlineExceeded:
       return 504;
