@@ -3,11 +3,14 @@
 Inference Protocol's REST API to `escala serve`.
 
 Usage: rest_client_test.py PORT MODEL SCORES_CSV DATA_CSV
-Calls every endpoint and checks the predictions against `escala score`'s output for the same rows.
+Calls every endpoint, JSON and binary tensor data, and checks the predictions against
+`escala score`'s output for the same rows.
 Exits 0 on success, 1 on a mismatch.
 """
 import csv
 import json
+import math
+import struct
 import sys
 import urllib.error
 import urllib.request
@@ -78,6 +81,43 @@ if status == 200:
             if abs(probs[i * k + j] - float(s[c])) > 1e-5:
                 failures.append(f"row {i} {c}: served {probs[i * k + j]} vs scored {s[c]}")
     check(len(out["label"]["data"]) == n, "labels")
+
+# Triton's binary tensor data extension: the same rows as bytes after the JSON, the outputs too.
+def binary_request(rows):
+    header = {"inputs": [], "parameters": {"binary_data_output": True}}
+    blobs = []
+    for name, dtype in inputs.items():
+        values = [value(r[name], dtype) for r in rows]
+        if dtype == "BYTES":
+            blob = b"".join(struct.pack("<I", len(v.encode())) + v.encode() for v in values)
+        else:
+            code = {"FP32": "f", "FP64": "d"}[dtype]
+            blob = struct.pack(f"<{len(values)}{code}", *[math.nan if v is None else v for v in values])
+        header["inputs"].append({"name": name, "datatype": dtype, "shape": [len(rows)],
+                                 "parameters": {"binary_data_size": len(blob)}})
+        blobs.append(blob)
+    text = json.dumps(header).encode()
+    return text, b"".join(blobs)
+
+
+text, blob = binary_request(rows)
+req = urllib.request.Request(base + f"/v2/models/{model}/infer", data=text + blob, method="POST")
+req.add_header("Inference-Header-Content-Length", str(len(text)))
+with urllib.request.urlopen(req, timeout=10) as r:
+    body, size = r.read(), int(r.headers["Inference-Header-Content-Length"])
+head = json.loads(body[:size])
+out = {o["name"]: o for o in head["outputs"]}
+p = out["probabilities"]
+n = p["parameters"]["binary_data_size"] // 4
+offset = 0
+for o in head["outputs"]:  # the outputs' bytes follow in output order
+    if o["name"] == "probabilities":
+        break
+    offset += o["parameters"]["binary_data_size"]
+binary_probs = struct.unpack(f"<{n}f", body[size + offset:size + offset + 4 * n])
+if status == 200:
+    check(all(abs(a - b) < 1e-6 for a, b in zip(binary_probs, probs)) and len(binary_probs) == len(probs),
+          "binary probabilities differ from the JSON ones")
 
 bad = {"inputs": [{"name": "nope", "datatype": "FP32", "shape": [1], "data": [1.0]}]}
 status, err = call(f"/v2/models/{model}/infer", bad)
