@@ -10,6 +10,7 @@ find_package(fmt REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(Protobuf REQUIRED)
 find_package(gRPC CONFIG REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
 find_package(CLI11 QUIET CONFIG)
 
 if(NOT TARGET CLI11::CLI11)
@@ -21,11 +22,6 @@ endif()
 find_path(ESCALA_FAST_FLOAT_INCLUDE fast_float/fast_float.h REQUIRED)
 add_library(escala_fast_float INTERFACE)
 target_include_directories(escala_fast_float SYSTEM INTERFACE "${ESCALA_FAST_FLOAT_INCLUDE}")
-
-# nlohmann-json (header-only): reading models trained elsewhere (XGBoost's JSON and UBJSON).
-find_path(ESCALA_NLOHMANN_JSON_INCLUDE nlohmann/json.hpp REQUIRED)
-add_library(escala_json INTERFACE)
-target_include_directories(escala_json SYSTEM INTERFACE "${ESCALA_NLOHMANN_JSON_INCLUDE}")
 
 find_program(ESCALA_PROTOC protoc REQUIRED)
 find_program(ESCALA_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)

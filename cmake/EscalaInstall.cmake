@@ -14,7 +14,7 @@ set_target_properties(escala_proto_rpc PROPERTIES EXPORT_NAME proto_rpc)
 set_target_properties(escala_proto_model PROPERTIES EXPORT_NAME proto_model)
 set_target_properties(escala_proto_distributed PROPERTIES EXPORT_NAME proto_distributed)
 
-install(TARGETS ${_escala_targets} escala_fast_float escala_json
+install(TARGETS ${_escala_targets} escala_fast_float
   EXPORT escalaTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -9,12 +9,17 @@
 #include <cstring>
 #include <fcntl.h>
 #include <iterator>
+#include <limits>
 #include <list>
+#include <mutex>
 #include <netdb.h>
 #include <string_view>
 #include <strings.h>
 #include <thread>
 #include <unistd.h>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include <fmt/format.h>
 #include <netinet/in.h>
@@ -34,6 +39,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view kText = "text/plain";
 constexpr std::string_view kPrometheus = "text/plain; version=0.0.4";
+constexpr std::string_view kJson = "application/json";
+constexpr std::size_t kBodyChunk = 64 << 10;      // a body buffer grows from this, doubling
 constexpr std::size_t kMaxSpareConnections = 64;  // closed connections kept for reuse
 constexpr int kAcceptsPerWakeup = 64;
 
@@ -43,7 +50,11 @@ struct RequestHead {
   std::string_view method;
   std::string_view target;
   bool keep_alive = true;
-  bool has_body = false;
+  bool has_length = false;
+  bool chunked = false;            // any Transfer-Encoding
+  bool expect_continue = false;    // Expect: 100-continue
+  std::size_t content_length = 0;  // SIZE_MAX when it does not fit
+  std::string_view inference_header_length;
   std::size_t size = 0;  // bytes of the head, leading empty lines and final CRLF CRLF included
 };
 
@@ -87,6 +98,20 @@ void ParseConnection(std::string_view value, RequestHead* h, bool* saw_close) {
   }
 }
 
+// Decimal digits; two Content-Length headers must agree.
+ParseResult ParseContentLength(std::string_view value, RequestHead* h) {
+  if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) {
+    return ParseResult::kBad;
+  }
+  std::size_t n = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+  if (ec == std::errc::result_out_of_range) n = std::numeric_limits<std::size_t>::max();
+  if (h->has_length && h->content_length != n) return ParseResult::kBad;
+  h->has_length = true;
+  h->content_length = n;
+  return ParseResult::kOk;
+}
+
 ParseResult ParseHeader(std::string_view line, RequestHead* h, bool* saw_close) {
   const std::size_t colon = line.find(':');
   if (colon == 0 || colon == std::string_view::npos || line.front() == ' ' ||
@@ -97,13 +122,10 @@ ParseResult ParseHeader(std::string_view line, RequestHead* h, bool* saw_close) 
   const std::string_view value = Trim(line.substr(colon + 1));
   if (name.find_first_of(" \t") != std::string_view::npos) return ParseResult::kBad;
   if (IEquals(name, "connection")) ParseConnection(value, h, saw_close);
-  if (IEquals(name, "transfer-encoding")) h->has_body = true;
-  if (IEquals(name, "content-length")) {
-    if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) {
-      return ParseResult::kBad;
-    }
-    if (value.find_first_not_of('0') != std::string_view::npos) h->has_body = true;
-  }
+  if (IEquals(name, "transfer-encoding")) h->chunked = true;
+  if (IEquals(name, "content-length")) return ParseContentLength(value, h);
+  if (IEquals(name, "inference-header-content-length")) h->inference_header_length = value;
+  if (IEquals(name, "expect") && IEquals(value, "100-continue")) h->expect_continue = true;
   return ParseResult::kOk;
 }
 
@@ -137,27 +159,32 @@ std::string_view PathOf(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
 
+bool IsBuiltin(std::string_view path) {
+  return path == "/metrics" || path == "/v2/health/live" || path == "/v2/health/ready";
+}
+
 std::string_view Reason(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 503:
-      return "Service Unavailable";
-    case 505:
-      return "HTTP Version Not Supported";
-    default:
-      return "Unknown";
+  static constexpr std::pair<int, std::string_view> kReasons[] = {
+      {200, "OK"},
+      {400, "Bad Request"},
+      {403, "Forbidden"},
+      {404, "Not Found"},
+      {405, "Method Not Allowed"},
+      {409, "Conflict"},
+      {411, "Length Required"},
+      {413, "Content Too Large"},
+      {429, "Too Many Requests"},
+      {431, "Request Header Fields Too Large"},
+      {500, "Internal Server Error"},
+      {501, "Not Implemented"},
+      {503, "Service Unavailable"},
+      {504, "Gateway Timeout"},
+      {505, "HTTP Version Not Supported"},
+  };
+  for (const auto& [code, text] : kReasons) {
+    if (code == status) return text;
   }
+  return "Unknown";
 }
 
 struct Response {
@@ -228,6 +255,8 @@ int LocalPort(int fd) {
 
 enum class Phase {
   kRequest,   // reading a request head (or waiting for one)
+  kBody,      // reading a request body
+  kHandler,   // waiting for the api handler's reply (reading nothing, no deadline)
   kResponse,  // writing a response that did not fit in the socket buffer
   kLinger,    // response sent, write side shut: discarding input until the peer closes
 };
@@ -245,6 +274,11 @@ struct Connection {
   std::string out;
   std::size_t out_sent = 0;
   bool close_after = false;
+  HttpRequest req;  // the request being read, its body included
+  std::size_t body_expected = 0;
+  bool keep_alive = true;
+  bool head_only = false;
+  std::uint64_t serial = 0;        // of the request in kHandler
   ConnectionList* list = nullptr;  // the list that holds it
   ConnectionList::iterator self;
 };
@@ -255,11 +289,33 @@ char wake_tag;
 
 }  // namespace
 
-// The event loop. Open connections sit in one of two lists, each in deadline order (a connection
-// always enters at the tail with now + a fixed timeout): `active_` (waiting for or reading a
-// request, or writing a response) and `idle_` (keep-alive, between requests). Closed connections
-// go to `closed_` until the current batch of events is done (events for them may follow), then
-// to `spare_` for reuse, so that neither accepting nor a request allocates once warm.
+// Replies posted by responders (any thread) for the endpoint's thread, which the eventfd wakes.
+struct HttpReplyQueue {
+  std::mutex mu;
+  std::vector<std::pair<std::uint64_t, HttpReply>> replies;  // guarded by mu
+  int wake_fd = -1;  // guarded by mu; -1 once the endpoint has stopped
+  // The endpoint's thread: it delivers what it queues itself after the current batch of events,
+  // without a wake-up. Set before that thread starts.
+  std::thread::id loop;
+};
+
+void HttpResponder::operator()(HttpReply reply) const {
+  std::lock_guard lock(queue_->mu);
+  if (queue_->wake_fd < 0) return;
+  queue_->replies.emplace_back(serial_, std::move(reply));
+  if (queue_->replies.size() > 1) return;  // the thread is already woken
+  if (std::this_thread::get_id() == queue_->loop) return;
+  const std::uint64_t one = 1;
+  (void)!::write(queue_->wake_fd, &one, sizeof(one));
+}
+
+// The event loop. Open connections sit in one of three lists, two of them in deadline order (a
+// connection always enters at the tail with now + a fixed timeout): `active_` (waiting for or
+// reading a request, or writing a response) and `idle_` (keep-alive, between requests); `waiting_`
+// holds those whose request the api handler has, without a deadline, found by serial in
+// `handling_`. Closed connections go to `closed_` until the current batch of events is done
+// (events for them may follow), then to `spare_` for reuse, so that neither accepting nor a
+// request allocates once warm.
 class HttpEndpoint::Impl {
  public:
   Impl(Handlers handlers, HttpLimits limits) : handlers_(std::move(handlers)), limits_(limits) {}
@@ -278,9 +334,16 @@ class HttpEndpoint::Impl {
   void ShedOne();
   void OnReadable(Connection& c);
   void Discard(Connection& c);
+  void ReadBody(Connection& c);
   void ServeBuffered(Connection& c);
-  void Respond(Connection& c, const RequestHead& h);
-  Response Route(const RequestHead& h, std::string* metrics);
+  bool BeginRequest(Connection& c, const RequestHead& h);
+  void Complete(Connection& c);
+  void Respond(Connection& c);
+  Response Route(std::string_view method, std::string_view path, std::string* metrics);
+  void Handle(Connection& c);
+  void DrainWake();
+  void DeliverReplies();
+  void Deliver(Connection& c, const HttpReply& reply);
   void Fail(Connection& c, int status);
   bool Flush(Connection& c);
   void FinishResponse(Connection& c);
@@ -301,7 +364,11 @@ class HttpEndpoint::Impl {
   std::uint64_t shed_ = 0;     // connections dropped for want of a descriptor
   std::atomic<bool> stop_{false};
   std::thread thread_;
-  ConnectionList active_, idle_, closed_, spare_;
+  ConnectionList active_, idle_, waiting_, closed_, spare_;
+  std::shared_ptr<HttpReplyQueue> replies_ = std::make_shared<HttpReplyQueue>();
+  std::vector<std::pair<std::uint64_t, HttpReply>> delivering_;
+  std::unordered_map<std::uint64_t, Connection*> handling_;  // serial -> connection in kHandler
+  std::uint64_t next_serial_ = 0;
 };
 
 void HttpEndpoint::Impl::Start(const std::string& address) {
@@ -323,12 +390,17 @@ void HttpEndpoint::Impl::Start(const std::string& address) {
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &e);
   e.data.ptr = &wake_tag;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &e);
+  replies_->wake_fd = wake_fd_;
   thread_ = std::thread([this] { Run(); });
+  {
+    std::lock_guard lock(replies_->mu);
+    replies_->loop = thread_.get_id();
+  }
 }
 
 HttpEndpoint::Impl::~Impl() {
   Stop();
-  for (ConnectionList* list : {&active_, &idle_}) {
+  for (ConnectionList* list : {&active_, &idle_, &waiting_}) {
     for (Connection& c : *list) ::close(c.fd);
   }
   for (const int fd : {listen_fd_, epoll_fd_, wake_fd_, reserve_fd_}) {
@@ -342,10 +414,15 @@ void HttpEndpoint::Impl::Stop() {
   const std::uint64_t one = 1;
   (void)!::write(wake_fd_, &one, sizeof(one));
   thread_.join();
+  {
+    std::lock_guard lock(replies_->mu);
+    replies_->wake_fd = -1;  // responders still out drop their replies
+    replies_->replies.clear();
+  }
   // The port is free once Stop returns; connections are closed by the destructor.
   ::close(listen_fd_);
   listen_fd_ = -1;
-  for (ConnectionList* list : {&active_, &idle_}) {
+  for (ConnectionList* list : {&active_, &idle_, &waiting_}) {
     while (!list->empty()) Close(list->front());
   }
 }
@@ -361,6 +438,7 @@ void HttpEndpoint::Impl::Run() {
     }
     try {
       for (int i = 0; i < n; ++i) Dispatch(events[static_cast<std::size_t>(i)]);
+      DeliverReplies();
       Expire();
     } catch (const std::exception& e) {
       ESCALA_LOG_ERROR("HTTP endpoint: {}", e.what());
@@ -380,11 +458,16 @@ int HttpEndpoint::Impl::WaitMillis() const {
 }
 
 void HttpEndpoint::Impl::Dispatch(const epoll_event& e) {
-  if (e.data.ptr == &wake_tag) return;  // Stop(): the loop condition sees stop_
+  // Stop() (the loop condition sees stop_) or replies (delivered after this batch of events).
+  if (e.data.ptr == &wake_tag) return DrainWake();
   if (e.data.ptr == &listener_tag) return Accept();
   Connection& c = *static_cast<Connection*>(e.data.ptr);
   if (c.fd < 0) return;  // closed earlier in this batch
   if (e.events & EPOLLERR) return Close(c);
+  if (c.phase == Phase::kHandler) {
+    if (e.events & EPOLLHUP) Close(c);  // the peer is gone; its reply will be dropped
+    return;
+  }
   if (c.phase != Phase::kResponse) return OnReadable(c);
   if ((e.events & (EPOLLOUT | EPOLLHUP)) && Flush(c)) {
     FinishResponse(c);
@@ -417,6 +500,7 @@ void HttpEndpoint::Impl::Add(int fd) {
   c.out.clear();
   c.out_sent = 0;
   c.close_after = false;
+  c.body_expected = 0;
   if (!c.in) c.in = std::make_unique<char[]>(limits_.max_header_bytes);
   const int yes = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
@@ -456,6 +540,7 @@ void HttpEndpoint::Impl::ShedOne() {
 
 void HttpEndpoint::Impl::OnReadable(Connection& c) {
   if (c.phase == Phase::kLinger) return Discard(c);
+  if (c.phase == Phase::kBody) return ReadBody(c);
   const std::size_t room = limits_.max_header_bytes - c.in_size;
   const ssize_t n = ::recv(c.fd, c.in.get() + c.in_size, room, 0);
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return Close(c);
@@ -472,8 +557,24 @@ void HttpEndpoint::Impl::Discard(Connection& c) {
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) Close(c);
 }
 
+// Reads what has arrived of the body into c.req.body, which grows with what arrives (doubling
+// from kBodyChunk), never to the declared length at once.
+void HttpEndpoint::Impl::ReadBody(Connection& c) {
+  std::string& body = c.req.body;
+  const std::size_t have = body.size();
+  const std::size_t room = std::min(c.body_expected - have, std::max(have, kBodyChunk));
+  body.resize(have + room);
+  const ssize_t n = ::recv(c.fd, body.data() + have, room, 0);
+  const int err = errno;
+  body.resize(have + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+  if (n == 0 || (n < 0 && err != EAGAIN && err != EINTR)) return Close(c);
+  if (n < 0 || body.size() < c.body_expected) return;
+  Complete(c);
+  ServeBuffered(c);
+}
+
 // Answers the requests in the buffer, one after the other (pipelining), until one is
-// incomplete, a response waits for the socket, or the connection is to close.
+// incomplete, a response waits for the socket or the api handler, or the connection is to close.
 void HttpEndpoint::Impl::ServeBuffered(Connection& c) {
   while (c.fd >= 0 && c.phase == Phase::kRequest) {
     RequestHead h;
@@ -488,34 +589,76 @@ void HttpEndpoint::Impl::ServeBuffered(Connection& c) {
       case ParseResult::kOk:
         break;
     }
-    Respond(c, h);
-    std::memmove(c.in.get(), c.in.get() + h.size, c.in_size - h.size);
-    c.in_size -= h.size;
-    if (Flush(c)) FinishResponse(c);
+    if (!BeginRequest(c, h)) return;
+    if (c.req.body.size() < c.body_expected) {
+      // A client that waits for the go-ahead (curl, for large bodies) gets it at once; it fits
+      // in any socket buffer, so a failed send only costs the client its wait.
+      if (h.expect_continue && c.req.body.empty()) {
+        constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        (void)!::send(c.fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL);
+      }
+      c.phase = Phase::kBody;
+      return;
+    }
+    Complete(c);
   }
 }
 
-void HttpEndpoint::Impl::Respond(Connection& c, const RequestHead& h) {
+// Takes the head, and what of the body is buffered, out of c.in; false when the request is
+// refused: a body without a length (chunked: not supported), or over the limit.
+bool HttpEndpoint::Impl::BeginRequest(Connection& c, const RequestHead& h) {
+  const bool needs_length = h.method == "POST" || h.method == "PUT";
+  if (h.chunked || (needs_length && !h.has_length)) {
+    Fail(c, 411);
+    return false;
+  }
+  if (h.content_length > limits_.max_body_bytes) {
+    Fail(c, 413);
+    return false;
+  }
+  c.req.method.assign(h.method);
+  c.req.path.assign(PathOf(h.target));
+  c.req.inference_header_length.assign(h.inference_header_length);
+  c.keep_alive = h.keep_alive;
+  c.head_only = h.method == "HEAD";
+  c.body_expected = h.content_length;
+  const std::size_t rest = c.in_size - h.size;
+  const std::size_t take = std::min(rest, c.body_expected);
+  c.req.body.assign(c.in.get() + h.size, take);
+  std::memmove(c.in.get(), c.in.get() + h.size + take, rest - take);
+  c.in_size = rest - take;
+  return true;
+}
+
+// A whole request: metrics and health here, the rest to the api handler.
+void HttpEndpoint::Impl::Complete(Connection& c) {
+  c.phase = Phase::kRequest;
+  if (handlers_.api && !IsBuiltin(c.req.path)) return Handle(c);
+  Respond(c);
+  if (c.req.body.capacity() > kBodyChunk) std::string().swap(c.req.body);
+  if (Flush(c)) FinishResponse(c);
+}
+
+void HttpEndpoint::Impl::Respond(Connection& c) {
   std::string metrics;
   Response r;
   try {
-    r = Route(h, &metrics);
+    r = Route(c.req.method, c.req.path, &metrics);
   } catch (const std::exception& e) {
-    ESCALA_LOG_ERROR("HTTP endpoint: {} {}: {}", h.method, h.target, e.what());
+    ESCALA_LOG_ERROR("HTTP endpoint: {} {}: {}", c.req.method, c.req.path, e.what());
     r = Response{500, kText, "internal error\n", {}};
   }
-  // A request with a body is answered without reading the body, then the connection closes.
-  c.close_after = !h.keep_alive || h.has_body || stop_.load();
+  c.close_after = !c.keep_alive || stop_.load();
   c.out.clear();
   c.out_sent = 0;
-  AppendResponse(&c.out, r, h.method == "HEAD", c.close_after);
+  AppendResponse(&c.out, r, c.head_only, c.close_after);
 }
 
-Response HttpEndpoint::Impl::Route(const RequestHead& h, std::string* metrics) {
-  const std::string_view path = PathOf(h.target);
+Response HttpEndpoint::Impl::Route(std::string_view method, std::string_view path,
+                                   std::string* metrics) {
   const bool live = path == "/v2/health/live", ready = path == "/v2/health/ready";
   if (!live && !ready && path != "/metrics") return {404, kText, "not found\n", {}};
-  if (h.method != "GET" && h.method != "HEAD") {
+  if (method != "GET" && method != "HEAD") {
     return {405, kText, "method not allowed\n", "Allow: GET, HEAD\r\n"};
   }
   if (live) return {200, kText, "live\n", {}};
@@ -527,14 +670,81 @@ Response HttpEndpoint::Impl::Route(const RequestHead& h, std::string* metrics) {
   return {200, kPrometheus, *metrics, {}};
 }
 
+// Hands the request to the api handler; the connection waits, reading nothing, for its reply.
+void HttpEndpoint::Impl::Handle(Connection& c) {
+  c.phase = Phase::kHandler;
+  c.serial = ++next_serial_;
+  handling_[c.serial] = &c;
+  MoveTo(c, waiting_, std::chrono::milliseconds(0));
+  SetInterest(c, 0);  // EPOLLHUP and EPOLLERR still come
+  if (c.fd < 0) return;
+  const HttpResponder respond(replies_, c.serial);
+  try {
+    handlers_.api(std::move(c.req), respond);
+  } catch (const std::exception& e) {
+    ESCALA_LOG_ERROR("HTTP endpoint: request handler: {}", e.what());
+    respond(HttpReply{500, std::string(kJson), R"({"error":"internal error"})", {}});
+  }
+}
+
+void HttpEndpoint::Impl::DrainWake() {
+  std::uint64_t count = 0;
+  (void)!::read(wake_fd_, &count, sizeof(count));
+}
+
+// Until the queue is empty: delivering a reply serves the requests pipelined behind it, whose
+// handler may answer at once (queued without a wake-up, being on this thread).
+void HttpEndpoint::Impl::DeliverReplies() {
+  while (true) {
+    {
+      std::lock_guard lock(replies_->mu);
+      if (replies_->replies.empty()) return;
+      delivering_.swap(replies_->replies);
+    }
+    for (const auto& [serial, reply] : delivering_) {
+      const auto it = handling_.find(serial);
+      if (it != handling_.end()) Deliver(*it->second, reply);
+    }
+    delivering_.clear();
+  }
+}
+
+// Sends the reply, then serves what the client pipelined behind the request.
+void HttpEndpoint::Impl::Deliver(Connection& c, const HttpReply& reply) {
+  handling_.erase(c.serial);
+  c.phase = Phase::kRequest;
+  c.close_after = !c.keep_alive || stop_.load();
+  c.out.clear();
+  c.out_sent = 0;
+  AppendResponse(&c.out,
+                 Response{reply.status, reply.content_type, reply.body, reply.extra_headers},
+                 c.head_only, c.close_after);
+  MoveTo(c, active_, limits_.request_timeout);
+  if (!Flush(c)) return;
+  FinishResponse(c);
+  ServeBuffered(c);
+}
+
 // A request that cannot be served: the error, then the connection closes.
 void HttpEndpoint::Impl::Fail(Connection& c, int status) {
   c.in_size = 0;
   c.close_after = true;
   c.out.clear();
   c.out_sent = 0;
-  const std::string_view body = status == 431 ? "request head too large\n" : "bad request\n";
-  AppendResponse(&c.out, Response{status, kText, body, {}}, false, true);
+  std::string json;
+  Response r{status, kText, status == 431 ? "request head too large\n" : "bad request\n", {}};
+  if (status == 411) {
+    r = Response{status,
+                 kJson,
+                 "{\"error\":\"Content-Length: required for a request body (chunked transfer "
+                 "coding is not supported)\"}",
+                 {}};
+  } else if (status == 413) {
+    json = fmt::format(R"({{"error":"Content-Length: the body exceeds the limit of {} bytes"}})",
+                       limits_.max_body_bytes);
+    r = Response{status, kJson, json, {}};
+  }
+  AppendResponse(&c.out, r, false, true);
   if (Flush(c)) FinishResponse(c);
 }
 
@@ -598,6 +808,7 @@ void HttpEndpoint::Impl::MoveTo(Connection& c, ConnectionList& list,
 
 void HttpEndpoint::Impl::Close(Connection& c) {
   if (c.fd < 0) return;
+  if (c.phase == Phase::kHandler) handling_.erase(c.serial);
   ::close(c.fd);  // also leaves the epoll set
   c.fd = -1;
   --open_;

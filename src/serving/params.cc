@@ -33,13 +33,23 @@ std::vector<P> EndpointParams() {
           "grpc_port", "endpoints", "gRPC port (0: pick a free one)",
           [](auto& s) -> auto& { return s.grpc_port; }, Closed(0, 65535)),
       param::Number<ServeSpec>(
-          "http_port", "endpoints", "HTTP port for /metrics and /v2/health (0: pick a free one)",
+          "http_port", "endpoints",
+          "HTTP port for the REST API, /metrics and /v2/health (0: pick a free one)",
           [](auto& s) -> auto& { return s.http_port; }, Closed(0, 65535)),
       param::Flag<ServeSpec>(
           "no_http", "endpoints", "Do not serve HTTP", [](auto& s) -> auto& { return s.no_http; }),
       param::Number<ServeSpec>(
           "max_message_mb", "endpoints", "Largest request or response, MiB",
           [](auto& s) -> auto& { return s.max_message_mb; }, Closed(1, 2047)),
+      param::Number<ServeSpec>(
+          "http_max_body_mb", "endpoints", "Largest REST request body, MiB (larger: 413)",
+          [](auto& s) -> auto& { return s.http_max_body_mb; }, Closed(1, 2047)),
+      param::Number<ServeSpec>(
+          "http_threads", "endpoints", "Threads that parse, run and encode REST requests",
+          [](auto& s) -> auto& { return s.http_threads; }, Closed(1, 256)),
+      param::Number<ServeSpec>(
+          "http_max_inflight", "endpoints", "REST requests queued or running at once (more: 503)",
+          [](auto& s) -> auto& { return s.http_max_inflight; }, Closed(1, 1 << 20)),
       param::Number<ServeSpec>(
           "drain_grace_secs", "endpoints",
           "On SIGTERM: how long in-flight requests may take to finish",
@@ -113,6 +123,7 @@ PredictionServer::Builder BuilderFor(const ServeSpec& s) {
     b.EnableBatching(s.max_batch, std::chrono::microseconds(s.max_queue_delay_us));
   }
   b.SetMaxMessageBytes(s.max_message_mb << 20);
+  b.SetRestOptions(RestOptions{s.http_max_body_mb << 20, s.http_threads, s.http_max_inflight});
   if (!s.tls_cert.empty()) {
     TlsOptions tls;
     tls.enabled = true;

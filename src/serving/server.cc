@@ -16,11 +16,13 @@
 #include "escala/core/logging.h"
 #include "inference/open_inference.grpc.pb.h"
 #include "serving/arena_allocator.h"
+#include "serving/backend.h"
 #include "serving/codec.h"
 #include "serving/http_endpoint.h"
 #include "serving/metrics.h"
 #include "serving/model_manager.h"
 #include "serving/reflection.h"
+#include "serving/rest_api.h"
 
 namespace escala::serving {
 
@@ -39,7 +41,8 @@ std::uint64_t MicrosSince(Clock::time_point t) {
 
 class InferenceService;
 
-struct PredictionServer::Impl {
+// The protocol's operations, once for both transports (serving/backend.h).
+struct PredictionServer::Impl final : internal::InferenceBackend {
   explicit Impl(ServerOptions o) : options(std::move(o)), manager(options, &metrics) {}
 
   ServerOptions options;
@@ -51,6 +54,7 @@ struct PredictionServer::Impl {
   std::unique_ptr<InferenceService> service;
   std::unique_ptr<grpc::CallbackGenericService> reflection;
   std::unique_ptr<grpc::Server> grpc_server;
+  std::unique_ptr<internal::RestApi> rest;  // before http: the endpoint holds handlers into it
   std::unique_ptr<internal::HttpEndpoint> http;
   int grpc_port = 0;
 
@@ -62,7 +66,7 @@ struct PredictionServer::Impl {
   bool stopping = false;  // guarded by mu
   std::thread poller;
 
-  bool Ready() const { return !draining.load() && manager.HasReadyModel(); }
+  bool Ready() const override { return !draining.load() && manager.HasReadyModel(); }
   void UpdateHealth() {
     const bool ready = Ready();
     metrics.SetReady(ready);
@@ -71,10 +75,84 @@ struct PredictionServer::Impl {
     }
   }
 
-  // Runs one inference and calls finish(status) exactly once, possibly from a batcher thread.
+  void ServerMetadata(inference::ServerMetadataResponse* out) const override;
+  void ModelMetadata(const std::string& name, const std::string& version,
+                     inference::ModelMetadataResponse* out) const override;
+  bool ModelReady(const std::string& name, const std::string& version) const override;
   void Infer(const inference::ModelInferRequest* req, inference::ModelInferResponse* resp,
-             std::function<void(const Status&)> finish);
+             std::function<void(const Status&)> finish) override;
+  void ModelStatistics(const std::string& name, const std::string& version,
+                       inference::ModelStatisticsResponse* out) const override;
+  void RepositoryIndex(bool ready_only, inference::RepositoryIndexResponse* out) const override;
+  void LoadModel(const std::string& name) override;
+  void UnloadModel(const std::string& name) override;
 };
+
+void PredictionServer::Impl::ServerMetadata(inference::ServerMetadataResponse* out) const {
+  out->set_name(options.server_name);
+  out->set_version(ESCALA_VERSION_STRING);
+  out->add_extensions("model_repository");
+  out->add_extensions("statistics");
+  out->add_extensions("model_stream_infer");
+}
+
+void PredictionServer::Impl::ModelMetadata(const std::string& name, const std::string& version,
+                                           inference::ModelMetadataResponse* out) const {
+  auto m = manager.Get(name, version);
+  internal::FillMetadata(m->signature, m->name, manager.Versions(m->name), out);
+}
+
+bool PredictionServer::Impl::ModelReady(const std::string& name, const std::string& version) const {
+  return manager.Get(name, version) != nullptr && !draining.load();
+}
+
+void PredictionServer::Impl::ModelStatistics(const std::string& name, const std::string& version,
+                                             inference::ModelStatisticsResponse* out) const {
+  bool found = false;
+  metrics.ForEach([&](const std::string& model, const std::string& model_version,
+                      const internal::ModelMetrics& m) {
+    if (!name.empty() && name != model) return;
+    if (!version.empty() && version != model_version) return;
+    found = true;
+    auto* st = out->add_model_stats();
+    st->set_name(model);
+    st->set_version(model_version);
+    st->set_last_inference(m.last_inference_ms.load());
+    st->set_inference_count(m.inferences.load());
+    st->set_execution_count(m.executions.load());
+    auto* is = st->mutable_inference_stats();
+    is->mutable_success()->set_count(m.success.load());
+    is->mutable_success()->set_ns(m.request_us.load() * 1000);
+    is->mutable_fail()->set_count(m.failure.load());
+    is->mutable_queue()->set_count(m.executions.load());
+    is->mutable_queue()->set_ns(m.queue_us.load() * 1000);
+    is->mutable_compute_infer()->set_count(m.executions.load());
+    is->mutable_compute_infer()->set_ns(m.compute_us.load() * 1000);
+  });
+  ESCALA_CHECK(found || name.empty(), kNotFound, "no statistics for model '{}'", name);
+}
+
+void PredictionServer::Impl::RepositoryIndex(bool ready_only,
+                                             inference::RepositoryIndexResponse* out) const {
+  for (const auto& m : manager.Index()) {
+    if (ready_only && m.state != "READY") continue;
+    auto* e = out->add_models();
+    e->set_name(m.name);
+    e->set_version(m.version);
+    e->set_state(m.state);
+    e->set_reason(m.reason);
+  }
+}
+
+void PredictionServer::Impl::LoadModel(const std::string& name) {
+  manager.LoadModel(name);
+  UpdateHealth();
+}
+
+void PredictionServer::Impl::UnloadModel(const std::string& name) {
+  manager.UnloadModel(name);
+  UpdateHealth();
+}
 
 void PredictionServer::Impl::Infer(const inference::ModelInferRequest* req,
                                    inference::ModelInferResponse* resp,
@@ -182,7 +260,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
                                        inference::ModelReadyResponse* resp) override {
     bool ready = false;
     try {
-      ready = s_->manager.Get(req->name(), req->version()) != nullptr && !s_->draining.load();
+      ready = s_->ModelReady(req->name(), req->version());
     } catch (const Error&) {
       ready = false;
     }
@@ -193,21 +271,14 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* ctx,
                                            const inference::ServerMetadataRequest*,
                                            inference::ServerMetadataResponse* resp) override {
-    resp->set_name(s_->options.server_name);
-    resp->set_version(ESCALA_VERSION_STRING);
-    resp->add_extensions("model_repository");
-    resp->add_extensions("statistics");
-    resp->add_extensions("model_stream_infer");
+    s_->ServerMetadata(resp);
     return Done(ctx, Status::Ok());
   }
 
   grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* ctx,
                                           const inference::ModelMetadataRequest* req,
                                           inference::ModelMetadataResponse* resp) override {
-    return Run(ctx, [&] {
-      auto m = s_->manager.Get(req->name(), req->version());
-      internal::FillMetadata(m->signature, m->name, s_->manager.Versions(m->name), resp);
-    });
+    return Run(ctx, [&] { s_->ModelMetadata(req->name(), req->version(), resp); });
   }
 
   grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* ctx,
@@ -226,64 +297,25 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   grpc::ServerUnaryReactor* ModelStatistics(grpc::CallbackServerContext* ctx,
                                             const inference::ModelStatisticsRequest* req,
                                             inference::ModelStatisticsResponse* resp) override {
-    return Run(ctx, [&] {
-      bool found = false;
-      s_->metrics.ForEach([&](const std::string& model, const std::string& version,
-                              const internal::ModelMetrics& m) {
-        if (!req->name().empty() && req->name() != model) return;
-        if (!req->version().empty() && req->version() != version) return;
-        found = true;
-        auto* st = resp->add_model_stats();
-        st->set_name(model);
-        st->set_version(version);
-        st->set_last_inference(m.last_inference_ms.load());
-        st->set_inference_count(m.inferences.load());
-        st->set_execution_count(m.executions.load());
-        auto* is = st->mutable_inference_stats();
-        is->mutable_success()->set_count(m.success.load());
-        is->mutable_success()->set_ns(m.request_us.load() * 1000);
-        is->mutable_fail()->set_count(m.failure.load());
-        is->mutable_queue()->set_count(m.executions.load());
-        is->mutable_queue()->set_ns(m.queue_us.load() * 1000);
-        is->mutable_compute_infer()->set_count(m.executions.load());
-        is->mutable_compute_infer()->set_ns(m.compute_us.load() * 1000);
-      });
-      ESCALA_CHECK(found || req->name().empty(), kNotFound, "no statistics for model '{}'",
-                   req->name());
-    });
+    return Run(ctx, [&] { s_->ModelStatistics(req->name(), req->version(), resp); });
   }
 
   grpc::ServerUnaryReactor* RepositoryIndex(grpc::CallbackServerContext* ctx,
                                             const inference::RepositoryIndexRequest* req,
                                             inference::RepositoryIndexResponse* resp) override {
-    return Run(ctx, [&] {
-      for (const auto& m : s_->manager.Index()) {
-        if (req->ready() && m.state != "READY") continue;
-        auto* e = resp->add_models();
-        e->set_name(m.name);
-        e->set_version(m.version);
-        e->set_state(m.state);
-        e->set_reason(m.reason);
-      }
-    });
+    return Run(ctx, [&] { s_->RepositoryIndex(req->ready(), resp); });
   }
 
   grpc::ServerUnaryReactor* RepositoryModelLoad(grpc::CallbackServerContext* ctx,
                                                 const inference::RepositoryModelLoadRequest* req,
                                                 inference::RepositoryModelLoadResponse*) override {
-    return Run(ctx, [&] {
-      s_->manager.LoadModel(req->model_name());
-      s_->UpdateHealth();
-    });
+    return Run(ctx, [&] { s_->LoadModel(req->model_name()); });
   }
 
   grpc::ServerUnaryReactor* RepositoryModelUnload(
       grpc::CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* req,
       inference::RepositoryModelUnloadResponse*) override {
-    return Run(ctx, [&] {
-      s_->manager.UnloadModel(req->model_name());
-      s_->UpdateHealth();
-    });
+    return Run(ctx, [&] { s_->UnloadModel(req->model_name()); });
   }
 
  private:
@@ -367,12 +399,10 @@ void PredictionServer::AddModel(const std::string& name,
   impl_->UpdateHealth();
 }
 void PredictionServer::LoadModel(const std::string& name) {
-  impl_->manager.LoadModel(name);
-  impl_->UpdateHealth();
+  impl_->LoadModel(name);
 }
 void PredictionServer::UnloadModel(const std::string& name) {
-  impl_->manager.UnloadModel(name);
-  impl_->UpdateHealth();
+  impl_->UnloadModel(name);
 }
 void PredictionServer::PollRepository() {
   impl_->manager.Poll();
@@ -411,6 +441,7 @@ void PredictionServer::Shutdown(std::chrono::milliseconds grace) {
   impl_->cv.notify_all();
   if (impl_->poller.joinable()) impl_->poller.join();
   if (impl_->http) impl_->http->Stop();
+  if (impl_->rest) impl_->rest->Stop();
   if (impl_->grpc_server) impl_->grpc_server->Wait();
 }
 
@@ -462,6 +493,14 @@ Builder& Builder::SetServerName(std::string n) {
   options_.server_name = std::move(n);
   return *this;
 }
+Builder& Builder::SetRestOptions(RestOptions r) {
+  ESCALA_CHECK(r.max_body_bytes > 0 && r.threads >= 1 && r.max_inflight >= 1, kInvalidArgument,
+               "REST options: max body bytes, threads and max in flight must be positive, got {}, "
+               "{}, {}",
+               r.max_body_bytes, r.threads, r.max_inflight);
+  options_.rest = r;
+  return *this;
+}
 Builder& Builder::AddModel(std::string name, std::shared_ptr<const io::ModelBundle> bundle,
                            std::int64_t version) {
   for (const auto& m : models_) {
@@ -471,6 +510,26 @@ Builder& Builder::AddModel(std::string name, std::shared_ptr<const io::ModelBund
   models_.push_back({std::move(name), std::move(bundle), version});
   return *this;
 }
+
+namespace {
+
+// The HTTP endpoint: metrics, health, and the REST API over the same backend as gRPC.
+void StartHttp(PredictionServer::Impl& impl) {
+  auto* raw = &impl;
+  impl.rest = std::make_unique<internal::RestApi>(raw, impl.options.rest);
+  internal::HttpLimits limits;
+  limits.max_body_bytes = static_cast<std::size_t>(impl.options.rest.max_body_bytes);
+  impl.http = std::make_unique<internal::HttpEndpoint>(
+      impl.options.http_address,
+      internal::HttpEndpoint::Handlers{
+          [raw] { return raw->metrics.Render(); }, [raw] { return raw->Ready(); },
+          [rest = impl.rest.get()](internal::HttpRequest req, internal::HttpResponder respond) {
+            rest->Handle(std::move(req), std::move(respond));
+          }},
+      limits);
+}
+
+}  // namespace
 
 std::unique_ptr<PredictionServer> Builder::Build() {
   ESCALA_CHECK(options_.max_message_bytes > 0 && options_.max_message_bytes <= (1LL << 31) - 1,
@@ -501,13 +560,7 @@ std::unique_ptr<PredictionServer> Builder::Build() {
   ESCALA_CHECK(impl->grpc_server != nullptr && impl->grpc_port > 0, kUnavailable,
                "cannot listen on {}: {}", options_.grpc_address,
                ::escala::internal::ListenFailureReason(options_.grpc_address));
-  if (!options_.http_address.empty()) {
-    auto* raw = impl.get();
-    impl->http = std::make_unique<internal::HttpEndpoint>(
-        options_.http_address,
-        internal::HttpEndpoint::Handlers{[raw] { return raw->metrics.Render(); },
-                                         [raw] { return raw->Ready(); }});
-  }
+  if (!options_.http_address.empty()) StartHttp(*impl);
   if (options_.poll_interval.count() > 0 && !options_.model_repository.empty()) {
     auto* raw = impl.get();
     impl->poller = std::thread([raw] {

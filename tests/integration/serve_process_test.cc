@@ -1,5 +1,6 @@
-// `escala serve` as a real process: a Python grpcio client calling every RPC, SIGTERM draining,
-// and two replicas behind nginx absorbing the loss of one.
+// `escala serve` as a real process: a Python grpcio client calling every RPC, curl and Python's
+// urllib speaking the REST API, SIGTERM draining, and two replicas behind nginx absorbing the loss
+// of one.
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -88,6 +89,68 @@ TEST(ServeProcess, PythonGrpcClientCallsEveryRpc) {
                      dir.File("scores.csv") + " " + SourcePath("examples/data/penguins.csv"),
                  &out);
   EXPECT_EQ(rc, 0) << out;
+  serve.process->Signal(SIGTERM);
+  EXPECT_EQ(serve.process->Wait(15s), 0);
+}
+
+// The REST API to clients the project did not write: curl, and Python's urllib (every endpoint,
+// predictions checked against `escala score`).
+TEST(ServeProcess, CurlAndPythonUrllibSpeakTheRestApi) {
+  const bool has_curl = std::filesystem::exists("/usr/bin/curl");
+  const bool has_python = std::filesystem::exists("/usr/bin/python3");
+  if (!has_curl && !has_python) GTEST_SKIP() << "neither curl nor python3 is installed";
+  TempDir dir;
+  const std::string bundle = TrainPenguins(dir);
+  std::string out;
+  ASSERT_EQ(
+      RunCommand(CliPath() + " score --model " + bundle + " --data " +
+                     SourcePath("examples/data/penguins.csv") + " --out " + dir.File("scores.csv"),
+                 &out),
+      0)
+      << out;
+  auto serve = testing::StartServe({"--model-repository", (dir.path() / "repo").string()},
+                                   dir.File("serve.log"));
+  const std::string base = "http://127.0.0.1:" + std::to_string(serve.http_port);
+  if (has_curl) {
+    const std::string curl = "/usr/bin/curl -sS -w ' %{http_code}' ";
+    ASSERT_EQ(RunCommand(curl + base + "/v2/models/penguins", &out), 0) << out;
+    EXPECT_NE(out.find(R"("name":"penguins","versions":["1"],"platform":"escala_bundle")"),
+              std::string::npos)
+        << out;
+    EXPECT_TRUE(out.ends_with(" 200")) << out;
+    std::ofstream(dir.File("request.json"))
+        << R"({"inputs": [{"name": "island", "datatype": "BYTES", "shape": [1], "data": ["Biscoe"]},)"
+        << R"({"name": "bill_length_mm", "datatype": "FP32", "shape": [1], "data": [45.2]},)"
+        << R"({"name": "bill_depth_mm", "datatype": "FP32", "shape": [1], "data": [14.8]},)"
+        << R"({"name": "flipper_length_mm", "datatype": "FP32", "shape": [1], "data": [212]},)"
+        << R"({"name": "body_mass_g", "datatype": "FP32", "shape": [1], "data": [5200]},)"
+        << R"({"name": "sex", "datatype": "BYTES", "shape": [1], "data": ["female"]},)"
+        << R"({"name": "year", "datatype": "FP32", "shape": [1], "data": [2009]}],)"
+        << R"("outputs": [{"name": "label"}]})";
+    ASSERT_EQ(RunCommand(curl + "-H 'Content-Type: application/json' --data-binary @" +
+                             dir.File("request.json") + " " + base + "/v2/models/penguins/infer",
+                         &out),
+              0)
+        << out;
+    EXPECT_NE(out.find(R"("outputs":[{"name":"label","datatype":"BYTES","shape":[1],"data":[")"),
+              std::string::npos)
+        << out;
+    EXPECT_TRUE(out.ends_with(" 200")) << out;
+    ASSERT_EQ(
+        RunCommand(curl + "--data-binary '{\"inputs\": 1}' " + base + "/v2/models/penguins/infer",
+                   &out),
+        0);
+    EXPECT_EQ(out, R"({"error":"inputs: must be an array, got number"} 400)");
+  }
+  if (has_python) {
+    EXPECT_EQ(
+        RunCommand("/usr/bin/python3 " + SourcePath("tests/python/rest_client_test.py") + " " +
+                       std::to_string(serve.http_port) + " penguins " + dir.File("scores.csv") +
+                       " " + SourcePath("examples/data/penguins.csv"),
+                   &out),
+        0)
+        << out;
+  }
   serve.process->Signal(SIGTERM);
   EXPECT_EQ(serve.process->Wait(15s), 0);
 }

@@ -24,6 +24,9 @@ struct ServeSpec {
   std::int64_t max_batch = 0;  // dynamic batching off
   std::int64_t max_queue_delay_us = 500;
   std::int64_t max_message_mb = 256;
+  std::int64_t http_max_body_mb = 64;  // REST request bodies
+  int http_threads = 4;                // REST inference workers
+  int http_max_inflight = 64;          // REST requests queued or running
   std::string tls_cert, tls_key, tls_ca;
   bool tls_require_client_cert = false;
   double drain_grace_secs = 30;  // used by whoever stops the server (escala serve on SIGTERM)

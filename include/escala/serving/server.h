@@ -1,10 +1,11 @@
 // The prediction server: serves model bundles over the Open Inference Protocol (KServe v2 /
-// Triton gRPC), and can be embedded in a C++ service in a few lines:
+// Triton), over gRPC and over HTTP/REST (JSON) on the HTTP port, and can be embedded in a C++
+// service in a few lines:
 //
 //   auto server = escala::serving::PredictionServer::Builder()
 //                     .SetModelRepository("/models")      // <repo>/<model>/<version>/model.bundle
 //                     .SetGrpcAddress("0.0.0.0:8001")
-//                     .SetHttpAddress("0.0.0.0:8002")     // /metrics, /v2/health/{live,ready}
+//                     .SetHttpAddress("0.0.0.0:8002")     // REST /v2/..., /metrics
 //                     .EnableBatching(64, std::chrono::microseconds(500))
 //                     .Build();                            // listening when this returns
 //   ...
@@ -56,6 +57,13 @@ struct BatchingOptions {
   std::chrono::microseconds max_queue_delay{500};
 };
 
+// The REST API on the HTTP port (docs/serving.md).
+struct RestOptions {
+  std::int64_t max_body_bytes = 64 << 20;  // a larger request body is answered 413
+  int threads = 4;                         // parse, run and encode REST requests
+  int max_inflight = 64;                   // REST requests queued or running; more are answered 503
+};
+
 struct ServerOptions {
   std::string grpc_address = "0.0.0.0:8001";   // port 0 picks a free port (see grpc_port())
   std::string http_address = "0.0.0.0:8002";   // empty: no HTTP endpoint
@@ -66,6 +74,7 @@ struct ServerOptions {
   std::int64_t max_message_bytes = 256 << 20;  // gRPC receive and send limit
   TlsOptions tls;  // a server: cert_file and key_file; mutual: ca_file for client certificates
   std::string server_name = "escala";
+  RestOptions rest;
 };
 
 class PredictionServer {
@@ -81,6 +90,7 @@ class PredictionServer {
     Builder& SetMaxMessageBytes(std::int64_t bytes);
     Builder& SetTls(TlsOptions tls);
     Builder& SetServerName(std::string name);
+    Builder& SetRestOptions(RestOptions rest);
     // Serve an in-memory bundle (no repository needed) as `name`, version `version`.
     Builder& AddModel(std::string name, std::shared_ptr<const io::ModelBundle> bundle,
                       std::int64_t version = 1);

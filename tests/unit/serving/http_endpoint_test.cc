@@ -1,11 +1,14 @@
-// The HTTP endpoint (metrics and health) over real loopback sockets: the responses, keep-alive,
-// pipelining, malformed and oversized requests, the deadlines, the connection cap, and probes
-// that answer while many connections are held idle or half-sent. Short limits keep it fast.
+// The HTTP endpoint (metrics, health, request bodies and the api handler) over real loopback
+// sockets: the responses, keep-alive, pipelining, malformed and oversized requests, the deadlines,
+// the connection cap, and probes that answer while many connections are held idle or half-sent or
+// while the handler holds requests. Short limits keep it fast.
 #include "serving/http_endpoint.h"
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
@@ -30,15 +33,55 @@ using testing::RawConnection;
 struct Fixture {
   std::atomic<bool> ready{true};
   std::unique_ptr<HttpEndpoint> endpoint;
-  explicit Fixture(HttpLimits limits = HttpLimits(), const std::string& address = "127.0.0.1:0") {
+  explicit Fixture(HttpLimits limits = HttpLimits(), const std::string& address = "127.0.0.1:0",
+                   std::function<void(HttpRequest, HttpResponder)> api = nullptr) {
     endpoint = std::make_unique<HttpEndpoint>(
         address,
         HttpEndpoint::Handlers{[] { return std::string("metric_total 1\n"); },
-                               [this] { return ready.load(); }},
+                               [this] { return ready.load(); }, std::move(api)},
         limits);
   }
   int port() const { return endpoint->port(); }
 };
+
+// An api handler that echoes method, path and body at once, or, for paths under /slow, holds
+// the request until Release() and answers it from another thread.
+struct EchoApi {
+  std::mutex mu;
+  std::vector<std::pair<HttpRequest, HttpResponder>> held;
+  std::vector<std::thread> threads;
+  ~EchoApi() {
+    for (auto& t : threads) t.join();
+  }
+  std::function<void(HttpRequest, HttpResponder)> Handler() {
+    return [this](HttpRequest req, HttpResponder respond) {
+      if (!req.path.starts_with("/slow")) return respond(Echo(req));
+      std::lock_guard lock(mu);
+      held.emplace_back(std::move(req), std::move(respond));
+    };
+  }
+  static HttpReply Echo(const HttpRequest& req) {
+    return HttpReply{200, "text/plain", req.method + " " + req.path + " " + req.body, {}};
+  }
+  std::size_t Held() {
+    std::lock_guard lock(mu);
+    return held.size();
+  }
+  void Release() {
+    std::lock_guard lock(mu);
+    for (auto& [req, respond] : held) {
+      threads.emplace_back(
+          [req = std::move(req), respond = std::move(respond)] { respond(Echo(req)); });
+    }
+    held.clear();
+  }
+};
+
+bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds timeout = 2s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  return done();
+}
 
 std::string Get(const std::string& path, const std::string& headers = "") {
   return "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n" + headers + "\r\n";
@@ -103,8 +146,7 @@ TEST(HttpEndpoint, KeepAliveServesRequestsOneAfterAnotherAndPipelined) {
 TEST(HttpEndpoint, ConnectionCloseAndHttp10CloseTheConnection) {
   Fixture f;
   for (const std::string& request : {Get("/v2/health/live", "Connection: close\r\n"),
-                                     std::string("GET /v2/health/live HTTP/1.0\r\n\r\n"),
-                                     Get("/v2/health/live", "Content-Length: 3\r\n") + "abc"}) {
+                                     std::string("GET /v2/health/live HTTP/1.0\r\n\r\n")}) {
     RawConnection c(f.port());
     ASSERT_TRUE(c.Send(request));
     const auto r = c.Read();
@@ -118,6 +160,130 @@ TEST(HttpEndpoint, ConnectionCloseAndHttp10CloseTheConnection) {
   EXPECT_EQ(c.Read().Header("Connection"), "keep-alive");
   ASSERT_TRUE(c.Send(Get("/v2/health/live")));
   EXPECT_EQ(c.Read().status, 200);
+}
+
+std::string Post(const std::string& path, const std::string& body) {
+  return "POST " + path + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
+TEST(HttpEndpoint, BodiesAreReadWholeAndTheConnectionKeptAlive) {
+  EchoApi api;
+  Fixture f(HttpLimits(), "127.0.0.1:0", api.Handler());
+  RawConnection c(f.port());
+  // A GET to a built-in path with a body: the body is read and skipped, the connection stays.
+  ASSERT_TRUE(c.Send(Get("/v2/health/live", "Content-Length: 3\r\n") + "abc"));
+  auto r = c.Read();
+  EXPECT_EQ(r.body, "live\n");
+  EXPECT_EQ(r.Header("Connection"), "keep-alive");
+  // A body sent in pieces, with the head cut too.
+  const std::string big(300'000, 'x');
+  const std::string request = Post("/v2/echo", big);
+  ASSERT_TRUE(c.Send(request.substr(0, 20)));
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(c.Send(request.substr(20, 100'000)));
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(c.Send(request.substr(100'020)));
+  r = c.Read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "POST /v2/echo " + big);
+  // Pipelined: two POSTs and a GET in one write, answered in order.
+  ASSERT_TRUE(c.Send(Post("/v2/a?q=1", "one") + Post("/v2/b", "") + Get("/v2/c")));
+  EXPECT_EQ(c.Read().body, "POST /v2/a one");
+  EXPECT_EQ(c.Read().body, "POST /v2/b ");
+  EXPECT_EQ(c.Read().body, "GET /v2/c ");
+  // HEAD through the handler: its headers, no body.
+  ASSERT_TRUE(c.Send("HEAD /v2/h HTTP/1.1\r\nHost: x\r\n\r\n"));
+  EXPECT_EQ(c.Read(2s, /*head_only=*/true).Header("Content-Length"), "11");  // "HEAD /v2/h "
+  ASSERT_TRUE(c.Send(Get("/v2/after")));
+  EXPECT_EQ(c.Read().body, "GET /v2/after ");
+}
+
+// A client that sends Expect: 100-continue gets the go-ahead before it sends the body.
+TEST(HttpEndpoint, ExpectContinueIsAnsweredBeforeTheBody) {
+  EchoApi api;
+  Fixture f(HttpLimits(), "127.0.0.1:0", api.Handler());
+  RawConnection c(f.port());
+  ASSERT_TRUE(c.Send("POST /v2/e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"));
+  EXPECT_EQ(c.Read().status, 100);
+  ASSERT_TRUE(c.Send("abc"));
+  EXPECT_EQ(c.Read().body, "POST /v2/e abc");
+}
+
+TEST(HttpEndpoint, BodiesWithoutALengthAre411AndOverTheLimit413) {
+  HttpLimits limits;
+  limits.max_body_bytes = 1000;
+  EchoApi api;
+  Fixture f(limits, "127.0.0.1:0", api.Handler());
+  for (const std::string bad :
+       {"POST /v2/x HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /v2/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"}) {
+    RawConnection c(f.port());
+    ASSERT_TRUE(c.Send(bad));
+    const auto r = c.Read();
+    EXPECT_EQ(r.status, 411) << bad;
+    EXPECT_EQ(r.Header("Content-Type"), "application/json");
+    EXPECT_NE(r.body.find("\"error\":\"Content-Length: required"), std::string::npos) << r.body;
+    EXPECT_TRUE(c.WaitClosed(2s)) << bad;
+  }
+  RawConnection c(f.port());
+  ASSERT_TRUE(c.Send(Post("/v2/x", std::string(1001, 'y'))));
+  const auto r = c.Read();
+  EXPECT_EQ(r.status, 413);
+  EXPECT_EQ(r.body, R"({"error":"Content-Length: the body exceeds the limit of 1000 bytes"})");
+  EXPECT_TRUE(c.WaitClosed(2s));
+  RawConnection huge(f.port());  // a length that does not fit in 64 bits
+  ASSERT_TRUE(huge.Send("POST /v2/x HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"));
+  EXPECT_EQ(huge.Read().status, 413);
+  RawConnection two(f.port());  // two lengths that disagree
+  ASSERT_TRUE(two.Send("POST /v2/x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"));
+  EXPECT_EQ(two.Read().status, 400);
+  RawConnection ok(f.port());
+  ASSERT_TRUE(ok.Send(Post("/v2/x", std::string(1000, 'y'))));
+  EXPECT_EQ(ok.Read().status, 200);
+}
+
+// The handler's work runs elsewhere: held requests never delay probes or other requests, and
+// their replies come back from other threads, in order on their connections.
+TEST(HttpEndpoint, HeldRequestsDelayNeitherProbesNorOtherRequests) {
+  EchoApi api;
+  Fixture f(HttpLimits(), "127.0.0.1:0", api.Handler());
+  RawConnection slow(f.port()), slow2(f.port());
+  ASSERT_TRUE(slow.Send(Post("/slow/1", "a") + Get("/v2/next")));  // the GET waits behind it
+  ASSERT_TRUE(slow2.Send(Post("/slow/2", "b")));
+  ASSERT_TRUE(WaitFor([&] { return api.Held() == 2; }));
+  EXPECT_EQ(HttpGet(f.port(), "/v2/health/live", 1s).status, 200);
+  RawConnection other(f.port());
+  ASSERT_TRUE(other.Send(Post("/v2/fast", "c")));
+  EXPECT_EQ(other.Read().body, "POST /v2/fast c");
+  EXPECT_EQ(slow.Read(100ms).status, 0);  // still held
+  api.Release();
+  EXPECT_EQ(slow.Read().body, "POST /slow/1 a");
+  EXPECT_EQ(slow.Read().body, "GET /v2/next ");
+  EXPECT_EQ(slow2.Read().body, "POST /slow/2 b");
+}
+
+// A reply for a connection that closed, or that comes after Stop, is dropped.
+TEST(HttpEndpoint, RepliesAfterTheClientLeftOrAfterStopAreDropped) {
+  EchoApi api;
+  auto f = std::make_unique<Fixture>(HttpLimits(), "127.0.0.1:0", api.Handler());
+  {
+    RawConnection gone(f->port());
+    ASSERT_TRUE(gone.Send(Post("/slow/gone", "x")));
+    ASSERT_TRUE(WaitFor([&] { return api.Held() == 1; }));
+  }
+  std::this_thread::sleep_for(50ms);
+  api.Release();
+  EXPECT_EQ(HttpGet(f->port(), "/v2/health/live").status, 200);
+  RawConnection held(f->port());
+  ASSERT_TRUE(held.Send(Post("/slow/stop", "x")));
+  ASSERT_TRUE(WaitFor([&] { return api.Held() == 1; }));
+  const auto start = std::chrono::steady_clock::now();
+  f->endpoint->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_TRUE(held.WaitClosed(1s));
+  api.Release();  // replies into a stopped endpoint
+  f.reset();      // and into a destroyed one
 }
 
 TEST(HttpEndpoint, OversizedHeadsAre431AndMalformedRequests400) {
@@ -228,7 +394,7 @@ TEST(HttpEndpoint, RandomAndMutatedRequestsNeverStopIt) {
     // Whatever the bytes: valid statuses only, and the connection closed at once after EOF.
     const int status = c.Read(2s).status;
     EXPECT_TRUE(status == 0 || status == 200 || status == 400 || status == 404 || status == 405 ||
-                status == 431 || status == 505)
+                status == 411 || status == 413 || status == 431 || status == 505)
         << i << ": " << status;
     EXPECT_TRUE(c.WaitClosed(2s)) << i;
   }
