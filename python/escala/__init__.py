@@ -70,8 +70,10 @@ from ._estimators import (  # noqa: F401
 
 __version__: str = _core.__version__
 
-# The library logs progress at "info" on the command line; from Python it is quiet unless asked
+# escala's logs go to Python's logging (the logger "escala"). The library logs progress at
+# "info" on the command line; from Python only warnings and errors are emitted unless asked
 # (escala.set_log_level("info"), or ESCALA_LOG_LEVEL in the environment).
+_core.log_to_python()
 _core.set_log_level(os.environ.get("ESCALA_LOG_LEVEL", "warn"))
 
 
@@ -139,7 +141,8 @@ def parameters() -> List[dict]:
 def _data(X):
     from ._estimators import _columns
     if isinstance(X, (str, os.PathLike)):
-        return {k: (np.asarray(v[1], dtype=object)[np.asarray(v[0])]
+        # a categorical column's code -1 (missing) picks the None appended to its categories
+        return {k: (np.append(np.asarray(v[1], dtype=object), None)[np.asarray(v[0])]
                     if isinstance(v, tuple) else v) for k, v in read(X).items()}
     return _columns(X)
 

@@ -4,10 +4,13 @@
 // int64 arrays, categories as object or unicode arrays (None and NaN are missing). Tables read by
 // escala's readers come back without copying: each array owns the column it views (a capsule
 // holds the C++ column). Training and prediction release the GIL.
+#include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -15,6 +18,8 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/sinks/base_sink.h>
 
 #include "escala/config.h"
 #include "escala/core/communicator.h"
@@ -39,12 +44,49 @@ namespace py = pybind11;
 namespace escala::python {
 namespace {
 
+// ---- logging into Python's logging --------------------------------------------------------------
+
+// escala's log records, from any thread, as records of Python's logger "escala". The GIL
+// serialises them (no mutex of its own: a thread waiting for the GIL holds no lock that the
+// GIL's holder could want); every call into escala that computes releases the GIL first.
+class PythonLogSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    if (!Py_IsInitialized() || _Py_IsFinalizing()) return;
+    static constexpr int kLevels[] = {5, 10, 20, 30, 40, 50, 0};  // trace .. critical, off
+    py::gil_scoped_acquire gil;
+    try {
+      py::module_::import("logging").attr("getLogger")("escala").attr("log")(
+          kLevels[static_cast<int>(msg.level)],
+          std::string(msg.payload.data(), msg.payload.size()));
+    } catch (const py::error_already_set&) {
+      PyErr_Clear();  // a failing handler must not turn into an escala error
+    }
+  }
+  void flush_() override {}
+};
+
+void LogToPython() {
+  auto& sinks = Logger().sinks();
+  sinks.clear();
+  sinks.push_back(std::make_shared<PythonLogSink>());
+}
+
 // ---- columns in ---------------------------------------------------------------------------------
 
+// None, NaN of any float type (Python's, numpy's float32...), and pandas' NA.
 bool IsMissingObject(const py::handle& v) {
   if (v.is_none()) return true;
-  if (py::isinstance<py::float_>(v)) return std::isnan(v.cast<double>());
-  return false;
+  if (PyFloat_Check(v.ptr()) || py::isinstance(v, py::module_::import("numpy").attr("floating"))) {
+    return std::isnan(v.cast<double>());
+  }
+  return std::string(Py_TYPE(v.ptr())->tp_name) == "NAType";
+}
+
+// Text of a category: str, or bytes decoded as UTF-8 (not their repr).
+std::string CategoryText(const py::handle& v) {
+  if (PyBytes_Check(v.ptr())) return v.cast<std::string>();
+  return py::str(v);
 }
 
 data::Column CategoricalColumn(const std::string& name, const py::array& a) {
@@ -59,7 +101,7 @@ data::Column CategoricalColumn(const std::string& name, const py::array& a) {
       c.SetMissing(i);
       continue;
     }
-    const std::string s = py::str(v);
+    const std::string s = CategoryText(v);
     auto [it, added] = codes.try_emplace(s, static_cast<std::int32_t>(dict.size()));
     if (added) dict.push_back(s);
     c.mutable_codes()[static_cast<std::size_t>(i)] = it->second;
@@ -175,34 +217,42 @@ class PyCommunicator {
   }
   static PyCommunicator Self() { return PyCommunicator(MakeSelfCommunicator()); }
 
-  Communicator& get() const {
-    if (!comm_) throw Error(ErrorCode::kFailedPrecondition, "the communicator was closed");
-    return *comm_;
+  // A reference that keeps the communicator alive through a call, even if another thread
+  // closes it meanwhile.
+  std::shared_ptr<Communicator> get() const {
+    std::shared_ptr<Communicator> c = std::atomic_load(&comm_);
+    if (!c) throw Error(ErrorCode::kFailedPrecondition, "the communicator was closed");
+    return c;
   }
-  int rank() const { return get().rank(); }
-  int size() const { return get().size(); }
-  std::string backend() const { return std::string(get().backend()); }
+  int rank() const { return get()->rank(); }
+  int size() const { return get()->size(); }
+  std::string backend() const { return std::string(get()->backend()); }
 
   void AllReduce(const py::array& a, const std::string& op) const {
     const auto [data, dtype] = Buffer(a);
     const ReduceOp rop = ParseOp(op);
+    const auto c = get();
     py::gil_scoped_release nogil;
-    get().AllReduceAsync(data, static_cast<std::size_t>(a.size()), dtype, rop, {})->Wait();
+    CheckSameOnEveryRank(*c, static_cast<std::int64_t>(a.nbytes()), "allreduce");
+    c->AllReduceAsync(data, static_cast<std::size_t>(a.size()), dtype, rop, {})->Wait();
   }
   void Broadcast(const py::array& a, int root) const {
     void* data = Buffer(a).first;
+    const auto c = get();
     py::gil_scoped_release nogil;
-    get().BroadcastAsync(data, static_cast<std::size_t>(a.nbytes()), root, {})->Wait();
+    CheckSameOnEveryRank(*c, static_cast<std::int64_t>(a.nbytes()), "broadcast");
+    c->BroadcastAsync(data, static_cast<std::size_t>(a.nbytes()), root, {})->Wait();
   }
   py::array AllGather(const py::array& a) const {
     const py::array in = py::array::ensure(a, py::array::c_style);
     std::vector<py::ssize_t> shape = {size()};
     for (py::ssize_t d = 0; d < in.ndim(); ++d) shape.push_back(in.shape(d));
     py::array out(in.dtype(), shape);
+    const auto c = get();
     {
       py::gil_scoped_release nogil;
-      get()
-          .AllGatherAsync(in.data(), static_cast<std::size_t>(in.nbytes()), out.mutable_data(), {})
+      CheckSameOnEveryRank(*c, static_cast<std::int64_t>(in.nbytes()), "allgather");
+      c->AllGatherAsync(in.data(), static_cast<std::size_t>(in.nbytes()), out.mutable_data(), {})
           ->Wait();
     }
     return out;
@@ -210,22 +260,26 @@ class PyCommunicator {
   std::vector<py::bytes> AllGatherBytes(const py::bytes& b) const {
     const std::string s = b;
     std::vector<std::vector<std::byte>> parts;
+    const auto c = get();
     {
       py::gil_scoped_release nogil;
-      parts = get().AllGatherV(std::as_bytes(std::span(s.data(), s.size())));
+      parts = c->AllGatherV(std::as_bytes(std::span(s.data(), s.size())));
     }
     std::vector<py::bytes> out;
     for (const auto& p : parts) out.emplace_back(reinterpret_cast<const char*>(p.data()), p.size());
     return out;
   }
   void Barrier() const {
+    const auto c = get();
     py::gil_scoped_release nogil;
-    get().Barrier();
+    c->Barrier();
   }
-  // Says goodbye to the job (the hosting rank waits for the others); idempotent.
+  // Says goodbye to the job (the hosting rank waits for the others) once no call uses it;
+  // idempotent.
   void Close() {
+    std::shared_ptr<Communicator> c = std::atomic_exchange(&comm_, {});
     py::gil_scoped_release nogil;
-    comm_.reset();
+    c.reset();
   }
 
  private:
@@ -251,6 +305,19 @@ class PyCommunicator {
                       ": collectives take float32, float64, int32 or int64");
     return {const_cast<void*>(a.data()), t};
   }
+  // Every rank must pass the same number of bytes: checked first (one all-gather), so that a
+  // mismatch is an error naming the ranks' sizes, not a hang or an overrun.
+  static void CheckSameOnEveryRank(Communicator& c, std::int64_t bytes, const char* what) {
+    if (c.size() == 1) return;
+    const auto all = c.AllGather(std::span<const std::int64_t>(&bytes, 1));
+    for (std::size_t r = 0; r < all.size(); ++r) {
+      if (all[r] != bytes) {
+        throw Error(ErrorCode::kInvalidArgument, std::string(what) + ": rank " + std::to_string(r) +
+                                                     " gave " + std::to_string(all[r]) +
+                                                     " bytes, this rank " + std::to_string(bytes));
+      }
+    }
+  }
   static ReduceOp ParseOp(const std::string& op) {
     if (op == "sum") return ReduceOp::kSum;
     if (op == "avg" || op == "mean") return ReduceOp::kAvg;
@@ -259,7 +326,7 @@ class PyCommunicator {
     throw Error(ErrorCode::kInvalidArgument, "op '" + op + "': one of sum, avg, max, min");
   }
 
-  std::unique_ptr<Communicator> comm_;
+  std::shared_ptr<Communicator> comm_;
 };
 
 // All-numeric files straight into one float32 matrix (the readers' dense path: no table in
@@ -285,6 +352,31 @@ py::tuple ReadDense(const std::vector<std::string>& paths, const std::string& la
 
 // ---- training -----------------------------------------------------------------------------------
 
+// Runs `work` on its own thread while the calling (Python) thread watches for Ctrl-C. On a
+// signal the communicator is aborted, so the work stops at its next collective (every training
+// loop runs one per step, round or iteration), and KeyboardInterrupt is raised once it has:
+// the process stays usable. A job's communicator is poisoned by this; the size-1 one is per
+// call.
+void RunInterruptible(Communicator& comm, const std::function<void()>& work) {
+  std::packaged_task<void()> task(work);
+  std::future<void> done = task.get_future();
+  std::thread worker(std::move(task));
+  bool interrupted = false;
+  for (;;) {
+    {
+      py::gil_scoped_release nogil;
+      if (done.wait_for(std::chrono::milliseconds(50)) == std::future_status::ready) break;
+    }
+    if (!interrupted && PyErr_CheckSignals() != 0) {
+      interrupted = true;
+      comm.Abort(Status(ErrorCode::kCancelled, "interrupted from Python (KeyboardInterrupt)"));
+    }
+  }
+  worker.join();
+  if (interrupted) throw py::error_already_set();
+  done.get();  // rethrows the work's error
+}
+
 // Trains on `columns` (label included) with parameters by their declared names (the CLI's flags
 // without "--", underscores); returns the bundle's bytes and what the run reported.
 py::tuple Train(const py::dict& columns, const std::string& label, const py::dict& params,
@@ -301,17 +393,17 @@ py::tuple Train(const py::dict& columns, const std::string& label, const py::dic
   if (!valid.is_none()) valid_table = ToTable(valid.cast<py::dict>());
   train::TrainOutcome out;
   std::unique_ptr<Communicator> self;
+  std::shared_ptr<Communicator> held;
   Communicator* c = nullptr;
   if (comm.is_none()) {
     self = MakeSelfCommunicator();
     c = self.get();
   } else {
-    c = &comm.cast<const PyCommunicator&>().get();
+    held = comm.cast<const PyCommunicator&>().get();
+    c = held.get();
   }
-  {
-    py::gil_scoped_release nogil;
-    out = train::TrainTable(spec, std::move(table), std::move(valid_table), *c);
-  }
+  RunInterruptible(
+      *c, [&] { out = train::TrainTable(spec, std::move(table), std::move(valid_table), *c); });
   py::dict report;
   report["stop_reason"] = out.result.stop_reason;
   report["seconds"] = out.result.seconds;
@@ -383,6 +475,7 @@ class Predictor {
       MatrixViewF view(o + begin * static_cast<std::size_t>(predictor_.num_outputs()), batch.rows,
                        predictor_.num_outputs());
       predictor_.Predict(batch, view, scratch);
+      io::Predictor::CheckFinite(view, static_cast<std::int64_t>(begin));
     });
     return out;
   }
@@ -539,12 +632,36 @@ class PyServer {
 
 // ---- the client ---------------------------------------------------------------------------------
 
+// A response tensor as numpy. The server's shape is checked against the values it sent.
+template <class T>
+py::array Checked(const serving::Tensor& t, const std::vector<T>& values,
+                  const std::vector<py::ssize_t>& shape, std::size_t elements) {
+  if (values.size() != elements) {
+    throw Error(ErrorCode::kDataLoss, "output '" + t.name + "': " + std::to_string(values.size()) +
+                                          " values for shape of " + std::to_string(elements));
+  }
+  return py::array_t<T>(shape, values.data());
+}
+
 py::object TensorToNumpy(const serving::Tensor& t) {
   std::vector<py::ssize_t> shape(t.shape.begin(), t.shape.end());
-  if (t.datatype == "FP32") return py::array_t<float>(shape, t.fp32.data());
-  if (t.datatype == "FP64") return py::array_t<double>(shape, t.fp64.data());
-  if (t.datatype == "INT64") return py::array_t<std::int64_t>(shape, t.int64.data());
-  if (t.datatype == "INT32") return py::array_t<std::int32_t>(shape, t.int32.data());
+  std::size_t elements = 1;
+  for (const std::int64_t d : t.shape) {
+    if (d < 0) throw Error(ErrorCode::kDataLoss, "output '" + t.name + "': negative dimension");
+    elements *= static_cast<std::size_t>(d);
+  }
+  if (t.datatype == "FP32") return Checked(t, t.fp32, shape, elements);
+  if (t.datatype == "FP64") return Checked(t, t.fp64, shape, elements);
+  if (t.datatype == "INT64") return Checked(t, t.int64, shape, elements);
+  if (t.datatype == "INT32") return Checked(t, t.int32, shape, elements);
+  if (t.datatype != "BYTES") {
+    throw Error(ErrorCode::kUnimplemented,
+                "output '" + t.name + "': datatype " + t.datatype + " is not decoded");
+  }
+  if (t.bytes.size() != elements) {
+    throw Error(ErrorCode::kDataLoss, "output '" + t.name + "': " + std::to_string(t.bytes.size()) +
+                                          " strings for shape of " + std::to_string(elements));
+  }
   py::array out = py::array(py::dtype("O"), shape);
   auto* p = static_cast<PyObject**>(out.mutable_data());
   for (std::size_t i = 0; i < t.bytes.size(); ++i) {
@@ -676,6 +793,7 @@ PYBIND11_MODULE(_core, m) {
       .def("barrier", &PyCommunicator::Barrier)
       .def("close", &PyCommunicator::Close);
   m.def("parameters", &Parameters, "The declared training parameters");
+  m.def("log_to_python", &LogToPython, "Routes escala's logs to Python's logger 'escala'");
   m.def(
       "set_log_level",
       [](const std::string& level) { escala::SetLogLevel(escala::ParseLogLevel(level)); },

@@ -36,8 +36,10 @@ def _columns(X, feature_names=None) -> Dict[str, np.ndarray]:
             if str(col.dtype) == "category":
                 col = col.astype(object).where(col.notna(), None)
                 out[str(name)] = np.asarray(col, dtype=object)
-            elif col.dtype.kind in "fiub":
-                out[str(name)] = col.to_numpy()
+            elif col.dtype.kind in "fiub" or _is_masked_numeric(col):
+                # pandas' nullable Int64/Float64/boolean: numbers, with pd.NA as NaN
+                out[str(name)] = (col.to_numpy(dtype=np.float64, na_value=np.nan)
+                                  if _is_masked_numeric(col) else col.to_numpy())
             else:
                 out[str(name)] = np.asarray(col.astype(object).where(col.notna(), None),
                                             dtype=object)
@@ -107,8 +109,9 @@ def _global_classes(y: np.ndarray, comm) -> np.ndarray:
         return local
     import json
     parts = comm.allgather_bytes(json.dumps(local.tolist()).encode())
-    return np.unique(np.concatenate([np.asarray(json.loads(p), dtype=local.dtype)
-                                     for p in parts]))
+    values = [v for p in parts for v in json.loads(p)]
+    # Without the local dtype: a longer label on another rank must not be cut to fit it.
+    return np.unique(np.array(values, dtype=object if local.dtype.kind == "O" else None))
 
 
 def _check_predict_input(est, X):
@@ -122,6 +125,12 @@ def _check_predict_input(est, X):
         if X.dtype.kind == "O":
             X = _numeric_or_text(X)
     return X
+
+
+def _is_masked_numeric(col) -> bool:
+    dtype = col.dtype
+    return (getattr(dtype, "_is_numeric", False) or str(dtype) == "boolean") and \
+        not isinstance(dtype, np.dtype)
 
 
 def _feature_names(X) -> Optional[list]:
@@ -251,7 +260,11 @@ class _Estimator(BaseEstimator):
             del self.feature_names_in_
         self._names = list(columns)
         self._numeric = all(c.dtype.kind == "f" for c in columns.values())
-        params = dict(self._escala_params(n, 0))
+        # Row-count-dependent settings (l2 = 1/(C n), the batch size) use every rank's rows, so
+        # that all ranks train the same objective.
+        n_all = n if comm is None else int(comm.allreduce(np.array([n], dtype=np.int64))[0])
+        self._clean = _numeric_without_missing(columns)
+        params = dict(self._escala_params(n_all, 0))
         if self._classifier:
             self.classes_ = _global_classes(y, comm)
             if len(self.classes_) < 2:
@@ -260,7 +273,7 @@ class _Estimator(BaseEstimator):
             # orders them as np.unique does (numbers by value, text by code point).
             columns[_LABEL] = (y.astype(object) if y.dtype.kind in "OUS"
                                else y.astype(np.float64))
-            params = dict(self._escala_params(n, len(self.classes_)))
+            params = dict(self._escala_params(n_all, len(self.classes_)))
             params.setdefault("task", "binary" if len(self.classes_) == 2 else "multiclass")
         else:
             columns[_LABEL] = y.astype(np.float64)
@@ -421,9 +434,20 @@ class _Forest:
         if self.max_depth is not None:
             p["max_depth"] = min(int(self.max_depth), 30)
         if self.max_samples is not None:
-            p["subsample"] = self.max_samples
-        if isinstance(self.max_features, float):
-            p["colsample_bynode"] = self.max_features
+            s = self.max_samples
+            p["subsample"] = s / max(n_rows, 1) if isinstance(s, (int, np.integer)) else s
+        d = max(self.n_features_in_, 1)
+        f = self.max_features
+        if isinstance(f, str) and f in ("sqrt", "log2"):
+            k = np.sqrt(d) if f == "sqrt" else np.log2(d)
+            p["colsample_bynode"] = min(1.0, max(1.0, np.floor(k)) / d)
+        elif isinstance(f, (int, np.integer)) and not isinstance(f, bool):
+            p["colsample_bynode"] = min(1.0, max(1, int(f)) / d)
+        elif isinstance(f, float):
+            p["colsample_bynode"] = f
+        elif f is not None:  # None: escala's (and scikit-learn's) defaults, sqrt(d) or all of d
+            raise ValueError(f"max_features={f!r}: give a fraction, a count, 'sqrt', 'log2' "
+                             "or None (the default: sqrt(d) to classify, d for regression)")
         p.update(_seed(self.random_state))
         return p
 
@@ -436,65 +460,8 @@ class RandomForestRegressor(_Forest, _Regressor):
     """A random forest for regression (all features per node by default)."""
 
 
-class LogisticRegression(_Classifier):
-    """L2-regularised logistic (softmax for more than two classes) regression, fitted by
-    L-BFGS; C as scikit-learn's (the penalty is 1 / (C n))."""
-
-    def __init__(self, C=1.0, max_iter=None, random_state=None):
-        self.C = C
-        self.max_iter = max_iter
-        self.random_state = random_state
-
-    def _escala_params(self, n_rows, n_classes):
-        p = {"model": "softmax" if n_classes > 2 else "logistic", "optimizer": "lbfgs",
-             "l2": 1.0 / (self.C * max(n_rows, 1))}
-        if self.max_iter is not None:
-            p["epochs"] = self.max_iter
-        p.update(_seed(self.random_state))
-        return p
-
-
-class LinearRegression(_Regressor):
-    """Linear least squares; alpha and l1_ratio give ridge, lasso and elastic net (alpha as
-    scikit-learn's ElasticNet: the penalty per row)."""
-
-    def __init__(self, alpha=0.0, l1_ratio=0.0, max_iter=None):
-        self.alpha = alpha
-        self.l1_ratio = l1_ratio
-        self.max_iter = max_iter
-
-    def _escala_params(self, n_rows, n_classes):
-        p = {"model": "linear", "optimizer": "lbfgs", "l2": self.alpha * (1 - self.l1_ratio),
-             "l1": self.alpha * self.l1_ratio}
-        if self.max_iter is not None:
-            p["epochs"] = self.max_iter
-        return p
-
-
-class _MLP:
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", alpha=1e-4,
-                 learning_rate_init=1e-3, max_iter=200, batch_size=200, early_stopping=True,
-                 random_state=None):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.alpha = alpha
-        self.learning_rate_init = learning_rate_init
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.early_stopping = early_stopping
-        self.random_state = random_state
-
-    def _escala_params(self, n_rows, n_classes):
-        p = {"model": "mlp", "hidden": tuple(self.hidden_layer_sizes),
-             "activation": self.activation, "l2": self.alpha, "lr": self.learning_rate_init,
-             "epochs": self.max_iter, "batch_size": min(self.batch_size, max(n_rows, 1)),
-             "optimizer": "adam"}
-        p.update(_seed(self.random_state))
-        return p
-
-
-class MLPClassifier(_MLP, _Classifier):
-    """A multi-layer perceptron classifier trained by Adam."""
+class _Float32Gemm:
+    """Models whose inference is float32 matrix products (linear, logistic, MLP)."""
 
     def _more_tags(self):
         tags = _Estimator._more_tags(self)
@@ -506,7 +473,86 @@ class MLPClassifier(_MLP, _Classifier):
         return tags
 
 
-class MLPRegressor(_MLP, _Regressor):
+def _numeric_without_missing(columns) -> bool:
+    return all(c.dtype.kind in "fiub" and not (c.dtype.kind == "f" and np.isnan(c).any())
+               for c in columns.values())
+
+
+def _pipeline(est) -> Dict[str, Any]:
+    """The estimator's `pipeline`: "auto" takes the numbers as they are when every column is
+    numeric and complete (as scikit-learn's estimators do), and escala's default pipeline
+    (impute, standardize, one-hot) otherwise; any other value is a pipeline spec."""
+    if est.pipeline != "auto":
+        return {"pipeline": est.pipeline}
+    return {"pipeline": "none"} if getattr(est, "_clean", False) else {}
+
+
+class LogisticRegression(_Float32Gemm, _Classifier):
+    """L2-regularised logistic (softmax for more than two classes) regression, fitted by
+    L-BFGS; C as scikit-learn's (the penalty is 1 / (C n)). pipeline: "auto" (see below), or
+    an escala pipeline spec (docs/features.md)."""
+
+    def __init__(self, C=1.0, max_iter=None, pipeline="auto", random_state=None):
+        self.C = C
+        self.max_iter = max_iter
+        self.pipeline = pipeline
+        self.random_state = random_state
+
+    def _escala_params(self, n_rows, n_classes):
+        p = {"model": "softmax" if n_classes > 2 else "logistic", "optimizer": "lbfgs",
+             "l2": 1.0 / (self.C * max(n_rows, 1)), **_pipeline(self)}
+        if self.max_iter is not None:
+            p["epochs"] = self.max_iter
+        p.update(_seed(self.random_state))
+        return p
+
+
+class LinearRegression(_Float32Gemm, _Regressor):
+    """Linear least squares; alpha and l1_ratio give ridge, lasso and elastic net (alpha as
+    scikit-learn's ElasticNet: the penalty per row)."""
+
+    def __init__(self, alpha=0.0, l1_ratio=0.0, max_iter=None, pipeline="auto"):
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.max_iter = max_iter
+        self.pipeline = pipeline
+
+    def _escala_params(self, n_rows, n_classes):
+        p = {"model": "linear", "optimizer": "lbfgs", "l2": self.alpha * (1 - self.l1_ratio),
+             "l1": self.alpha * self.l1_ratio, **_pipeline(self)}
+        if self.max_iter is not None:
+            p["epochs"] = self.max_iter
+        return p
+
+
+class _MLP:
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", alpha=1e-4,
+                 learning_rate_init=1e-3, max_iter=200, batch_size=200, early_stopping=True,
+                 pipeline="auto", random_state=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.alpha = alpha
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.early_stopping = early_stopping
+        self.pipeline = pipeline
+        self.random_state = random_state
+
+    def _escala_params(self, n_rows, n_classes):
+        p = {"model": "mlp", "hidden": tuple(self.hidden_layer_sizes),
+             "activation": self.activation, "l2": self.alpha, "lr": self.learning_rate_init,
+             "epochs": self.max_iter, "batch_size": min(self.batch_size, max(n_rows, 1)),
+             "optimizer": "adam", **_pipeline(self)}
+        p.update(_seed(self.random_state))
+        return p
+
+
+class MLPClassifier(_MLP, _Float32Gemm, _Classifier):
+    """A multi-layer perceptron classifier trained by Adam."""
+
+
+class MLPRegressor(_MLP, _Float32Gemm, _Regressor):
     """A multi-layer perceptron regressor trained by Adam."""
 
 

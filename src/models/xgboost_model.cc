@@ -341,11 +341,39 @@ Tree ConvertTree(const Reader& r, const Json& t, const std::string& path, std::i
 
 // ---- the model ----------------------------------------------------------------------------------
 
+// base_score as XGBoost writes it: "5E-1" (one value), or since 3.1 "[a,b,c]" (one per class,
+// each already a margin for the multiclass objectives). One value serves every output.
+std::vector<float> BaseMargins(const Reader& r, const ObjectiveInfo& o, const Json& v,
+                               std::int64_t outputs) {
+  const std::string where = "learner.learner_model_param.base_score";
+  std::vector<double> values;
+  if (v.is_string() && v.get<std::string>().find(',') != std::string::npos) {
+    std::string text = v.get<std::string>();
+    if (text.size() < 2 || text.front() != '[' || text.back() != ']') r.Fail(where, "malformed");
+    text = text.substr(1, text.size() - 2);
+    for (std::size_t start = 0; start <= text.size();) {
+      const std::size_t comma = std::min(text.find(',', start), text.size());
+      values.push_back(r.Number(Json(text.substr(start, comma - start)), where));
+      start = comma + 1;
+    }
+  } else {
+    values.push_back(r.Number(v, where));
+  }
+  if (values.size() != 1 && static_cast<std::int64_t>(values.size()) != outputs) {
+    r.Fail(where, fmt::format("{} values for {} outputs", values.size(), outputs));
+  }
+  std::vector<float> out;
+  for (std::int64_t j = 0; j < outputs; ++j) {
+    out.push_back(BaseMargin(r, o, values[values.size() == 1 ? 0 : static_cast<std::size_t>(j)]));
+  }
+  return out;
+}
+
 struct Header {
   const ObjectiveInfo* objective = nullptr;
   std::int64_t num_features = 0;
   std::int64_t num_outputs = 1;
-  float base_margin = 0;
+  std::vector<float> base_margin;  // one per output
 };
 
 std::array<int, 3> ReadVersion(const Reader& r, const Json& root) {
@@ -375,7 +403,7 @@ Header ReadHeader(const Reader& r, const Json& learner) {
     if (classes < 2) r.Fail(where + ".num_class", "a multi: objective needs num_class >= 2");
     h.num_outputs = classes;
   }
-  h.base_margin = BaseMargin(r, *h.objective, r.Number(param, where, "base_score"));
+  h.base_margin = BaseMargins(r, *h.objective, r.Member(param, where, "base_score"), h.num_outputs);
   return h;
 }
 
@@ -477,10 +505,9 @@ XgboostModel ParseXgboostModel(std::string_view bytes, std::string_view what) {
   m.best_iteration = BestIteration(learner);
   std::vector<Tree> trees = ReadTrees(r, learner, h);
   try {
-    m.ensemble = std::make_unique<TreeEnsemble>(
-        h.objective->task, h.num_features, h.num_outputs,
-        std::vector<float>(static_cast<std::size_t>(h.num_outputs), h.base_margin),
-        std::move(trees), std::string(h.objective->escala));
+    m.ensemble = std::make_unique<TreeEnsemble>(h.objective->task, h.num_features, h.num_outputs,
+                                                h.base_margin, std::move(trees),
+                                                std::string(h.objective->escala));
   } catch (const Error& e) {
     throw e.WithContext(std::string(what));
   }

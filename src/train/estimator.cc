@@ -545,10 +545,12 @@ double ScoreTreeFold(const TrainSpec& spec, models::Task task, int classes,
                      const DataShard& valid, const std::string& metric, Communicator& comm) {
   const GbdtOptions o =
       TreeOptionsFor(spec, task, pipeline.output_names(), pipeline.output_categories());
+  // As the final model trains: from the warm start's trees, when there is one.
   const std::unique_ptr<models::TreeEnsemble> model =
       spec.model == "random_forest"
           ? TrainForest(o, task, classes, train, comm)
-          : TrainGbdt(o, task, classes, train, o.early_stopping > 0 ? &valid : nullptr, comm);
+          : TrainGbdt(o, task, classes, train, o.early_stopping > 0 ? &valid : nullptr, comm, {},
+                      WarmStartTrees(spec, pipeline));
   MatrixF pred(valid.rows(), model->num_outputs());
   auto ws = model->NewWorkspace();
   model->Predict(valid.features, pred.view(), *ws);
@@ -625,7 +627,8 @@ void TrainTrees(const TrainSpec& given, models::Task task, const std::vector<std
   out->result.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const auto ran = static_cast<int>(out->result.history.size());
-  const auto kept = static_cast<int>(model->trees().size() / model->num_outputs());
+  const std::size_t earlier = init != nullptr ? init->trees().size() : 0;  // a warm start's
+  const auto kept = static_cast<int>((model->trees().size() - earlier) / model->num_outputs());
   out->result.stop_reason =
       forest         ? fmt::format("{} trees per output", rounds)
       : ran < rounds ? fmt::format("early stop after {} rounds: best round {}", ran, kept)

@@ -189,6 +189,66 @@ class Conformance(unittest.TestCase):
                 check_estimator(est)
 
 
+class Behaviour(unittest.TestCase):
+    def test_ctrl_c_stops_a_long_fit_and_leaves_the_process_usable(self):
+        import sys
+        script = (
+            "import os, signal, threading, time, numpy as np, escala\n"
+            "X = np.random.default_rng(0).normal(size=(200000, 20)); y = (X[:, 0] > 0) * 1\n"
+            "threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()\n"
+            "t = time.time()\n"
+            "try:\n"
+            "    escala.GBDTClassifier(n_estimators=100000, max_depth=8).fit(X, y)\n"
+            "    print('not interrupted')\n"
+            "except KeyboardInterrupt:\n"
+            "    print('interrupted after', round(time.time() - t, 1))\n"
+            "print('usable', escala.GBDTClassifier(n_estimators=3).fit(X[:500], y[:500])"
+            ".score(X[:500], y[:500]) > 0.9)\n")
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                             timeout=120, env=os.environ)
+        self.assertIn("interrupted after", out.stdout, out.stdout + out.stderr)
+        self.assertIn("usable True", out.stdout, out.stdout + out.stderr)
+        after = float(out.stdout.split("interrupted after")[1].split()[0])
+        self.assertLess(after, 30)
+
+    def test_logs_go_to_pythons_logging(self):
+        import logging
+        records = []
+
+        class Keep(logging.Handler):
+            def emit(self, record):
+                records.append(record.getMessage())
+        handler = Keep()
+        logger = logging.getLogger("escala")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        escala.set_log_level("info")
+        try:
+            X = np.random.default_rng(1).normal(size=(300, 3))
+            escala.GBDTRegressor(n_estimators=5).fit(X, X[:, 0])
+        finally:
+            escala.set_log_level("warn")
+            logger.removeHandler(handler)
+        self.assertTrue(any("gbdt" in r for r in records), records)
+
+    @unittest.skipUnless(HAVE_SKLEARN, "pandas and scikit-learn are absent")
+    def test_pandas_nullable_numbers_bytes_and_missing_categories(self):
+        df = pd.DataFrame({"a": pd.array([1, None, 3, 4], dtype="Int64"),
+                           "b": np.array([b"x", b"y", b"x", b"y"]),
+                           "c": pd.Categorical(["u", None, "v", "u"])})
+        d = escala.describe(df)
+        self.assertEqual(d.loc["a", "type"], "float64")
+        self.assertEqual(d.loc["a", "missing"], 1)
+        self.assertEqual(d.loc["c", "missing"], 1)
+        p = escala.Pipeline("onehot(b)").fit(df[["b"]])
+        self.assertEqual(sorted(p.get_feature_names_out()), ["b=x", "b=y"])
+        with tempfile.TemporaryDirectory() as t:
+            path = os.path.join(t, "m.csv")
+            with open(path, "w") as f:
+                f.write("color,v\nred,1\n,2\nblue,3\n")
+            self.assertEqual(escala.describe(path).loc["color", "missing"], 1)
+
+
 class Library(unittest.TestCase):
     def test_the_api_reference_is_current(self):
         import sys
@@ -307,6 +367,7 @@ class Distributed(unittest.TestCase):
             r = subprocess.run(launcher + [sys.executable, worker, d], capture_output=True,
                                text=True, timeout=180)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.lr = np.load(os.path.join(d, "lr.npy"))
             return np.load(os.path.join(d, "dp.npy"))
 
     def expect_one_workers_model(self, dp):
@@ -317,6 +378,9 @@ class Distributed(unittest.TestCase):
         alone = escala.GBDTClassifier(n_estimators=20, max_depth=3).fit(X, y)
         # Two workers grow exactly the trees one grows on all the rows.
         np.testing.assert_array_equal(dp, alone.predict_proba(X))
+        lr = escala.LogisticRegression().fit(X, y)
+        # To L-BFGS rounding (2.5e-5 here); a penalty off by half its size moves them 1e-4.
+        np.testing.assert_allclose(self.lr, lr.predict_proba(X), atol=6e-5)
 
     def test_collectives_and_a_data_parallel_fit_under_escala_launch(self):
         dp = self.run_workers([os.environ["ESCALA_CLI"], "launch", "--nproc", "2", "--"])

@@ -19,7 +19,10 @@
 // Booster.predict() without iteration_range does.
 //
 // A categorical feature's input is its category code (pandas' `cat.codes`, a whole number); a
-// code outside the node's set — an unseen one, a negative one — goes where XGBoost sends it.
+// code outside the node's set — an unseen one, a negative one — goes where XGBoost sends it. A
+// missing category must be NaN: pandas writes -1 in `cat.codes`, which XGBoost's pandas path
+// turns into NaN (the learned default direction), while a -1 given as a number is an invalid
+// category (XGBoost's left child), so convert -1 to NaN before scoring.
 #ifndef ESCALA_MODELS_XGBOOST_H_
 #define ESCALA_MODELS_XGBOOST_H_
 
