@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -153,9 +154,72 @@ data::Column ToColumn(const std::string& name, const py::handle& obj) {
   }
 }
 
-data::Table ToTable(const py::dict& columns) {
+// The columns of a 2-D float matrix (any order or strides), named `names`: copied by row
+// blocks in parallel (each block writes every column, reading the matrix once); NaN is missing.
+template <class T>
+std::vector<data::Column> MatrixColumns(const py::array_t<T>& x,
+                                        const std::vector<std::string>& names) {
+  const std::int64_t rows = x.shape(0), cols = x.shape(1);
+  const auto type = std::is_same_v<T, float> ? data::DataType::kFloat32 : data::DataType::kFloat64;
   std::vector<data::Column> out;
-  for (const auto& [k, v] : columns) out.push_back(ToColumn(py::str(k), v));
+  for (std::int64_t j = 0; j < cols; ++j)
+    out.emplace_back(names[static_cast<std::size_t>(j)], type, rows);
+  std::vector<T*> dst;
+  for (auto& c : out) {
+    if constexpr (std::is_same_v<T, float>)
+      dst.push_back(c.mutable_f32().data());
+    else
+      dst.push_back(c.mutable_f64().data());
+  }
+  const auto* base = reinterpret_cast<const char*>(x.data());
+  const py::ssize_t rs = x.strides(0), cs = x.strides(1);
+  std::vector<std::uint8_t> has_nan(static_cast<std::size_t>(cols), 0);
+  std::mutex mu;
+  {
+    py::gil_scoped_release nogil;
+    ParallelFor(static_cast<std::size_t>(rows), 4096, [&](std::size_t begin, std::size_t end) {
+      std::vector<std::uint8_t> nan(static_cast<std::size_t>(cols), 0);
+      for (std::size_t i = begin; i < end; ++i) {
+        const char* row = base + static_cast<py::ssize_t>(i) * rs;
+        for (std::int64_t j = 0; j < cols; ++j) {
+          const T v = *reinterpret_cast<const T*>(row + j * cs);
+          dst[static_cast<std::size_t>(j)][i] = v;
+          nan[static_cast<std::size_t>(j)] |= static_cast<std::uint8_t>(std::isnan(v));
+        }
+      }
+      std::lock_guard lock(mu);
+      for (std::size_t j = 0; j < nan.size(); ++j) has_nan[j] |= nan[j];
+    });
+  }
+  for (std::int64_t j = 0; j < cols; ++j) {
+    if (!has_nan[static_cast<std::size_t>(j)]) continue;
+    for (std::int64_t i = 0; i < rows; ++i) {
+      if (std::isnan(dst[static_cast<std::size_t>(j)][i]))
+        out[static_cast<std::size_t>(j)].SetMissing(i);
+    }
+  }
+  return out;
+}
+
+// {name: 1-D array}, or (2-D float matrix, its column names, {name: 1-D array} of more columns).
+data::Table ToTable(const py::object& columns) {
+  std::vector<data::Column> out;
+  py::dict more;
+  if (py::isinstance<py::tuple>(columns)) {
+    const auto t = columns.cast<py::tuple>();
+    const auto names = t[1].cast<std::vector<std::string>>();
+    const py::array x = py::array::ensure(t[0]);
+    if (!x || x.ndim() != 2 || x.dtype().kind() != 'f' ||
+        static_cast<std::size_t>(x.shape(1)) != names.size()) {
+      throw Error(ErrorCode::kInvalidArgument, "expected a 2-D float matrix and its column names");
+    }
+    out = x.dtype().itemsize() == 4 ? MatrixColumns<float>(py::array_t<float>(x), names)
+                                    : MatrixColumns<double>(py::array_t<double>(x), names);
+    more = t[2].cast<py::dict>();
+  } else {
+    more = columns.cast<py::dict>();
+  }
+  for (const auto& [k, v] : more) out.push_back(ToColumn(py::str(k), v));
   return data::Table(std::move(out));
 }
 
@@ -379,7 +443,7 @@ void RunInterruptible(Communicator& comm, const std::function<void()>& work) {
 
 // Trains on `columns` (label included) with parameters by their declared names (the CLI's flags
 // without "--", underscores); returns the bundle's bytes and what the run reported.
-py::tuple Train(const py::dict& columns, const std::string& label, const py::dict& params,
+py::tuple Train(const py::object& columns, const std::string& label, const py::dict& params,
                 const py::object& valid, const py::object& comm) {
   train::TrainSpec spec;
   spec.label = label;

@@ -67,6 +67,17 @@ def _is_columns(X) -> bool:
     return isinstance(X, dict)
 
 
+def _label_column(y: np.ndarray, classifier: bool) -> np.ndarray:
+    """The label as escala reads it: a classifier's labels themselves (so that the bundle, and
+    a server, name the classes; escala orders them as np.unique does: numbers by value, text by
+    code point), a regressor's as float64."""
+    if classifier and y.dtype.kind in "OUS":
+        return y.astype(object)
+    if classifier and y.dtype.kind in "iub":
+        return y.astype(np.int64)  # integers name their classes fastest (no float formatting)
+    return y.astype(np.float64)
+
+
 def _numeric_or_text(arr: np.ndarray) -> np.ndarray:
     """An object array as numbers when every value is one, else as text (categories); any
     other object is a TypeError, as scikit-learn's estimators raise."""
@@ -243,49 +254,25 @@ class _Estimator(BaseEstimator):
         if sample_weight is not None:
             raise NotImplementedError("sample_weight is not supported by escala's trainers yet")
         X, y = _check_fit_input(X, y, self._classifier)
-        names = _feature_names(X)
-        columns = _columns(X)
+        data, extra, n = self._inputs_for_fit(X)
         y = np.asarray(y)
         if y.ndim != 1:
             raise ValueError("y must be one-dimensional")
-        n = len(next(iter(columns.values()))) if columns else 0
         if n < 2:
             raise ValueError(f"n_samples = {n}: escala needs at least 2 rows to fit")
         if len(y) != n:
             raise ValueError(f"X has {n} rows but y has {len(y)}")
-        self.n_features_in_ = len(columns)
-        if names is not None:
-            self.feature_names_in_ = np.asarray(names, dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        self._names = list(columns)
-        self._numeric = all(c.dtype.kind == "f" for c in columns.values())
         # Row-count-dependent settings (l2 = 1/(C n), the batch size) use every rank's rows, so
         # that all ranks train the same objective.
         n_all = n if comm is None else int(comm.allreduce(np.array([n], dtype=np.int64))[0])
-        self._clean = _numeric_without_missing(columns)
-        params = dict(self._escala_params(n_all, 0))
-        if self._classifier:
-            self.classes_ = _global_classes(y, comm)
-            if len(self.classes_) < 2:
-                raise ValueError("The number of classes has to be greater than one; got 1 class")
-            # The labels themselves, so that the bundle (and a server) names the classes; escala
-            # orders them as np.unique does (numbers by value, text by code point).
-            columns[_LABEL] = (y.astype(object) if y.dtype.kind in "OUS"
-                               else y.astype(np.float64))
-            params = dict(self._escala_params(n_all, len(self.classes_)))
-            params.setdefault("task", "binary" if len(self.classes_) == 2 else "multiclass")
-        else:
-            columns[_LABEL] = y.astype(np.float64)
-            params.setdefault("task", "regression")
+        params = self._fit_params(y, n_all, comm)
+        extra[_LABEL] = _label_column(y, self._classifier)
         valid = None
         if eval_set is not None:
             Xv, yv = eval_set
             valid = _columns(Xv, self._names)
-            yv = np.asarray(yv)
-            valid[_LABEL] = (yv.astype(object) if yv.dtype.kind in "OUS"
-                             else yv.astype(np.float64))
-        blob, self.fit_report_ = _core.train(columns, _LABEL,
+            valid[_LABEL] = _label_column(np.asarray(yv), self._classifier)
+        blob, self.fit_report_ = _core.train(data, _LABEL,
                                              {k: _text(v) for k, v in params.items()}, valid,
                                              None if comm is None else comm._c)
         self.model_ = Model.from_bytes(blob)
@@ -294,6 +281,40 @@ class _Estimator(BaseEstimator):
             raise ValueError(f"escala found {len(self.model_.class_names)} classes where numpy "
                              f"finds {len(self.classes_)}: {self.model_.class_names}")
         return self
+
+    def _inputs_for_fit(self, X):
+        """What _core.train takes for X (a float matrix goes whole, its columns copied once in
+        C++; anything else as columns), the dict the label joins, and the row count. Records
+        the input's names and kind."""
+        names = _feature_names(X)
+        if type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind == "f":
+            self._names = [f"x{j}" for j in range(X.shape[1])]
+            self._numeric, self._clean = True, not np.isnan(X).any()
+            extra: Dict[str, np.ndarray] = {}
+            data: Any = (X, self._names, extra)
+            n = X.shape[0]
+        else:
+            columns = _columns(X)
+            self._names = list(columns)
+            self._numeric = all(c.dtype.kind == "f" for c in columns.values())
+            self._clean = _numeric_without_missing(columns)
+            data = extra = columns
+            n = len(next(iter(columns.values()))) if columns else 0
+        self.n_features_in_ = len(self._names)
+        if names is not None:
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return data, extra, n
+
+    def _fit_params(self, y, n_all, comm) -> Dict[str, Any]:
+        if not self._classifier:
+            return {"task": "regression", **self._escala_params(n_all, 0)}
+        self.classes_ = _global_classes(y, comm)
+        if len(self.classes_) < 2:
+            raise ValueError("The number of classes has to be greater than one; got 1 class")
+        return {"task": "binary" if len(self.classes_) == 2 else "multiclass",
+                **self._escala_params(n_all, len(self.classes_))}
 
     def _raw(self, X) -> np.ndarray:
         if (type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind == "f"

@@ -258,6 +258,21 @@ Json& Tree0(Json& j) {
   return j["learner"]["gradient_booster"]["model"]["trees"][0];
 }
 
+// XGBoost 3.1 and later write one base score per class: "[a,b]", each a margin.
+TEST(XgboostModelFile, PerClassBaseScoresAreEachClassesMargin) {
+  Json j = TinyModel();
+  j["learner"]["objective"]["name"] = "multi:softprob";
+  j["learner"]["learner_model_param"]["num_class"] = "2";
+  j["learner"]["learner_model_param"]["base_score"] = "[1E-1,-2E-1]";
+  Json& model = j["learner"]["gradient_booster"]["model"];
+  model["trees"].push_back(Tree0(j));
+  model["tree_info"] = {0, 1};
+  const auto m = models::ParseXgboostModel(j.dump(), "tiny");
+  EXPECT_EQ(m.ensemble->base_score(), (std::vector<float>{0.1f, -0.2f}));
+  j["learner"]["learner_model_param"]["base_score"] = "[1E-1,2E-1,3E-1]";
+  ExpectRefused(j.dump(), "3 values for 2 outputs");
+}
+
 TEST(XgboostModelFile, DefectsAreRefusedNamingTheField) {
   const std::string good = TinyModel().dump();
   ExpectRefused(good.substr(0, good.size() / 2), "not an XGBoost model file");
