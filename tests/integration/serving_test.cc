@@ -252,8 +252,7 @@ TEST(Serving, DynamicBatchingMergesConcurrentRequests) {
     predictor.Predict(batch, p.view(), ps);
     // A batched execution multiplies a larger matrix, whose kernel rounds differently in the
     // last bits of float32 (about 1e-6 relative) than the one-row product.
-    EXPECT_NEAR(r.output("probabilities").fp32[1], p(0, 0), 1e-5f * std::abs(p(0, 0)) + 1e-7f)
-        << i;
+    EXPECT_NEAR(r.output("probabilities").fp32[1], p(0, 0), 1e-5f * std::abs(p(0, 0)) + 1e-7f) << i;
   }
   const std::string metrics = server->MetricsText();
   const std::string key = "escala_inference_exec_count_total{model=\"m\",version=\"1\"} ";
