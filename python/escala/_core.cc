@@ -441,10 +441,7 @@ void RunInterruptible(Communicator& comm, const std::function<void()>& work) {
   done.get();  // rethrows the work's error
 }
 
-// Trains on `columns` (label included) with parameters by their declared names (the CLI's flags
-// without "--", underscores); returns the bundle's bytes and what the run reported.
-py::tuple Train(const py::object& columns, const std::string& label, const py::dict& params,
-                const py::object& valid, const py::object& comm) {
+train::TrainSpec SpecFrom(const std::string& label, const py::dict& params) {
   train::TrainSpec spec;
   spec.label = label;
   spec.options.progress = false;
@@ -452,22 +449,11 @@ py::tuple Train(const py::object& columns, const std::string& label, const py::d
     const std::string name = py::str(k);
     train::TrainParams().Set(spec, name, std::string(py::str(v)), name);
   }
-  data::Table table = ToTable(columns);
-  std::optional<data::Table> valid_table;
-  if (!valid.is_none()) valid_table = ToTable(valid.cast<py::dict>());
-  train::TrainOutcome out;
-  std::unique_ptr<Communicator> self;
-  std::shared_ptr<Communicator> held;
-  Communicator* c = nullptr;
-  if (comm.is_none()) {
-    self = MakeSelfCommunicator();
-    c = self.get();
-  } else {
-    held = comm.cast<const PyCommunicator&>().get();
-    c = held.get();
-  }
-  RunInterruptible(
-      *c, [&] { out = train::TrainTable(spec, std::move(table), std::move(valid_table), *c); });
+  return spec;
+}
+
+// What a run reported, and the bundle's bytes.
+py::tuple Outcome(const train::TrainOutcome& out) {
   py::dict report;
   report["stop_reason"] = out.result.stop_reason;
   report["seconds"] = out.result.seconds;
@@ -483,6 +469,63 @@ py::tuple Train(const py::object& columns, const std::string& label, const py::d
     report["best"] = out.selection->best;
   }
   return py::make_tuple(py::bytes(out.bundle.SerializeToString()), report);
+}
+
+// The job's communicator (kept alive by `held`), or a size-1 one in `self`.
+Communicator& CommOf(const py::object& comm, std::unique_ptr<Communicator>* self,
+                     std::shared_ptr<Communicator>* held) {
+  if (comm.is_none()) {
+    *self = MakeSelfCommunicator();
+    return **self;
+  }
+  *held = comm.cast<const PyCommunicator&>().get();
+  return **held;
+}
+
+// Trains on `columns` (label included) with parameters by their declared names (the CLI's flags
+// without "--", underscores); returns the bundle's bytes and what the run reported.
+py::tuple Train(const py::object& columns, const std::string& label, const py::dict& params,
+                const py::object& valid, const py::object& comm) {
+  const train::TrainSpec spec = SpecFrom(label, params);
+  data::Table table = ToTable(columns);
+  std::optional<data::Table> valid_table;
+  if (!valid.is_none()) valid_table = ToTable(valid.cast<py::dict>());
+  std::unique_ptr<Communicator> self;
+  std::shared_ptr<Communicator> held;
+  Communicator& c = CommOf(comm, &self, &held);
+  train::TrainOutcome out;
+  RunInterruptible(
+      c, [&] { out = train::TrainTable(spec, std::move(table), std::move(valid_table), c); });
+  return Outcome(out);
+}
+
+// Trains on files, globs or directories read by escala's readers, this rank's shard of them:
+// in memory, or streamed in bounded memory when memory_budget > 0 (bytes; the models that can
+// stream: escala train --memory-budget).
+py::tuple TrainFiles(const std::vector<std::string>& paths, const std::string& label,
+                     const py::dict& params, const std::vector<std::string>& valid_paths,
+                     const py::object& comm, std::int64_t memory_budget) {
+  const train::TrainSpec spec = SpecFrom(label, params);
+  data::DatasetOptions options;
+  options.label_column = label;
+  std::unique_ptr<Communicator> self;
+  std::shared_ptr<Communicator> held;
+  Communicator& c = CommOf(comm, &self, &held);
+  train::TrainOutcome out;
+  RunInterruptible(c, [&] {
+    const auto dataset = data::Dataset::Open(paths, options);
+    std::optional<data::Table> valid;
+    if (!valid_paths.empty()) valid = data::Dataset::Open(valid_paths, options).ReadTable();
+    const data::Shard shard{c.rank(), c.size()};
+    if (memory_budget > 0) {
+      train::StreamSpec stream;
+      stream.memory_budget = static_cast<std::size_t>(memory_budget);
+      out = train::TrainStreamed(spec, dataset, shard, std::move(valid), c, stream);
+    } else {
+      out = train::TrainTable(spec, dataset.ReadTable(shard), std::move(valid), c);
+    }
+  });
+  return Outcome(out);
 }
 
 // ---- prediction ---------------------------------------------------------------------------------
@@ -841,6 +884,10 @@ PYBIND11_MODULE(_core, m) {
         "Reads CSV/LIBSVM/NPY/IDX files, globs or directories into {name: array}");
   m.def("read_dense", &ReadDense, py::arg("paths"), py::arg("label") = "",
         "Reads all-numeric files into (float32 matrix, labels or None, feature names)");
+  m.def("train_files", &TrainFiles, py::arg("paths"), py::arg("label"), py::arg("params"),
+        py::arg("valid_paths") = std::vector<std::string>{}, py::arg("comm") = py::none(),
+        py::arg("memory_budget") = 0,
+        "Trains on files (this rank's shard), streamed when memory_budget > 0 bytes");
   m.def("train", &Train, py::arg("columns"), py::arg("label"), py::arg("params"),
         py::arg("valid") = py::none(), py::arg("comm") = py::none(),
         "Trains on {name: array} (this rank's shard with comm); returns (bundle bytes, report)");

@@ -211,10 +211,34 @@ class Model:
         return f"escala.Model({self.describe()})"
 
 
+def _paths(X):
+    """X as a list of paths when it names files (a path, a glob, a directory or a list of
+    them), else None."""
+    if isinstance(X, (str, os.PathLike)):
+        return [os.fspath(X)]
+    if isinstance(X, (list, tuple)) and X and all(isinstance(p, (str, os.PathLike)) for p in X):
+        return [os.fspath(p) for p in X]
+    return None
+
+
 def train(X, y=None, *, label: Optional[str] = None, eval_set=None, comm=None,
-          **params) -> Model:
+          memory_budget: Optional[int] = None, **params) -> Model:
     """Trains with escala's declared parameters by name (``escala.parameters()``, the CLI's
-    flags): ``escala.train(df, label="species", model="gbdt", rounds=50)``."""
+    flags): ``escala.train(df, label="species", model="gbdt", rounds=50)``.
+
+    X may also name files (a path, glob, directory or a list): escala's readers read them (this
+    rank's shard with comm), and with ``memory_budget`` (bytes) training streams them in bounded
+    memory, for data larger than memory (``escala train --memory-budget``; the models that can
+    stream). eval_set is then a path too."""
+    paths = _paths(X)
+    if paths is not None:
+        if label is None:
+            raise ValueError("training from files needs label= naming the label column")
+        valid = _paths(eval_set) or [] if eval_set is not None else []
+        blob, _ = _core.train_files(paths, label, {k: _text(v) for k, v in params.items()},
+                                    valid, None if comm is None else comm._c,
+                                    int(memory_budget or 0))
+        return Model.from_bytes(blob)
     columns = _columns(X)
     if y is not None:
         label = _LABEL

@@ -275,6 +275,26 @@ class Library(unittest.TestCase):
         names = {p["name"] for p in escala.parameters()}
         self.assertTrue({"rounds", "max_depth", "lr", "label"} <= names)
 
+    def test_train_from_files_in_memory_or_streamed(self):
+        rng = np.random.default_rng(4)
+        X = rng.normal(size=(6000, 4))
+        y = (X @ [1.0, -2.0, 0.5, 0.0] + rng.normal(scale=0.5, size=6000) > 0).astype(int)
+        with tempfile.TemporaryDirectory() as d:
+            for part in range(2):  # two part files, read as one dataset through a glob
+                rows = slice(part * 3000, (part + 1) * 3000)
+                np.savetxt(os.path.join(d, f"part-{part}.csv"),
+                           np.column_stack([X[rows], y[rows]]), delimiter=",",
+                           header="a,b,c,d,y", comments="", fmt="%.6f")
+            glob = os.path.join(d, "part-*.csv")
+            whole = escala.train(glob, label="y", model="logistic")
+            streamed = escala.train(glob, label="y", model="logistic", memory_budget=64 << 10)
+        cols = {"a": X[:, 0], "b": X[:, 1], "c": X[:, 2], "d": X[:, 3]}
+        # L-BFGS through streamed passes reaches the in-memory model (docs/training.md).
+        np.testing.assert_allclose(streamed.predict(cols), whole.predict(cols), atol=1e-4)
+        self.assertGreater(((whole.predict(cols)[:, 0] > 0.5) == y).mean(), 0.85)
+        with self.assertRaisesRegex(ValueError, "label="):
+            escala.train(glob)
+
     @unittest.skipUnless(os.environ.get("ESCALA_CLI"), "the CLI's path is not given")
     def test_a_bundle_from_python_scores_the_same_with_the_cli(self):
         rng = np.random.default_rng(1)
