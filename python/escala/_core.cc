@@ -530,6 +530,13 @@ py::tuple TrainFiles(const std::vector<std::string>& paths, const std::string& l
 
 // ---- prediction ---------------------------------------------------------------------------------
 
+// A computed matrix (predictions, features) as a new numpy array.
+py::array_t<float> ToNumpy(const MatrixF& m) {
+  py::array_t<float> a({static_cast<py::ssize_t>(m.rows()), static_cast<py::ssize_t>(m.cols())});
+  for (std::int64_t i = 0; i < m.rows(); ++i) std::copy_n(m.row(i), m.cols(), a.mutable_data(i, 0));
+  return a;
+}
+
 class Predictor {
  public:
   explicit Predictor(std::shared_ptr<const io::ModelBundle> b)
@@ -609,14 +616,6 @@ class Predictor {
   }
 
  private:
-  static py::array_t<float> ToNumpy(const MatrixF& m) {
-    py::array_t<float> a({static_cast<py::ssize_t>(m.rows()), static_cast<py::ssize_t>(m.cols())});
-    for (std::int64_t i = 0; i < m.rows(); ++i) {
-      std::copy_n(m.row(i), m.cols(), a.mutable_data(i, 0));
-    }
-    return a;
-  }
-
   std::shared_ptr<const io::ModelBundle> bundle_;
   io::Predictor predictor_;
 };
@@ -641,11 +640,7 @@ class PyPipeline {
       py::gil_scoped_release nogil;
       p_.Transform(t, &out);
     }
-    py::array_t<float> a(
-        {static_cast<py::ssize_t>(out.rows()), static_cast<py::ssize_t>(out.cols())});
-    for (std::int64_t i = 0; i < out.rows(); ++i)
-      std::copy_n(out.row(i), out.cols(), a.mutable_data(i, 0));
-    return a;
+    return ToNumpy(out);
   }
   std::vector<std::string> OutputNames() const { return p_.output_names(); }
   bool fitted() const { return p_.fitted(); }

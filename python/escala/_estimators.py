@@ -96,7 +96,7 @@ def _check_fit_input(X, y, classifier: bool):
     classifier."""
     try:
         from sklearn.utils.multiclass import check_classification_targets
-        from sklearn.utils.validation import check_array, check_X_y, column_or_1d
+        from sklearn.utils.validation import check_X_y, column_or_1d
     except ImportError:  # pragma: no cover
         return X, np.asarray(y)
     if y is None:

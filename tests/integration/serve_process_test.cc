@@ -41,6 +41,16 @@ std::string TrainPenguins(const TempDir& dir) {
   return bundle;
 }
 
+// `escala score` of the penguins with `bundle` into `out_csv`.
+void ScorePenguins(const std::string& bundle, const std::string& out_csv) {
+  std::string out;
+  ASSERT_EQ(RunCommand(CliPath() + " score --model " + bundle + " --data " +
+                           SourcePath("examples/data/penguins.csv") + " --out " + out_csv,
+                       &out),
+            0)
+      << out;
+}
+
 int FreePort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -65,12 +75,7 @@ TEST(ServeProcess, PythonGrpcClientCallsEveryRpc) {
   TempDir dir;
   const std::string bundle = TrainPenguins(dir);
   std::string out;
-  ASSERT_EQ(
-      RunCommand(CliPath() + " score --model " + bundle + " --data " +
-                     SourcePath("examples/data/penguins.csv") + " --out " + dir.File("scores.csv"),
-                 &out),
-      0)
-      << out;
+  ASSERT_NO_FATAL_FAILURE(ScorePenguins(bundle, dir.File("scores.csv")));
   const std::string stubs = dir.File("stubs");
   std::filesystem::create_directories(stubs);
   ASSERT_EQ(
@@ -102,12 +107,7 @@ TEST(ServeProcess, CurlAndPythonUrllibSpeakTheRestApi) {
   TempDir dir;
   const std::string bundle = TrainPenguins(dir);
   std::string out;
-  ASSERT_EQ(
-      RunCommand(CliPath() + " score --model " + bundle + " --data " +
-                     SourcePath("examples/data/penguins.csv") + " --out " + dir.File("scores.csv"),
-                 &out),
-      0)
-      << out;
+  ASSERT_NO_FATAL_FAILURE(ScorePenguins(bundle, dir.File("scores.csv")));
   auto serve = testing::StartServe({"--model-repository", (dir.path() / "repo").string()},
                                    dir.File("serve.log"));
   const std::string base = "http://127.0.0.1:" + std::to_string(serve.http_port);
