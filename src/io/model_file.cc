@@ -30,7 +30,27 @@ features::Pipeline IdentityPipeline(const std::vector<std::string>& names) {
 }  // namespace
 
 ModelFormat DetectModelFormat(std::string_view bytes) {
-  return models::LooksLikeXgboostModel(bytes) ? ModelFormat::kXgboost : ModelFormat::kBundle;
+  if (bytes.starts_with("ESCALAMB")) return ModelFormat::kBundle;
+  if (models::LooksLikeXgboostModel(bytes)) return ModelFormat::kXgboost;
+  return models::LooksLikeOnnxModel(bytes) ? ModelFormat::kOnnx : ModelFormat::kBundle;
+}
+
+ModelBundle BundleFromOnnx(std::shared_ptr<const models::OnnxGraph> graph, std::string name) {
+  auto model = std::make_shared<models::OnnxModel>(std::move(graph));
+  ModelBundle b;
+  b.name = std::move(name);
+  b.pipeline = IdentityPipeline(model->feature_names());
+  b.class_names = model->class_labels();
+  b.training_config["source"] = "onnx";
+  b.training_config["onnx_producer"] = model->graph().producer();
+  b.training_config["onnx_opset"] = std::to_string(model->graph().opset());
+  b.training_config["onnx_prediction_output"] = model->prediction_output();
+  if (!model->label_output().empty()) {
+    b.training_config["onnx_label_output"] = model->label_output();
+  }
+  b.training_config["model"] = "onnx";
+  b.model = std::move(model);
+  return b;
 }
 
 ModelBundle BundleFromXgboost(models::XgboostModel model, std::string name) {
@@ -62,8 +82,11 @@ ModelBundle LoadModelFile(const std::string& path) {
   if (DetectModelFormat(bytes) == ModelFormat::kBundle) {
     return ModelBundle::ParseFromString(bytes, path);
   }
-  return BundleFromXgboost(models::ParseXgboostModel(bytes, path),
-                           std::filesystem::path(path).stem().string());
+  std::string name = std::filesystem::path(path).stem().string();
+  if (DetectModelFormat(bytes) == ModelFormat::kOnnx) {
+    return BundleFromOnnx(models::OnnxGraph::Load(bytes, path), std::move(name));
+  }
+  return BundleFromXgboost(models::ParseXgboostModel(bytes, path), std::move(name));
 }
 
 }  // namespace escala::io

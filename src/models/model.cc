@@ -62,7 +62,7 @@ int Model::num_classes() const {
 
 void Model::Predict(ConstMatrixViewF x, MatrixViewF out, Workspace& ws) const {
   Logits(x, out, ws);
-  ApplyLink(task(), out);
+  if (!OutputsArePredictions()) ApplyLink(task(), out);
   if (task() == Task::kRegression && (target_shift_ != 0.0 || target_scale_ != 1.0)) {
     for (std::int64_t i = 0; i < out.rows(); ++i) {
       out(i, 0) = static_cast<float>(out(i, 0) * target_scale_ + target_shift_);

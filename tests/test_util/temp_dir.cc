@@ -1,6 +1,7 @@
 #include "test_util/temp_dir.h"
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <stdexcept>
 #include <stdio.h>
@@ -58,6 +59,27 @@ int RunCommand(const std::string& command, std::string* output) {
   if (output != nullptr) *output = std::move(out);
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   return -1;
+}
+
+std::string ScriptOutputDir(std::string_view script, std::string_view prefix, int* rc,
+                            std::string* output) {
+  const std::string path = SourcePath(script);
+  const auto key = std::hash<std::string>{}(ReadFile(path));
+  char name[64];
+  snprintf(name, sizeof(name), "-%zx", key);
+  const std::filesystem::path dir =
+      std::filesystem::path(ESCALA_BINARY_DIR) / "test-data" / (std::string(prefix) + name);
+  *rc = 0;
+  if (std::filesystem::exists(dir / "done")) return dir.string();
+  TempDir tmp;
+  const std::string out = tmp.path().string();
+  *rc = RunCommand("/usr/bin/python3 " + path + " " + out + " && touch " + out + "/done", output);
+  if (*rc != 0) return {};
+  std::filesystem::create_directories(dir.parent_path());
+  std::error_code ec;
+  std::filesystem::rename(tmp.path(), dir, ec);  // a concurrent test may have won: fine
+  if (ec) std::filesystem::copy(tmp.path(), dir, std::filesystem::copy_options::recursive, ec);
+  return dir.string();
 }
 
 }  // namespace escala::testing

@@ -34,6 +34,14 @@ std::string CliPath();
 // Runs a shell command, returning its exit status; stdout+stderr go to *output if given.
 int RunCommand(const std::string& command, std::string* output = nullptr);
 
+// Reference data made by a Python script (`/usr/bin/python3 SCRIPT DIR`), once per build tree and
+// script version (each test binary runs in its own process): in a directory named by the script's
+// hash, written under a temporary name and renamed into place, so concurrent tests never see half
+// of it. Returns the directory; on failure "" with the script's exit status in *rc (77: a Python
+// package it needs is absent) and its output in *output.
+std::string ScriptOutputDir(std::string_view script, std::string_view prefix, int* rc,
+                            std::string* output);
+
 }  // namespace escala::testing
 
 #endif  // ESCALA_TESTS_TEST_UTIL_TEMP_DIR_H_

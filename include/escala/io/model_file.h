@@ -1,5 +1,6 @@
 // Model files that escala scores and serves: its own bundles, and models trained elsewhere read
-// into a bundle (XGBoost's JSON and UBJSON model files, escala/models/xgboost.h).
+// into a bundle (XGBoost's JSON and UBJSON model files, escala/models/xgboost.h; ONNX models,
+// escala/models/onnx.h).
 //
 // An imported model's bundle has an identity pipeline over the model's own features, in order,
 // as float32 inputs (a categorical feature takes its category code) that may be missing (NaN goes
@@ -13,13 +14,14 @@
 #include <string_view>
 
 #include "escala/io/bundle.h"
+#include "escala/models/onnx.h"
 #include "escala/models/xgboost.h"
 
 namespace escala::io {
 
-enum class ModelFormat { kBundle, kXgboost };
+enum class ModelFormat { kBundle, kXgboost, kOnnx };
 
-// Told from the file's first bytes: a bundle's magic, or a JSON/UBJSON object.
+// Told from the file's content: a bundle's magic, a JSON/UBJSON object, an ONNX ModelProto.
 ModelFormat DetectModelFormat(std::string_view bytes);
 
 // Loads a bundle or an imported model (by content, whatever the file's name). Errors name the
@@ -28,6 +30,12 @@ ModelBundle LoadModelFile(const std::string& path);
 
 // The bundle serving an imported XGBoost model (see above). `name` becomes the bundle's name.
 ModelBundle BundleFromXgboost(models::XgboostModel model, std::string name);
+
+// The bundle serving an ONNX graph (escala/models/onnx.h): its features are the graph's numeric
+// inputs' columns (OnnxModel::feature_names), its classes the labels the graph declares, and its
+// training_config records "source": "onnx", the producer, the opset and the graph's prediction
+// and label outputs. kInvalidArgument when the graph cannot be read as a model.
+ModelBundle BundleFromOnnx(std::shared_ptr<const models::OnnxGraph> graph, std::string name);
 
 }  // namespace escala::io
 

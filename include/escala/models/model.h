@@ -83,6 +83,10 @@ class Model {
 
   virtual std::unique_ptr<Workspace> NewWorkspace() const = 0;
 
+  // True for a model whose Logits() are already predictions (an imported graph that ends in its
+  // own sigmoid or softmax): Predict() then applies no link.
+  virtual bool OutputsArePredictions() const { return false; }
+
   // Raw scores: logits is x.rows() x num_outputs(). Inference mode (no dropout).
   virtual void Logits(ConstMatrixViewF x, MatrixViewF logits, Workspace& ws) const = 0;
 

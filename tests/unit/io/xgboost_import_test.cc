@@ -58,31 +58,10 @@ double MaxRelError(const MatrixF& a, const MatrixF& b) {
   return worst;
 }
 
-// The reference models are made once per build tree and script version (each test runs in its
-// own process): in a directory named by the script's hash, written under a temporary name and
-// renamed into place, so concurrent tests never see half of it.
-std::string ReferenceDir(int* rc, std::string* output) {
-  const std::string script = testing::SourcePath("tests/python/xgboost_models.py");
-  const auto key = std::hash<std::string>{}(ReadFileToString(script));
-  const std::filesystem::path dir =
-      std::filesystem::path(ESCALA_BINARY_DIR) / "test-data" / fmt::format("xgboost-{:x}", key);
-  if (std::filesystem::exists(dir / "done")) return dir.string();
-  testing::TempDir tmp;
-  *rc = testing::RunCommand(fmt::format("/usr/bin/python3 {} {} && touch {}/done", script,
-                                        tmp.path().string(), tmp.path().string()),
-                            output);
-  if (*rc != 0) return {};
-  std::filesystem::create_directories(dir.parent_path());
-  std::error_code ec;
-  std::filesystem::rename(tmp.path(), dir, ec);  // a concurrent test may have won: fine
-  if (ec) std::filesystem::copy(tmp.path(), dir, ec);
-  return dir.string();
-}
-
 class XgboostImport : public ::testing::TestWithParam<std::string> {
  protected:
   static void SetUpTestSuite() {
-    dir_ = ReferenceDir(&rc_, &output_);
+    dir_ = testing::ScriptOutputDir("tests/python/xgboost_models.py", "xgboost", &rc_, &output_);
     if (rc_ == 0) table_ = new data::Table(data::ReadCsv(File("x.csv")));
   }
   static void TearDownTestSuite() { delete table_; }
