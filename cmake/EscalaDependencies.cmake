@@ -11,6 +11,7 @@ find_package(spdlog REQUIRED)
 find_package(Protobuf REQUIRED)
 find_package(gRPC CONFIG REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
+find_package(ONNX REQUIRED CONFIG)  # libonnx-dev: ONNX protobuf classes, checker, shape inference
 find_package(CLI11 QUIET CONFIG)
 
 if(NOT TARGET CLI11::CLI11)

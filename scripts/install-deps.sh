@@ -31,14 +31,15 @@ build_pkgs=(
   libeigen3-dev libtbb-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev libfast-float-dev zlib1g-dev nlohmann-json3-dev
-  python3-dev pybind11-dev python3-numpy python3-pandas
+  python3-dev pybind11-dev python3-numpy python3-pandas libonnx-dev
   clang-format
 )
 # Used by tests when present; a test whose peer is missing skips.
 test_pkgs=(
   python3 python3-numpy python3-sklearn python3-pandas python3-grpcio python3-protobuf
   libopenblas0-pthread openssl nginx curl iproute2 liblinear-tools dataset-fashion-mnist
-  python3-torch python3-xgboost python3-pytest openmpi-bin qemu-user universal-ctags
+  python3-torch python3-xgboost python3-pytest python3-onnx openmpi-bin qemu-user
+  universal-ctags
 )
 bench_pkgs=(
   python3-xgboost libgloo-dev openmpi-bin libopenmpi-dev nghttp2-client
