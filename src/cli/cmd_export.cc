@@ -1,5 +1,5 @@
 // `escala export`: a model bundle (or an XGBoost model file) as one ONNX graph
-// (escala/io/onnx_export.h, docs/onnx.md).
+// (escala/io/onnx_export.h, docs/serving.md).
 #include <memory>
 #include <string>
 
@@ -37,7 +37,7 @@ void RunExport(const ExportFlags& f) {
 void RegisterExport(CLI::App& app) {
   auto f = std::make_shared<ExportFlags>();
   auto* cmd = app.add_subcommand(
-      "export", "Export a model bundle (pipeline and model) as one ONNX graph (docs/onnx.md)");
+      "export", "Export a model bundle (pipeline and model) as one ONNX graph (docs/serving.md)");
   cmd->add_option("--model", f->model, "Model bundle (or an XGBoost model .json / .ubj)")
       ->required();
   cmd->add_option("--onnx", f->onnx, "The ONNX file to write (atomically)")->required();

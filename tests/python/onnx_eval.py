@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Test-only checker of escala's ONNX export (escala export, docs/onnx.md).
+"""Test-only checker of escala's ONNX export (escala export, docs/serving.md).
 
     onnx_eval.py MODEL.onnx DATA.csv SCORES.csv
 

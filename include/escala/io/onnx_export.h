@@ -8,8 +8,8 @@
 //   classification  "probabilities"  float [N, C]  (binary: [1 - p, p])
 //                   "label"          string [N]    (the bundle's class name: argmax, or
 //                                                   p >= 0.5 for binary, as Predictor::Classes)
-// It uses only the default-domain and ai.onnx.ml operators listed in docs/onnx.md, at the
-// default-domain opset asked for (13..17) and ai.onnx.ml opset 3.
+// It uses only the default-domain and ai.onnx.ml operators listed in docs/serving.md ("Exporting to
+// ONNX"), at the default-domain opset asked for (13..17) and ai.onnx.ml opset 3.
 //
 // What differs from Predict: where Predict refuses a row (an unseen category under
 // unknown=error, a missing or infinite feature the pipeline was not fitted to keep), the graph
