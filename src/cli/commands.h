@@ -29,6 +29,8 @@ void RegisterEvaluate(CLI::App& app);
 // `escala serve` and `escala score` (cmd_serve.cc).
 void RegisterServe(CLI::App& app);
 void RegisterScore(CLI::App& app);
+// `escala export`: a bundle as one ONNX graph (cmd_export.cc).
+void RegisterExport(CLI::App& app);
 // `escala query`: send rows to a running server (cmd_serve.cc).
 void RegisterQuery(CLI::App& app);
 // `escala launch` (start the local workers of a distributed job) and `escala coordinator` (a

@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   escala::cli::RegisterEvaluate(app);
   escala::cli::RegisterServe(app);
   escala::cli::RegisterScore(app);
+  escala::cli::RegisterExport(app);
   escala::cli::RegisterQuery(app);
   escala::cli::RegisterDist(app);
   // After the subcommands: the file's keys are checked against their options.

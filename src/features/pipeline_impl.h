@@ -80,6 +80,7 @@ struct Op {
   UnaryFn fn = UnaryFn::kLog1p;
   Unknown unknown = Unknown::kError;
   std::uint64_t hash = 0;
+  std::string fill;  // kImputeCat: the category whose hash is `hash`
   std::vector<float> boundaries;
   std::vector<std::pair<std::uint64_t, int>> vocab;  // sorted by hash
   std::vector<std::string> vocab_names;              // by output index, for messages

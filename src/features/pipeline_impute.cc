@@ -136,6 +136,7 @@ void CompileImpute(StepCompiler& c) {
     Op op = c.NewOp(cat ? OpKind::kImputeCat : OpKind::kImputeNum, id);
     if (cat) {
       op.hash = CatHash(p.text());
+      op.fill = p.text();
     } else {
       op.a = c.Value(p, 0);
     }

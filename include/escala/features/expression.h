@@ -86,6 +86,8 @@ class Expression {
     int arg = 0;      // column index, or argument count for min/max
     float value = 0;  // constant
   };
+  // The program in postfix order, as Evaluate() runs it on its stack (for translators).
+  const std::vector<Instr>& program() const { return program_; }
 
  private:
   std::string text_;

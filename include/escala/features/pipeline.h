@@ -49,6 +49,8 @@
 
 namespace escala::features {
 
+struct PipelinePlan;  // escala/features/pipeline_plan.h
+
 // One raw input column of a batch to transform, viewed without copying.
 struct RawColumn {
   enum class Kind : std::uint8_t { kFloat32, kFloat64, kInt64, kInt32, kCodes, kStrings };
@@ -155,6 +157,9 @@ class Pipeline {
 
   // Human-readable description of the fitted steps and parameters.
   std::string Describe() const;
+  // The compiled plan Transform() runs (escala/features/pipeline_plan.h). kFailedPrecondition
+  // when not fitted.
+  PipelinePlan Plan() const;
 
   struct Impl;
 
