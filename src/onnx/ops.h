@@ -19,21 +19,6 @@
 #include "escala/models/onnx.h"
 #include "onnx/onnx_pb.h"
 
-namespace escala::models {
-
-// A graph's per-caller memory: a tensor per slot (constants are the graph's own), and the input
-// and output pointers of each planned node.
-class OnnxScratch {
- public:
-  std::vector<OnnxTensor> slots;
-  std::vector<const OnnxTensor*> view;
-  std::vector<std::vector<const OnnxTensor*>> node_in;
-  std::vector<std::vector<OnnxTensor*>> node_out;
-  std::vector<const OnnxTensor*> results;
-};
-
-}  // namespace escala::models
-
 namespace escala::models::onnxrt {
 
 using In = std::span<const OnnxTensor* const>;

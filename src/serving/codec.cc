@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "escala/core/error.h"
+#include "escala/models/onnx.h"
 #include "escala/models/tree_ensemble.h"
 
 namespace escala::serving::internal {
@@ -67,7 +68,82 @@ int ElementSize(std::string_view dt) {
   return -1;
 }
 
+const std::string& ModelSignature::WireName(const std::string& canonical) const {
+  for (const auto& [c, w] : output_names) {
+    if (c == canonical) return w;
+  }
+  return canonical;
+}
+
+const std::string& ModelSignature::Canonical(const std::string& wire) const {
+  for (const auto& [c, w] : output_names) {
+    if (w == wire) return c;
+  }
+  return wire;
+}
+
+namespace {
+
+ModelSignature BundleSignature(const io::ModelBundle& bundle);
+
+std::string DatatypeOf(models::OnnxType t) {
+  switch (t) {
+    case models::OnnxType::kFloat:
+      return "FP32";
+    case models::OnnxType::kInt64:
+      return "INT64";
+    case models::OnnxType::kBool:
+      return "BOOL";
+    case models::OnnxType::kString:
+      return "BYTES";
+  }
+  return "FP32";
+}
+
+// An ONNX graph's own names, dtypes and shapes on top of the bundle's signature.
+void AddGraphSignature(const models::OnnxModel& m, ModelSignature& sig) {
+  sig.platform = "onnx";
+  const auto& g = m.graph();
+  for (const auto& in : g.inputs()) {
+    sig.graph_inputs.push_back({in.name, DatatypeOf(in.type), in.shape});
+    sig.graph_inputs.back().shape[0] = -1;
+  }
+  if (g.inputs().size() == 1 && g.inputs()[0].shape.size() == 2) {
+    sig.matrix_name = g.inputs()[0].name;
+  }
+  const bool reg = sig.task == models::Task::kRegression;
+  sig.output_names.emplace_back(reg ? "prediction" : "probabilities", m.prediction_output());
+  for (const auto& out : g.outputs()) {
+    if (out.name == m.prediction_output() && reg) sig.prediction_shape = out.shape;
+    if (out.name != m.label_output()) continue;
+    sig.output_names.emplace_back("label", out.name);
+    if (out.type != models::OnnxType::kInt64) continue;
+    for (const std::string& c : sig.class_names) {
+      char* end = nullptr;
+      sig.label_values.push_back(std::strtoll(c.c_str(), &end, 10));
+      if (end == c.c_str() || *end != '\0') sig.label_values.clear();  // not int64 labels
+      if (sig.label_values.empty()) break;
+    }
+  }
+  for (auto& [wire, dtype] : sig.outputs) {
+    if (wire == "label" && !sig.label_values.empty()) dtype = "INT64";
+    wire = sig.WireName(wire);
+  }
+}
+
+}  // namespace
+
 ModelSignature SignatureOf(const io::ModelBundle& bundle) {
+  ModelSignature sig = BundleSignature(bundle);
+  if (const auto* onnx = dynamic_cast<const models::OnnxModel*>(bundle.model.get())) {
+    AddGraphSignature(*onnx, sig);
+  }
+  return sig;
+}
+
+namespace {
+
+ModelSignature BundleSignature(const io::ModelBundle& bundle) {
   ModelSignature sig;
   sig.inputs = bundle.input_schema();
   sig.matrix_input = sig.inputs.num_fields() > 0;
@@ -95,14 +171,23 @@ ModelSignature SignatureOf(const io::ModelBundle& bundle) {
   return sig;
 }
 
+}  // namespace
+
 void FillMetadata(const ModelSignature& sig, const std::string& name,
                   const std::vector<std::string>& versions, inference::ModelMetadataResponse* out) {
   out->set_name(name);
   for (const auto& v : versions) out->add_versions(v);
-  out->set_platform("escala_bundle");
+  out->set_platform(sig.platform);
+  for (const auto& in : sig.graph_inputs) {
+    auto* t = out->add_inputs();
+    t->set_name(in.name);
+    t->set_datatype(in.datatype);
+    for (auto d : in.shape) t->add_shape(d);
+  }
   // One tensor per raw column, by name: clients match their columns by name, never by position
   // (the "features" matrix form stays accepted for all-numeric models; docs/serving.md).
   for (const auto& f : sig.inputs.fields()) {
+    if (!sig.graph_inputs.empty()) break;
     auto* t = out->add_inputs();
     t->set_name(f.name);
     t->set_datatype(f.type == data::DataType::kCategorical ? "BYTES"
@@ -115,9 +200,14 @@ void FillMetadata(const ModelSignature& sig, const std::string& name,
     auto* t = out->add_outputs();
     t->set_name(oname);
     t->set_datatype(dtype);
+    const std::string& canonical = sig.Canonical(oname);
+    if (canonical == "prediction") {
+      for (auto d : sig.prediction_shape) t->add_shape(d);
+      continue;
+    }
     t->add_shape(-1);
-    if (oname == "probabilities") t->add_shape(sig.num_classes);
-    if (oname == "contributions") t->add_shape(sig.contribution_width);
+    if (canonical == "probabilities") t->add_shape(sig.num_classes);
+    if (canonical == "contributions") t->add_shape(sig.contribution_width);
   }
 }
 
@@ -405,7 +495,9 @@ features::RawBatch DecodeRequest(const inference::ModelInferRequest& req, const 
                                  DecodeScratch& scratch) {
   ResetScratch(scratch, req.inputs_size());
   const bool raw = UsesRawContents(req);
-  if (req.inputs_size() == 1 && req.inputs(0).name() == "features") {
+  if (req.inputs_size() == 1 &&
+      (req.inputs(0).name() == "features" ||
+       (!sig.matrix_name.empty() && req.inputs(0).name() == sig.matrix_name))) {
     return DecodeMatrix(req, sig, raw, scratch);
   }
   return DecodeColumns(req, sig, raw, scratch);
@@ -429,11 +521,12 @@ OutputSelection SelectOutputs(const inference::ModelInferRequest& req, const Mod
       Throw(ErrorCode::kInvalidArgument, "outputs[{}]: unknown output '{}' (the model produces {})",
             i, name, names);
     }
-    if (name == "probabilities") sel.probabilities = true;
-    if (name == "label") sel.label = true;
-    if (name == "class_index") sel.class_index = true;
-    if (name == "prediction") sel.prediction = true;
-    if (name == "contributions") sel.contributions = true;
+    const std::string& canonical = sig.Canonical(name);
+    if (canonical == "probabilities") sel.probabilities = true;
+    if (canonical == "label") sel.label = true;
+    if (canonical == "class_index") sel.class_index = true;
+    if (canonical == "prediction") sel.prediction = true;
+    if (canonical == "contributions") sel.contributions = true;
   }
   return sel;
 }
@@ -456,14 +549,20 @@ void EncodeOutputs(const ModelSignature& sig, const OutputSelection& sel, ConstM
                 static_cast<std::size_t>(contributions->size()) * 4);
   }
   if (sel.prediction) {
-    std::string* raw = add("prediction", "FP32", {n});
-    raw->resize(static_cast<std::size_t>(n) * 4);
-    for (std::int64_t i = 0; i < n; ++i) std::memcpy(raw->data() + i * 4, &p(i, 0), 4);
+    // [n] for escala's own models; a graph's [n, K] or [n] as it declares.
+    const std::int64_t k = p.cols();
+    std::vector<std::int64_t> shape = sig.prediction_shape;
+    shape[0] = n;
+    std::string* raw = add(sig.WireName("prediction"), "FP32", shape);
+    raw->resize(static_cast<std::size_t>(n * k) * 4);
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::memcpy(raw->data() + i * k * 4, p.row(i), static_cast<std::size_t>(k) * 4);
+    }
   }
   if (sig.task == models::Task::kRegression) return;
   const std::int64_t k = sig.num_classes;
   if (sel.probabilities) {
-    std::string* raw = add("probabilities", "FP32", {n, k});
+    std::string* raw = add(sig.WireName("probabilities"), "FP32", {n, k});
     raw->resize(static_cast<std::size_t>(n * k) * 4);
     auto* out = raw->data();
     for (std::int64_t i = 0; i < n; ++i) {
@@ -486,8 +585,16 @@ void EncodeOutputs(const ModelSignature& sig, const OutputSelection& sel, ConstM
       cls[static_cast<std::size_t>(i)] = std::max_element(r, r + k) - r;
     }
   }
-  if (sel.label) {
-    std::string* raw = add("label", "BYTES", {n});
+  if (sel.label && !sig.label_values.empty()) {
+    std::string* raw = add(sig.WireName("label"), "INT64", {n});
+    raw->resize(static_cast<std::size_t>(n) * 8);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t v =
+          sig.label_values[static_cast<std::size_t>(cls[static_cast<std::size_t>(i)])];
+      std::memcpy(raw->data() + i * 8, &v, 8);
+    }
+  } else if (sel.label) {
+    std::string* raw = add(sig.WireName("label"), "BYTES", {n});
     for (std::int64_t i = 0; i < n; ++i) {
       const std::string& s =
           sig.class_names[static_cast<std::size_t>(cls[static_cast<std::size_t>(i)])];

@@ -25,6 +25,24 @@ struct ModelSignature {
   std::vector<std::pair<std::string, std::string>> outputs;  // name, datatype
   // Columns of the "contributions" output (TreeSHAP, trees only), 0 when the model has none.
   std::int64_t contribution_width = 0;
+
+  // What a model trained elsewhere keeps of its own signature (an ONNX graph; empty otherwise):
+  // metadata reports its inputs, its outputs go by its names, and its one input's name is
+  // accepted for the matrix form besides "features".
+  struct TensorInfo {
+    std::string name, datatype;
+    std::vector<std::int64_t> shape;
+  };
+  std::string platform = "escala_bundle";
+  std::vector<TensorInfo> graph_inputs;
+  std::string matrix_name;
+  std::vector<std::pair<std::string, std::string>> output_names;  // canonical -> wire name
+  std::vector<std::int64_t> prediction_shape = {-1};              // of the "prediction" output
+  std::vector<std::int64_t> label_values;  // a graph's int64 labels per class; empty: BYTES
+
+  // The wire name of a canonical output ("prediction", "probabilities", "label"), and back.
+  const std::string& WireName(const std::string& canonical) const;
+  const std::string& Canonical(const std::string& wire) const;
 };
 
 ModelSignature SignatureOf(const io::ModelBundle& bundle);

@@ -197,7 +197,8 @@ void ModelManager::LoadModel(const std::string& name) {
   std::shared_lock lock(mu_);
   const Entry& e = models_[name];
   if (e.versions.empty()) {
-    std::string why = "no version directory with a model.bundle, model.json or model.ubj";
+    std::string why =
+        "no version directory with a model.bundle, model.json, model.ubj or model.onnx";
     if (!e.failed.empty()) why = e.failed.rbegin()->second.reason;
     Throw(ErrorCode::kNotFound, "model '{}' could not be loaded from {}: {}", name,
           options_.model_repository, why);

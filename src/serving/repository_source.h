@@ -13,10 +13,11 @@ namespace escala::serving::internal {
 
 // The model file a version directory holds, by preference: an escala bundle, or an XGBoost
 // model (JSON or UBJSON).
-inline constexpr const char* kModelFileNames[] = {"model.bundle", "model.json", "model.ubj"};
+inline constexpr const char* kModelFileNames[] = {"model.bundle", "model.json", "model.ubj",
+                                                  "model.onnx"};
 
 struct VersionOnDisk {
-  std::string path;  // <repository>/<model>/<version>/model.bundle (or model.json, model.ubj)
+  std::string path;  // <repository>/<model>/<version>/model.bundle (or .json, .ubj, .onnx)
   // What tells a changed bundle file from the one loaded: inode, size, mtime and ctime.
   std::string fingerprint;
 };

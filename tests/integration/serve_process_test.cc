@@ -221,6 +221,83 @@ TEST(ServeProcess, XgboostModelsAreScoredAndServedAsXgboostPredicts) {
   EXPECT_EQ(serve.process->Wait(15s), 0);
 }
 
+std::vector<std::string> Lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+std::vector<float> Floats(const std::string& path) {
+  std::vector<float> v;
+  for (const auto& line : Lines(path)) v.push_back(std::stof(line));
+  return v;
+}
+
+// ONNX models (tests/python/onnx_models.py: a PyTorch MLP, a linear classifier with a ZipMap)
+// served from a repository beside one the runtime cannot run: the broken one is refused with its
+// reason and the others are served under their graphs' own names, over gRPC and REST, with the
+// outputs PyTorch and numpy computed.
+TEST(ServeProcess, OnnxModelsAreServedUnderTheirOwnNames) {
+  int rc = 0;
+  std::string out;
+  const std::string ref =
+      testing::ScriptOutputDir("tests/python/onnx_models.py", "onnx", &rc, &out);
+  if (rc == 77 || rc == 127) GTEST_SKIP() << "python3 with onnx and torch is absent";
+  ASSERT_EQ(rc, 0) << out;
+  TempDir dir;
+  const auto repo = dir.path() / "repo";
+  for (const auto& [name, file] : {std::pair{"mlp", ref + "/torch_mlp_64_256_256_1/model.onnx"},
+                                   std::pair{"cls", ref + "/linear_classifier/model.onnx"},
+                                   std::pair{"broken", ref + "/bad/unsupported_op.onnx"}}) {
+    std::filesystem::create_directories(repo / name / "1");
+    std::filesystem::copy_file(file, repo / name / "1" / "model.onnx");
+  }
+  auto serve = testing::StartServe({"--model-repository", repo.string()}, dir.File("serve.log"));
+  serving::Client client("127.0.0.1:" + std::to_string(serve.grpc_port));
+  const serving::ModelInfo info = client.ModelMetadata("mlp");
+  EXPECT_EQ(info.platform, "onnx");
+  ASSERT_EQ(info.inputs.size(), 1u);
+  EXPECT_EQ(info.inputs[0].name, "input");
+  EXPECT_EQ(info.inputs[0].shape, (std::vector<std::int64_t>{-1, 64}));
+  ASSERT_EQ(info.outputs.size(), 1u);
+  EXPECT_EQ(info.outputs[0].name, "output");
+  EXPECT_EQ(info.outputs[0].shape, (std::vector<std::int64_t>{-1, 1}));
+  const std::vector<float> x = Floats(ref + "/torch_mlp_64_256_256_1/input_0.txt");
+  const std::vector<float> y = Floats(ref + "/torch_mlp_64_256_256_1/output_0.txt");
+  const auto got = client.Infer("mlp", {serving::Tensor::Fp32("input", {32, 64}, x)});
+  ASSERT_EQ(got.output("output").fp32.size(), y.size());
+  for (std::size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(got.output("output").fp32[i], y[i], 1e-5);
+  const auto cls = client.Infer(
+      "cls", {serving::Tensor::Fp32("x", {4, 3}, Floats(ref + "/linear_classifier/input_0.txt"))});
+  EXPECT_EQ(cls.output("label").bytes, Lines(ref + "/linear_classifier/output_0.txt"));
+  const std::vector<float> zip = Floats(ref + "/linear_classifier/output_1.txt");
+  for (std::size_t i = 0; i < zip.size(); ++i)
+    EXPECT_NEAR(cls.output("zip").fp32.at(i), zip[i], 1e-5);
+  EXPECT_THROW(client.ModelMetadata("broken"), Error);
+  // REST: the same model by curl, one JSON row.
+  std::string body =
+      "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,64],\"datatype\":\"FP32\",\"data\":[";
+  for (int j = 0; j < 64; ++j)
+    body += (j ? "," : "") + std::to_string(x[static_cast<std::size_t>(j)]);
+  body += "]}]}";
+  testing::WriteFile(dir.File("req.json"), body);
+  const std::string url =
+      "http://127.0.0.1:" + std::to_string(serve.http_port) + "/v2/models/mlp/infer";
+  if (RunCommand("curl --version > /dev/null") == 0) {
+    ASSERT_EQ(RunCommand("curl -sf -H 'Content-Type: application/json' --data-binary @" +
+                             dir.File("req.json") + " " + url,
+                         &out),
+              0)
+        << out;
+    EXPECT_NE(out.find("\"name\":\"output\""), std::string::npos) << out;
+    EXPECT_NE(out.find("\"shape\":[1,1]"), std::string::npos) << out;
+  }
+  serve.process->Signal(SIGTERM);
+  EXPECT_EQ(serve.process->Wait(15s), 0);
+  EXPECT_NE(testing::ReadFile(dir.File("serve.log")).find("Sin"), std::string::npos);
+}
+
 TEST(ServeProcess, SigtermDrainsInFlightRequestsAndRefusesNewOnes) {
   TempDir dir;
   auto bundle_dir = dir.path() / "b";

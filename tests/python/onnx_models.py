@@ -44,6 +44,12 @@ def write_case(name, model_bytes, inputs, outputs):
     for k, a in enumerate(outputs):
         with open(os.path.join(d, f"output_{k}.pb"), "wb") as f:
             f.write(numpy_helper.from_array(np.asarray(a)).SerializeToString())
+    # The same, flat, a value per line: for tests that do not read TensorProto.
+    for prefix, arrays in (("input", inputs), ("output", outputs)):
+        for k, a in enumerate(arrays):
+            with open(os.path.join(d, f"{prefix}_{k}.txt"), "w") as f:
+                f.write("".join(f"{v}\n" if isinstance(v, str) else f"{v!r}\n"
+                                for v in np.asarray(a).ravel().tolist()))
     CASES.append(name)
 
 

@@ -73,7 +73,16 @@ struct OnnxValueInfo {
   std::vector<std::int64_t> shape;
 };
 
-class OnnxScratch;
+// A graph's per-caller memory (OnnxGraph::NewScratch): a tensor per intermediate value, and the
+// input and output pointers of each planned node. Its contents belong to the graph that made it.
+class OnnxScratch {
+ public:
+  std::vector<OnnxTensor> slots;
+  std::vector<const OnnxTensor*> view;
+  std::vector<std::vector<const OnnxTensor*>> node_in;
+  std::vector<std::vector<OnnxTensor*>> node_out;
+  std::vector<const OnnxTensor*> results;
+};
 
 class OnnxGraph {
  public:

@@ -79,7 +79,8 @@ void ExpectSamePredictions(const std::shared_ptr<io::ModelBundle>& bundle, bool 
     for (std::int64_t k = 0; k < want.cols(); ++k) {
       const std::int64_t col = task == Task::kBinary ? 1 : k;
       const double got = p.f[static_cast<std::size_t>(i * p.shape[1] + col)];
-      worst = std::max(worst, std::abs(got - want(i, k)) / std::max(1.0, std::abs(double{want(i, k)})));
+      worst =
+          std::max(worst, std::abs(got - want(i, k)) / std::max(1.0, std::abs(double{want(i, k)})));
     }
   }
   EXPECT_LE(worst, 1e-5);
