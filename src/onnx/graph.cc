@@ -50,6 +50,7 @@ struct OnnxGraph::Impl {
   };
   std::string what;
   std::string producer;
+  std::map<std::string, std::string> metadata;
   int opset = 0;
   int ml_opset = 0;
   std::vector<OnnxValueInfo> inputs, outputs;
@@ -347,6 +348,7 @@ std::shared_ptr<const OnnxGraph> OnnxGraph::Load(std::string_view bytes, std::st
   onnx::ModelProto m = ParseProto(bytes, what);
   CheckOpsets(m, *g);
   g->producer = (m.producer_name() + " " + m.producer_version());
+  for (const auto& p : m.metadata_props()) g->metadata[p.key()] = p.value();
   // escala's own checks first (their errors name the initializer, the input, the cycle), then
   // the ONNX checker's.
   ReadInitializers(m.graph(), *g);
@@ -370,6 +372,9 @@ const std::vector<OnnxValueInfo>& OnnxGraph::outputs() const {
 }
 const std::string& OnnxGraph::producer() const {
   return impl_->producer;
+}
+const std::map<std::string, std::string>& OnnxGraph::metadata() const {
+  return impl_->metadata;
 }
 int OnnxGraph::opset() const {
   return impl_->opset;

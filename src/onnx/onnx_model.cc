@@ -60,6 +60,18 @@ void OnnxModel::ReadInputs() {
     num_features_ += width;
   }
   ESCALA_CHECK(num_features_ > 0, kInvalidArgument, "the ONNX graph takes no inputs");
+  const auto names = graph_->metadata().find("feature_names");
+  if (names == graph_->metadata().end() || graph_->inputs().size() != 1) return;
+  std::vector<std::string> given;
+  for (std::size_t at = 0; at <= names->second.size();) {
+    const std::size_t comma = std::min(names->second.find(',', at), names->second.size());
+    given.push_back(names->second.substr(at, comma - at));
+    at = comma + 1;
+  }
+  ESCALA_CHECK(static_cast<std::int64_t>(given.size()) == num_features_, kInvalidArgument,
+               "the ONNX model's metadata_props feature_names has {} names for {} features",
+               given.size(), num_features_);
+  feature_names_ = std::move(given);
 }
 
 void OnnxModel::ReadOutputs() {

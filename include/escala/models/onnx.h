@@ -22,10 +22,10 @@
 //
 // OnnxModel adapts a graph to models::Model so that the bundle, the Predictor, `escala score`
 // and the server use it as any model: the graph's numeric inputs ([N] or [N, F], float or
-// int64), in order, are the feature matrix's columns, and its outputs are read as a classifier
-// (a float [N, C] probabilities output — or a ZipMap of it — beside a label output) or else as a
-// regressor (the first float output, [N] or [N, K]). Graph outputs are final predictions: no link
-// is applied on top.
+// int64), in order, are the feature matrix's columns (named as feature_names() says), and its
+// outputs are read as a classifier (a float [N, C] probabilities output — or a ZipMap of it —
+// beside a label output) or else as a regressor (the first float output, [N] or [N, K]). Graph
+// outputs are final predictions: no link is applied on top.
 //
 // Thread-safety: OnnxGraph and OnnxModel are immutable after load; Run is const and may be called
 // from many threads, each with its own OnnxScratch.
@@ -33,6 +33,7 @@
 #define ESCALA_MODELS_ONNX_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -96,7 +97,9 @@ class OnnxGraph {
   const std::vector<OnnxValueInfo>& outputs() const;
   // "pytorch 1.13.1", "skl2onnx 1.13", "escala 0.4.0": the producer recorded in the model.
   const std::string& producer() const;
-  int opset() const;               // of the default domain, after conversion
+  int opset() const;  // of the default domain, after conversion
+  // The model's metadata_props (key -> value).
+  const std::map<std::string, std::string>& metadata() const;
   std::int64_t num_nodes() const;  // planned (after folding)
   // Attribute lookups for OnnxModel: class labels declared by the node producing `output`
   // (classlabels_strings / classlabels_int64s of a classifier, values of a LabelEncoder fed by
@@ -137,7 +140,9 @@ class OnnxModel final : public Model {
   std::string Describe() const override;
 
   const OnnxGraph& graph() const { return *graph_; }
-  // One name per feature column: an input's name for a one-column input, "name_j" otherwise.
+  // One name per feature column: an input's name for a one-column input, "name_j" otherwise, or
+  // for a graph with one input the comma-separated names in its metadata_props "feature_names"
+  // (how a graph exported elsewhere is scored against a CSV's named columns).
   const std::vector<std::string>& feature_names() const { return feature_names_; }
   // The class labels the graph declares ("0", "1", ... when it declares none); empty for a
   // regressor.

@@ -143,6 +143,10 @@ TEST_F(OnnxReference, GraphInputsAndOutputsAreReportedAsDeclared) {
   EXPECT_EQ(g->outputs()[0].shape, (std::vector<std::int64_t>{-1, 1}));
   EXPECT_EQ(g->opset(), 17);
   EXPECT_NE(g->producer().find("pytorch"), std::string::npos);
+  // metadata_props feature_names names the matrix's columns.
+  const OnnxModel m(g);
+  EXPECT_EQ(m.feature_names().front(), "f0");
+  EXPECT_EQ(m.feature_names().back(), "f63");
 }
 
 TEST_F(OnnxReference, AnInputOfTheWrongShapeOrTypeIsRefusedNamingIt) {
