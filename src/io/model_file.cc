@@ -79,14 +79,19 @@ ModelBundle BundleFromXgboost(models::XgboostModel model, std::string name) {
 
 ModelBundle LoadModelFile(const std::string& path) {
   const std::string bytes = ReadFileToString(path);
-  if (DetectModelFormat(bytes) == ModelFormat::kBundle) {
-    return ModelBundle::ParseFromString(bytes, path);
+  const std::filesystem::path p(path);
+  ModelFormat format = DetectModelFormat(bytes);
+  // A damaged .onnx file gets the ONNX loader's reason, not "not an escala bundle".
+  if (format == ModelFormat::kBundle && p.extension() == ".onnx") format = ModelFormat::kOnnx;
+  switch (format) {
+    case ModelFormat::kBundle:
+      return ModelBundle::ParseFromString(bytes, path);
+    case ModelFormat::kOnnx:
+      return BundleFromOnnx(models::OnnxGraph::Load(bytes, path), p.stem().string());
+    case ModelFormat::kXgboost:
+      break;
   }
-  std::string name = std::filesystem::path(path).stem().string();
-  if (DetectModelFormat(bytes) == ModelFormat::kOnnx) {
-    return BundleFromOnnx(models::OnnxGraph::Load(bytes, path), std::move(name));
-  }
-  return BundleFromXgboost(models::ParseXgboostModel(bytes, path), std::move(name));
+  return BundleFromXgboost(models::ParseXgboostModel(bytes, path), p.stem().string());
 }
 
 }  // namespace escala::io

@@ -85,7 +85,7 @@ onnx::ModelProto ParseProto(std::string_view bytes, std::string_view what) {
 }
 
 // The default domain's opset, brought into [kMinOpset, kMaxOpset] (older graphs are converted).
-void CheckOpsets(onnx::ModelProto& m, Impl& g) {
+void ReadOpsets(const onnx::ModelProto& m, Impl& g) {
   for (const auto& o : m.opset_import()) {
     if (IsDefaultDomain(o.domain())) g.opset = static_cast<int>(o.version());
     if (o.domain() == "ai.onnx.ml") g.ml_opset = static_cast<int>(o.version());
@@ -98,6 +98,11 @@ void CheckOpsets(onnx::ModelProto& m, Impl& g) {
   ESCALA_CHECK(g.ml_opset <= kMaxMlOpset, kInvalidArgument,
                "{}: ai.onnx.ml opset {} is newer than this runtime supports (1-{})", g.what,
                g.ml_opset, kMaxMlOpset);
+}
+
+// Brings a graph older than kMinOpset up to it. Only after the checker passed it: libonnx's
+// converter assumes a valid graph (a malformed one crashed it under fuzzing).
+void ConvertOpset(onnx::ModelProto& m, Impl& g) {
   if (g.opset >= kMinOpset) return;
   try {
     m = onnx::version_conversion::ConvertVersion(m, kMinOpset);
@@ -108,16 +113,19 @@ void CheckOpsets(onnx::ModelProto& m, Impl& g) {
   g.opset = kMinOpset;
 }
 
-// The ONNX checker's verdict is final. Shape inference then annotates what it can; it is not a
-// gate (libonnx 1.12 cannot infer through ZipMap's sequence of maps): the one-row run after
-// planning is what proves the shapes.
-void CheckAndInfer(onnx::ModelProto& m, const std::string& what) {
+// The ONNX checker's verdict is final.
+void Check(const onnx::ModelProto& m, const std::string& what) {
   try {
     onnx::checker::check_model(m);
   } catch (const std::exception& e) {
     Throw(ErrorCode::kInvalidArgument, "{}: the ONNX checker refuses the model: {}", what,
           e.what());
   }
+}
+
+// Shape inference annotates what it can; it is not a gate (libonnx 1.12 cannot infer through
+// ZipMap's sequence of maps): the one-row run after planning is what proves the shapes.
+void InferShapes(onnx::ModelProto& m) {
   try {
     onnx::shape_inference::InferShapes(m);
   } catch (const std::exception&) {
@@ -342,20 +350,35 @@ void DryRun(const OnnxGraph& graph, Impl& g) {
 OnnxGraph::OnnxGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 OnnxGraph::~OnnxGraph() = default;
 
+namespace {
+
+// escala's own checks (their errors name the initializer, the input, the cycle), then the ONNX
+// checker's, on the graph as given.
+void Validate(const onnx::ModelProto& m, const Impl& g) {
+  Impl scratch;
+  scratch.what = g.what;
+  scratch.opset = g.opset;
+  ReadInitializers(m.graph(), scratch);
+  ReadInputs(m.graph(), scratch);
+  SortNodes(m.graph(), scratch);
+  Check(m, g.what);
+}
+
+}  // namespace
+
 std::shared_ptr<const OnnxGraph> OnnxGraph::Load(std::string_view bytes, std::string_view what) {
   auto g = std::make_unique<Impl>();
   g->what = std::string(what);
   onnx::ModelProto m = ParseProto(bytes, what);
-  CheckOpsets(m, *g);
+  ReadOpsets(m, *g);
+  Validate(m, *g);
+  ConvertOpset(m, *g);
+  InferShapes(m);
   g->producer = (m.producer_name() + " " + m.producer_version());
   for (const auto& p : m.metadata_props()) g->metadata[p.key()] = p.value();
-  // escala's own checks first (their errors name the initializer, the input, the cycle), then
-  // the ONNX checker's.
-  ReadInitializers(m.graph(), *g);
-  ReadInputs(m.graph(), *g);
-  SortNodes(m.graph(), *g);  // refuses a cycle
-  CheckAndInfer(m, g->what);
   const onnx::GraphProto& graph = m.graph();
+  ReadInitializers(graph, *g);
+  ReadInputs(graph, *g);
   for (const onnx::NodeProto* n : SortNodes(graph, *g)) PlanNode(*n, *g);
   ReadOutputs(graph, *g);
   Impl& ref = *g;

@@ -85,7 +85,10 @@ OnnxTensor FromProto(const onnx::TensorProto& t, std::string_view what);
 // The ONNX element type (TensorProto::DataType) as OnnxType; false when unsupported.
 bool FromProtoType(int data_type, OnnxType* out);
 
-// Shape helpers.
+// Shape helpers. Elements() refuses (kResourceExhausted) a tensor of more than
+// kMaxTensorElements: a graph that would build one is refused at load by the one-row run, or the
+// request that would is refused, before anything is allocated.
+inline constexpr std::int64_t kMaxTensorElements = std::int64_t{1} << 31;
 std::int64_t Elements(std::span<const std::int64_t> shape);
 std::string ShapeText(std::span<const std::int64_t> shape);
 // Normalises a possibly negative axis against `rank`; throws naming `what` when out of range.

@@ -286,6 +286,8 @@ class ReshapeOp final : public Op {
       }
       ESCALA_CHECK(shape[d] >= 0, kInvalidArgument, "Reshape to {}: negative dimension",
                    ShapeText(shape));
+      ESCALA_CHECK(shape[d] == 0 || known <= kMaxTensorElements / shape[d], kInvalidArgument,
+                   "Reshape of {} to {} is impossible", x.ShapeText(), ShapeText(shape));
       known *= shape[d];
     }
     const std::int64_t n = x.size();

@@ -58,8 +58,8 @@ std::int64_t Elements(std::span<const std::int64_t> shape) {
   for (std::int64_t d : shape) {
     ESCALA_CHECK(d >= 0, kInvalidArgument, "negative dimension {} in shape {}", d,
                  ShapeText(shape));
-    ESCALA_CHECK(d == 0 || n <= (std::int64_t{1} << 40) / d, kResourceExhausted,
-                 "shape {} has more than 2^40 elements", ShapeText(shape));
+    ESCALA_CHECK(d == 0 || n <= kMaxTensorElements / d, kResourceExhausted,
+                 "shape {} has more than 2^31 elements", ShapeText(shape));
     n *= d;
   }
   return n;
@@ -160,7 +160,12 @@ OnnxTensor FromProto(const onnx::TensorProto& t, std::string_view what) {
     ESCALA_CHECK(d >= 0 && d <= (std::int64_t{1} << 31), kInvalidArgument,
                  "{}: dimension {} in shape {}", what, d, ShapeText(dims));
   }
-  const std::int64_t n = Elements(dims);
+  std::int64_t n = 0;
+  try {
+    n = Elements(dims);
+  } catch (const Error& e) {
+    Throw(ErrorCode::kInvalidArgument, "{}: {}", what, e.message());
+  }
   const bool raw = t.has_raw_data();
   // Sizes are checked against the data present before anything is allocated.
   const std::int64_t have = raw                        ? -1

@@ -60,6 +60,11 @@ struct Case {
   bool unseen;  // score rows with an island never seen in training
 };
 
+// gtest prints the case by name, not as bytes.
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.name;
+}
+
 const Case kCases[] = {
     {"logistic_expr",
      "--label sex --model logistic --pipeline 'impute(mean) | impute(constant, value=unknown, "

@@ -539,6 +539,13 @@ def bad_cases():
     hw = raw_tensor("w", [1 << 20, 1 << 20], b"")
     bad("huge_initializer", model_bytes([node("Add", ["x", "w"], ["y"])], [fx], [fy], [hw]),
         "initializer 'w'")
+    big = numpy_helper.from_array(np.array([4, 6485182846807983103], np.int64), "s")
+    bad("overflowing_reshape", model_bytes([node("Reshape", ["x", "s"], ["y"], name="huge")], [fx],
+                                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 4])],
+                                           [big]), "impossible")
+    # A malformed graph of an old opset: refused before libonnx's converter sees it.
+    bad("malformed_opset8", model_bytes([node("Relu", ["nowhere"], ["y"])], [fx], [fy], opset=8),
+        "nothing produces")
     bad("bad_gemm_weights", model_bytes(
         [node("Gemm", ["x", "w"], ["y"], name="gemm_7")], [fx], [fy],
         [numpy_helper.from_array(np.zeros((5, 4), np.float32), "w")]), "gemm_7")

@@ -418,5 +418,38 @@ class Distributed(unittest.TestCase):
         self.expect_one_workers_model(dp)
 
 
+class OnnxModels(unittest.TestCase):
+    """An ONNX graph loads as a model (escala's ONNX runtime) and predicts from numpy."""
+
+    def test_an_onnx_regressor_and_classifier_predict_from_numpy(self):
+        try:
+            import onnx
+            from onnx import TensorProto, helper
+        except ImportError:
+            self.skipTest("python3-onnx is absent")
+        coef = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]], np.float32)
+        x_info = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])
+        graph = helper.make_graph(
+            [helper.make_node("LinearRegressor", ["x"], ["y"], domain="ai.onnx.ml",
+                              coefficients=coef.ravel().tolist(), intercepts=[0.25, -1.0],
+                              targets=2)],
+            "reg", [x_info], [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                        helper.make_opsetid("ai.onnx.ml", 1)])
+        X = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "m.onnx")
+            onnx.save(model, path)
+            m = escala.load(path)
+            self.assertEqual(m.training_config["source"], "onnx")
+            self.assertEqual([n for n, _ in m.inputs], ["x_0", "x_1", "x_2"])
+            np.testing.assert_allclose(m.predict(X), X @ coef.T + [0.25, -1.0], rtol=1e-5,
+                                       atol=1e-6)
+            with open(path, "wb") as f:
+                f.write(model.SerializeToString()[:40])
+            with self.assertRaisesRegex(escala.Error, "m.onnx"):
+                escala.load(path)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -25,7 +25,8 @@ enum class ModelFormat { kBundle, kXgboost, kOnnx };
 ModelFormat DetectModelFormat(std::string_view bytes);
 
 // Loads a bundle or an imported model (by content, whatever the file's name). Errors name the
-// path; a file of neither kind is reported as not being an escala bundle.
+// path; a file of no known kind is reported as not being an escala bundle (as not being an ONNX
+// model when it is named *.onnx).
 ModelBundle LoadModelFile(const std::string& path);
 
 // The bundle serving an imported XGBoost model (see above). `name` becomes the bundle's name.
