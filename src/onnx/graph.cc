@@ -10,6 +10,7 @@
 
 #include "escala/models/onnx.h"
 #include "onnx/checker.h"
+#include "onnx/defs/schema.h"
 #include "onnx/ops.h"
 #include "onnx/shape_inference/implementation.h"
 #include "onnx/version_converter/convert.h"
@@ -213,6 +214,26 @@ std::vector<const onnx::NodeProto*> SortNodes(const onnx::GraphProto& graph, Imp
   return order;
 }
 
+// What the operator's schema requires of the node's arity: at least its minimum inputs and
+// outputs, and every required (non-optional, non-variadic) input named. Kernels rely on it.
+void CheckArity(const onnx::NodeProto& n, const std::string& domain, int opset,
+                const std::string& label, const std::string& what) {
+  const onnx::OpSchema* schema = onnx::OpSchemaRegistry::Schema(n.op_type(), opset, domain);
+  ESCALA_CHECK(schema != nullptr, kInvalidArgument, "{}: {}: no schema for this opset", what,
+               label);
+  ESCALA_CHECK(n.input_size() >= schema->min_input() && n.output_size() >= schema->min_output() &&
+                   n.output_size() >= 1,
+               kInvalidArgument, "{}: {}: {} inputs and {} outputs (needs at least {} and {})",
+               what, label, n.input_size(), n.output_size(), schema->min_input(),
+               std::max(schema->min_output(), 1));
+  const auto& formal = schema->inputs();
+  for (int i = 0; i < n.input_size() && i < static_cast<int>(formal.size()); ++i) {
+    ESCALA_CHECK(!n.input(i).empty() || formal[static_cast<std::size_t>(i)].GetOption() !=
+                                            onnx::OpSchema::FormalParameterOption::Single,
+                 kInvalidArgument, "{}: {}: input {} is required but empty", what, label, i);
+  }
+}
+
 // Runs a node's kernel, adding the node to any error.
 void RunNode(const Impl::Node& node, std::span<const OnnxTensor* const> in,
              std::span<OnnxTensor* const> out) {
@@ -235,6 +256,7 @@ void PlanNode(const onnx::NodeProto& proto, Impl& g) {
   ESCALA_CHECK(ml || IsDefaultDomain(proto.domain()), kInvalidArgument,
                "{}: {}: domain '{}' is not supported (only the default and ai.onnx.ml)", g.what,
                node.label, proto.domain());
+  CheckArity(proto, ml ? "ai.onnx.ml" : "", opset, node.label, g.what);
   const onnxrt::OpMaker make = onnxrt::FindOp(ml ? "ai.onnx.ml" : "", proto.op_type());
   ESCALA_CHECK(make != nullptr, kInvalidArgument,
                "{}: {}: operator {} is not supported by escala's ONNX runtime", g.what, node.label,
@@ -248,7 +270,10 @@ void PlanNode(const onnx::NodeProto& proto, Impl& g) {
     constants.push_back(c);
     all_constant &= slot < 0 || c != nullptr;
   }
-  for (const auto& o : proto.output()) node.out.push_back(o.empty() ? -1 : g.Slot(o));
+  // An omitted output ("") still gets a slot of its own: kernels always have somewhere to write.
+  for (const auto& o : proto.output()) {
+    node.out.push_back(g.Slot(o.empty() ? fmt::format("\x01unnamed {}", g.constant.size()) : o));
+  }
   try {
     node.op = make(NodeContext(proto, opset, constants));
   } catch (const Error& e) {

@@ -266,28 +266,42 @@ void ReadKeys(const NodeContext& ctx, LabelEncoderOp::Table& t) {
   t.key_type = !s.empty() ? OnnxType::kString : !i.empty() ? OnnxType::kInt64 : OnnxType::kFloat;
 }
 
+// LabelEncoder-1 (classes_strings): a string input maps to its class index (default_int64), an
+// int64 input to its class (default_string); the input's type chooses the direction.
+class LabelEncoderV1Op final : public Op {
+ public:
+  LabelEncoderV1Op(LabelEncoderOp::Table to_index, LabelEncoderOp::Table to_class)
+      : to_index_(std::move(to_index)), to_class_(std::move(to_class)) {}
+  void Run(In in, Out out) const override {
+    (in[0]->type == OnnxType::kString ? to_index_ : to_class_).Run(in, out);
+  }
+
+ private:
+  LabelEncoderOp to_index_, to_class_;
+};
+
+std::unique_ptr<Op> MakeLabelEncoderV1(const NodeContext& ctx, LabelEncoderOp::Table defaults) {
+  const auto classes = ctx.Strings("classes_strings");
+  LabelEncoderOp::Table to_index = defaults, to_class = std::move(defaults);
+  for (std::size_t k = 0; k < classes.size(); ++k) {
+    to_index.by_string.emplace(classes[k], k);
+    to_index.vi.push_back(static_cast<std::int64_t>(k));
+    to_class.by_int.emplace(static_cast<std::int64_t>(k), k);
+  }
+  to_index.key_type = OnnxType::kString;
+  to_index.value_type = OnnxType::kInt64;
+  to_class.key_type = OnnxType::kInt64;
+  to_class.value_type = OnnxType::kString;
+  to_class.vs = classes;
+  return std::make_unique<LabelEncoderV1Op>(std::move(to_index), std::move(to_class));
+}
+
 std::unique_ptr<Op> MakeLabelEncoder(const NodeContext& ctx) {
   LabelEncoderOp::Table t;
   t.ds = ctx.String("default_string", "_Unused");
   t.di = ctx.Int("default_int64", -1);
   t.df = ctx.Float("default_float", -0.0f);
-  if (ctx.opset() < 2) {  // classes_strings: string -> index or index -> string
-    const auto classes = ctx.Strings("classes_strings");
-    const bool to_string =
-        ctx.Attr("default_string") != nullptr && ctx.Attr("default_int64") == nullptr;
-    for (std::size_t k = 0; k < classes.size(); ++k) {
-      if (to_string) {
-        t.by_int.emplace(static_cast<std::int64_t>(k), k);
-      } else {
-        t.by_string.emplace(classes[k], k);
-        t.vi.push_back(static_cast<std::int64_t>(k));
-      }
-    }
-    t.key_type = to_string ? OnnxType::kInt64 : OnnxType::kString;
-    t.value_type = to_string ? OnnxType::kString : OnnxType::kInt64;
-    if (to_string) t.vs = classes;
-    return std::make_unique<LabelEncoderOp>(std::move(t));
-  }
+  if (ctx.opset() < 2) return MakeLabelEncoderV1(ctx, std::move(t));
   ReadKeys(ctx, t);
   t.vs = ctx.Strings("values_strings");
   t.vi = ctx.Ints("values_int64s");
@@ -367,6 +381,8 @@ Labels ReadLabels(const NodeContext& ctx) {
 void Classify(const std::vector<float>& raw, std::int64_t rows, std::int64_t k,
               const Labels& labels, Post post, bool probability_scores, Out out) {
   const std::int64_t c = k == 1 && labels.size() == 2 ? 2 : k;
+  ESCALA_CHECK(labels.size() == c, kInvalidArgument, "{} class labels for {} scores per row",
+               labels.size(), c);
   OnnxTensor& z = *out[1];
   z.Resize(OnnxType::kFloat, {rows, c});
   std::vector<std::int64_t> best(static_cast<std::size_t>(rows));
@@ -401,6 +417,8 @@ class LinearOp final : public Op {
     const auto k = static_cast<std::int64_t>(coef_.size()) / std::max<std::int64_t>(cols, 1);
     ESCALA_CHECK(k * cols == static_cast<std::int64_t>(coef_.size()) && k > 0, kInvalidArgument,
                  "{} coefficients do not fit {} input columns", coef_.size(), cols);
+    ESCALA_CHECK(bias_.empty() || static_cast<std::int64_t>(bias_.size()) == k, kInvalidArgument,
+                 "{} intercepts for {} outputs", bias_.size(), k);
     scores.assign(static_cast<std::size_t>(rows * k), 0.0f);
     for (std::int64_t i = 0; i < rows; ++i) {
       for (std::int64_t t = 0; t < k; ++t) {
@@ -476,14 +494,13 @@ Mode ParseMode(const NodeContext& ctx, const std::string& m) {
   ctx.Fail("nodes_modes '{}' is unknown", m);
 }
 
-std::vector<float> NodeValues(const NodeContext& ctx) {
-  if (ctx.Attr("nodes_values_as_tensor") != nullptr) {
-    OnnxTensor t = ctx.TensorAttr("nodes_values_as_tensor");
-    if (t.type != OnnxType::kFloat)
-      ctx.Fail("nodes_values_as_tensor must be float (double is not supported)");
-    return t.f;
-  }
-  return ctx.Floats("nodes_values");
+// A float list attribute, or its opset-3 `<name>_as_tensor` form (float; double is refused).
+std::vector<float> FloatsOrTensor(const NodeContext& ctx, const std::string& name) {
+  const std::string tensor = name + "_as_tensor";
+  if (ctx.Attr(tensor) == nullptr) return ctx.Floats(name);
+  OnnxTensor t = ctx.TensorAttr(tensor);
+  if (t.type != OnnxType::kFloat) ctx.Fail("{} must be float (double is not supported)", tensor);
+  return t.f;
 }
 
 // Builds the nodes from the nodes_* attributes; children and leaves referenced by (tree, node).
@@ -494,7 +511,7 @@ void ReadNodes(const NodeContext& ctx, Forest& f,
   const auto no = ctx.Ints("nodes_falsenodeids"),
              missing = ctx.Ints("nodes_missing_value_tracks_true");
   const auto modes = ctx.Strings("nodes_modes");
-  const auto values = NodeValues(ctx);
+  const auto values = FloatsOrTensor(ctx, "nodes_values");
   const std::size_t n = tree.size();
   for (std::size_t len :
        {id.size(), feature.size(), yes.size(), no.size(), modes.size(), values.size()}) {
@@ -541,7 +558,7 @@ void ReadWeights(const NodeContext& ctx, const std::string& prefix, Forest& f,
                  const std::map<std::pair<std::int64_t, std::int64_t>, std::int32_t>& index) {
   const auto tree = ctx.Ints(prefix + "_treeids"), node = ctx.Ints(prefix + "_nodeids");
   const auto target = ctx.Ints(prefix + "_ids");
-  const auto weight = ctx.Floats(prefix + "_weights");
+  const auto weight = FloatsOrTensor(ctx, prefix + "_weights");
   if (node.size() != tree.size() || target.size() != tree.size() || weight.size() != tree.size()) {
     ctx.Fail("{}_* attributes have different lengths", prefix);
   }
@@ -661,7 +678,7 @@ std::unique_ptr<Op> MakeTreeRegressor(const NodeContext& ctx) {
   f.targets = ctx.Int("n_targets", 1);
   if (f.targets < 1 || f.targets > 100000) ctx.Fail("n_targets {} is out of range", f.targets);
   f.aggregate = ParseAggregate(ctx);
-  f.base = ctx.Floats("base_values");
+  f.base = FloatsOrTensor(ctx, "base_values");
   if (!f.base.empty() && static_cast<std::int64_t>(f.base.size()) != f.targets)
     ctx.Fail("{} base_values for {} targets", f.base.size(), f.targets);
   std::map<std::pair<std::int64_t, std::int64_t>, std::int32_t> index;
@@ -671,6 +688,7 @@ std::unique_ptr<Op> MakeTreeRegressor(const NodeContext& ctx) {
 }
 
 std::unique_ptr<Op> MakeTreeClassifier(const NodeContext& ctx) {
+  if (ctx.node().output_size() != 2) ctx.Fail("needs the label and score outputs");
   Forest f;
   Labels labels = ReadLabels(ctx);
   const auto ids = ctx.Ints("class_ids");
@@ -678,7 +696,7 @@ std::unique_ptr<Op> MakeTreeClassifier(const NodeContext& ctx) {
   const bool binary = labels.size() == 2 && !ids.empty() &&
                       std::all_of(ids.begin(), ids.end(), [&](auto c) { return c == ids[0]; });
   f.targets = labels.size();
-  f.base = ctx.Floats("base_values");
+  f.base = FloatsOrTensor(ctx, "base_values");
   if (!f.base.empty() && static_cast<std::int64_t>(f.base.size()) != labels.size() &&
       !(binary && f.base.size() == 1)) {
     ctx.Fail("{} base_values for {} classes", f.base.size(), labels.size());

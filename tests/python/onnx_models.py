@@ -302,6 +302,14 @@ def ml_cases():
                [("s", np.array(["y", "x", "q"], dtype=object))],
                [("i", np.array([20, 10, -5], np.int64)),
                 ("t", np.array(["?", "ten", "none"], dtype=object))], ml_opset=2)
+    graph_case("labelencoder_v1",
+               [node("LabelEncoder", ["s"], ["i"], domain=ML, classes_strings=["x", "y", "z"],
+                     default_int64=-1),
+                node("LabelEncoder", ["j"], ["t"], domain=ML, classes_strings=["x", "y", "z"],
+                     default_string="none")],
+               [("s", np.array(["z", "x", "q"], dtype=object)), ("j", np.array([1, 7], np.int64))],
+               [("i", np.array([2, 0, -1], np.int64)), ("t", np.array(["y", "none"], dtype=object))],
+               ml_opset=1)
     linear_cases(x)
     tree_cases()
 
@@ -389,6 +397,19 @@ def tree_cases():
                      target_treeids=[0, 0, 0, 1, 1], target_nodeids=[2, 3, 4, 1, 2],
                      target_ids=[0] * 5, target_weights=[1.0, -0.5, 2.0, 0.25, -1.5],
                      base_values=[0.1], **tree_attrs())],
+               [("x", x)], [("y", reg)], ml_opset=3, dynamic_batch=True)
+    # The same with ml opset 3's tensor attributes.
+    attrs = tree_attrs()
+    attrs["nodes_values_as_tensor"] = numpy_helper.from_array(
+        np.array(attrs.pop("nodes_values"), np.float32))
+    graph_case("tree_regressor_tensor_attrs",
+               [node("TreeEnsembleRegressor", ["x"], ["y"], domain=ML, n_targets=1,
+                     target_treeids=[0, 0, 0, 1, 1], target_nodeids=[2, 3, 4, 1, 2],
+                     target_ids=[0] * 5,
+                     target_weights_as_tensor=numpy_helper.from_array(
+                         np.array([1.0, -0.5, 2.0, 0.25, -1.5], np.float32)),
+                     base_values_as_tensor=numpy_helper.from_array(np.array([0.1], np.float32)),
+                     **attrs)],
                [("x", x)], [("y", reg)], ml_opset=3, dynamic_batch=True)
     # Binary classifier, one class's weights, LOGISTIC (XGBoost's converted form).
     s = reg.ravel() - 0.1
