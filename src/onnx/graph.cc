@@ -386,6 +386,20 @@ void Validate(const onnx::ModelProto& m, const Impl& g) {
   ReadInitializers(m.graph(), scratch);
   ReadInputs(m.graph(), scratch);
   SortNodes(m.graph(), scratch);
+  std::unordered_map<std::string, bool> produced;
+  for (const auto& n : m.graph().node()) {
+    for (const auto& o : n.output()) produced[o] = true;
+    // Only graphs of covered operators go on (to libonnx's opset converter among others).
+    const bool ml = n.domain() == "ai.onnx.ml";
+    ESCALA_CHECK(onnxrt::FindOp(ml ? "ai.onnx.ml" : "", n.op_type()) != nullptr, kInvalidArgument,
+                 "{}: {}: operator {} is not supported by escala's ONNX runtime", g.what,
+                 NodeLabel(n, ml ? g.ml_opset : g.opset), n.op_type());
+  }
+  for (const auto& o : m.graph().output()) {
+    ESCALA_CHECK(produced.contains(o.name()) || scratch.slot_of.contains(o.name()),
+                 kInvalidArgument, "{}: graph output '{}' is produced by no node", g.what,
+                 o.name());
+  }
   Check(m, g.what);
 }
 

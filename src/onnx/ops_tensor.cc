@@ -204,6 +204,7 @@ class SoftmaxOp final : public Op {
     const OnnxTensor& x = *in[0];
     ExpectType(x, OnnxType::kFloat, "Softmax", 0);
     const auto rank = static_cast<std::int64_t>(x.shape.size());
+    ESCALA_CHECK(rank > 0, kInvalidArgument, "Softmax of a scalar");
     const auto a = static_cast<std::size_t>(NormalizeAxis(axis_, rank, "axis"));
     const std::int64_t outer = Product(x.shape, 0, a);
     const std::int64_t n =

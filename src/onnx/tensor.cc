@@ -71,8 +71,8 @@ std::string ShapeText(std::span<const std::int64_t> shape) {
 
 int NormalizeAxis(std::int64_t axis, std::int64_t rank, std::string_view what) {
   const std::int64_t a = axis < 0 ? axis + rank : axis;
-  ESCALA_CHECK(a >= 0 && a < std::max<std::int64_t>(rank, 1), kInvalidArgument,
-               "{} {} is out of range for rank {}", what, axis, rank);
+  ESCALA_CHECK(a >= 0 && a < rank, kInvalidArgument, "{} {} is out of range for rank {}", what,
+               axis, rank);
   return static_cast<int>(a);
 }
 
