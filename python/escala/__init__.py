@@ -18,7 +18,7 @@ bundle's bytes.
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Union
 
 import numpy as np
 
@@ -54,19 +54,27 @@ _core._set_error_classes({-1: Error, 3: InvalidArgumentError, 11: InvalidArgumen
                           5: NotFoundError, 100: IOFailure, 4: DeadlineExceededError})
 
 from . import distributed  # noqa: E402,F401
-from ._estimators import (  # noqa: F401
-    GBDTClassifier,
-    GBDTRegressor,
-    LinearRegression,
-    LogisticRegression,
-    MLPClassifier,
-    MLPRegressor,
-    Model,
-    Pipeline,
-    RandomForestClassifier,
-    RandomForestRegressor,
-    train,
-)
+# The estimators, Model and train live in _estimators, which imports scikit-learn (60 MB of
+# memory): loaded on first use (PEP 562), so `import escala` for reading data stays light.
+_ESTIMATORS = ("GBDTClassifier", "GBDTRegressor", "LinearRegression", "LogisticRegression",
+               "MLPClassifier", "MLPRegressor", "Model", "Pipeline", "RandomForestClassifier",
+               "RandomForestRegressor", "train")
+
+
+if TYPE_CHECKING:
+    from ._estimators import Model
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ESTIMATORS:
+        from . import _estimators
+        return getattr(_estimators, name)
+    raise AttributeError(f"module 'escala' has no attribute '{name}'")
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(_ESTIMATORS))
+
 
 __version__: str = _core.__version__
 
@@ -129,6 +137,7 @@ def read_csv(paths: Union[str, os.PathLike, Iterable[Union[str, os.PathLike]]]):
 
 def load(path: Union[str, os.PathLike]) -> Model:
     """Loads a model bundle (or an XGBoost JSON/UBJSON model) for prediction."""
+    from ._estimators import Model
     return Model(_core.Predictor.from_file(os.fspath(path)))
 
 
@@ -192,13 +201,13 @@ class Server:
 def serve(models: Optional[Dict[str, Any]] = None, repository: Optional[str] = None,
           grpc_address: str = "127.0.0.1:0", http_address: str = "127.0.0.1:0") -> Server:
     """Starts escala's prediction server in this process. models: {name: a Model, a fitted
-    escala estimator, or a path to a bundle / XGBoost model}; repository: a model repository
+    escala estimator, or a path to a bundle / XGBoost / ONNX model}; repository: a model repository
     directory. Port 0 picks a free one (see .grpc_port and .http_port)."""
     entries = []
     for name, m in (models or {}).items():
         if hasattr(m, "model_"):
             m = m.model_
-        entries.append((name, m._p if isinstance(m, Model) else os.fspath(m)))
+        entries.append((name, m._p if hasattr(m, "_p") else os.fspath(m)))
     return Server(_core.Server(entries, repository or "", grpc_address, http_address))
 
 

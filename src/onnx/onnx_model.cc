@@ -1,5 +1,6 @@
 // An ONNX graph as a models::Model (escala/models/onnx.h).
 #include <algorithm>
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -143,6 +144,11 @@ void OnnxModel::Logits(ConstMatrixViewF x, MatrixViewF logits, Workspace& worksp
           if (t.type == OnnxType::kFloat) {
             t.f[at] = v;
           } else {
+            ESCALA_CHECK(std::abs(v) < 9.2e18f && std::floor(v) == v, kInvalidArgument,
+                         "row {}, feature '{}': {} is not an integer (the ONNX input '{}' is "
+                         "int64)",
+                         r0 + i, feature_names_[static_cast<std::size_t>(col + j)], v,
+                         infos[k].name);
             t.i[at] = static_cast<std::int64_t>(v);
           }
         }

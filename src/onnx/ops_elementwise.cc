@@ -410,10 +410,16 @@ class ClipOp final : public Op {
     OnnxTensor& o = *out[0];
     if (x.type == OnnxType::kInt64) {
       o.Resize(OnnxType::kInt64, x.shape);
-      for (std::size_t k = 0; k < x.i.size(); ++k) {
-        o.i[k] = std::clamp<std::int64_t>(x.i[k], static_cast<std::int64_t>(std::ceil(lo)),
-                                          static_cast<std::int64_t>(std::floor(hi)));
-      }
+      // Bounds as int64, saturating (an infinite or huge float bound clamps nothing).
+      const auto bound = [](double b) {
+        return b <= -9.2e18 ? std::numeric_limits<std::int64_t>::min()
+               : b >= 9.2e18 ? std::numeric_limits<std::int64_t>::max()
+                             : static_cast<std::int64_t>(b);
+      };
+      const std::int64_t low = bound(std::ceil(lo)), high = bound(std::floor(hi));
+      ESCALA_CHECK(!std::isnan(lo) && !std::isnan(hi) && low <= high, kInvalidArgument,
+                   "Clip bounds [{}, {}] are empty", lo, hi);
+      for (std::size_t k = 0; k < x.i.size(); ++k) o.i[k] = std::clamp(x.i[k], low, high);
       return;
     }
     ExpectType(x, OnnxType::kFloat, "Clip", 0);

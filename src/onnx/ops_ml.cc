@@ -183,10 +183,15 @@ class OneHotEncoderOp final : public Op {
     if (x.type == OnnxType::kString) {
       const auto it = by_string_.find(x.s[k]);
       c = it == by_string_.end() ? -1 : it->second;
+    } else if (x.type == OnnxType::kInt64) {
+      const auto it = by_int_.find(x.i[k]);
+      c = it == by_int_.end() ? -1 : it->second;
     } else {
-      const std::int64_t v =
-          x.type == OnnxType::kInt64 ? x.i[k] : static_cast<std::int64_t>(x.f[k]);
-      const auto it = by_int_.find(v);
+      ESCALA_CHECK(x.type == OnnxType::kFloat, kInvalidArgument,
+                   "OneHotEncoder takes strings, int64 or float, got {}", OnnxTypeName(x.type));
+      const float f = x.f[k];  // a category only when it is an integer in range
+      const bool integral = std::abs(f) < 9e18f && std::floor(f) == f;
+      const auto it = integral ? by_int_.find(static_cast<std::int64_t>(f)) : by_int_.end();
       c = it == by_int_.end() ? -1 : it->second;
     }
     ESCALA_CHECK(c >= 0 || zeros_, kInvalidArgument,
