@@ -412,7 +412,7 @@ class ClipOp final : public Op {
       o.Resize(OnnxType::kInt64, x.shape);
       // Bounds as int64, saturating (an infinite or huge float bound clamps nothing).
       const auto bound = [](double b) {
-        return b <= -9.2e18 ? std::numeric_limits<std::int64_t>::min()
+        return b <= -9.2e18  ? std::numeric_limits<std::int64_t>::min()
                : b >= 9.2e18 ? std::numeric_limits<std::int64_t>::max()
                              : static_cast<std::int64_t>(b);
       };
