@@ -531,83 +531,105 @@ OutputSelection SelectOutputs(const inference::ModelInferRequest& req, const Mod
   return sel;
 }
 
+namespace {
+
+// Appends an output tensor's head to the response; returns its raw contents to fill.
+std::string* AddOutput(inference::ModelInferResponse* resp, const std::string& name,
+                       const std::string& datatype, const std::vector<std::int64_t>& shape) {
+  auto* o = resp->add_outputs();
+  o->set_name(name);
+  o->set_datatype(datatype);
+  for (auto d : shape) o->add_shape(d);
+  return resp->add_raw_output_contents();
+}
+
+// [n] for escala's own models; a graph's [n, K] or [n] as it declares.
+void EncodePrediction(const ModelSignature& sig, ConstMatrixViewF p,
+                      inference::ModelInferResponse* resp) {
+  const std::int64_t n = p.rows(), k = p.cols();
+  std::vector<std::int64_t> shape = sig.prediction_shape;
+  shape[0] = n;
+  std::string* raw = AddOutput(resp, sig.WireName("prediction"), "FP32", shape);
+  raw->resize(static_cast<std::size_t>(n * k) * 4);
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::memcpy(raw->data() + i * k * 4, p.row(i), static_cast<std::size_t>(k) * 4);
+  }
+}
+
+void EncodeProbabilities(const ModelSignature& sig, ConstMatrixViewF p,
+                         inference::ModelInferResponse* resp) {
+  const std::int64_t n = p.rows(), k = sig.num_classes;
+  std::string* raw = AddOutput(resp, sig.WireName("probabilities"), "FP32", {n, k});
+  raw->resize(static_cast<std::size_t>(n * k) * 4);
+  auto* out = raw->data();
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (sig.task == models::Task::kBinary) {
+      const float p1 = p(i, 0), p0 = 1.0f - p1;
+      std::memcpy(out + (i * 2) * 4, &p0, 4);
+      std::memcpy(out + (i * 2 + 1) * 4, &p1, 4);
+    } else {
+      std::memcpy(out + i * k * 4, p.row(i), static_cast<std::size_t>(k) * 4);
+    }
+  }
+}
+
+// The predicted class of each row: p >= 0.5 for binary, the first argmax otherwise.
+std::vector<std::int64_t> ClassesOf(const ModelSignature& sig, ConstMatrixViewF p) {
+  std::vector<std::int64_t> cls(static_cast<std::size_t>(p.rows()));
+  for (std::int64_t i = 0; i < p.rows(); ++i) {
+    const float* r = p.row(i);
+    cls[static_cast<std::size_t>(i)] = sig.task == models::Task::kBinary
+                                           ? (r[0] >= 0.5f ? 1 : 0)
+                                           : std::max_element(r, r + sig.num_classes) - r;
+  }
+  return cls;
+}
+
+// The class labels: a graph's int64 labels as INT64, else the class names as BYTES.
+void EncodeLabels(const ModelSignature& sig, const std::vector<std::int64_t>& cls,
+                  inference::ModelInferResponse* resp) {
+  const auto n = static_cast<std::int64_t>(cls.size());
+  if (!sig.label_values.empty()) {
+    std::string* raw = AddOutput(resp, sig.WireName("label"), "INT64", {n});
+    raw->resize(static_cast<std::size_t>(n) * 8);
+    for (std::size_t i = 0; i < cls.size(); ++i) {
+      const std::int64_t v = sig.label_values[static_cast<std::size_t>(cls[i])];
+      std::memcpy(raw->data() + i * 8, &v, 8);
+    }
+    return;
+  }
+  std::string* raw = AddOutput(resp, sig.WireName("label"), "BYTES", {n});
+  for (std::int64_t c : cls) {
+    const std::string& s = sig.class_names[static_cast<std::size_t>(c)];
+    const auto len = static_cast<std::uint32_t>(s.size());
+    const char prefix[4] = {static_cast<char>(len & 0xff), static_cast<char>((len >> 8) & 0xff),
+                            static_cast<char>((len >> 16) & 0xff),
+                            static_cast<char>((len >> 24) & 0xff)};
+    raw->append(prefix, 4);
+    raw->append(s);
+  }
+}
+
+}  // namespace
+
 void EncodeOutputs(const ModelSignature& sig, const OutputSelection& sel, ConstMatrixViewF p,
                    inference::ModelInferResponse* resp, const MatrixF* contributions) {
   const std::int64_t n = p.rows();
   io::Predictor::CheckFinite(p);
-  auto add = [&](const std::string& name, const std::string& dt, std::vector<std::int64_t> shape) {
-    auto* o = resp->add_outputs();
-    o->set_name(name);
-    o->set_datatype(dt);
-    for (auto d : shape) o->add_shape(d);
-    return resp->add_raw_output_contents();
-  };
   if (sel.contributions && contributions != nullptr) {
     ESCALA_ASSERT(contributions->rows() == n && contributions->cols() == sig.contribution_width);
-    std::string* raw = add("contributions", "FP32", {n, sig.contribution_width});
+    std::string* raw = AddOutput(resp, "contributions", "FP32", {n, sig.contribution_width});
     raw->assign(reinterpret_cast<const char*>(contributions->data()),
                 static_cast<std::size_t>(contributions->size()) * 4);
   }
-  if (sel.prediction) {
-    // [n] for escala's own models; a graph's [n, K] or [n] as it declares.
-    const std::int64_t k = p.cols();
-    std::vector<std::int64_t> shape = sig.prediction_shape;
-    shape[0] = n;
-    std::string* raw = add(sig.WireName("prediction"), "FP32", shape);
-    raw->resize(static_cast<std::size_t>(n * k) * 4);
-    for (std::int64_t i = 0; i < n; ++i) {
-      std::memcpy(raw->data() + i * k * 4, p.row(i), static_cast<std::size_t>(k) * 4);
-    }
-  }
+  if (sel.prediction) EncodePrediction(sig, p, resp);
   if (sig.task == models::Task::kRegression) return;
-  const std::int64_t k = sig.num_classes;
-  if (sel.probabilities) {
-    std::string* raw = add(sig.WireName("probabilities"), "FP32", {n, k});
-    raw->resize(static_cast<std::size_t>(n * k) * 4);
-    auto* out = raw->data();
-    for (std::int64_t i = 0; i < n; ++i) {
-      if (sig.task == models::Task::kBinary) {
-        const float p1 = p(i, 0), p0 = 1.0f - p1;
-        std::memcpy(out + (i * 2) * 4, &p0, 4);
-        std::memcpy(out + (i * 2 + 1) * 4, &p1, 4);
-      } else {
-        std::memcpy(out + i * k * 4, p.row(i), static_cast<std::size_t>(k) * 4);
-      }
-    }
-  }
+  if (sel.probabilities) EncodeProbabilities(sig, p, resp);
   if (!sel.label && !sel.class_index) return;
-  std::vector<std::int64_t> cls(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (sig.task == models::Task::kBinary) {
-      cls[static_cast<std::size_t>(i)] = p(i, 0) >= 0.5f ? 1 : 0;
-    } else {
-      const float* r = p.row(i);
-      cls[static_cast<std::size_t>(i)] = std::max_element(r, r + k) - r;
-    }
-  }
-  if (sel.label && !sig.label_values.empty()) {
-    std::string* raw = add(sig.WireName("label"), "INT64", {n});
-    raw->resize(static_cast<std::size_t>(n) * 8);
-    for (std::int64_t i = 0; i < n; ++i) {
-      const std::int64_t v =
-          sig.label_values[static_cast<std::size_t>(cls[static_cast<std::size_t>(i)])];
-      std::memcpy(raw->data() + i * 8, &v, 8);
-    }
-  } else if (sel.label) {
-    std::string* raw = add(sig.WireName("label"), "BYTES", {n});
-    for (std::int64_t i = 0; i < n; ++i) {
-      const std::string& s =
-          sig.class_names[static_cast<std::size_t>(cls[static_cast<std::size_t>(i)])];
-      const auto len = static_cast<std::uint32_t>(s.size());
-      char prefix[4] = {static_cast<char>(len & 0xff), static_cast<char>((len >> 8) & 0xff),
-                        static_cast<char>((len >> 16) & 0xff),
-                        static_cast<char>((len >> 24) & 0xff)};
-      raw->append(prefix, 4);
-      raw->append(s);
-    }
-  }
+  const std::vector<std::int64_t> cls = ClassesOf(sig, p);
+  if (sel.label) EncodeLabels(sig, cls, resp);
   if (sel.class_index) {
-    std::string* raw = add("class_index", "INT64", {n});
+    std::string* raw = AddOutput(resp, "class_index", "INT64", {n});
     raw->resize(static_cast<std::size_t>(n) * 8);
     std::memcpy(raw->data(), cls.data(), raw->size());
   }
