@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover
         pass
 
 _LABEL = "__escala_label__"
+_WEIGHT = "__escala_weight__"
 
 
 def _columns(X, feature_names=None) -> Dict[str, np.ndarray]:
@@ -112,6 +113,62 @@ def _check_fit_input(X, y, classifier: bool):
         check_classification_targets(y)
     return X, y
 
+
+
+def _check_sample_weight(sample_weight, n: int) -> Optional[np.ndarray]:
+    """sample_weight as a float64 array of n finite weights >= 0 (a copy: the caller's is left
+    as it is), or None; a ValueError naming sample_weight otherwise."""
+    if sample_weight is None:
+        return None
+    if hasattr(sample_weight, "to_numpy"):  # a pandas Series
+        sample_weight = sample_weight.to_numpy()
+    try:
+        w = np.array(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"sample_weight must hold numbers: {e}") from None
+    if w.ndim == 0:
+        w = np.full(n, float(w))
+    if w.ndim != 1:
+        raise ValueError(f"sample_weight must be 1D array or scalar, got shape {w.shape}")
+    if w.shape[0] != n:
+        raise ValueError(f"sample_weight.shape == ({w.shape[0]},), expected ({n},): one weight "
+                         "per row of X")
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        raise ValueError(f"sample_weight: row {bad[0]}: weight {w[bad[0]]} is not a finite "
+                         "number >= 0")
+    return w
+
+
+def _drop_zero_weights(X, y, w):
+    """The rows of weight > 0 (a row of weight 0 trains as one that is not there), and no
+    weights when every remaining one is 1."""
+    keep = w > 0
+    if not keep.all():
+        idx = np.flatnonzero(keep)
+        if hasattr(X, "iloc"):
+            X = X.iloc[idx]
+        elif _is_columns(X):
+            X = {k: np.asarray(v)[idx] for k, v in X.items()}
+        else:
+            X = np.asarray(X)[idx]
+        y, w = y[idx], w[idx]
+    return X, y, (None if np.all(w == 1) else w)
+
+
+def _all_ranks_any(flag: bool, comm) -> bool:
+    if comm is None or comm.size == 1:
+        return flag
+    return bool(comm.allreduce(np.array([1 if flag else 0], dtype=np.int64))[0] > 0)
+
+
+def _weight_total(w, n: int, comm) -> float:
+    """The weight sum over every rank (the row count without weights): scikit-learn's C is
+    l2 = 1 / (C x this)."""
+    local = float(n) if w is None else float(np.sum(w))
+    if comm is None or comm.size == 1:
+        return local
+    return float(comm.allreduce(np.array([local], dtype=np.float64))[0])
 
 def _global_classes(y: np.ndarray, comm) -> np.ndarray:
     """The sorted distinct labels over every rank's shard."""
@@ -274,12 +331,17 @@ class _Estimator(BaseEstimator):
 
     def fit(self, X, y, sample_weight=None, eval_set=None, comm=None):
         """Fits on X, y; with `comm` (escala.distributed.init()), X and y are this rank's shard
-        and every rank gets the same model, trained data-parallel."""
-        if sample_weight is not None:
-            raise NotImplementedError("sample_weight is not supported by escala's trainers yet")
+        and every rank gets the same model, trained data-parallel. sample_weight: one finite
+        weight >= 0 per row (an array, list or pandas Series; escala's --weight): each row's
+        loss counts that many times. Rows of weight 0 are dropped before training, and weights
+        that are all 1 train as no weights, so both are exactly what scikit-learn's checks
+        expect."""
         X, y = _check_fit_input(X, y, self._classifier)
-        data, extra, n = self._inputs_for_fit(X)
         y = np.asarray(y)
+        weights = _check_sample_weight(sample_weight, len(y))
+        if weights is not None:
+            X, y, weights = _drop_zero_weights(X, y, weights)
+        data, extra, n = self._inputs_for_fit(X)
         if y.ndim != 1:
             raise ValueError("y must be one-dimensional")
         if n < 2:
@@ -289,15 +351,15 @@ class _Estimator(BaseEstimator):
         # Row-count-dependent settings (l2 = 1/(C n), the batch size) use every rank's rows, so
         # that all ranks train the same objective.
         n_all = n if comm is None else int(comm.allreduce(np.array([n], dtype=np.int64))[0])
+        self._weight_total = _weight_total(weights, n, comm)
         params = self._fit_params(y, n_all, comm)
         extra[_LABEL] = _label_column(y, self._classifier)
-        valid = None
-        if eval_set is not None:
-            Xv, yv = eval_set
-            valid = _columns(Xv, self._names)
-            valid[_LABEL] = _label_column(np.asarray(yv), self._classifier)
+        if _all_ranks_any(weights is not None, comm):
+            extra[_WEIGHT] = weights if weights is not None else np.ones(n)
+            params["weight"] = _WEIGHT
         blob, self.fit_report_ = _core.train(data, _LABEL,
-                                             {k: _text(v) for k, v in params.items()}, valid,
+                                             {k: _text(v) for k, v in params.items()},
+                                             self._valid_columns(eval_set),
                                              None if comm is None else comm._c)
         self.model_ = Model.from_bytes(blob)
         self.n_iter_ = self.fit_report_.get("epochs", 0)
@@ -305,6 +367,14 @@ class _Estimator(BaseEstimator):
             raise ValueError(f"escala found {len(self.model_.class_names)} classes where numpy "
                              f"finds {len(self.classes_)}: {self.model_.class_names}")
         return self
+
+    def _valid_columns(self, eval_set):
+        if eval_set is None:
+            return None
+        Xv, yv = eval_set
+        valid = _columns(Xv, self._names)
+        valid[_LABEL] = _label_column(np.asarray(yv), self._classifier)
+        return valid
 
     def _inputs_for_fit(self, X):
         """What _core.train takes for X (a float matrix goes whole, its columns copied once in
@@ -375,15 +445,7 @@ class _Estimator(BaseEstimator):
             "allow_nan": True,
             "poor_score": True,
             # scikit-learn's check_estimator skips these, with the reason (docs/python.md).
-            "_xfail_checks": {
-                check: "sample_weight is not supported by escala's trainers yet"
-                for check in ("check_sample_weights_pandas_series",
-                              "check_sample_weights_not_an_array", "check_sample_weights_list",
-                              "check_sample_weights_shape",
-                              "check_sample_weights_not_overwritten",
-                              "check_sample_weights_invariance",
-                              "check_classifiers_one_label_sample_weights")
-            },
+            "_xfail_checks": {},
         }
 
 
@@ -512,9 +574,14 @@ class _Float32Gemm:
         tags = _Estimator._more_tags(self)
         why = ("float32 inference: a row's output may differ by ~1e-6 relative with the size of "
                "its batch (the GEMM kernel depends on it)")
+        # Its "zeros" case fits a shuffled copy of the rows (the zero-weight rows dropped): float32
+        # training sums in another order (and an MLP draws other minibatches), ~1e-6 relative.
+        order = ("float32 training: rows in another order change the fit by ~1e-6 relative; the "
+                 "check's zero-weight case reorders the rows (weights of 1 are checked exactly)")
         tags["_xfail_checks"] = dict(tags["_xfail_checks"],
                                      check_methods_sample_order_invariance=why,
-                                     check_methods_subset_invariance=why)
+                                     check_methods_subset_invariance=why,
+                                     check_sample_weights_invariance=order)
         return tags
 
 
@@ -545,7 +612,8 @@ class LogisticRegression(_Float32Gemm, _Classifier):
 
     def _escala_params(self, n_rows, n_classes):
         p = {"model": "softmax" if n_classes > 2 else "logistic", "optimizer": "lbfgs",
-             "l2": 1.0 / (self.C * max(n_rows, 1)), **_pipeline(self)}
+             "l2": 1.0 / (self.C * max(getattr(self, "_weight_total", n_rows), 1e-300)),
+             **_pipeline(self)}
         if self.max_iter is not None:
             p["epochs"] = self.max_iter
         p.update(_seed(self.random_state))

@@ -18,12 +18,14 @@ struct LinearWorkspace final : Workspace {
 
 // One row block's loss, accumulating its gradient into grad.
 double BlockGradient(const LinearModel& m, ConstMatrixViewF x, std::span<const float> labels,
-                     std::span<float> grad, LinearWorkspace& ws, std::int64_t row_offset) {
+                     std::span<const float> weights, std::span<float> grad, LinearWorkspace& ws,
+                     std::int64_t row_offset) {
   const std::int64_t d = m.num_features(), k = m.num_outputs();
   ws.z.Resize(x.rows(), k);
   m.Logits(x, ws.z.view(), ws);
   // dz overwrites z in place: the logits are not needed after the loss.
-  const double loss = LossAndLogitGradient(m.task(), ws.z.view(), labels, ws.z.view(), row_offset);
+  const double loss =
+      LossAndLogitGradient(m.task(), ws.z.view(), labels, ws.z.view(), row_offset, weights);
   const auto g = AsEigen(std::as_const(ws.z).view());
   auto gb = Eigen::Map<Eigen::RowVectorXf>(grad.data() + d * k, k);
   if (k == 1) {
@@ -95,7 +97,7 @@ std::vector<std::pair<std::size_t, std::size_t>> LinearModel::ParameterGroups() 
 }
 
 double LinearModel::AccumulateGradient(ConstMatrixViewF x, std::span<const float> labels,
-                                       std::span<float> grad, const BatchContext&,
+                                       std::span<float> grad, const BatchContext& ctx,
                                        Workspace& ws_base, const GradientReadyFn* ready) const {
   ESCALA_ASSERT(grad.size() == params_.size());
   auto& ws = static_cast<LinearWorkspace&>(ws_base);
@@ -105,9 +107,10 @@ double LinearModel::AccumulateGradient(ConstMatrixViewF x, std::span<const float
   double loss = 0;
   for (std::int64_t b = 0; b < x.rows(); b += block) {
     const std::int64_t n = std::min(block, x.rows() - b);
-    loss += BlockGradient(*this, x.Rows(b, n),
-                          labels.subspan(static_cast<std::size_t>(b), static_cast<std::size_t>(n)),
-                          grad, ws, b);
+    const auto at = static_cast<std::size_t>(b), count = static_cast<std::size_t>(n);
+    loss += BlockGradient(*this, x.Rows(b, n), labels.subspan(at, count),
+                          ctx.weights.empty() ? ctx.weights : ctx.weights.subspan(at, count), grad,
+                          ws, b);
   }
   if (ready != nullptr) (*ready)(0, params_.size());
   return loss;

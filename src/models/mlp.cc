@@ -220,7 +220,8 @@ double Mlp::AccumulateGradient(ConstMatrixViewF x, std::span<const float> labels
   const std::size_t layers = sizes_.size() - 1;
   const bool dropout = ctx.training && spec_.dropout > 0.0f;
   // The logit gradient overwrites the logits.
-  const double loss = LossAndLogitGradient(spec_.task, ws.out.view(), labels, ws.out.view());
+  const double loss =
+      LossAndLogitGradient(spec_.task, ws.out.view(), labels, ws.out.view(), 0, ctx.weights);
   MatrixF* delta = &ws.out;
   int ping = 0;
   for (std::size_t l = layers; l-- > 0;) {

@@ -143,8 +143,36 @@ void ApplyLink(Task task, MatrixViewF logits) {
   }
 }
 
+namespace {
+
+// Row by row, each row's loss and gradient times its weight: the unweighted loop stays as it is.
+double WeightedLossAndLogitGradient(Task task, ConstMatrixViewF logits,
+                                    std::span<const float> labels, MatrixViewF dlogits,
+                                    std::int64_t row_offset, std::span<const float> weights) {
+  const std::int64_t n = logits.rows();
+  ESCALA_CHECK(static_cast<std::int64_t>(weights.size()) == n, kInvalidArgument,
+               "{} weights for {} rows", weights.size(), n);
+  double loss = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto at = static_cast<std::size_t>(i);
+    MatrixViewF g = dlogits.Rows(i, 1);
+    const double l =
+        LossAndLogitGradient(task, logits.Rows(i, 1), labels.subspan(at, 1), g, row_offset + i);
+    const float w = weights[at];
+    for (std::int64_t j = 0; j < g.cols(); ++j) g(0, j) *= w;
+    loss += w * l;
+  }
+  return loss;
+}
+
+}  // namespace
+
 double LossAndLogitGradient(Task task, ConstMatrixViewF logits, std::span<const float> labels,
-                            MatrixViewF dlogits, std::int64_t row_offset) {
+                            MatrixViewF dlogits, std::int64_t row_offset,
+                            std::span<const float> weights) {
+  if (!weights.empty()) {
+    return WeightedLossAndLogitGradient(task, logits, labels, dlogits, row_offset, weights);
+  }
   const std::int64_t n = logits.rows();
   const std::int64_t k = logits.cols();
   ESCALA_CHECK(static_cast<std::int64_t>(labels.size()) == n, kInvalidArgument,

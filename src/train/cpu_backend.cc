@@ -24,6 +24,7 @@ struct ThreadBuf {
   MatrixF x;
   std::vector<float> y;
   std::vector<std::uint64_t> ids;
+  std::vector<float> w;  // the rows' weights, when the setup has weights
   AlignedVector<float> grad;
   double loss = 0;
 };
@@ -117,6 +118,7 @@ void CpuBackend::Start(const BackendSetup& setup) {
     t.x.Resize(max_part, d);
     t.y.reserve(static_cast<std::size_t>(max_part));
     t.ids.reserve(static_cast<std::size_t>(max_part));
+    if (!setup.weights.empty()) t.w.reserve(static_cast<std::size_t>(max_part));
     t.grad.assign(np_, 0.0f);
   }
   reduced_.assign(np_ + 1, 0.0f);
@@ -221,15 +223,18 @@ void CpuBackend::ComputePartials(const BackendBatch& batch) {
     t.x.Resize(static_cast<std::int64_t>(e - b), d);
     t.y.clear();
     t.ids.clear();
+    t.w.clear();
     for (std::size_t r = b; r < e; ++r) {
       const std::uint32_t li = batch.rows[r];
       std::memcpy(t.x.row(static_cast<std::int64_t>(r - b)), setup_.features.row(li),
                   static_cast<std::size_t>(d) * sizeof(float));
       t.y.push_back(setup_.labels[li]);
       t.ids.push_back(setup_.row_ids[li]);
+      if (!setup_.weights.empty()) t.w.push_back(setup_.weights[li]);
     }
     models::BatchContext ctx = base;
     ctx.row_ids = t.ids;
+    ctx.weights = t.w;
     t.loss = model_.AccumulateGradient(std::as_const(t.x).view(), t.y, t.grad, ctx, *t.ws,
                                        overlap_ ? &ready_ : nullptr);
   });
@@ -267,7 +272,8 @@ double CpuBackend::Step(const BackendBatch& batch) {
   comm_seconds_ += std::chrono::duration<double>(Clock::now() - comm_start).count();
   const double batch_loss = reduced_[0];
   if (!std::isfinite(batch_loss)) return batch_loss;  // parameters left as they were
-  const float inv = 1.0f / static_cast<float>(batch.global_count);
+  const float inv =
+      1.0f / static_cast<float>(static_cast<double>(batch.global_count) * setup_.mean_weight);
   std::span<float> grad(reduced_.data() + 1, np_);
   ParallelFor(np_, 16384, [&](std::size_t b, std::size_t e) {
     for (std::size_t i = b; i < e; ++i) grad[i] *= inv;

@@ -67,12 +67,38 @@ void DropMissingLabels(const std::string& label, std::span<data::Table> tables,
   }
 }
 
+// The weight column must be a number column.
+void CheckWeightColumn(const data::Schema& schema, const std::string& weight) {
+  const auto& field = schema.field(schema.Index(weight));
+  ESCALA_CHECK(data::IsNumeric(field.type), kInvalidArgument,
+               "weight column '{}' holds {}, not numbers", weight, data::DataTypeName(field.type));
+}
+
+// A table's weights (empty without a weight column), checked finite and >= 0 (a missing weight
+// is refused), its rows named from `row_offset` within this rank's shard.
+std::vector<float> ReadWeights(const data::Table& t, const std::string& weight,
+                               std::int64_t row_offset) {
+  if (weight.empty()) return {};
+  const data::Column& col = t.column(weight);
+  std::vector<float> w(static_cast<std::size_t>(t.num_rows()));
+  for (std::int64_t i = 0; i < t.num_rows(); ++i) {
+    const double v = col.is_missing(i) ? std::nan("") : col.GetDouble(i);
+    ESCALA_CHECK(std::isfinite(v) && v >= 0, kInvalidArgument,
+                 "weight column '{}': row {}: weight {} is not a finite number >= 0", weight,
+                 i + row_offset,
+                 col.is_missing(i) ? std::string("(missing)") : fmt::format("{}", v));
+    w[static_cast<std::size_t>(i)] = static_cast<float>(v);
+  }
+  return w;
+}
+
 // The training and validation rows: as given, or with valid_fraction of the rows held out (each
 // row by its identity, so chunk by chunk).
 void PrepareRows(const TrainSpec& spec, Rows* rows, Communicator& comm) {
   ESCALA_CHECK(rows->num_rows() > 0 || comm.size() > 1, kInvalidArgument,
                "training data has no rows");
   rows->schema.Index(spec.label);  // a missing label column fails here, listing the columns
+  if (!spec.weight.empty()) CheckWeightColumn(rows->schema, spec.weight);
   if (spec.drop_missing_labels) DropMissingLabels(spec.label, rows->chunks, comm);
   if (rows->valid.has_value()) {
     if (spec.drop_missing_labels) DropMissingLabels(spec.label, {&*rows->valid, 1}, comm);
@@ -121,6 +147,7 @@ std::string PipelineSpec(const TrainSpec& spec) {
 features::FitOptions FitOptionsFor(const TrainSpec& spec, const data::Schema& declared) {
   features::FitOptions fo;
   fo.exclude = {spec.label};
+  if (!spec.weight.empty()) fo.exclude.push_back(spec.weight);
   fo.declared = declared;
   fo.keep_missing = IsTrees(spec);
   return fo;
@@ -191,8 +218,10 @@ models::ModelSpec ModelSpecFor(const TrainSpec& spec, models::Task task,
 
 void LogDefaults(const TrainSpec& spec, const TrainOptions& o, bool has_valid) {
   if (!spec.l2 && spec.model != "mlp") {
-    ESCALA_LOG_INFO("l2 defaults to 1/n = {:.3g} (scikit-learn's C=1); l2 0 turns it off",
-                    o.optimizer.l2);
+    ESCALA_LOG_INFO(
+        "l2 defaults to 1/n = {:.3g} (scikit-learn's C=1; n: the weight sum when "
+        "weighted); l2 0 turns it off",
+        o.optimizer.l2);
   }
   if (!spec.epochs && o.optimizer.name != "lbfgs") {
     ESCALA_LOG_INFO(
@@ -207,7 +236,7 @@ void LogDefaults(const TrainSpec& spec, const TrainOptions& o, bool has_valid) {
 // linear models are regularised as C = 1 (l2 = 1/n: the objective is the mean loss + l2/2 |w|^2);
 // minibatch training runs up to 200 epochs and stops when the monitored loss has not improved by
 // 1e-4 for 10 epochs (MLPClassifier's max_iter, tol and n_iter_no_change).
-TrainOptions OptionsFor(const TrainSpec& spec, std::int64_t rows, const features::Pipeline& p,
+TrainOptions OptionsFor(const TrainSpec& spec, double rows, const features::Pipeline& p,
                         bool has_valid, bool leader) {
   TrainOptions o = spec.options;
   const bool linear = spec.model != "mlp";
@@ -291,7 +320,11 @@ std::map<std::string, std::string> TrainingConfig(const TrainSpec& spec, models:
 struct Encoded {
   MatrixF x, xv;
   std::vector<float> y, yv;
+  std::vector<float> w, wv;  // weights (empty without a weight column)
   std::vector<std::uint64_t> ids;
+
+  DataShard train() const { return {std::as_const(x).view(), y, ids, w}; }
+  DataShard valid() const { return {std::as_const(xv).view(), yv, {}, wv}; }
 };
 
 // Returns the memory of freed chunks to the system (glibc keeps it in its free lists otherwise),
@@ -300,6 +333,20 @@ void ReleaseFreedMemory() {
 #ifdef __GLIBC__
   malloc_trim(0);
 #endif
+}
+
+std::string WeightsName(const TrainSpec& spec) {
+  return fmt::format("weight column '{}'", spec.weight);
+}
+
+// The validation rows, weighted when they have the weight column.
+void EncodeValid(const TrainSpec& spec, const features::Pipeline& pipeline,
+                 const data::Table& valid, const std::vector<std::string>& classes, Encoded* e) {
+  pipeline.Transform(valid, &e->xv);
+  e->yv = EncodeLabels(valid, spec.label, classes);
+  if (!spec.weight.empty() && valid.schema().Find(spec.weight) >= 0) {
+    e->wv = ReadWeights(valid, spec.weight, 0);
+  }
 }
 
 // Transforms each chunk into its rows of the feature matrix and encodes its labels, freeing the
@@ -319,6 +366,8 @@ Encoded Encode(const TrainSpec& spec, const features::Pipeline& pipeline, Rows* 
       pipeline.Transform(chunk, e.x.view().Rows(at, chunk.num_rows()));
       const std::vector<float> y = EncodeLabels(chunk, spec.label, classes);
       e.y.insert(e.y.end(), y.begin(), y.end());
+      const std::vector<float> w = ReadWeights(chunk, spec.weight, at);
+      e.w.insert(e.w.end(), w.begin(), w.end());
     } catch (const Error& err) {
       if (rows->chunks.size() == 1) throw;
       throw err.WithContext(fmt::format("in the chunk from row {} of this shard", at));
@@ -334,9 +383,9 @@ Encoded Encode(const TrainSpec& spec, const features::Pipeline& pipeline, Rows* 
       freed = 0;
     }
   }
-  if (rows->valid) {
-    pipeline.Transform(*rows->valid, &e.xv);
-    e.yv = EncodeLabels(*rows->valid, spec.label, classes);
+  if (rows->valid) EncodeValid(spec, pipeline, *rows->valid, classes, &e);
+  if (!spec.weight.empty()) {
+    CheckWeights(e.w, static_cast<std::int64_t>(e.y.size()), WeightsName(spec), comm);
   }
   e.ids = DenseRowIds(have_ids ? ids : std::vector<std::uint64_t>(), comm);
   return e;
@@ -554,7 +603,8 @@ double ScoreTreeFold(const TrainSpec& spec, models::Task task, int classes,
   MatrixF pred(valid.rows(), model->num_outputs());
   auto ws = model->NewWorkspace();
   model->Predict(valid.features, pred.view(), *ws);
-  return EvaluateDistributed(task, std::as_const(pred).view(), valid.labels, comm).at(metric);
+  return EvaluateDistributed(task, std::as_const(pred).view(), valid.labels, valid.weights, comm)
+      .at(metric);
 }
 
 // cv / search for trees: candidates are tree parameters by their declared names; the spec
@@ -589,8 +639,8 @@ void TrainTrees(const TrainSpec& given, models::Task task, const std::vector<std
                 const features::Pipeline& pipeline, const Encoded& e, bool has_valid,
                 Communicator& comm, TrainOutcome* out) {
   const bool leader = comm.rank() == 0;
-  const DataShard train{std::as_const(e.x).view(), e.y, e.ids};
-  const DataShard valid{std::as_const(e.xv).view(), e.yv, {}};
+  const DataShard train = e.train();
+  const DataShard valid = e.valid();
   const TrainSpec spec = SelectTrees(given, task, static_cast<int>(classes.size()), pipeline, train,
                                      comm, &out->selection);
   const GbdtOptions options =
@@ -642,7 +692,7 @@ void TrainTrees(const TrainSpec& given, models::Task task, const std::vector<std
     MatrixF pred(e.xv.rows(), model->num_outputs());
     auto ws = model->NewWorkspace();
     model->Predict(valid.features, pred.view(), *ws);
-    out->result.valid = EvaluateDistributed(task, std::as_const(pred).view(), e.yv, comm);
+    out->result.valid = EvaluateDistributed(task, std::as_const(pred).view(), e.yv, e.wv, comm);
   }
   out->has_validation = has_valid;
   FillBundle(spec, task, classes, pipeline, model, TrainOptions{}, comm.size(), out);
@@ -659,6 +709,8 @@ void TrainTrees(const TrainSpec& given, models::Task task, const std::vector<std
 
 void Validate(const TrainSpec& s) {
   ESCALA_CHECK(!s.label.empty(), kInvalidArgument, "label is required");
+  ESCALA_CHECK(s.weight != s.label, kInvalidArgument,
+               "weight: the label column '{}' cannot be the weight column too", s.label);
   TrainParams().Check(s);
   CheckTreeSpec(s);
   if (IsTrees(s) && !s.search.empty()) {
@@ -702,9 +754,14 @@ TrainOutcome TrainChunks(const TrainSpec& spec, std::vector<data::Table> chunks,
   const TargetScaling target = StandardizeTarget(spec, task, comm, &e.y);
 
   models::ModelSpec mspec = ModelSpecFor(spec, task, pipeline, classes);
-  TrainOptions o = OptionsFor(spec, total, pipeline, rows.valid.has_value(), leader);
-  const DataShard train_shard{std::as_const(e.x).view(), e.y, e.ids};
-  const DataShard valid_shard{std::as_const(e.xv).view(), e.yv, {}};
+  // With weights, C = 1 is l2 = 1 / (the weight sum): the mean loss is over the weight sum.
+  const double n =
+      spec.weight.empty()
+          ? static_cast<double>(total)
+          : comm.AllReduceScalar(std::accumulate(e.w.begin(), e.w.end(), 0.0), ReduceOp::kSum);
+  TrainOptions o = OptionsFor(spec, n, pipeline, rows.valid.has_value(), leader);
+  const DataShard train_shard = e.train();
+  const DataShard valid_shard = e.valid();
   TrainOutcome out;
   out.selection = Select(spec, train_shard, comm, &mspec, &o);
   std::shared_ptr<models::GradientModel> model = models::MakeModel(mspec);
@@ -721,6 +778,7 @@ TrainOutcome TrainChunks(const TrainSpec& spec, std::vector<data::Table> chunks,
 
 std::string StreamingRefusal(const TrainSpec& spec) {
   if (IsTrees(spec)) return "gbdt: trees train on the shard in memory";
+  if (!spec.weight.empty()) return "weight: weighted training needs the shard in memory";
   if (spec.options.backend) {
     return "a GPU: streamed training runs on the CPU; give the GPU a shard in memory";
   }
@@ -768,7 +826,8 @@ TrainOutcome TrainStreamed(const TrainSpec& spec, const data::Dataset& dataset, 
     pipeline.Transform(*valid, &e.xv);
     e.yv = EncodeLabels(*valid, spec.label, classes);
   }
-  const TrainOptions o = OptionsFor(spec, rows, pipeline, valid.has_value(), leader);
+  const TrainOptions o =
+      OptionsFor(spec, static_cast<double>(rows), pipeline, valid.has_value(), leader);
   std::shared_ptr<models::GradientModel> model =
       models::MakeModel(ModelSpecFor(spec, task, pipeline, classes));
   TrainOptions fit_options = o;

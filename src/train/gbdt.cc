@@ -286,11 +286,26 @@ std::pair<double, double> CheckedMaxima(const Gradients& gr, std::int64_t k,
   return {*std::max_element(gm.begin(), gm.end()), *std::max_element(hm.begin(), hm.end())};
 }
 
+// Each row's gradients and hessians times its weight (XGBoost's): a row of weight 2 adds to the
+// histograms what two copies of it add.
+void WeighGradients(std::span<const float> w, std::int64_t k, Gradients* gr) {
+  const auto kk = static_cast<std::size_t>(k);
+  ParallelFor(w.size(), 1 << 14, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      for (std::size_t c = 0; c < kk; ++c) {
+        gr->g[i * kk + c] *= w[i];
+        gr->h[i * kk + c] *= w[i];
+      }
+    }
+  });
+}
+
 // The round's gradients of every output, checked, with fixed-point scales agreed by all ranks.
-void RoundGradients(const trees::ObjectiveFn& obj, const MatrixF& f, std::span<const float> y,
+void RoundGradients(const trees::ObjectiveFn& obj, const MatrixF& f, const DataShard& train,
                     std::span<const std::uint64_t> ids, std::int64_t total, Communicator& comm,
                     Gradients* gr) {
-  obj.Gradients(f, y, &gr->g, &gr->h);
+  obj.Gradients(f, train.labels, &gr->g, &gr->h);
+  if (train.weighted()) WeighGradients(train.weights, f.cols(), gr);
   const auto [gmax, hmax] = gr->g.empty() ? std::pair{0.0, 0.0} : CheckedMaxima(*gr, f.cols(), ids);
   gr->scale_g = FixedScale(gmax, total, comm);
   gr->scale_h = FixedScale(hmax, total, comm);
@@ -914,9 +929,9 @@ void AddTree(const Tree& t, std::int64_t c, ConstMatrixViewF x, MatrixF* f) {
   });
 }
 
-// Mean loss over the validation rows of all ranks (NaN without any).
+// Mean loss over the validation rows of all ranks (NaN without any), weighted by `w` when given.
 double ValidLoss(const trees::ObjectiveFn& obj, const MatrixF& f, std::span<const float> y,
-                 Communicator& comm) {
+                 std::span<const float> w, Communicator& comm) {
   // Fixed blocks summed in order: the same loss (and early stop) for any thread count.
   constexpr std::int64_t kBlock = 8192;
   const std::int64_t blocks = (f.rows() + kBlock - 1) / kBlock;
@@ -925,11 +940,15 @@ double ValidLoss(const trees::ObjectiveFn& obj, const MatrixF& f, std::span<cons
     for (std::size_t blk = begin; blk < end; ++blk) {
       const auto first = static_cast<std::int64_t>(blk) * kBlock;
       for (std::int64_t i = first; i < std::min(f.rows(), first + kBlock); ++i) {
-        part[blk] += obj.RowLoss(f.row(i), f.cols(), y[static_cast<std::size_t>(i)]);
+        const auto at = static_cast<std::size_t>(i);
+        const double loss = obj.RowLoss(f.row(i), f.cols(), y[at]);
+        part[blk] += w.empty() ? loss : w[at] * loss;
       }
     }
   });
-  double s[2] = {std::accumulate(part.begin(), part.end(), 0.0), static_cast<double>(f.rows())};
+  const double n =
+      w.empty() ? static_cast<double>(f.rows()) : std::accumulate(w.begin(), w.end(), 0.0);
+  double s[2] = {std::accumulate(part.begin(), part.end(), 0.0), n};
   comm.AllReduce(std::span<double>(s, 2), ReduceOp::kSum);
   return s[1] > 0 ? s[0] / s[1] : std::numeric_limits<double>::quiet_NaN();
 }
@@ -1042,10 +1061,11 @@ struct Boosting {
 
   // One round: every output's tree; returns the validation loss.
   double Round(int round) {
-    RoundGradients(obj, f, train.labels, ids, total, comm, &gr);
+    RoundGradients(obj, f, train, ids, total, comm, &gr);
     SampleRows(o, round, ids, &kept, &rest);
     for (std::int64_t c = 0; c < k; ++c) GrowTree(c);
-    return ValidLoss(obj, fv, valid ? valid->labels : std::span<const float>(), comm);
+    return valid ? ValidLoss(obj, fv, valid->labels, valid->weights, comm)
+                 : ValidLoss(obj, fv, {}, {}, comm);
   }
 };
 
@@ -1113,15 +1133,20 @@ struct Forest {
     }
   }
 
-  // Output c's squared-error gradients at the base score, weighted by the bootstrap counts.
+  // A row's sample weight (1 without weights).
+  double RowWeight(std::size_t i) const { return train.weighted() ? train.weights[i] : 1.0; }
+
+  // Output c's squared-error gradients at the base score, weighted by the bootstrap counts times
+  // the rows' weights: a leaf's value is its rows' weighted mean target.
   void ComputeGradients(std::int64_t c) {
     const std::size_t n = ids.size();
     gr.g.resize(n);
     gr.h.resize(n);
     double gmax = 0, hmax = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      gr.g[i] = weight[i] * (static_cast<double>(base[static_cast<std::size_t>(c)]) - Target(i, c));
-      gr.h[i] = weight[i];
+      const double wi = weight[i] * RowWeight(i);
+      gr.g[i] = wi * (static_cast<double>(base[static_cast<std::size_t>(c)]) - Target(i, c));
+      gr.h[i] = wi;
       gmax = std::max(gmax, std::fabs(gr.g[i]));
       hmax = std::max(hmax, gr.h[i]);
     }
@@ -1153,15 +1178,21 @@ struct Forest {
     double s[2] = {0, 0};
     for (std::size_t i = 0; i < ids.size(); ++i) {
       if (oob_count[i] == 0) continue;
-      s[0] += RowLoss(i);
-      s[1] += 1;
+      s[0] += RowWeight(i) * RowLoss(i);
+      s[1] += RowWeight(i);
     }
     comm.AllReduce(std::span<double>(s, 2), ReduceOp::kSum);
     ForestReport r;
     r.oob_metric = task == Task::kRegression ? "mse" : "logloss";
-    r.oob_rows = static_cast<std::int64_t>(s[1]);
+    r.oob_rows = OobRows();
     if (s[1] > 0) r.oob_loss = s[0] / s[1];
     return r;
+  }
+
+  std::int64_t OobRows() const {
+    std::int64_t rows = 0;
+    for (std::uint32_t c : oob_count) rows += c > 0 ? 1 : 0;
+    return comm.AllReduceScalar(rows, ReduceOp::kSum);
   }
 
   double RowLoss(std::size_t i) const {
@@ -1182,14 +1213,18 @@ struct Forest {
   }
 };
 
-// The label mean per output (class frequencies for multiclass), over every rank.
-std::vector<float> MeanTargets(Task task, std::int64_t k, std::span<const float> y,
+// The label mean per output (class frequencies for multiclass), over every rank, weighted by the
+// rows' weights when given.
+std::vector<float> MeanTargets(Task task, std::int64_t k, const DataShard& train,
                                Communicator& comm) {
   std::vector<double> sums(static_cast<std::size_t>(k + 1), 0.0);
-  for (float v : y)
+  for (std::size_t i = 0; i < train.labels.size(); ++i) {
+    const float v = train.labels[i];
+    const double w = train.weighted() ? train.weights[i] : 1.0;
     sums[task == Task::kMulticlass ? static_cast<std::size_t>(v) : 0] +=
-        task == Task::kMulticlass ? 1.0 : v;
-  sums.back() = static_cast<double>(y.size());
+        task == Task::kMulticlass ? w : w * v;
+    sums.back() += w;
+  }
   comm.AllReduce(std::span<double>(sums), ReduceOp::kSum);
   std::vector<float> base(static_cast<std::size_t>(k));
   for (std::int64_t c = 0; c < k; ++c) {
@@ -1235,6 +1270,7 @@ std::unique_ptr<models::TreeEnsemble> TrainForest(const GbdtOptions& options, Ta
                "multiclass needs >= 2 classes, got {}", num_classes);
   CheckShard(train, d, "training");
   CheckMonotone(options, d);
+  CheckWeights(train.weights, train.rows(), "weights", comm);
   const auto total = comm.AllReduceScalar<std::int64_t>(train.rows(), ReduceOp::kSum);
   ESCALA_CHECK(total > 0, kInvalidArgument, "training data has no rows");
   const std::vector<std::uint64_t> ids = GlobalIds(train, comm);
@@ -1243,7 +1279,7 @@ std::unique_ptr<models::TreeEnsemble> TrainForest(const GbdtOptions& options, Ta
   CheckSomeFeatureVaries(bins);
   GbdtOptions o = options;
   o.learning_rate = 1.0f / static_cast<float>(options.rounds);
-  Forest f{o, task, train, comm, bins, ids, k, total, MeanTargets(task, k, train.labels, comm)};
+  Forest f{o, task, train, comm, bins, ids, k, total, MeanTargets(task, k, train, comm)};
   f.oob_sum.assign(ids.size() * static_cast<std::size_t>(k), 0.0);
   f.oob_count.assign(ids.size(), 0);
   for (int round = 1; round <= options.rounds; ++round) {
@@ -1310,6 +1346,9 @@ std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, Task
   CheckShard(train, d, "training");
   CheckMonotone(options, d);
   if (valid != nullptr) CheckShard(*valid, d, "validation");
+  CheckWeights(train.weights, train.rows(), "weights", comm);
+  CheckWeights(valid != nullptr ? valid->weights : std::span<const float>(),
+               valid != nullptr ? valid->rows() : 0, "validation weights", comm);
   const auto total = comm.AllReduceScalar<std::int64_t>(train.rows(), ReduceOp::kSum);
   ESCALA_CHECK(total > 0, kInvalidArgument, "training data has no rows");
   const bool has_valid =
@@ -1326,7 +1365,8 @@ std::unique_ptr<models::TreeEnsemble> TrainGbdt(const GbdtOptions& options, Task
     obj.CheckLabels(valid->labels, k, vids);
   }
   if (init != nullptr) CheckWarmStart(*init, task, k, d, objective);
-  const std::vector<float> base = init ? init->base_score() : obj.BaseScore(k, train.labels, comm);
+  const std::vector<float> base =
+      init ? init->base_score() : obj.BaseScore(k, train.labels, train.weights, comm);
   const Bins bins = MakeBins(options, train, ids, comm);
   CheckSomeFeatureVaries(bins);
   Boosting run{options,

@@ -237,32 +237,124 @@ Metrics Evaluate(Task task, ConstMatrixViewF pred, std::span<const float> labels
   return m;
 }
 
-Metrics EvaluateDistributed(Task task, ConstMatrixViewF pred, std::span<const float> labels,
-                            Communicator& comm, float threshold) {
-  if (comm.size() == 1) return Evaluate(task, pred, labels, threshold);
-  // Gather [predictions row-major | labels] from every rank, in rank order.
-  const std::int64_t n = pred.rows();
-  const std::int64_t k = pred.cols();
-  std::vector<float> mine(static_cast<std::size_t>(n * (k + 1)));
+namespace {
+
+// Every rank's rows of [predictions | labels | weights] in rank order (weights only when given).
+struct Gathered {
+  MatrixF pred;
+  std::vector<float> labels, weights;
+};
+
+Gathered GatherRows(ConstMatrixViewF pred, std::span<const float> labels,
+                    std::span<const float> weights, bool weighted, Communicator& comm) {
+  const std::int64_t n = pred.rows(), k = pred.cols(), w = k + 1 + (weighted ? 1 : 0);
+  std::vector<float> mine(static_cast<std::size_t>(n * w));
   for (std::int64_t i = 0; i < n; ++i) {
     std::memcpy(mine.data() + i * k, pred.row(i), static_cast<std::size_t>(k) * sizeof(float));
   }
   std::copy(labels.begin(), labels.end(), mine.begin() + n * k);
-  auto all = comm.AllGatherV(std::as_bytes(std::span<const float>(mine)));
+  if (weighted) std::copy(weights.begin(), weights.end(), mine.begin() + n * (k + 1));
+  const auto all = comm.AllGatherV(std::as_bytes(std::span<const float>(mine)));
   std::int64_t total = 0;
-  for (const auto& part : all)
-    total += static_cast<std::int64_t>(part.size() / sizeof(float)) / (k + 1);
-  MatrixF p(total, k);
-  std::vector<float> y(static_cast<std::size_t>(total));
+  for (const auto& part : all) total += static_cast<std::int64_t>(part.size() / sizeof(float)) / w;
+  Gathered g{MatrixF(total, k), std::vector<float>(static_cast<std::size_t>(total)), {}};
+  if (weighted) g.weights.resize(static_cast<std::size_t>(total));
   std::int64_t row = 0;
   for (const auto& part : all) {
     const auto* f = reinterpret_cast<const float*>(part.data());
-    const std::int64_t m = static_cast<std::int64_t>(part.size() / sizeof(float)) / (k + 1);
-    std::memcpy(p.row(row), f, static_cast<std::size_t>(m * k) * sizeof(float));
-    std::copy(f + m * k, f + m * (k + 1), y.begin() + row);
+    const std::int64_t m = static_cast<std::int64_t>(part.size() / sizeof(float)) / w;
+    std::memcpy(g.pred.row(row), f, static_cast<std::size_t>(m * k) * sizeof(float));
+    std::copy(f + m * k, f + m * (k + 1), g.labels.begin() + row);
+    if (weighted) std::copy(f + m * (k + 1), f + m * (k + 2), g.weights.begin() + row);
     row += m;
   }
-  return Evaluate(task, p.view(), y, threshold);
+  return g;
+}
+
+// Weighted regression metrics: means over the weight sum.
+void WeightedRegression(ConstMatrixViewF pred, std::span<const float> y, std::span<const float> w,
+                        std::map<std::string, double>* out) {
+  double sw = 0, mean = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    sw += w[i];
+    mean += static_cast<double>(w[i]) * y[i];
+  }
+  mean /= sw;
+  double se = 0, ae = 0, tss = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    const double e = static_cast<double>(pred(static_cast<std::int64_t>(i), 0)) - y[i];
+    se += w[i] * e * e;
+    ae += w[i] * std::fabs(e);
+    tss += w[i] * (y[i] - mean) * (y[i] - mean);
+  }
+  (*out)["mse"] = se / sw;
+  (*out)["rmse"] = std::sqrt(se / sw);
+  (*out)["mae"] = ae / sw;
+  (*out)["r2"] = tss > 0 ? 1.0 - se / tss : std::nan("");
+}
+
+// Weighted logloss and accuracy (labels already checked by Evaluate).
+void WeightedClassification(Task task, ConstMatrixViewF pred, std::span<const float> y,
+                            std::span<const float> w, float threshold,
+                            std::map<std::string, double>* out) {
+  constexpr double kEps = 1e-15;
+  double sw = 0, logloss = 0, correct = 0;
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    const auto r = static_cast<std::int64_t>(i);
+    const auto label = static_cast<std::int64_t>(y[i]);
+    std::int64_t predicted = 0;
+    double p_true = 0;
+    if (task == Task::kBinary) {
+      const double p = std::clamp(static_cast<double>(pred(r, 0)), kEps, 1 - kEps);
+      predicted = pred(r, 0) >= threshold ? 1 : 0;
+      p_true = label == 1 ? p : 1 - p;
+    } else {
+      const float* z = pred.row(r);
+      predicted = std::max_element(z, z + pred.cols()) - z;
+      p_true = std::clamp(static_cast<double>(z[label]), kEps, 1.0);
+    }
+    sw += w[i];
+    logloss -= w[i] * std::log(p_true);
+    correct += predicted == label ? w[i] : 0.0;
+  }
+  (*out)["logloss"] = logloss / sw;
+  (*out)["accuracy"] = correct / sw;
+}
+
+}  // namespace
+
+Metrics Evaluate(Task task, ConstMatrixViewF pred, std::span<const float> labels,
+                 std::span<const float> weights, float threshold) {
+  Metrics m = Evaluate(task, pred, labels, threshold);
+  if (weights.empty() || m.count == 0) return m;
+  ESCALA_CHECK(weights.size() == labels.size(), kInvalidArgument, "{} weights for {} labels",
+               weights.size(), labels.size());
+  const double sum = std::accumulate(weights.begin(), weights.end(), 0.0);
+  if (!(sum > 0)) return m;
+  if (task == Task::kRegression) {
+    WeightedRegression(pred, labels, weights, &m.values);
+  } else {
+    WeightedClassification(task, pred, labels, weights, threshold, &m.values);
+  }
+  return m;
+}
+
+Metrics EvaluateDistributed(Task task, ConstMatrixViewF pred, std::span<const float> labels,
+                            std::span<const float> weights, Communicator& comm, float threshold) {
+  const bool weighted = comm.AllReduceScalar<int>(weights.empty() ? 0 : 1, ReduceOp::kMax) > 0;
+  if (!weighted) return EvaluateDistributed(task, pred, labels, comm, threshold);
+  ESCALA_CHECK(weights.size() == labels.size(), kInvalidArgument, "{} weights for {} labels",
+               weights.size(), labels.size());
+  if (comm.size() == 1) return Evaluate(task, pred, labels, weights, threshold);
+  const Gathered g = GatherRows(pred, labels, weights, true, comm);
+  return Evaluate(task, g.pred.view(), g.labels, g.weights, threshold);
+}
+
+Metrics EvaluateDistributed(Task task, ConstMatrixViewF pred, std::span<const float> labels,
+                            Communicator& comm, float threshold) {
+  if (comm.size() == 1) return Evaluate(task, pred, labels, threshold);
+  const Gathered g = GatherRows(pred, labels, {}, false, comm);
+  return Evaluate(task, g.pred.view(), g.labels, threshold);
 }
 
 }  // namespace escala::train

@@ -55,6 +55,10 @@ class MinibatchLoop {
   void LogEpoch(const io::EpochRecord& rec) const;
   void SaveCheckpoint(int epoch, std::int64_t next_batch);
   void SyncHost(bool with_optimizer_state);
+  // A summed (weighted) loss over `rows` rows per unit of weight.
+  double MeanLoss(double sum, std::int64_t rows) const {
+    return sum / (static_cast<double>(rows) * in_.mean_weight);
+  }
   TrainResult Finish(Clock::time_point start);
 
   const MinibatchInputs& in_;
@@ -138,6 +142,8 @@ void MinibatchLoop::StartBackend() {
   setup.features = in_.train.features;
   setup.labels = in_.train.labels;
   setup.row_ids = in_.row_ids;
+  setup.weights = in_.train.weights;
+  setup.mean_weight = in_.mean_weight;
   setup.max_batch_rows =
       static_cast<std::int64_t>(std::min<std::uint64_t>(batch_, in_.train.features.rows()));
   if (in_.feed != nullptr) {
@@ -206,7 +212,9 @@ void MinibatchLoop::Step(std::uint64_t j) {
           "high){}",
           epoch_ + 1, step_, batch_loss, lr_, checkpointer_.LastGoodNote());
   }
-  if (std::isnan(start_loss_)) start_loss_ = batch_loss / static_cast<double>(global_count);
+  if (std::isnan(start_loss_)) {
+    start_loss_ = batch_loss / (static_cast<double>(global_count) * in_.mean_weight);
+  }
   ++step_;
   epoch_loss_sum_ += batch_loss;
   epoch_loss_count_ += static_cast<std::int64_t>(global_count);
@@ -214,7 +222,7 @@ void MinibatchLoop::Step(std::uint64_t j) {
   // The status string is formatted only now and then: the step itself must not allocate.
   if (show_progress_ && (step_ % 64 == 0 || j + 1 == num_batches_)) {
     progress_->SetStatus(fmt::format("epoch {}/{} loss {:.4f}", epoch_ + 1, o_.epochs,
-                                     epoch_loss_sum_ / static_cast<double>(epoch_loss_count_)));
+                                     MeanLoss(epoch_loss_sum_, epoch_loss_count_)));
   }
   if (o_.checkpoint.every_steps > 0 &&
       step_ % static_cast<std::uint64_t>(o_.checkpoint.every_steps) == 0) {
@@ -255,8 +263,8 @@ bool MinibatchLoop::EndEpoch(Clock::time_point epoch_start, std::uint64_t step_a
   io::EpochRecord rec;
   rec.epoch = epoch_ + 1;
   rec.step = step_;
-  rec.train_loss = epoch_loss_count_ > 0 ? epoch_loss_sum_ / static_cast<double>(epoch_loss_count_)
-                                         : std::nan("");
+  rec.train_loss =
+      epoch_loss_count_ > 0 ? MeanLoss(epoch_loss_sum_, epoch_loss_count_) : std::nan("");
   rec.learning_rate = lr_;
   rec.seconds = Seconds(epoch_start);
   rec.comm_seconds = backend_->TakeCommSeconds();

@@ -49,6 +49,9 @@ struct MinibatchInputs {
   std::function<Metrics()> validate;
   // Streamed training: the batches come from here, and `train` and `row_ids` are not read.
   BatchFeed* feed = nullptr;
+  // The training rows' mean weight over all ranks (1 without weights): a batch's gradient is
+  // divided by its row count times this.
+  double mean_weight = 1.0;
 };
 
 TrainResult FitMinibatch(const MinibatchInputs& in);

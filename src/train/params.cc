@@ -173,6 +173,11 @@ std::vector<P> DataParams() {
       param::Text<TrainSpec>(
           "label", "data", "The column to predict", [](auto& s) -> auto& { return s.label; },
           nullptr, "(required)"),
+      param::Text<TrainSpec>(
+          "weight", "data",
+          "A numeric column of per-row sample weights (finite, >= 0; not a feature): each row's "
+          "loss and gradient count that many times (empty: every row weighs 1)",
+          [](auto& s) -> auto& { return s.weight; }),
       PipelineParam(),
       param::Number<TrainSpec>(
           "valid_fraction", "data",

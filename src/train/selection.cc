@@ -186,7 +186,8 @@ struct FoldPart {
   MatrixF x;
   std::vector<float> y;
   std::vector<std::uint64_t> ids;
-  DataShard shard() const { return {std::as_const(x).view(), y, ids}; }
+  std::vector<float> w;  // the rows' weights, when the data has weights
+  DataShard shard() const { return {std::as_const(x).view(), y, ids, w}; }
 };
 
 FoldPart TakeRows(const DataShard& data, const std::vector<std::uint64_t>& ids,
@@ -203,6 +204,7 @@ FoldPart TakeRows(const DataShard& data, const std::vector<std::uint64_t>& ids,
                 p.x.row(static_cast<std::int64_t>(j)));
     p.y.push_back(data.labels[rows[j]]);
     p.ids.push_back(ids[rows[j]]);
+    if (data.weighted()) p.w.push_back(data.weights[rows[j]]);
   }
   return p;
 }
@@ -281,8 +283,8 @@ SelectionResult CrossValidate(const models::ModelSpec& base_spec, const TrainOpt
     auto model = models::MakeModel(spec);
     Trainer trainer(*model, o, comm);
     // The fold's training rows are numbered by the trainer in rank order (dense identities).
-    const DataShard v{valid.features, valid.labels, {}};
-    const TrainResult r = trainer.Fit({train.features, train.labels, {}}, &v);
+    const DataShard v{valid.features, valid.labels, {}, valid.weights};
+    const TrainResult r = trainer.Fit({train.features, train.labels, {}, train.weights}, &v);
     return r.valid.at(metric);
   };
   return CrossValidateWith(models::TaskForKind(base_spec.kind, base_spec.task), candidates, data,

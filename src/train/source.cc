@@ -16,9 +16,11 @@ void ShardChunks::ForEachChunk(const std::function<void(const DataShard&)>& visi
   for (std::int64_t b = 0; b < n || b == 0; b += step) {
     const std::int64_t m = std::min(step, n - b);
     const auto at = static_cast<std::size_t>(b), count = static_cast<std::size_t>(m);
-    visit(DataShard{shard_.features.Rows(b, m), shard_.labels.subspan(at, count),
-                    shard_.row_ids.empty() ? std::span<const std::uint64_t>()
-                                           : shard_.row_ids.subspan(at, count)});
+    visit(DataShard{
+        shard_.features.Rows(b, m), shard_.labels.subspan(at, count),
+        shard_.row_ids.empty() ? std::span<const std::uint64_t>()
+                               : shard_.row_ids.subspan(at, count),
+        shard_.weighted() ? shard_.weights.subspan(at, count) : std::span<const float>()});
     if (n == 0) break;
   }
 }

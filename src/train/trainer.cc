@@ -33,6 +33,60 @@ double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
+// Each thread's loss gradient over one pass of a source (L-BFGS's objective), summed per thread.
+struct PassBuffer {
+  std::unique_ptr<models::Workspace> ws;
+  AlignedVector<float> grad;
+  double loss = 0;
+};
+
+struct PassCount {
+  std::uint64_t rows = 0;
+  double weight = 0;  // the rows' weight sum (the row count without weights)
+};
+
+double WeightSum(const DataShard& chunk) {
+  if (!chunk.weighted()) return static_cast<double>(chunk.rows());
+  return std::accumulate(chunk.weights.begin(), chunk.weights.end(), 0.0);
+}
+
+void CheckChunk(const DataShard& chunk) {
+  ESCALA_CHECK(chunk.labels.size() == static_cast<std::size_t>(chunk.rows()), kInvalidArgument,
+               "{} labels for {} rows", chunk.labels.size(), chunk.rows());
+  ESCALA_CHECK(!chunk.weighted() || chunk.weights.size() == chunk.labels.size(), kInvalidArgument,
+               "{} weights for {} rows", chunk.weights.size(), chunk.rows());
+}
+
+PassCount AccumulatePass(const models::GradientModel& model, ChunkSource& train,
+                         std::vector<PassBuffer>& tb) {
+  for (auto& t : tb) {
+    std::fill(t.grad.begin(), t.grad.end(), 0.0f);
+    t.loss = 0;
+  }
+  PassCount count;
+  train.ForEachChunk([&](const DataShard& chunk) {
+    CheckChunk(chunk);
+    const auto n = static_cast<std::size_t>(chunk.rows());
+    count.rows += n;
+    count.weight += WeightSum(chunk);
+    ParallelForStatic(n, tb.size(), [&](std::size_t p, std::size_t b, std::size_t e) {
+      PassBuffer& t = tb[p];
+      // Blocks small enough that each block's rows stay in cache between the forward and the
+      // gradient pass.
+      constexpr std::size_t kBlock = 2048;
+      for (std::size_t i = b; i < e; i += kBlock) {
+        const std::size_t m = std::min(kBlock, e - i);
+        models::BatchContext ctx;
+        if (chunk.weighted()) ctx.weights = chunk.weights.subspan(i, m);
+        t.loss += model.AccumulateGradient(
+            chunk.features.Rows(static_cast<std::int64_t>(i), static_cast<std::int64_t>(m)),
+            chunk.labels.subspan(i, m), t.grad, ctx, *t.ws);
+      }
+    });
+  });
+  return count;
+}
+
 }  // namespace
 
 void Validate(const TrainOptions& o) {
@@ -76,6 +130,24 @@ std::vector<std::uint64_t> DenseRowIds(std::span<const std::uint64_t> ids, Commu
         static_cast<std::uint64_t>(std::lower_bound(all.begin(), all.end(), ids[i]) - all.begin());
   }
   return dense;
+}
+
+double CheckWeights(std::span<const float> weights, std::int64_t rows, const std::string& what,
+                    Communicator& comm, std::int64_t row_offset) {
+  ESCALA_CHECK(weights.empty() || static_cast<std::int64_t>(weights.size()) == rows,
+               kInvalidArgument, "{}: {} weights for {} rows", what, weights.size(), rows);
+  double sum = weights.empty() ? static_cast<double>(rows) : 0.0;
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    ESCALA_CHECK(std::isfinite(weights[i]) && weights[i] >= 0, kInvalidArgument,
+                 "{}: row {}: weight {} is not a finite number >= 0", what,
+                 static_cast<std::int64_t>(i) + row_offset, weights[i]);
+    sum += weights[i];
+  }
+  sum = comm.AllReduceScalar(sum, ReduceOp::kSum);
+  const auto total = comm.AllReduceScalar<std::int64_t>(rows, ReduceOp::kSum);
+  ESCALA_CHECK(total == 0 || sum > 0, kInvalidArgument,
+               "{}: every weight is 0; some row must weigh more", what);
+  return sum;
 }
 
 Trainer::Trainer(models::GradientModel& model, TrainOptions options, Communicator& comm)
@@ -134,7 +206,7 @@ Metrics Trainer::ValidationMetrics(const DataShard* valid) {
   if (valid == nullptr) return {};
   MatrixF pred(valid->rows(), model_.num_outputs());
   Predict(valid->features, pred.view());
-  return EvaluateDistributed(model_.task(), pred.view(), valid->labels, comm_);
+  return EvaluateDistributed(model_.task(), pred.view(), valid->labels, valid->weights, comm_);
 }
 
 void Trainer::PrepareFit(const DataShard* valid) {
@@ -144,6 +216,7 @@ void Trainer::PrepareFit(const DataShard* valid) {
                  model_.num_features());
     ESCALA_CHECK(valid->labels.size() == static_cast<std::size_t>(valid->rows()), kInvalidArgument,
                  "{} validation labels for {} rows", valid->labels.size(), valid->rows());
+    CheckWeights(valid->weights, valid->rows(), "validation weights", comm_);
   }
   if (options_.metric.empty()) options_.metric = DefaultMetric(model_.task());
   CheckMetric(model_.task(), options_.metric);
@@ -151,6 +224,7 @@ void Trainer::PrepareFit(const DataShard* valid) {
 
 TrainResult Trainer::Fit(const DataShard& train, const DataShard* valid) {
   PrepareFit(valid);
+  weight_sum_ = CheckWeights(train.weights, train.rows(), "weights", comm_);
   if (options_.optimizer.name == "lbfgs") return FitLbfgs(train, valid);
   return FitMinibatch(train, valid);
 }
@@ -161,6 +235,13 @@ TrainResult Trainer::FitMinibatch(const DataShard& train, const DataShard* valid
   MinibatchInputs in{model_,   options_,    comm_,
                      threads_, train,       valid,
                      ids,      global_rows, [this, valid] { return ValidationMetrics(valid); }};
+  // Each step divides the batch's summed gradient by its row count times the mean weight: the
+  // same divisor on every rank and for any split of the rows (a batch's own weight sum would
+  // need one more all-reduce per step), and 1 x the row count without weights.
+  in.mean_weight = global_rows > 0 ? weight_sum_ / static_cast<double>(global_rows) : 1.0;
+  const bool weighted = comm_.AllReduceScalar<int>(train.weighted() ? 1 : 0, ReduceOp::kMax) > 0;
+  ESCALA_CHECK(!weighted || !options_.backend, kInvalidArgument,
+               "sample weights train on the CPU only for now: leave the backend (device) out");
   return train::FitMinibatch(in);
 }
 
@@ -217,56 +298,33 @@ TrainResult Trainer::FitFullBatch(ChunkSource& train, const DataShard* valid) {
   const double l2 = options_.optimizer.l2;
   const auto parts = static_cast<std::size_t>(threads_);
 
-  struct ThreadBuf {
-    std::unique_ptr<models::Workspace> ws;
-    AlignedVector<float> grad;
-    double loss = 0;
-  };
-  std::vector<ThreadBuf> tb(parts);
+  std::vector<PassBuffer> tb(parts);
   for (auto& t : tb) {
     t.ws = model_.NewWorkspace();
     t.grad.assign(np, 0.0f);
   }
-  // The gradient, the loss and the row count, summed over ranks: a pass counts the rows it reads,
-  // so that a streamed source is not read once more just to count them.
-  AlignedVector<double> reduced(np + 2);
+  // The gradient, the loss, the weight sum and the row count, summed over ranks: a pass counts
+  // the rows it reads, so that a streamed source is not read once more just to count them.
+  AlignedVector<double> reduced(np + 3);
   std::uint64_t total_rows = 0;
 
   auto objective = [&](std::span<const double> x, std::span<double> g) -> double {
     for (std::size_t i = 0; i < np; ++i) params[i] = static_cast<float>(x[i]);
-    for (auto& t : tb) {
-      std::fill(t.grad.begin(), t.grad.end(), 0.0f);
-      t.loss = 0;
-    }
-    std::uint64_t rows = 0;
-    train.ForEachChunk([&](const DataShard& chunk) {
-      ESCALA_CHECK(chunk.labels.size() == static_cast<std::size_t>(chunk.rows()), kInvalidArgument,
-                   "{} labels for {} rows", chunk.labels.size(), chunk.rows());
-      const auto n = static_cast<std::size_t>(chunk.rows());
-      rows += n;
-      ParallelForStatic(n, parts, [&](std::size_t p, std::size_t b, std::size_t e) {
-        ThreadBuf& t = tb[p];
-        // Blocks small enough that each block's rows stay in cache between the forward and the
-        // gradient pass.
-        constexpr std::size_t kBlock = 2048;
-        for (std::size_t i = b; i < e; i += kBlock) {
-          const std::size_t m = std::min(kBlock, e - i);
-          t.loss += model_.AccumulateGradient(
-              chunk.features.Rows(static_cast<std::int64_t>(i), static_cast<std::int64_t>(m)),
-              chunk.labels.subspan(i, m), t.grad, models::BatchContext{}, *t.ws);
-        }
-      });
-    });
+    const PassCount count = AccumulatePass(model_, train, tb);
     std::fill(reduced.begin(), reduced.end(), 0.0);
     for (std::size_t p = 0; p < parts; ++p) {
       for (std::size_t i = 0; i < np; ++i) reduced[i] += tb[p].grad[i];
       reduced[np] += tb[p].loss;
     }
-    reduced[np + 1] = static_cast<double>(rows);
+    reduced[np + 1] = count.weight;
+    reduced[np + 2] = static_cast<double>(count.rows);
     comm_.AllReduce(std::span<double>(reduced), ReduceOp::kSum);
-    total_rows = static_cast<std::uint64_t>(reduced[np + 1]);
+    total_rows = static_cast<std::uint64_t>(reduced[np + 2]);
     ESCALA_CHECK(total_rows > 0, kInvalidArgument, "no training rows");
-    const double inv_n = 1.0 / static_cast<double>(total_rows);
+    ESCALA_CHECK(reduced[np + 1] > 0, kInvalidArgument, "every training row weighs 0");
+    // The mean loss is over the weight sum (the row count without weights), so that l2 keeps its
+    // meaning: weights 2 on every row train the model weights 1 do.
+    const double inv_n = 1.0 / reduced[np + 1];
     double f = reduced[np] * inv_n;
     for (std::size_t i = 0; i < np; ++i) {
       g[i] = reduced[i] * inv_n;

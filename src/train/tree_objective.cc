@@ -130,18 +130,19 @@ void ObjectiveFn::CheckLabels(std::span<const float> y, std::int64_t k,
 }
 
 std::vector<float> ObjectiveFn::BaseScore(std::int64_t k, std::span<const float> y,
-                                          Communicator& comm) const {
+                                          std::span<const float> w, Communicator& comm) const {
   std::vector<double> sums(static_cast<std::size_t>(k + 1), 0.0);
-  for (float v : y) {
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    const double weight = w.empty() ? 1.0 : w[i];
     if (kind == Objective::kSoftmax) {
-      sums[static_cast<std::size_t>(v)] += 1;
+      sums[static_cast<std::size_t>(y[i])] += weight;
     } else {
-      sums[0] += v;
+      sums[0] += weight * y[i];
     }
+    sums[static_cast<std::size_t>(k)] += weight;
   }
-  sums[static_cast<std::size_t>(k)] = static_cast<double>(y.size());
   comm.AllReduce(std::span<double>(sums), ReduceOp::kSum);
-  const double n = std::max(sums[static_cast<std::size_t>(k)], 1.0);
+  const double n = sums[static_cast<std::size_t>(k)] > 0 ? sums[static_cast<std::size_t>(k)] : 1.0;
   std::vector<float> base(static_cast<std::size_t>(k));
   const double mean = sums[0] / n;
   if (kind == Objective::kPoisson) {

@@ -34,9 +34,9 @@ struct ObjectiveFn {
   // kInvalidArgument naming the first label outside the objective's domain, by its global id.
   void CheckLabels(std::span<const float> y, std::int64_t outputs,
                    std::span<const std::uint64_t> ids) const;
-  // One value per output, from the labels of every rank.
+  // One value per output, from the labels of every rank, weighted by `w` (empty: 1 per row).
   std::vector<float> BaseScore(std::int64_t outputs, std::span<const float> y,
-                               Communicator& comm) const;
+                               std::span<const float> w, Communicator& comm) const;
 };
 
 }  // namespace escala::train::trees

@@ -9,6 +9,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -623,6 +624,34 @@ TEST(ConfigFile, RefusesWhatItCannotReadNamingFileLineAndKey) {
                        &out),
             0)
       << out;
+}
+
+// --weight names a column of sample weights: not a feature, and checked row by row.
+TEST(TrainCli, WeightColumnWeighsRowsAndBadWeightsAreRefused) {
+  TempDir dir;
+  std::string csv = "a,b,y,w\n", bad;
+  for (int i = 0; i < 200; ++i) {
+    const double a = (i % 23) / 7.0, b = (i % 11) / 3.0;
+    csv += fmt::format("{:.3f},{:.3f},{},{}\n", a, b, a - b > 0.3 ? 1 : 0, i % 4);
+  }
+  testing::WriteFile(dir.File("t.csv"), csv);
+  testing::WriteFile(dir.File("bad.csv"), csv + "1,2,1,-3\n");
+  std::string out;
+  for (const std::string model : {"logistic", "gbdt", "mlp --epochs 2"}) {
+    ASSERT_EQ(RunCommand(CliPath() + " train --data " + dir.File("t.csv") +
+                             " --label y --weight w --valid-fraction 0.2 --model " + model +
+                             " --out " + dir.File("m.bundle"),
+                         &out),
+              0)
+        << out;
+    const auto bundle = io::ModelBundle::Load(dir.File("m.bundle"));
+    EXPECT_EQ(bundle.model->num_features(), 2) << model << ": w is not a feature";
+  }
+  EXPECT_NE(RunCommand(CliPath() + " train --data " + dir.File("bad.csv") +
+                           " --label y --weight w --out " + dir.File("m.bundle"),
+                       &out),
+            0);
+  EXPECT_NE(out.find("weight column 'w': row 200: weight -3"), std::string::npos) << out;
 }
 
 }  // namespace

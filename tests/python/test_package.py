@@ -119,6 +119,31 @@ class Estimators(unittest.TestCase):
         theirs = make_pipeline(StandardScaler(), SkLogistic()).fit(Xt, yt)
         self.assertGreaterEqual(ours.score(Xv, yv), theirs.score(Xv, yv) - 0.02)
 
+    def test_sample_weight_matches_sklearn_and_duplicated_rows(self):
+        from sklearn.datasets import load_breast_cancer, load_diabetes
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+        X, y = load_breast_cancer(return_X_y=True)
+        X = StandardScaler().fit_transform(X)
+        w = np.random.default_rng(0).integers(0, 4, len(y)).astype(float)
+        ours = escala.LogisticRegression(pipeline="none").fit(X, y, sample_weight=w)
+        ref = LogisticRegression(max_iter=10000, tol=1e-10).fit(X, y, sample_weight=w)
+        np.testing.assert_allclose(ours.predict_proba(X)[:, 1], ref.predict_proba(X)[:, 1],
+                                   atol=2e-3)
+        Xd, yd = load_diabetes(return_X_y=True)
+        Xd = np.round(Xd * 50) / 50  # few values: the bins are the values either way
+        wd = np.random.default_rng(1).integers(1, 4, len(yd))
+        weighted = escala.GBDTRegressor(n_estimators=20).fit(Xd, yd, sample_weight=wd)
+        copies = escala.GBDTRegressor(n_estimators=20).fit(np.repeat(Xd, wd, axis=0),
+                                                           np.repeat(yd, wd))
+        np.testing.assert_allclose(weighted.predict(Xd), copies.predict(Xd), rtol=1e-4)
+        with self.assertRaisesRegex(ValueError, "sample_weight"):
+            escala.GBDTRegressor().fit(Xd, yd, sample_weight=wd[:-1])
+        with self.assertRaisesRegex(ValueError, "sample_weight: row 3"):
+            bad = wd.astype(float)
+            bad[3] = -1
+            escala.GBDTRegressor().fit(Xd, yd, sample_weight=bad)
+
     def test_regressors_learn_diabetes(self):
         X, y = datasets.load_diabetes(return_X_y=True)
         Xt, Xv, yt, yv = train_test_split(X, y, test_size=0.3, random_state=0)

@@ -59,6 +59,9 @@ struct BatchContext {
   std::uint64_t step = 0;
   // Global row identities of the batch rows (may be empty when training is false).
   std::span<const std::uint64_t> row_ids;
+  // Per-row weights of the batch rows (finite, >= 0): each row's loss and gradient are multiplied
+  // by its weight. Empty: every row weighs 1.
+  std::span<const float> weights;
 };
 
 // Called while a gradient is being accumulated, once per parameter group (a layer), as soon as
@@ -152,9 +155,11 @@ void ApplyLink(Task task, MatrixViewF logits);
 // Summed loss over rows and its gradient with respect to the logits (overwritten in dlogits):
 // squared error 0.5 (z - y)^2, binary cross-entropy with logits, softmax cross-entropy.
 // Numerically stable for any finite logits. Throws kInvalidArgument for labels outside the
-// task's domain, naming the row (offset by `row_offset` in the message).
+// task's domain, naming the row (offset by `row_offset` in the message). With `weights` (one per
+// row), each row's loss and logit gradient are multiplied by its weight.
 double LossAndLogitGradient(Task task, ConstMatrixViewF logits, std::span<const float> labels,
-                            MatrixViewF dlogits, std::int64_t row_offset = 0);
+                            MatrixViewF dlogits, std::int64_t row_offset = 0,
+                            std::span<const float> weights = {});
 
 // Summed loss only.
 double Loss(Task task, ConstMatrixViewF logits, std::span<const float> labels);

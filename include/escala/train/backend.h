@@ -47,6 +47,10 @@ struct BackendSetup {
   ConstMatrixViewF features;
   std::span<const float> labels;
   std::span<const std::uint64_t> row_ids;
+  // Per-row weights (empty: 1 each) and the training rows' mean weight over all ranks: a step
+  // divides the batch's summed (weighted) gradient by global_count x mean_weight.
+  std::span<const float> weights;
+  double mean_weight = 1.0;
   // The most rows of this rank that any Step will pass.
   std::int64_t max_batch_rows = 0;
   // The ranks to sum gradients with; size 1 needs no communication.

@@ -51,6 +51,10 @@ inline constexpr char kTreesPipeline[] = "ordinal(unknown=use_value)";
 struct TrainSpec {
   std::string label;  // required: the column to predict
   std::string name;   // the bundle's name
+  // Sample weights: a numeric column of per-row weights (finite, >= 0, not all 0), which is not
+  // a feature; empty: every row weighs 1. Every model honours them (DataShard::weights), as does
+  // validation when the validation rows have the column; the pipeline is fitted unweighted.
+  std::string weight;
   // The model: a registered kind (escala/models/factory.h) and, for an mlp, its task and shape.
   std::string model = "logistic";
   std::string task = "auto";  // auto, regression, binary, multiclass

@@ -44,6 +44,16 @@ Metrics EvaluateDistributed(models::Task task, ConstMatrixViewF predictions,
                             std::span<const float> labels, Communicator& comm,
                             float threshold = 0.5f);
 
+// With per-row weights (empty: unweighted, as above): rmse, mse, mae, r2, logloss and accuracy
+// are weighted (means over the weight sum, as scikit-learn's with sample_weight); the counts
+// behind precision, recall, f1 and the AUCs stay unweighted. A weight sum of 0 gives the
+// unweighted metrics. The distributed form is collective; ranks without rows pass no weights.
+Metrics Evaluate(models::Task task, ConstMatrixViewF predictions, std::span<const float> labels,
+                 std::span<const float> weights, float threshold = 0.5f);
+Metrics EvaluateDistributed(models::Task task, ConstMatrixViewF predictions,
+                            std::span<const float> labels, std::span<const float> weights,
+                            Communicator& comm, float threshold = 0.5f);
+
 // Whether larger values of the metric are better (accuracy, auc, f1, r2) or smaller (loss, error).
 bool HigherIsBetter(std::string_view metric);
 // The default metric monitored for early stopping and selection: logloss for classification,

@@ -45,9 +45,23 @@ struct DataShard {
   // Dense global row identities in [0, total rows over all ranks). Empty: derived from rank
   // order, i.e. rank r's rows follow rank r-1's (true for contiguous splits).
   std::span<const std::uint64_t> row_ids;
+  // Per-row weights (finite, >= 0), one per row; empty: every row weighs 1. A row's loss and
+  // gradient count its weight times: integer weights train as duplicated rows would (exactly for
+  // L-BFGS and boosted trees), weight 0 as a dropped row. Normalisations divide by the weight sum
+  // over all ranks where they divided by the row count (docs/training.md, "Sample weights").
+  std::span<const float> weights;
 
   std::int64_t rows() const { return features.rows(); }
+  bool weighted() const { return !weights.empty(); }
 };
+
+// Throws kInvalidArgument unless `weights` is empty or holds one finite weight >= 0 per row of
+// `rows`, and, over all ranks, some weight is positive. `what` names the weights in the message
+// ("weight column 'w'"); a row is named by its position plus `row_offset`. Returns the weight sum
+// over all ranks (rows count 1 each where a rank's weights are empty). Collective: every rank
+// calls it.
+double CheckWeights(std::span<const float> weights, std::int64_t rows, const std::string& what,
+                    Communicator& comm, std::int64_t row_offset = 0);
 
 struct EarlyStoppingConfig {
   int patience = 0;          // epochs without improvement before stopping; 0 disables
@@ -140,7 +154,10 @@ class Trainer {
   // model and comm must outlive the trainer.
   Trainer(models::GradientModel& model, TrainOptions options, Communicator& comm);
 
-  // Trains on `train` (this rank's shard), validating on `valid` (may be null) every epoch.
+  // Trains on `train` (this rank's shard), validating on `valid` (may be null) every epoch. With
+  // weights (DataShard::weights, on `valid` too) the loss and the validation metrics are weighted;
+  // weights must be finite and >= 0, not all 0 (kInvalidArgument naming the row), and need the
+  // CPU (no backend).
   // Errors: kInvalidArgument (shapes, labels), kAborted if the loss diverges (NaN/Inf; the last
   // good checkpoint is kept), kFailedPrecondition for a checkpoint from different options, and
   // communicator errors.
@@ -177,6 +194,7 @@ class Trainer {
   TrainOptions options_;
   Communicator& comm_;
   int threads_;
+  double weight_sum_ = 0;  // the training rows' over all ranks (Fit)
 };
 
 }  // namespace escala::train
