@@ -84,7 +84,7 @@ wait "$server"
 trap - EXIT
 echo "server exited cleanly"
 
-stage "7. at scale: 200k synthetic rows in 4 part files, logistic regression (L-BFGS) on 2 workers, batch scoring"
+stage "7. at scale: 200k synthetic rows in 4 part files, logistic regression (L-BFGS) on 2 workers, batch scoring, exported to ONNX"
 mkdir -p "$out/synthetic"
 for part in 0 1 2 3; do
   "$escala" datagen --task classification --rows 50000 --start-row $((part * 50000)) --features 32 \
@@ -93,6 +93,9 @@ done
 "$escala" launch --nproc 2 -- "$escala" train --data "$out/synthetic" --label label --model logistic \
   --valid-fraction 0.1 --out "$out/synthetic.bundle"
 "$escala" score --model "$out/synthetic.bundle" --data "$out/synthetic" --out "$out/synthetic_scores.npy"
+# The same model as one ONNX graph (pipeline and model), scored by escala's own ONNX runtime.
+"$escala" export --model "$out/synthetic.bundle" --onnx "$out/synthetic.onnx"
+"$escala" score --model "$out/synthetic.onnx" --data "$out/synthetic" --out "$out/synthetic_onnx.npy"
 
 stage "8. from Python: read, describe, fit, predict, save, serve and query (import escala)"
 if [[ -d "$root/build/release/python/escala" ]]; then

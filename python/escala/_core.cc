@@ -35,6 +35,7 @@
 #include "escala/features/summary.h"
 #include "escala/io/bundle.h"
 #include "escala/io/model_file.h"
+#include "escala/io/onnx_export.h"
 #include "escala/serving/client.h"
 #include "escala/serving/server.h"
 #include "escala/train/estimator.h"
@@ -605,6 +606,12 @@ class Predictor {
   }
   py::bytes Serialize() const { return py::bytes(bundle_->SerializeToString()); }
   void Save(const std::string& path) const { bundle_->Save(path); }
+  void SaveOnnx(const std::string& path, int opset) const {
+    py::gil_scoped_release release;
+    io::OnnxExportOptions options;
+    options.opset = opset;
+    io::ExportOnnxFile(*bundle_, path, options);
+  }
   const io::ModelBundle& bundle() const { return *bundle_; }
   std::shared_ptr<const io::ModelBundle> shared_bundle() const { return bundle_; }
   std::vector<std::pair<std::string, std::string>> Inputs() const {
@@ -934,6 +941,7 @@ PYBIND11_MODULE(_core, m) {
       .def("contributions", &Predictor::Contributions)
       .def("serialize", &Predictor::Serialize)
       .def("save", &Predictor::Save)
+      .def("save_onnx", &Predictor::SaveOnnx, py::arg("path"), py::arg("opset") = 17)
       .def_property_readonly("inputs", &Predictor::Inputs)
       .def_property_readonly("class_names",
                              [](const Predictor& p) { return p.bundle().class_names; })

@@ -253,6 +253,12 @@ class Model:
     def save(self, path) -> None:
         self._p.save(os.fspath(path))
 
+    def to_onnx(self, path, opset: int = 17) -> None:
+        """Writes the model — its feature pipeline and the model — as one ONNX graph (escala
+        export --onnx): one input per raw column, outputs ``prediction`` or ``probabilities`` and
+        ``label``; checked by the ONNX checker, written atomically (docs/serving.md)."""
+        self._p.save_onnx(os.fspath(path), int(opset))
+
     def to_bytes(self) -> bytes:
         return self._p.serialize()
 
@@ -428,6 +434,10 @@ class _Estimator(BaseEstimator):
     def to_bundle(self, path) -> None:
         """Writes the fitted model as an escala bundle (``escala score``/``serve`` read it)."""
         self.model_.save(path)
+
+    def to_onnx(self, path, opset: int = 17) -> None:
+        """Writes the fitted model (pipeline and model) as one ONNX graph (Model.to_onnx)."""
+        self.model_.to_onnx(path, opset)
 
     def __getstate__(self):
         state = dict(self.__dict__)

@@ -475,6 +475,23 @@ class OnnxModels(unittest.TestCase):
             with self.assertRaisesRegex(escala.Error, "m.onnx"):
                 escala.load(path)
 
+    def test_an_estimator_exported_to_onnx_predicts_as_itself(self):
+        try:
+            import onnx
+        except ImportError:
+            self.skipTest("python3-onnx is absent")
+        rng = np.random.default_rng(1)
+        X = rng.normal(size=(300, 4)).astype(np.float32)
+        y = (X[:, 0] + X[:, 1] > 0).astype(int) + (X[:, 2] > 1)
+        for clf in (escala.LogisticRegression(), escala.GBDTClassifier(n_estimators=10)):
+            clf.fit(X, y)
+            with tempfile.TemporaryDirectory() as d:
+                path = os.path.join(d, "m.onnx")
+                clf.to_onnx(path, opset=13)
+                onnx.checker.check_model(onnx.load(path), full_check=True)
+                np.testing.assert_allclose(escala.load(path).predict(X), clf.predict_proba(X),
+                                           atol=1e-5)
+
 
 if __name__ == "__main__":
     unittest.main()
