@@ -163,8 +163,10 @@ std::vector<data::Column> MatrixColumns(const py::array_t<T>& x,
   const std::int64_t rows = x.shape(0), cols = x.shape(1);
   const auto type = std::is_same_v<T, float> ? data::DataType::kFloat32 : data::DataType::kFloat64;
   std::vector<data::Column> out;
-  for (std::int64_t j = 0; j < cols; ++j)
-    out.emplace_back(names[static_cast<std::size_t>(j)], type, rows);
+  for (std::int64_t j = 0; j < cols; ++j) {
+    // Grow, not Resize: every value is written below, so the memory is not zeroed first.
+    out.emplace_back(names[static_cast<std::size_t>(j)], type, 0).Grow(rows);
+  }
   std::vector<T*> dst;
   for (auto& c : out) {
     if constexpr (std::is_same_v<T, float>)
