@@ -93,14 +93,15 @@ std::int64_t Elements(std::span<const std::int64_t> shape);
 std::string ShapeText(std::span<const std::int64_t> shape);
 // Normalises a possibly negative axis against `rank`; throws naming `what` when out of range.
 int NormalizeAxis(std::int64_t axis, std::int64_t rank, std::string_view what);
-// The numpy-broadcast shape of a and b; throws when they do not broadcast.
-std::vector<std::int64_t> BroadcastShape(std::span<const std::int64_t> a,
-                                         std::span<const std::int64_t> b);
+// The numpy-broadcast shape of a and b into `out` (which must alias neither); throws when they
+// do not broadcast. Kernels pass a thread_local vector: no allocation per call once warm.
+void BroadcastShapeInto(std::span<const std::int64_t> a, std::span<const std::int64_t> b,
+                        std::vector<std::int64_t>& out);
 
 // Checks the input's type, naming the op and input index.
 void ExpectType(const OnnxTensor& t, OnnxType type, std::string_view op, int index);
-// The values of a 1-D int64 tensor (axes, shapes).
-std::vector<std::int64_t> IntValues(const OnnxTensor& t);
+// The values of a 1-D int64 tensor (axes, shapes), checked to be one.
+const std::vector<std::int64_t>& IntValues(const OnnxTensor& t);
 
 }  // namespace escala::models::onnxrt
 

@@ -84,7 +84,8 @@ constexpr OnnxType TypeOf() {
 // out[i] = f(a[i], b[i]) under broadcasting, R the result's element type.
 template <typename T, typename R, typename F>
 void Binary(const OnnxTensor& a, const OnnxTensor& b, OnnxTensor& out, F f) {
-  const std::vector<std::int64_t> shape = BroadcastShape(a.shape, b.shape);
+  thread_local std::vector<std::int64_t> shape;
+  BroadcastShapeInto(a.shape, b.shape, shape);
   out.Resize(TypeOf<R>(), shape);
   const T* pa = Data<T>(a).data();
   const T* pb = Data<T>(b).data();
@@ -186,7 +187,8 @@ class PowOp final : public Op {
       });
     }
     ExpectType(e, OnnxType::kInt64, "Pow", 1);
-    const std::vector<std::int64_t> shape = BroadcastShape(in[0]->shape, e.shape);
+    thread_local std::vector<std::int64_t> shape;
+    BroadcastShapeInto(in[0]->shape, e.shape, shape);
     out[0]->Resize(OnnxType::kFloat, shape);
     const float* a = in[0]->f.data();
     const std::int64_t* b = e.i.data();
@@ -241,7 +243,9 @@ class WhereOp final : public Op {
   void Run(In in, Out out) const override {
     ExpectType(*in[0], OnnxType::kBool, "Where", 0);
     ExpectType(*in[2], in[1]->type, "Where", 2);
-    const auto shape = BroadcastShape(BroadcastShape(in[0]->shape, in[1]->shape), in[2]->shape);
+    thread_local std::vector<std::int64_t> pair, shape;
+    BroadcastShapeInto(in[0]->shape, in[1]->shape, pair);
+    BroadcastShapeInto(pair, in[2]->shape, shape);
     switch (in[1]->type) {
       case OnnxType::kFloat:
         return Apply<float>(in, shape, *out[0]);

@@ -165,7 +165,8 @@ class OneHotEncoderOp final : public Op {
   }
   void Run(In in, Out out) const override {
     const OnnxTensor& x = *in[0];
-    std::vector<std::int64_t> shape = x.shape;
+    thread_local std::vector<std::int64_t> shape;
+    shape = x.shape;
     shape.push_back(width_);
     out[0]->Resize(OnnxType::kFloat, shape);
     std::fill(out[0]->f.begin(), out[0]->f.end(), 0.0f);
@@ -390,7 +391,8 @@ void Classify(const std::vector<float>& raw, std::int64_t rows, std::int64_t k,
                labels.size(), c);
   OnnxTensor& z = *out[1];
   z.Resize(OnnxType::kFloat, {rows, c});
-  std::vector<std::int64_t> best(static_cast<std::size_t>(rows));
+  thread_local std::vector<std::int64_t> best;
+  best.resize(static_cast<std::size_t>(rows));
   for (std::int64_t i = 0; i < rows; ++i) {
     float* row = z.f.data() + i * c;
     if (c == k) {

@@ -6,16 +6,11 @@
 #include <limits>
 #include <numeric>
 
-#include <Eigen/Core>
-
+#include "core/simd/products.h"
 #include "onnx/ops.h"
 
 namespace escala::models::onnxrt {
 namespace {
-
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using MatMap = Eigen::Map<RowMatrix>;
-using ConstMatMap = Eigen::Map<const RowMatrix>;
 
 std::int64_t Product(std::span<const std::int64_t> dims, std::size_t from, std::size_t to) {
   std::int64_t p = 1;
@@ -59,18 +54,21 @@ void Reshaped(const OnnxTensor& x, std::span<const std::int64_t> shape, OnnxTens
 
 // ---- Gemm, MatMul ------------------------------------------------------------------------------
 
-// y (m x n) = alpha * op(a) * op(b), op a transpose when asked.
+// y (m x n) = alpha * op(a) * op(b), op a transpose when asked: escala's dispatched GEMM (the
+// AVX2 or AVX-512 build of the product where the CPU has it; a one-row product is a GEMV).
 void MatrixProduct(const float* a, const float* b, float* y, std::int64_t m, std::int64_t k,
                    std::int64_t n, bool ta, bool tb, float alpha) {
-  MatMap out(y, m, n);
-  if (!ta && !tb) {
-    out.noalias() = alpha * ConstMatMap(a, m, k) * ConstMatMap(b, k, n);
-  } else if (!ta) {
-    out.noalias() = alpha * ConstMatMap(a, m, k) * ConstMatMap(b, n, k).transpose();
-  } else if (!tb) {
-    out.noalias() = alpha * ConstMatMap(a, k, m).transpose() * ConstMatMap(b, k, n);
+  const ConstMatrixViewF av(a, ta ? k : m, ta ? m : k), bv(b, tb ? n : k, tb ? k : n);
+  MatrixViewF yv(y, m, n);
+  if (m == 1 && !ta) {
+    // y^T = op(b)^T a^T: a matrix-vector product over b.
+    simd::MatVec(bv, !tb, std::span<const float>(a, static_cast<std::size_t>(k)),
+                 std::span<float>(y, static_cast<std::size_t>(n)), false);
   } else {
-    out.noalias() = alpha * ConstMatMap(a, k, m).transpose() * ConstMatMap(b, n, k).transpose();
+    simd::MatMul(av, ta, bv, tb, yv, false);
+  }
+  if (alpha != 1.0f) {
+    for (std::int64_t t = 0; t < m * n; ++t) y[t] *= alpha;
   }
 }
 
@@ -99,7 +97,8 @@ class GemmOp final : public Op {
  private:
   void AddBias(const OnnxTensor& c, OnnxTensor& y, std::int64_t m, std::int64_t n) const {
     ExpectType(c, OnnxType::kFloat, "Gemm", 2);
-    const std::vector<std::int64_t> shape = BroadcastShape(c.shape, y.shape);
+    thread_local std::vector<std::int64_t> shape;
+    BroadcastShapeInto(c.shape, y.shape, shape);
     ESCALA_CHECK(shape == y.shape, kInvalidArgument, "Gemm bias {} does not broadcast to [{}, {}]",
                  c.ShapeText(), m, n);
     const std::int64_t rows = c.shape.size() == 2 ? c.shape[0] : 1;
@@ -132,7 +131,10 @@ class MatMulOp final : public Op {
   void Run(In in, Out out) const override {
     ExpectType(*in[0], OnnxType::kFloat, "MatMul", 0);
     ExpectType(*in[1], OnnxType::kFloat, "MatMul", 1);
-    std::vector<std::int64_t> as = in[0]->shape, bs = in[1]->shape;
+    // Shapes in thread_local vectors: no allocation per call once warm.
+    thread_local std::vector<std::int64_t> as, bs, abatch, bbatch, shape;
+    as = in[0]->shape;
+    bs = in[1]->shape;
     ESCALA_CHECK(!as.empty() && !bs.empty(), kInvalidArgument, "MatMul of a scalar");
     const bool a1 = as.size() == 1, b1 = bs.size() == 1;
     if (a1) as.insert(as.begin(), 1);
@@ -141,9 +143,9 @@ class MatMulOp final : public Op {
     ESCALA_CHECK(bs[bs.size() - 2] == k, kInvalidArgument,
                  "MatMul of {} by {}: inner dimensions {} and {} differ", in[0]->ShapeText(),
                  in[1]->ShapeText(), k, bs[bs.size() - 2]);
-    const std::vector<std::int64_t> abatch(as.begin(), as.end() - 2),
-        bbatch(bs.begin(), bs.end() - 2);
-    std::vector<std::int64_t> shape = BroadcastShape(abatch, bbatch);
+    abatch.assign(as.begin(), as.end() - 2);
+    bbatch.assign(bs.begin(), bs.end() - 2);
+    BroadcastShapeInto(abatch, bbatch, shape);
     const std::int64_t batches = Product(shape, 0, shape.size());
     shape.push_back(m);
     shape.push_back(n);
@@ -269,7 +271,8 @@ class ReshapeOp final : public Op {
   explicit ReshapeOp(bool allow_zero) : allow_zero_(allow_zero) {}
   void Run(In in, Out out) const override {
     const OnnxTensor& x = *in[0];
-    std::vector<std::int64_t> shape = IntValues(*in[1]);
+    thread_local std::vector<std::int64_t> shape;
+    shape = IntValues(*in[1]);
     std::int64_t known = 1;
     int infer = -1;
     for (std::size_t d = 0; d < shape.size(); ++d) {
@@ -320,18 +323,20 @@ class SqueezeOp final : public Op {
   void Run(In in, Out out) const override {
     const OnnxTensor& x = *in[0];
     const auto rank = static_cast<std::int64_t>(x.shape.size());
-    std::vector<std::int64_t> axes =
+    const std::vector<std::int64_t>& axes =
         from_input_ && in.size() > 1 && in[1] != nullptr ? IntValues(*in[1]) : axes_;
-    std::vector<bool> drop(x.shape.size(), false);
+    thread_local std::vector<char> drop;
+    drop.assign(x.shape.size(), 0);
     for (std::int64_t a : axes) {
       const int d = NormalizeAxis(a, rank, "Squeeze axis");
       ESCALA_CHECK(x.shape[static_cast<std::size_t>(d)] == 1, kInvalidArgument,
                    "Squeeze axis {} of {} is not 1", a, x.ShapeText());
       drop[static_cast<std::size_t>(d)] = true;
     }
-    std::vector<std::int64_t> shape;
+    thread_local std::vector<std::int64_t> shape;
+    shape.clear();
     for (std::size_t d = 0; d < x.shape.size(); ++d) {
-      if (!(axes.empty() ? x.shape[d] == 1 : drop[d])) shape.push_back(x.shape[d]);
+      if (!(axes.empty() ? x.shape[d] == 1 : drop[d] != 0)) shape.push_back(x.shape[d]);
     }
     Reshaped(x, shape, *out[0]);
   }
@@ -351,17 +356,21 @@ class UnsqueezeOp final : public Op {
       : axes_(std::move(axes)), from_input_(from_input) {}
   void Run(In in, Out out) const override {
     const OnnxTensor& x = *in[0];
-    const std::vector<std::int64_t> axes = from_input_ ? IntValues(*in[1]) : axes_;
+    const std::vector<std::int64_t>& axes = from_input_ ? IntValues(*in[1]) : axes_;
     const auto rank = static_cast<std::int64_t>(x.shape.size() + axes.size());
-    std::vector<bool> added(static_cast<std::size_t>(rank), false);
+    thread_local std::vector<char> added;
+    added.assign(static_cast<std::size_t>(rank), 0);
     for (std::int64_t a : axes) {
       const auto d = static_cast<std::size_t>(NormalizeAxis(a, rank, "Unsqueeze axis"));
-      ESCALA_CHECK(!added[d], kInvalidArgument, "Unsqueeze axis {} given twice", a);
-      added[d] = true;
+      ESCALA_CHECK(added[d] == 0, kInvalidArgument, "Unsqueeze axis {} given twice", a);
+      added[d] = 1;
     }
-    std::vector<std::int64_t> shape;
+    thread_local std::vector<std::int64_t> shape;
+    shape.clear();
     std::size_t src = 0;
-    for (std::size_t d = 0; d < added.size(); ++d) shape.push_back(added[d] ? 1 : x.shape[src++]);
+    for (std::size_t d = 0; d < added.size(); ++d) {
+      shape.push_back(added[d] != 0 ? 1 : x.shape[src++]);
+    }
     Reshaped(x, shape, *out[0]);
   }
 
@@ -383,26 +392,30 @@ class TransposeOp final : public Op {
   void Run(In in, Out out) const override {
     const OnnxTensor& x = *in[0];
     const std::size_t r = x.shape.size();
-    std::vector<std::int64_t> perm = perm_;
+    thread_local std::vector<std::int64_t> perm, stride, shape, in_stride, counter;
+    thread_local std::vector<char> seen;
+    perm = perm_;
     if (perm.empty()) {
       for (std::size_t d = r; d-- > 0;) perm.push_back(static_cast<std::int64_t>(d));
     }
     ESCALA_CHECK(perm.size() == r, kInvalidArgument, "Transpose perm of {} axes for rank {}",
                  perm.size(), r);
-    std::vector<std::int64_t> stride(r, 1), shape(r), in_stride(r);
+    stride.assign(r, 1);
+    shape.assign(r, 0);
+    in_stride.assign(r, 0);
     for (std::size_t d = r; d-- > 1;) stride[d - 1] = stride[d] * x.shape[d];
-    std::vector<bool> seen(r, false);
+    seen.assign(r, 0);
     for (std::size_t d = 0; d < r; ++d) {
       const auto p = static_cast<std::size_t>(
           NormalizeAxis(perm[d], static_cast<std::int64_t>(r), "Transpose perm entry"));
-      ESCALA_CHECK(!seen[p], kInvalidArgument, "Transpose perm repeats axis {}", p);
-      seen[p] = true;
+      ESCALA_CHECK(seen[p] == 0, kInvalidArgument, "Transpose perm repeats axis {}", p);
+      seen[p] = 1;
       shape[d] = x.shape[p];
       in_stride[d] = stride[p];
     }
     OnnxTensor& y = *out[0];
     y.Resize(x.type, shape);
-    std::vector<std::int64_t> counter(r, 0);
+    counter.assign(r, 0);
     std::int64_t src = 0;
     const std::int64_t n = y.size();
     for (std::int64_t k = 0; k < n; ++k) {
@@ -431,7 +444,8 @@ class ConcatOp final : public Op {
     const OnnxTensor& first = *in[0];
     const auto rank = static_cast<std::int64_t>(first.shape.size());
     const auto a = static_cast<std::size_t>(NormalizeAxis(axis_, rank, "Concat axis"));
-    std::vector<std::int64_t> shape = first.shape;
+    thread_local std::vector<std::int64_t> shape;
+    shape = first.shape;
     shape[a] = 0;
     for (std::size_t k = 0; k < in.size(); ++k) {
       const OnnxTensor& t = *in[k];
@@ -534,8 +548,8 @@ class GatherOp final : public Op {
     const auto rank = static_cast<std::int64_t>(x.shape.size());
     ESCALA_CHECK(rank > 0, kInvalidArgument, "Gather on a scalar");
     const auto a = static_cast<std::size_t>(NormalizeAxis(axis_, rank, "Gather axis"));
-    std::vector<std::int64_t> shape(x.shape.begin(),
-                                    x.shape.begin() + static_cast<std::ptrdiff_t>(a));
+    thread_local std::vector<std::int64_t> shape;
+    shape.assign(x.shape.begin(), x.shape.begin() + static_cast<std::ptrdiff_t>(a));
     shape.insert(shape.end(), idx.shape.begin(), idx.shape.end());
     shape.insert(shape.end(), x.shape.begin() + static_cast<std::ptrdiff_t>(a) + 1, x.shape.end());
     OnnxTensor& y = *out[0];
@@ -616,7 +630,8 @@ class ArgMaxOp final : public Op {
     ExpectType(x, OnnxType::kFloat, "ArgMax", 0);
     const auto rank = static_cast<std::int64_t>(x.shape.size());
     const auto a = static_cast<std::size_t>(NormalizeAxis(axis_, rank, "ArgMax axis"));
-    std::vector<std::int64_t> shape = x.shape;
+    thread_local std::vector<std::int64_t> shape;
+    shape = x.shape;
     if (keep_)
       shape[a] = 1;
     else
@@ -656,32 +671,36 @@ class ReduceSumOp final : public Op {
   void Run(In in, Out out) const override {
     const OnnxTensor& x = *in[0];
     ExpectType(x, OnnxType::kFloat, "ReduceSum", 0);
-    std::vector<std::int64_t> axes =
+    const std::vector<std::int64_t>& axes =
         from_input_ && in.size() > 1 && in[1] != nullptr ? IntValues(*in[1]) : axes_;
     if (axes.empty() && noop_empty_) {
       *out[0] = x;
       return;
     }
     const std::size_t r = x.shape.size();
-    std::vector<bool> reduce(r, axes.empty());
+    thread_local std::vector<char> reduce;
+    thread_local std::vector<std::int64_t> kept, shape, counter, ostride;
+    reduce.assign(r, axes.empty() ? 1 : 0);
     for (std::int64_t a : axes) {
       reduce[static_cast<std::size_t>(
-          NormalizeAxis(a, static_cast<std::int64_t>(r), "ReduceSum axis"))] = true;
+          NormalizeAxis(a, static_cast<std::int64_t>(r), "ReduceSum axis"))] = 1;
     }
-    std::vector<std::int64_t> kept(r), shape;
+    kept.assign(r, 0);
+    shape.clear();
     for (std::size_t d = 0; d < r; ++d) {
-      kept[d] = reduce[d] ? 1 : x.shape[d];
-      if (!reduce[d] || keep_) shape.push_back(kept[d]);
+      kept[d] = reduce[d] != 0 ? 1 : x.shape[d];
+      if (reduce[d] == 0 || keep_) shape.push_back(kept[d]);
     }
     OnnxTensor& y = *out[0];
     y.Resize(OnnxType::kFloat, kept);
     std::fill(y.f.begin(), y.f.end(), 0.0f);
-    std::vector<std::int64_t> counter(r, 0), ostride(r, 1);
+    counter.assign(r, 0);
+    ostride.assign(r, 1);
     for (std::size_t d = r; d-- > 1;) ostride[d - 1] = ostride[d] * kept[d];
     const std::int64_t n = x.size();
     for (std::int64_t k = 0; k < n; ++k) {
       std::int64_t o = 0;
-      for (std::size_t d = 0; d < r; ++d) o += reduce[d] ? 0 : counter[d] * ostride[d];
+      for (std::size_t d = 0; d < r; ++d) o += reduce[d] != 0 ? 0 : counter[d] * ostride[d];
       y.f[static_cast<std::size_t>(o)] += x.f[static_cast<std::size_t>(k)];
       for (std::size_t d = r; d-- > 0;) {
         if (++counter[d] < x.shape[d]) break;

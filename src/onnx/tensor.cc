@@ -76,10 +76,10 @@ int NormalizeAxis(std::int64_t axis, std::int64_t rank, std::string_view what) {
   return static_cast<int>(a);
 }
 
-std::vector<std::int64_t> BroadcastShape(std::span<const std::int64_t> a,
-                                         std::span<const std::int64_t> b) {
+void BroadcastShapeInto(std::span<const std::int64_t> a, std::span<const std::int64_t> b,
+                        std::vector<std::int64_t>& out) {
   const std::size_t rank = std::max(a.size(), b.size());
-  std::vector<std::int64_t> out(rank);
+  out.resize(rank);
   for (std::size_t k = 0; k < rank; ++k) {
     const std::int64_t da = k < rank - a.size() ? 1 : a[k - (rank - a.size())];
     const std::int64_t db = k < rank - b.size() ? 1 : b[k - (rank - b.size())];
@@ -87,7 +87,6 @@ std::vector<std::int64_t> BroadcastShape(std::span<const std::int64_t> a,
                  "shapes {} and {} do not broadcast", ShapeText(a), ShapeText(b));
     out[k] = da == 1 ? db : da;
   }
-  return out;
 }
 
 void ExpectType(const OnnxTensor& t, OnnxType type, std::string_view op, int index) {
@@ -95,7 +94,7 @@ void ExpectType(const OnnxTensor& t, OnnxType type, std::string_view op, int ind
                OnnxTypeName(t.type), OnnxTypeName(type));
 }
 
-std::vector<std::int64_t> IntValues(const OnnxTensor& t) {
+const std::vector<std::int64_t>& IntValues(const OnnxTensor& t) {
   ESCALA_CHECK(t.type == OnnxType::kInt64 && t.shape.size() <= 1, kInvalidArgument,
                "expected a 1-D int64 tensor, got {} {}", OnnxTypeName(t.type), t.ShapeText());
   return t.i;
