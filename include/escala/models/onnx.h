@@ -7,9 +7,10 @@
 // shapes), builds one kernel per node with its attributes checked, and runs the graph once on a
 // one-row dummy input so that shapes that cannot work (a Reshape to an impossible shape, a Gemm
 // whose weights disagree with its input) are refused at load, naming the node. Running it then
-// executes the planned kernels in order on escala's own code (Eigen GEMMs for Gemm/MatMul); every
-// intermediate tensor lives in a slot of the caller's OnnxScratch whose buffers keep their
-// capacity, so a steady stream of same-sized requests allocates nothing.
+// executes the planned kernels in order on escala's own code (its dispatched GEMM/GEMV kernels for
+// Gemm/MatMul, as the MLP uses); every intermediate tensor lives in a slot of the caller's
+// OnnxScratch whose buffers keep their capacity, and kernels keep their shape scratch per thread,
+// so a steady stream of same-sized requests allocates nothing.
 //
 // Coverage: the default domain's Gemm, MatMul, Add, Sub, Mul, Div, Pow, Max, Min, Relu,
 // LeakyRelu, Sigmoid, Tanh, Erf, Sqrt, Exp, Log, Abs, Neg, Floor, IsNaN, Softmax, LogSoftmax,
