@@ -377,15 +377,13 @@ OnnxGraph::~OnnxGraph() = default;
 
 namespace {
 
-// escala's own checks (their errors name the initializer, the input, the cycle), then the ONNX
-// checker's, on the graph as given.
-void Validate(const onnx::ModelProto& m, const Impl& g) {
-  Impl scratch;
-  scratch.what = g.what;
-  scratch.opset = g.opset;
-  ReadInitializers(m.graph(), scratch);
-  ReadInputs(m.graph(), scratch);
-  SortNodes(m.graph(), scratch);
+// Reads the graph's initializers and inputs into `g`, then runs escala's own checks (their
+// errors name the initializer, the input, the cycle) and the ONNX checker's, on the graph as
+// given.
+void ReadAndValidate(const onnx::ModelProto& m, Impl& g) {
+  ReadInitializers(m.graph(), g);
+  ReadInputs(m.graph(), g);
+  SortNodes(m.graph(), g);
   std::unordered_map<std::string, bool> produced;
   for (const auto& n : m.graph().node()) {
     for (const auto& o : n.output()) produced[o] = true;
@@ -396,9 +394,8 @@ void Validate(const onnx::ModelProto& m, const Impl& g) {
                  NodeLabel(n, ml ? g.ml_opset : g.opset), n.op_type());
   }
   for (const auto& o : m.graph().output()) {
-    ESCALA_CHECK(produced.contains(o.name()) || scratch.slot_of.contains(o.name()),
-                 kInvalidArgument, "{}: graph output '{}' is produced by no node", g.what,
-                 o.name());
+    ESCALA_CHECK(produced.contains(o.name()) || g.slot_of.contains(o.name()), kInvalidArgument,
+                 "{}: graph output '{}' is produced by no node", g.what, o.name());
   }
   Check(m, g.what);
 }
@@ -410,14 +407,20 @@ std::shared_ptr<const OnnxGraph> OnnxGraph::Load(std::string_view bytes, std::st
   g->what = std::string(what);
   onnx::ModelProto m = ParseProto(bytes, what);
   ReadOpsets(m, *g);
-  Validate(m, *g);
-  ConvertOpset(m, *g);
+  ReadAndValidate(m, *g);
+  if (g->opset < kMinOpset) {  // the converted graph is read afresh
+    ConvertOpset(m, *g);
+    g->slot_of.clear();
+    g->constant.clear();
+    g->inputs.clear();
+    g->input_slots.clear();
+    ReadInitializers(m.graph(), *g);
+    ReadInputs(m.graph(), *g);
+  }
   InferShapes(m);
   g->producer = (m.producer_name() + " " + m.producer_version());
   for (const auto& p : m.metadata_props()) g->metadata[p.key()] = p.value();
   const onnx::GraphProto& graph = m.graph();
-  ReadInitializers(graph, *g);
-  ReadInputs(graph, *g);
   for (const onnx::NodeProto* n : SortNodes(graph, *g)) PlanNode(*n, *g);
   ReadOutputs(graph, *g);
   Impl& ref = *g;

@@ -1,16 +1,17 @@
 // ONNX graphs as escala models: a model trained elsewhere (PyTorch's torch.onnx.export,
 // scikit-learn through skl2onnx, escala's own `escala export`) scored and served by escala.
 //
-// OnnxGraph is the runtime. Loading parses the ModelProto with Debian's libonnx, converts opsets
-// older than 9 up, runs the ONNX checker and shape inference, orders the nodes (a cycle is
-// refused), folds every node whose inputs are constant (Constant, Shape/Gather chains on constant
-// shapes), builds one kernel per node with its attributes checked, and runs the graph once on a
-// one-row dummy input so that shapes that cannot work (a Reshape to an impossible shape, a Gemm
-// whose weights disagree with its input) are refused at load, naming the node. Running it then
-// executes the planned kernels in order on escala's own code (its dispatched GEMM/GEMV kernels for
-// Gemm/MatMul, as the MLP uses); every intermediate tensor lives in a slot of the caller's
-// OnnxScratch whose buffers keep their capacity, and kernels keep their shape scratch per thread,
-// so a steady stream of same-sized requests allocates nothing.
+// OnnxGraph is the runtime. Loading parses the ModelProto with Debian's libonnx, checks the
+// initializers, inputs and node order (a cycle is refused) and that every operator is covered,
+// runs the ONNX checker, converts opsets older than 9 up, runs shape inference, folds every node
+// whose inputs are constant (Constant, Shape/Gather chains on constant shapes), builds one kernel
+// per node with its attributes checked, and runs the graph once on a one-row dummy input so that
+// shapes that cannot work (a Reshape to an impossible shape, a Gemm whose weights disagree with its
+// input) are refused at load, naming the node. Running it then executes the planned kernels in
+// order on escala's own code (its dispatched GEMM/GEMV kernels for Gemm/MatMul, as the MLP uses);
+// every intermediate tensor lives in a slot of the caller's OnnxScratch whose buffers keep their
+// capacity, and kernels keep their shape scratch per thread, so a steady stream of same-sized
+// requests allocates nothing.
 //
 // Coverage: the default domain's Gemm, MatMul, Add, Sub, Mul, Div, Pow, Max, Min, Relu,
 // LeakyRelu, Sigmoid, Tanh, Erf, Sqrt, Exp, Log, Abs, Neg, Floor, IsNaN, Softmax, LogSoftmax,
