@@ -28,6 +28,7 @@
 #include "escala/core/logging.h"
 #include "escala/core/parallel.h"
 #include "escala/data/dataset.h"
+#include "escala/data/stream.h"
 #include "escala/data/table.h"
 #include "escala/distributed/connect.h"
 #include "escala/distributed/worker_env.h"
@@ -39,6 +40,7 @@
 #include "escala/serving/client.h"
 #include "escala/serving/server.h"
 #include "escala/train/estimator.h"
+#include "escala/train/labels.h"
 #include "escala/train/params.h"
 
 namespace py = pybind11;
@@ -404,6 +406,7 @@ py::tuple ReadDense(const std::vector<std::string>& paths, const std::string& la
     py::gil_scoped_release nogil;
     data::DenseSpec spec;
     spec.label = label;
+    spec.row_ids = false;  // 8 bytes a row that numpy has no use for
     *d = data::Dataset::Open(paths).ReadDense(spec);
   }
   auto* keep = new std::shared_ptr<data::DenseData>(d);
@@ -502,6 +505,29 @@ py::tuple Train(const py::object& columns, const std::string& label, const py::d
   return Outcome(out);
 }
 
+// Trains on a float32 C-contiguous matrix of numeric features, viewed in place (the library's
+// TrainMatrix: no table of its columns is built), with the label (and weight) columns in
+// `targets`; as Train otherwise.
+py::tuple TrainOnMatrix(const py::array_t<float, py::array::c_style>& x,
+                        const std::vector<std::string>& names, const py::dict& targets,
+                        const std::string& label, const py::dict& params, const py::object& valid,
+                        const py::object& comm) {
+  const train::TrainSpec spec = SpecFrom(label, params);
+  ESCALA_CHECK(x.ndim() == 2, kInvalidArgument, "X: expected a 2-D matrix, got {} dimensions",
+               x.ndim());
+  train::MatrixShard shard{ConstMatrixViewF(x.data(), x.shape(0), x.shape(1)), names,
+                           ToTable(targets)};
+  std::optional<data::Table> valid_table;
+  if (!valid.is_none()) valid_table = ToTable(valid.cast<py::dict>());
+  std::unique_ptr<Communicator> self;
+  std::shared_ptr<Communicator> held;
+  Communicator& c = CommOf(comm, &self, &held);
+  train::TrainOutcome out;
+  RunInterruptible(
+      c, [&] { out = train::TrainMatrix(spec, std::move(shard), std::move(valid_table), c); });
+  return Outcome(out);
+}
+
 // Trains on files, globs or directories read by escala's readers, this rank's shard of them:
 // in memory, or streamed in bounded memory when memory_budget > 0 (bytes; the models that can
 // stream: escala train --memory-budget).
@@ -529,6 +555,53 @@ py::tuple TrainFiles(const std::vector<std::string>& paths, const std::string& l
     }
   });
   return Outcome(out);
+}
+
+// What the estimators' parameters need of files before training on them (one streamed pass,
+// this rank's shard with comm): the rows over every rank, the label's classes merged over every
+// rank when `classify` (and whether the label is categorical), the weight column's sum, and the
+// columns other than the label and the weight.
+py::dict ScanFiles(const std::vector<std::string>& paths, const std::string& label,
+                   const std::string& weight, bool classify, const py::object& comm) {
+  std::unique_ptr<Communicator> self;
+  std::shared_ptr<Communicator> held;
+  Communicator& c = CommOf(comm, &self, &held);
+  data::DatasetOptions options;
+  options.label_column = label;
+  train::LabelScan scan;
+  std::vector<std::string> classes;
+  double weight_sum = 0;
+  std::vector<std::string> names;
+  bool categorical = false;
+  RunInterruptible(c, [&] {
+    const auto dataset = data::Dataset::Open(paths, options);
+    data::StreamedTable table(dataset, data::Shard{c.rank(), c.size()},
+                              train::StreamOptionsFor({}));
+    const data::Schema& schema = table.schema();
+    schema.Index(label);  // a missing label column fails here, listing the columns
+    for (const auto& f : schema.fields()) {
+      if (f.name != label && f.name != weight) names.push_back(f.name);
+    }
+    categorical = schema.field(schema.Index(label)).type == data::DataType::kCategorical;
+    if (!weight.empty()) {
+      schema.Index(weight);
+      table.ForEachChunk([&](const data::Table& t) {
+        const data::Column& w = t.column(weight);
+        for (std::int64_t i = 0; i < t.num_rows(); ++i) weight_sum += w.GetDouble(i);
+      });
+      weight_sum = c.AllReduceScalar(weight_sum, ReduceOp::kSum);
+    }
+    scan = train::ScanLabels(table, label);
+    scan.rows = c.AllReduceScalar<std::int64_t>(scan.rows, ReduceOp::kSum);
+    if (classify) classes = train::ClassNames(scan.distinct, label, c);
+  });
+  py::dict out;
+  out["rows"] = scan.rows;
+  out["classes"] = classes;
+  out["categorical"] = categorical;
+  out["weight_sum"] = weight.empty() ? static_cast<double>(scan.rows) : weight_sum;
+  out["columns"] = names;
+  return out;
 }
 
 // ---- prediction ---------------------------------------------------------------------------------
@@ -560,6 +633,37 @@ class Predictor {
       predictor_.PredictTable(t, &out);
     }
     return ToNumpy(out);
+  }
+  // Files (CSV, NPY, LIBSVM; globs, directories) read in chunks of about 16 MiB and predicted in
+  // turn: memory holds one chunk and the predictions. The model's categorical inputs are read as
+  // categories whatever their values look like.
+  py::array_t<float> PredictFiles(const std::vector<std::string>& paths) const {
+    std::vector<float> values;
+    std::int64_t rows = 0;
+    const std::int64_t cols = predictor_.num_outputs();
+    {
+      py::gil_scoped_release nogil;
+      data::DatasetOptions options;
+      options.label_column.clear();
+      for (const auto& f : bundle_->input_schema().fields()) {
+        if (f.type == data::DataType::kCategorical) options.csv.column_types.push_back(f);
+      }
+      const auto dataset = data::Dataset::Open(paths, options);
+      data::StreamedTable table(dataset, data::Shard{}, train::StreamOptionsFor({}));
+      MatrixF out;
+      table.ForEachChunk([&](const data::Table& chunk) {
+        try {
+          predictor_.PredictTable(chunk, &out);
+        } catch (const Error& e) {
+          throw e.WithContext("in the chunk from row " + std::to_string(rows));
+        }
+        values.insert(values.end(), out.data(), out.data() + out.rows() * out.cols());
+        rows += out.rows();
+      });
+    }
+    py::array_t<float> a({static_cast<py::ssize_t>(rows), static_cast<py::ssize_t>(cols)});
+    std::copy(values.begin(), values.end(), a.mutable_data());
+    return a;
   }
   // A row-major float32 or float64 matrix whose columns are the model's numeric inputs in
   // order, viewed in place (no table): the low-latency path of predict on arrays.
@@ -892,6 +996,12 @@ PYBIND11_MODULE(_core, m) {
         py::arg("valid_paths") = std::vector<std::string>{}, py::arg("comm") = py::none(),
         py::arg("memory_budget") = 0,
         "Trains on files (this rank's shard), streamed when memory_budget > 0 bytes");
+  m.def("scan_files", &ScanFiles, py::arg("paths"), py::arg("label"), py::arg("weight"),
+        py::arg("classify"), py::arg("comm"),
+        "Rows, classes, weight sum and columns of files, in one streamed pass");
+  m.def("train_matrix", &TrainOnMatrix, py::arg("x"), py::arg("names"), py::arg("targets"),
+        py::arg("label"), py::arg("params"), py::arg("valid"), py::arg("comm"),
+        "Trains on a float32 C-contiguous feature matrix viewed in place (pipeline 'none').");
   m.def("train", &Train, py::arg("columns"), py::arg("label"), py::arg("params"),
         py::arg("valid") = py::none(), py::arg("comm") = py::none(),
         "Trains on {name: array} (this rank's shard with comm); returns (bundle bytes, report)");
@@ -938,6 +1048,7 @@ PYBIND11_MODULE(_core, m) {
       .def_static("from_bytes", &Predictor::FromBytes)
       .def_static("from_file", &Predictor::FromFile)
       .def("predict", &Predictor::Predict)
+      .def("predict_files", &Predictor::PredictFiles)
       .def("predict_matrix", &Predictor::PredictMatrix<float>)
       .def("predict_matrix", &Predictor::PredictMatrix<double>)
       .def("contributions", &Predictor::Contributions)

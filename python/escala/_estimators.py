@@ -115,9 +115,28 @@ def _check_fit_input(X, y, classifier: bool):
 
 
 
-def _check_sample_weight(sample_weight, n: int) -> Optional[np.ndarray]:
+def _check_rows(y: np.ndarray, n: int) -> None:
+    if y.ndim != 1:
+        raise ValueError("y must be one-dimensional")
+    if n < 2:
+        raise ValueError(f"n_samples = {n}: escala needs at least 2 rows to fit")
+    if len(y) != n:
+        raise ValueError(f"X has {n} rows but y has {len(y)}")
+
+
+def _one_set(sets, what: str):
+    """The one validation set of a list holding it (XGBoost's form), or the set itself."""
+    if not isinstance(sets, list):
+        return sets
+    if len(sets) != 1:
+        raise ValueError(f"{what}: escala validates on one set; got a list of {len(sets)}")
+    return sets[0]
+
+
+def _check_sample_weight(sample_weight, n: int, name: str = "sample_weight"
+                         ) -> Optional[np.ndarray]:
     """sample_weight as a float64 array of n finite weights >= 0 (a copy: the caller's is left
-    as it is), or None; a ValueError naming sample_weight otherwise."""
+    as it is), or None; a ValueError naming `name` otherwise."""
     if sample_weight is None:
         return None
     if hasattr(sample_weight, "to_numpy"):  # a pandas Series
@@ -125,17 +144,17 @@ def _check_sample_weight(sample_weight, n: int) -> Optional[np.ndarray]:
     try:
         w = np.array(sample_weight, dtype=np.float64)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"sample_weight must hold numbers: {e}") from None
+        raise ValueError(f"{name} must hold numbers: {e}") from None
     if w.ndim == 0:
         w = np.full(n, float(w))
     if w.ndim != 1:
-        raise ValueError(f"sample_weight must be 1D array or scalar, got shape {w.shape}")
+        raise ValueError(f"{name} must be 1D array or scalar, got shape {w.shape}")
     if w.shape[0] != n:
-        raise ValueError(f"sample_weight.shape == ({w.shape[0]},), expected ({n},): one weight "
-                         "per row of X")
+        raise ValueError(f"{name}.shape == ({w.shape[0]},), expected ({n},): one weight "
+                         "per row")
     bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
     if bad.size:
-        raise ValueError(f"sample_weight: row {bad[0]}: weight {w[bad[0]]} is not a finite "
+        raise ValueError(f"{name}: row {bad[0]}: weight {w[bad[0]]} is not a finite "
                          "number >= 0")
     return w
 
@@ -193,6 +212,15 @@ def _check_predict_input(est, X):
         if X.dtype.kind == "O":
             X = _numeric_or_text(X)
     return X
+
+
+def _classes_from_names(names, categorical: bool) -> np.ndarray:
+    """escala's class names (text) as numpy would give the labels' classes: numbers as int64
+    (or float64), text as objects."""
+    if categorical:
+        return np.asarray(names, dtype=object)
+    values = np.array([float(v) for v in names])
+    return values.astype(np.int64) if np.all(values == np.round(values)) else values
 
 
 def _is_masked_numeric(col) -> bool:
@@ -335,38 +363,56 @@ class _Estimator(BaseEstimator):
     def _escala_params(self, n_rows: int, n_classes: int) -> Dict[str, Any]:
         raise NotImplementedError
 
-    def fit(self, X, y, sample_weight=None, eval_set=None, comm=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None, comm=None, memory_budget=None,
+            sample_weight_eval_set=None):
         """Fits on X, y; with `comm` (escala.distributed.init()), X and y are this rank's shard
         and every rank gets the same model, trained data-parallel. sample_weight: one finite
         weight >= 0 per row (an array, list or pandas Series; escala's --weight): each row's
         loss counts that many times. Rows of weight 0 are dropped before training, and weights
         that are all 1 train as no weights, so both are exactly what scikit-learn's checks
-        expect."""
+        expect. eval_set: (X, y) of validation rows (or a list holding that one pair, as
+        XGBoost's), which the validation metrics and early stopping use; sample_weight_eval_set
+        their weights (an array, or a list holding it).
+
+        X may instead name files (a path, glob or directory, or a list of them: CSV, NPY,
+        LIBSVM), read by escala's readers in C++, never as Python objects; y is then the name of
+        their label column, sample_weight the name of a weight column, eval_set file paths, and
+        with comm each rank reads its shard of the files. The files are read once for their
+        labels (the classes and row count the parameters need) and again to train; with
+        memory_budget (bytes) the training streams them in bounded memory, for data larger than
+        memory (the linear models with their default L-BFGS: docs/training.md)."""
+        paths = _paths(X)
+        if paths is not None:
+            return self._fit_files(paths, y, sample_weight, eval_set, comm, memory_budget)
+        if memory_budget is not None:
+            raise ValueError("memory_budget: streaming is for X naming files; this X is in "
+                             "memory already")
         X, y = _check_fit_input(X, y, self._classifier)
         y = np.asarray(y)
         weights = _check_sample_weight(sample_weight, len(y))
         if weights is not None:
             X, y, weights = _drop_zero_weights(X, y, weights)
         data, extra, n = self._inputs_for_fit(X)
-        if y.ndim != 1:
-            raise ValueError("y must be one-dimensional")
-        if n < 2:
-            raise ValueError(f"n_samples = {n}: escala needs at least 2 rows to fit")
-        if len(y) != n:
-            raise ValueError(f"X has {n} rows but y has {len(y)}")
+        _check_rows(y, n)
         # Row-count-dependent settings (l2 = 1/(C n), the batch size) use every rank's rows, so
         # that all ranks train the same objective.
         n_all = n if comm is None else int(comm.allreduce(np.array([n], dtype=np.int64))[0])
         self._weight_total = _weight_total(weights, n, comm)
         params = self._fit_params(y, n_all, comm)
         extra[_LABEL] = _label_column(y, self._classifier)
-        if _all_ranks_any(weights is not None, comm):
+        valid = self._valid_columns(eval_set, sample_weight_eval_set)
+        if _all_ranks_any(weights is not None or (valid is not None and _WEIGHT in valid), comm):
             extra[_WEIGHT] = weights if weights is not None else np.ones(n)
             params["weight"] = _WEIGHT
-        blob, self.fit_report_ = _core.train(data, _LABEL,
-                                             {k: _text(v) for k, v in params.items()},
-                                             self._valid_columns(eval_set),
-                                             None if comm is None else comm._c)
+        text = {k: _text(v) for k, v in params.items()}
+        c = None if comm is None else comm._c
+        if isinstance(data, tuple) and _passes_numbers_through(params):
+            # The matrix itself is the model's input: viewed in C++, no table of its columns.
+            blob, self.fit_report_ = _core.train_matrix(
+                np.ascontiguousarray(data[0], dtype=np.float32), data[1], extra, _LABEL, text,
+                valid, c)
+        else:
+            blob, self.fit_report_ = _core.train(data, _LABEL, text, valid, c)
         self.model_ = Model.from_bytes(blob)
         self.n_iter_ = self.fit_report_.get("epochs", 0)
         if self._classifier and len(self.model_.class_names) != len(self.classes_):
@@ -374,12 +420,58 @@ class _Estimator(BaseEstimator):
                              f"finds {len(self.classes_)}: {self.model_.class_names}")
         return self
 
-    def _valid_columns(self, eval_set):
+    def _fit_files(self, paths, label, weight, eval_set, comm, memory_budget):
+        """fit() on files: escala's readers and trainers do everything in C++."""
+        if not isinstance(label, str):
+            raise ValueError("X names files: give y as the name of their label column")
+        if weight is not None and not isinstance(weight, str):
+            raise ValueError("X names files: give sample_weight as the name of their weight "
+                             "column")
+        valid = None
+        if eval_set is not None:
+            valid = _paths(eval_set)
+            if valid is None:
+                raise ValueError("X names files: give eval_set as file paths too")
+        c = None if comm is None else comm._c
+        scan = _core.scan_files(paths, label, weight or "", self._classifier, c)
+        self._names = list(scan["columns"])
+        self.n_features_in_ = len(self._names)
+        self.feature_names_in_ = np.asarray(self._names, dtype=object)
+        self._numeric, self._clean = False, False  # the columns are not seen before training
+        self._weight_total = scan["weight_sum"]
+        if self._classifier:
+            self.classes_ = _classes_from_names(scan["classes"], scan["categorical"])
+            if len(self.classes_) < 2:
+                raise ValueError(f"The number of classes has to be greater than one; got "
+                                 f"{len(self.classes_)} class in column '{label}'")
+            params = {"task": "binary" if len(self.classes_) == 2 else "multiclass",
+                      **self._escala_params(scan["rows"], len(self.classes_))}
+        else:
+            params = {"task": "regression", **self._escala_params(scan["rows"], 0)}
+        if weight is not None:
+            params["weight"] = weight
+        blob, self.fit_report_ = _core.train_files(
+            paths, label, {k: _text(v) for k, v in params.items()}, valid or [], c,
+            int(memory_budget or 0))
+        self.model_ = Model.from_bytes(blob)
+        self.n_iter_ = self.fit_report_.get("epochs", 0)
+        self._numeric = all(kind != "categorical" for _, kind in self.model_.inputs)
+        return self
+
+    def _valid_columns(self, eval_set, sample_weight_eval_set=None):
         if eval_set is None:
+            if sample_weight_eval_set is not None:
+                raise ValueError("sample_weight_eval_set is given without an eval_set")
             return None
-        Xv, yv = eval_set
+        listed = isinstance(eval_set, list)
+        Xv, yv = _one_set(eval_set, "eval_set")
         valid = _columns(Xv, self._names)
-        valid[_LABEL] = _label_column(np.asarray(yv), self._classifier)
+        yv = np.asarray(yv)
+        valid[_LABEL] = _label_column(yv, self._classifier)
+        if sample_weight_eval_set is not None:
+            w = (_one_set(sample_weight_eval_set, "sample_weight_eval_set") if listed
+                 else sample_weight_eval_set)
+            valid[_WEIGHT] = _check_sample_weight(w, len(yv), "sample_weight_eval_set")
         return valid
 
     def _inputs_for_fit(self, X):
@@ -389,7 +481,10 @@ class _Estimator(BaseEstimator):
         names = _feature_names(X)
         if type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind == "f":
             self._names = [f"x{j}" for j in range(X.shape[1])]
-            self._numeric, self._clean = True, not np.isnan(X).any()
+            # One summing pass (NaN propagates); the exact test only when the sum is not finite.
+            total = X.sum()
+            self._numeric = True
+            self._clean = bool(np.isfinite(total)) or not np.isnan(X).any()
             extra: Dict[str, np.ndarray] = {}
             data: Any = (X, self._names, extra)
             n = X.shape[0]
@@ -417,6 +512,11 @@ class _Estimator(BaseEstimator):
                 **self._escala_params(n_all, len(self.classes_))}
 
     def _raw(self, X) -> np.ndarray:
+        paths = _paths(X)
+        if paths is not None:  # files: read and predicted in chunks in C++
+            from sklearn.utils.validation import check_is_fitted
+            check_is_fitted(self, "model_")
+            return self.model_._p.predict_files(paths)
         if (type(X) is np.ndarray and X.ndim == 2 and X.dtype.kind == "f"
                 and hasattr(self, "model_") and X.shape[1] == self.n_features_in_
                 and getattr(self, "_numeric", False) and np.isfinite(X).all()):
@@ -593,6 +693,16 @@ class _Float32Gemm:
                                      check_methods_subset_invariance=why,
                                      check_sample_weights_invariance=order)
         return tags
+
+
+def _passes_numbers_through(params) -> bool:
+    """Whether the model's input is the matrix as it is: the pipeline "none", or the trees'
+    default (which codes categories; a matrix has none)."""
+    pipeline = params.get("pipeline")
+    return pipeline == "none" or (pipeline is None and params.get("model") in _TREES)
+
+
+_TREES = ("gbdt", "random_forest")
 
 
 def _numeric_without_missing(columns) -> bool:

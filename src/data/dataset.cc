@@ -451,7 +451,7 @@ DenseData Dataset::ReadDense(const DenseSpec& spec, Shard shard, ReadReport* rep
       const CsvOptions& o = options_.csv;
       const internal::DenseTarget target = internal::MakeDenseTarget(schema_, spec);
       internal::CsvWindowSource source(internal::CsvInputsFor(*this, plan, data_start_, data_line_),
-                                       o, internal::kWindowBytes);
+                                       o, internal::kDenseWindowBytes);
       internal::CsvPipeline pipeline(&source, o, schema_.num_fields());
       std::uint64_t expected = 0;
       for (const auto& r : plan) {
@@ -459,8 +459,8 @@ DenseData Dataset::ReadDense(const DenseSpec& spec, Shard shard, ReadReport* rep
       }
       out.feature_names = target.feature_names;
       out.label_name = target.label_name;
-      pipeline.ReadDense(target, true, expected, std::numeric_limits<std::uint64_t>::max(), &out,
-                         &part);
+      pipeline.ReadDense(target, spec.row_ids, expected, std::numeric_limits<std::uint64_t>::max(),
+                         &out, &part);
       break;
     }
     case Format::kNpy: {
@@ -518,7 +518,7 @@ DenseData Dataset::ReadDense(const DenseSpec& spec, Shard shard, ReadReport* rep
           }
           const std::int64_t row_bytes =
               internal::NpyCols(headers[k]) * internal::NpyItemSize(headers[k].dtype);
-          for (std::int64_t i = a; i < b; ++i) {
+          for (std::int64_t i = a; i < b && spec.row_ids; ++i) {
             out.row_ids.push_back(
                 MakeRowId(static_cast<std::uint64_t>(r.file),
                           static_cast<std::uint64_t>(headers[k].data_offset + i * row_bytes)));
@@ -544,7 +544,7 @@ DenseData Dataset::ReadDense(const DenseSpec& spec, Shard shard, ReadReport* rep
                    MaxDenseBytes() / (1 << 30), kMaxDenseColumns);
       out.features = s.x.ToDense();
       out.labels = s.labels;
-      out.row_ids = s.row_ids;
+      if (spec.row_ids) out.row_ids = s.row_ids;
       for (std::int64_t j = 0; j < s.x.cols; ++j)
         out.feature_names.push_back(fmt::format("f{}", j));
       out.label_name = spec.label.empty() ? "label" : spec.label;

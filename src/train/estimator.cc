@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <numeric>
@@ -18,7 +20,9 @@
 #include "escala/core/fault_injection.h"
 #include "escala/core/file_util.h"
 #include "escala/core/logging.h"
+#include "escala/core/parallel.h"
 #include "escala/data/split.h"
+#include "escala/features/pipeline_plan.h"
 #include "escala/models/factory.h"
 #include "escala/models/tree_ensemble.h"
 #include "escala/train/gbdt.h"
@@ -319,11 +323,12 @@ std::map<std::string, std::string> TrainingConfig(const TrainSpec& spec, models:
 // The encoded tables: features through the pipeline, labels as the trainer takes them.
 struct Encoded {
   MatrixF x, xv;
+  std::optional<ConstMatrixViewF> given;  // the training features, when a caller holds them
   std::vector<float> y, yv;
   std::vector<float> w, wv;  // weights (empty without a weight column)
   std::vector<std::uint64_t> ids;
 
-  DataShard train() const { return {std::as_const(x).view(), y, ids, w}; }
+  DataShard train() const { return {given.value_or(std::as_const(x).view()), y, ids, w}; }
   DataShard valid() const { return {std::as_const(xv).view(), yv, {}, wv}; }
 };
 
@@ -705,6 +710,157 @@ void TrainTrees(const TrainSpec& given, models::Task task, const std::vector<std
   }
 }
 
+// Trains the spec's model on the encoded rows: the steps after the pipeline, whatever held the
+// rows.
+TrainOutcome TrainEncoded(const TrainSpec& spec, models::Task task,
+                          const std::vector<std::string>& classes,
+                          const features::Pipeline& pipeline, Encoded e, bool has_valid,
+                          Communicator& comm) {
+  const bool leader = comm.rank() == 0;
+  TrainOutcome out;
+  if (IsTrees(spec)) {
+    TrainTrees(spec, task, classes, pipeline, e, has_valid, comm, &out);
+    return out;
+  }
+  const TargetScaling target = StandardizeTarget(spec, task, comm, &e.y);
+  models::ModelSpec mspec = ModelSpecFor(spec, task, pipeline, classes);
+  // With weights, C = 1 is l2 = 1 / (the weight sum): the mean loss is over the weight sum.
+  const double n =
+      comm.AllReduceScalar(spec.weight.empty() ? static_cast<double>(e.y.size())
+                                               : std::accumulate(e.w.begin(), e.w.end(), 0.0),
+                           ReduceOp::kSum);
+  TrainOptions o = OptionsFor(spec, n, pipeline, has_valid, leader);
+  const DataShard train_shard = e.train();
+  const DataShard valid_shard = e.valid();
+  out.selection = Select(spec, train_shard, comm, &mspec, &o);
+  std::shared_ptr<models::GradientModel> model = models::MakeModel(mspec);
+  WarmStart(spec, *model, &o);
+  if (task == models::Task::kRegression) model->SetTargetScaling(target.shift, target.scale);
+  if (leader) ESCALA_LOG_INFO("model: {}", model->Describe());
+  Trainer trainer(*model, o, comm);
+  out.result = trainer.Fit(train_shard, has_valid ? &valid_shard : nullptr);
+  out.has_validation = has_valid;
+  FillBundle(spec, task, classes, pipeline, std::move(model), o, comm.size(), &out);
+  return out;
+}
+
+// What TrainMatrix needs of its spec and shard.
+void CheckMatrixShard(const TrainSpec& spec, const MatrixShard& m) {
+  ESCALA_CHECK(!spec.drop_missing_labels, kInvalidArgument,
+               "drop_missing_labels: a matrix trains on the rows it is given; drop them before");
+  ESCALA_CHECK(spec.valid_fraction == 0, kInvalidArgument,
+               "valid_fraction: a matrix trains on the rows it is given; hold rows out before, "
+               "or give a validation table");
+  ESCALA_CHECK(m.features.cols() == static_cast<std::int64_t>(m.feature_names.size()),
+               kInvalidArgument, "feature_names: {} names for a matrix of {} columns",
+               m.feature_names.size(), m.features.cols());
+  ESCALA_CHECK(m.features.rows() == m.targets.num_rows(), kInvalidArgument,
+               "targets: {} rows for a matrix of {} rows", m.targets.num_rows(), m.features.rows());
+  std::set<std::string_view> seen;
+  for (const auto& name : m.feature_names) {
+    ESCALA_CHECK(seen.insert(name).second, kInvalidArgument,
+                 "feature_names: '{}' names two columns", name);
+    ESCALA_CHECK(name != spec.label && name != spec.weight, kInvalidArgument,
+                 "feature_names: '{}' is the {} column, not a feature", name,
+                 name == spec.label ? "label" : "weight");
+  }
+}
+
+// True when the fitted pipeline outputs its numeric inputs as they are, in order.
+bool PassesNumbersThrough(const features::Pipeline& p, const std::vector<std::string>& names) {
+  if (p.output_names() != names || p.input_schema().num_fields() != p.num_outputs()) return false;
+  const features::PipelinePlan plan = p.Plan();
+  std::vector<int> input_of(plan.slots.size(), -1);
+  for (const auto& op : plan.ops) {
+    if (op.kind != features::PlanOp::Kind::kInputNum) return false;
+    input_of[static_cast<std::size_t>(op.out)] = op.input;
+  }
+  for (std::size_t k = 0; k < plan.outputs.size(); ++k) {
+    if (input_of[static_cast<std::size_t>(plan.outputs[k])] != static_cast<int>(k)) return false;
+  }
+  return true;
+}
+
+// Whether n floats are finite (NaN too, with keep_nan): one branch-free pass over their bits.
+bool AllFinite(const float* v, std::int64_t n, bool keep_nan) {
+  std::uint32_t bad = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const auto bits = std::bit_cast<std::uint32_t>(v[i]) & 0x7fffffffu;
+    const bool nan = bits > 0x7f800000u;
+    bad |= static_cast<std::uint32_t>(bits >= 0x7f800000u && !(keep_nan && nan));
+  }
+  return bad == 0;
+}
+
+// The pipeline of a matrix's columns: the warm start's, or the spec's fitted on their schema
+// alone (a pipeline that passes numbers through reads no rows); refused unless it passes them
+// through.
+features::Pipeline MatrixPipeline(const TrainSpec& spec, const std::vector<std::string>& names,
+                                  Communicator& comm) {
+  features::Pipeline pipeline;
+  if (spec.init_from != nullptr && !spec.refit_pipeline) {
+    pipeline = spec.init_from->pipeline;
+  } else {
+    std::vector<data::Column> columns;
+    for (const auto& name : names) columns.emplace_back(name, data::DataType::kFloat32, 0);
+    const std::string text = PipelineSpec(spec);
+    ESCALA_CHECK(text.empty() || text == kTreesPipeline, kInvalidArgument,
+                 "pipeline '{}': a matrix trains with the empty pipeline (the flag's 'none': its "
+                 "numbers as they are); give a table to fit this one",
+                 spec.pipeline);
+    pipeline = features::Pipeline::FromSpec(text);
+    pipeline.Fit(data::Table(std::move(columns)), FitOptionsFor(spec, {}), comm);
+  }
+  ESCALA_CHECK(PassesNumbersThrough(pipeline, names), kInvalidArgument,
+               "pipeline '{}' does not pass the matrix's columns through as they are; give a table",
+               pipeline.spec());
+  return pipeline;
+}
+
+// The pipeline's check of its output, on a matrix that is its own output: a NaN or infinite
+// feature is refused, naming the first such row (NaN kept when the pipeline keeps missing values).
+void CheckFeatures(ConstMatrixViewF x, const features::Pipeline& pipeline) {
+  const bool keep_nan = pipeline.keep_missing();
+  std::atomic<std::int64_t> first{x.rows()};
+  ParallelFor(static_cast<std::size_t>(x.rows()), 4096, [&](std::size_t b, std::size_t e) {
+    for (auto i = static_cast<std::int64_t>(b); i < static_cast<std::int64_t>(e); ++i) {
+      if (i >= first.load(std::memory_order_relaxed)) return;
+      if (!AllFinite(x.row(i), x.cols(), keep_nan)) [[unlikely]] {
+        std::int64_t seen = first.load();
+        while (i < seen && !first.compare_exchange_weak(seen, i)) {
+        }
+        return;
+      }
+    }
+  });
+  const std::int64_t r = first.load();
+  if (r == x.rows()) return;
+  const float* row = x.row(r);
+  std::int64_t c = 0;
+  while (AllFinite(row + c, 1, keep_nan)) ++c;
+  Throw(ErrorCode::kInvalidArgument,
+        "row {}: feature '{}' is {} after the pipeline; impute or clip its column (spec: {})", r,
+        pipeline.output_names()[static_cast<std::size_t>(c)],
+        std::isnan(row[c]) ? "missing (NaN)" : "infinite",
+        pipeline.spec().empty() ? "<none>" : pipeline.spec());
+}
+
+// The labels and weights of rows whose features a caller holds.
+Encoded EncodeTargets(const TrainSpec& spec, const features::Pipeline& pipeline, const Rows& rows,
+                      const std::vector<std::string>& classes, Communicator& comm) {
+  Encoded e;
+  const data::Table& t = rows.chunks[0];
+  e.y = EncodeLabels(t, spec.label, classes);
+  e.w = ReadWeights(t, spec.weight, 0);
+  if (rows.valid) EncodeValid(spec, pipeline, *rows.valid, classes, &e);
+  if (!spec.weight.empty()) {
+    CheckWeights(e.w, static_cast<std::int64_t>(e.y.size()), WeightsName(spec), comm);
+  }
+  const bool have_ids = t.row_ids().size() == static_cast<std::size_t>(t.num_rows());
+  e.ids = DenseRowIds(have_ids ? t.row_ids() : std::span<const std::uint64_t>(), comm);
+  return e;
+}
+
 }  // namespace
 
 void Validate(const TrainSpec& s) {
@@ -744,36 +900,27 @@ TrainOutcome TrainChunks(const TrainSpec& spec, std::vector<data::Table> chunks,
   FaultPoint("pipeline_fit");  // tests of crash safety (escala/core/fault_injection.h)
   const features::Pipeline pipeline = FitPipeline(spec, rows, declared, comm);
   if (leader) ESCALA_LOG_INFO("{}", pipeline.Describe());
-  const auto total = comm.AllReduceScalar<std::int64_t>(rows.num_rows(), ReduceOp::kSum);
   Encoded e = Encode(spec, pipeline, &rows, classes, comm);
-  if (IsTrees(spec)) {
-    TrainOutcome out;
-    TrainTrees(spec, task, classes, pipeline, e, rows.valid.has_value(), comm, &out);
-    return out;
-  }
-  const TargetScaling target = StandardizeTarget(spec, task, comm, &e.y);
+  return TrainEncoded(spec, task, classes, pipeline, std::move(e), rows.valid.has_value(), comm);
+}
 
-  models::ModelSpec mspec = ModelSpecFor(spec, task, pipeline, classes);
-  // With weights, C = 1 is l2 = 1 / (the weight sum): the mean loss is over the weight sum.
-  const double n =
-      spec.weight.empty()
-          ? static_cast<double>(total)
-          : comm.AllReduceScalar(std::accumulate(e.w.begin(), e.w.end(), 0.0), ReduceOp::kSum);
-  TrainOptions o = OptionsFor(spec, n, pipeline, rows.valid.has_value(), leader);
-  const DataShard train_shard = e.train();
-  const DataShard valid_shard = e.valid();
-  TrainOutcome out;
-  out.selection = Select(spec, train_shard, comm, &mspec, &o);
-  std::shared_ptr<models::GradientModel> model = models::MakeModel(mspec);
-  WarmStart(spec, *model, &o);
-  if (task == models::Task::kRegression) model->SetTargetScaling(target.shift, target.scale);
-  if (leader) ESCALA_LOG_INFO("model: {}", model->Describe());
-  Trainer trainer(*model, o, comm);
-  out.result = trainer.Fit(train_shard, rows.valid ? &valid_shard : nullptr);
-  out.has_validation = rows.valid.has_value();
-
-  FillBundle(spec, task, classes, pipeline, std::move(model), o, comm.size(), &out);
-  return out;
+TrainOutcome TrainMatrix(const TrainSpec& spec, MatrixShard train, std::optional<data::Table> valid,
+                         Communicator& comm) {
+  Validate(spec);
+  CheckMatrixShard(spec, train);
+  data::Schema schema = train.targets.schema();
+  Rows rows{{}, std::move(schema), std::move(valid)};
+  rows.chunks.push_back(std::move(train.targets));
+  PrepareRows(spec, &rows, comm);
+  std::vector<std::string> classes;
+  const models::Task task =
+      ResolveTask(spec.model, spec.task, LabelTable(rows, spec.label), spec.label, comm, &classes);
+  CheckWarmStartClasses(spec, classes);
+  const features::Pipeline pipeline = MatrixPipeline(spec, train.feature_names, comm);
+  CheckFeatures(train.features, pipeline);
+  Encoded e = EncodeTargets(spec, pipeline, rows, classes, comm);
+  e.given = train.features;
+  return TrainEncoded(spec, task, classes, pipeline, std::move(e), rows.valid.has_value(), comm);
 }
 
 std::string StreamingRefusal(const TrainSpec& spec) {

@@ -183,6 +183,85 @@ class Estimators(unittest.TestCase):
             np.testing.assert_allclose(model.predict(X)[:, 0], clf.predict_proba(X)[:, 1],
                                        rtol=1e-6)
 
+    def test_a_float_matrix_trains_as_the_table_of_its_columns(self):
+        # Arrays take the matrix path (viewed in C++); DataFrames the table path: same models.
+        X, y = datasets.load_breast_cancer(return_X_y=True)
+        X = StandardScaler().fit_transform(X).astype(np.float32)
+        df = pd.DataFrame(X, columns=[f"x{j}" for j in range(X.shape[1])])
+        for make in (lambda: escala.LogisticRegression(),
+                     lambda: escala.GBDTClassifier(n_estimators=10),
+                     lambda: escala.RandomForestClassifier(n_estimators=5, random_state=0)):
+            a, b = make().fit(X, y), make().fit(df, y)
+            np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(df))
+            self.assertEqual(a.model_.inputs, b.model_.inputs)
+            self.assertEqual(a.model_.training_config, b.model_.training_config)
+        Xn = X.copy()
+        Xn[3, 2] = np.nan  # (scikit-learn's check refuses infinities before)
+        with self.assertRaisesRegex(ValueError, "row 3: feature 'x2' is missing"):
+            escala.LogisticRegression(pipeline="none").fit(Xn, y)
+        # Trees learn a direction for missing values.
+        self.assertEqual(escala.GBDTClassifier(n_estimators=3).fit(Xn, y).n_features_in_, 30)
+        np.testing.assert_array_equal(  # a Fortran-ordered float64 view: copied once, same fit
+            escala.LogisticRegression().fit(np.asfortranarray(X.astype(np.float64)), y)
+            .predict_proba(X), escala.LogisticRegression().fit(X, y).predict_proba(X))
+
+    def test_files_as_X_train_predict_and_stream(self):
+        rng = np.random.default_rng(7)
+        X = rng.normal(size=(3000, 3))
+        y = np.where(X @ [1.0, -1.5, 0.3] + rng.normal(scale=0.3, size=3000) > 0, 3, 8)
+        w = rng.integers(1, 3, 3000)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "t.csv")
+            np.savetxt(path, np.column_stack([X, y, w]), delimiter=",", header="a,b,c,y,w",
+                       comments="", fmt=["%.7f"] * 3 + ["%d", "%d"])
+            df = pd.DataFrame(X, columns=["a", "b", "c"])
+            # (the same pipeline both ways: "auto" on files is escala's default pipeline)
+            for est in (escala.LogisticRegression(pipeline="standardize"),
+                        escala.GBDTClassifier(n_estimators=10)):
+                est.fit(path, "y", sample_weight="w")
+                self.assertEqual(list(est.classes_), [3, 8])
+                self.assertEqual(list(est.feature_names_in_), ["a", "b", "c"])
+                ref = type(est)(**est.get_params()).fit(df, y, sample_weight=w)
+                np.testing.assert_allclose(est.predict_proba(path), ref.predict_proba(df),
+                                           atol=2e-4 if isinstance(est, escala.LogisticRegression)
+                                           else 1e-6)
+                self.assertGreater((est.predict(path) == y).mean(), 0.9)
+            # Streamed in 64 KiB chunks: L-BFGS reaches the in-memory model.
+            streamed = escala.LogisticRegression().fit(path, "y", memory_budget=64 << 10)
+            whole = escala.LogisticRegression().fit(path, "y")
+            np.testing.assert_allclose(streamed.predict_proba(path), whole.predict_proba(path),
+                                       atol=1e-4)
+            reg = escala.LinearRegression().fit(path, "a")  # any column is a label
+            self.assertEqual(list(reg.feature_names_in_), ["b", "c", "y", "w"])
+            with self.assertRaisesRegex(ValueError, "name of their label column"):
+                escala.LogisticRegression().fit(path, y)
+            with self.assertRaisesRegex(escala.NotFoundError, "nope"):
+                escala.LogisticRegression().fit(path, "nope")
+            with self.assertRaisesRegex(escala.Error, "gbdt"):  # trees need the rows in memory
+                escala.GBDTClassifier().fit(path, "y", memory_budget=1 << 20)
+            with self.assertRaisesRegex(ValueError, "memory_budget"):
+                escala.LogisticRegression().fit(X, y, memory_budget=1 << 20)
+
+    def test_weighted_validation_sets(self):
+        X, y = datasets.load_breast_cancer(return_X_y=True)
+        Xt, Xv, yt, yv = train_test_split(X, y, test_size=0.3, random_state=2)
+        wv = np.where(yv == 1, 5.0, 1.0)
+        plain = escala.GBDTClassifier(n_estimators=10).fit(Xt, yt, eval_set=[(Xv, yv)])
+        weighted = escala.GBDTClassifier(n_estimators=10).fit(
+            Xt, yt, eval_set=[(Xv, yv)], sample_weight_eval_set=[wv])
+        p = np.clip(plain.predict_proba(Xv)[:, 1], 1e-15, 1 - 1e-15)
+        loss = -(yv * np.log(p) + (1 - yv) * np.log(1 - p))
+        self.assertAlmostEqual(weighted.fit_report_["valid"]["logloss"],
+                               float(np.sum(wv * loss) / np.sum(wv)), places=4)
+        self.assertAlmostEqual(plain.fit_report_["valid"]["logloss"], float(loss.mean()),
+                               places=4)
+        with self.assertRaisesRegex(ValueError, "without an eval_set"):
+            escala.GBDTClassifier().fit(Xt, yt, sample_weight_eval_set=[wv])
+        with self.assertRaisesRegex(ValueError, "sample_weight_eval_set.shape"):
+            escala.GBDTClassifier().fit(Xt, yt, eval_set=(Xv, yv), sample_weight_eval_set=wv[1:])
+        with self.assertRaisesRegex(ValueError, "one set"):
+            escala.GBDTClassifier().fit(Xt, yt, eval_set=[(Xv, yv), (Xv, yv)])
+
     def test_bad_input_is_refused_clearly(self):
         X, y = datasets.load_iris(return_X_y=True)
         with self.assertRaisesRegex(ValueError, "2D array"):

@@ -25,6 +25,8 @@ struct DenseSpec {
   std::vector<std::string> features;
   // Columns dropped when `features` is empty (ids, timestamps).
   std::vector<std::string> exclude;
+  // Fill DenseData::row_ids (8 bytes a row: what training's splits and row identities use).
+  bool row_ids = true;
 };
 
 struct DenseData {

@@ -114,6 +114,26 @@ struct TrainOutcome {
 TrainOutcome TrainTable(const TrainSpec& spec, data::Table table, std::optional<data::Table> valid,
                         Communicator& comm);
 
+// This rank's rows as one row-major float32 matrix of numeric features (numpy's, a
+// data::DenseData's), with the label column — and the weight column when the spec names one — as
+// a table of the same rows.
+struct MatrixShard {
+  ConstMatrixViewF features;               // viewed for the whole call, never copied
+  std::vector<std::string> feature_names;  // one per column, distinct
+  data::Table targets;
+};
+
+// Trains as TrainTable does on a table of the matrix's columns (float32 numbers) with the labels,
+// without building that table: the matrix is the model's input as it is. So the pipeline must be
+// one that only passes numbers through — the empty one (the flag's "none"), or for trees their
+// default (which codes categories, and there are none) — and the rows are the ones given (no
+// drop_missing_labels or valid_fraction: hold rows out before). The matrix is checked as the
+// pipeline would (a NaN or infinite feature is refused naming its row and column; trees keep
+// NaN). Errors: kInvalidArgument naming the field (a spec the matrix cannot train, mismatched
+// sizes or names), otherwise as TrainTable.
+TrainOutcome TrainMatrix(const TrainSpec& spec, MatrixShard train, std::optional<data::Table> valid,
+                         Communicator& comm);
+
 // Trains as TrainTable does on this rank's shard held as consecutive chunks of rows with the
 // columns `schema` (what a DatasetStream returns, e.g. read with float32 numbers): the pipeline
 // is fitted on the chunks and each chunk is transformed into the feature matrix and freed in

@@ -1,12 +1,15 @@
 #include "escala/train/estimator.h"
 
+#include <limits>
 #include <random>
+#include <utility>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "escala/core/error.h"
 #include "escala/core/thread_communicator.h"
+#include "escala/models/factory.h"
 #include "escala/models/model.h"
 #include "test_util/temp_dir.h"
 
@@ -112,6 +115,108 @@ TEST(TrainChunks, GivesTheBundleOfTrainTableFromFloat32Chunks) {
                   whole.bundle.metrics.at("valid_logloss"), 1e-6);
     }
   }
+}
+
+// n rows of three float32 features and a 0/1 label, as one matrix and as a table of the same
+// columns.
+struct MatrixAndTable {
+  MatrixF x;
+  std::vector<std::string> names = {"a", "b", "c"};
+  data::Table targets, table;
+};
+
+MatrixAndTable Numbers(std::int64_t n, unsigned seed) {
+  MatrixAndTable m;
+  m.x.Resize(n, 3);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise;
+  data::Column y("y", data::DataType::kInt64, n);
+  std::vector<data::Column> cols;
+  for (int j = 0; j < 3; ++j) cols.emplace_back(m.names[j], data::DataType::kFloat32, n);
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (int j = 0; j < 3; ++j) {
+      m.x(i, j) = noise(rng);
+      cols[static_cast<std::size_t>(j)].mutable_f32()[static_cast<std::size_t>(i)] = m.x(i, j);
+    }
+    y.mutable_i64()[static_cast<std::size_t>(i)] = m.x(i, 0) - 0.5f * m.x(i, 2) + noise(rng) > 0;
+  }
+  m.targets = data::Table({y});
+  cols.push_back(std::move(y));
+  m.table = data::Table(std::move(cols));
+  return m;
+}
+
+MatrixShard ShardOf(const MatrixAndTable& m) {
+  return {std::as_const(m.x).view(), m.names, m.targets};
+}
+
+// A matrix trains exactly as the table of its columns: logistic regression with the pipeline
+// "none", and trees with their default pipeline, on one rank and on two.
+TEST(TrainMatrix, GivesTheBundleOfTrainTableOnTheSameColumns) {
+  const MatrixAndTable m = Numbers(3000, 5);
+  for (const std::string model : {"logistic", "gbdt"}) {
+    TrainSpec spec = QuietSpec();
+    spec.drop_missing_labels = false;
+    spec.model = model;
+    if (model == "logistic") spec.pipeline = "";  // the flag's "none"
+    spec.trees.rounds = 5;
+    auto comm = MakeSelfCommunicator();
+    const TrainOutcome table = TrainTable(spec, m.table, std::nullopt, *comm);
+    const TrainOutcome matrix = TrainMatrix(spec, ShardOf(m), std::nullopt, *comm);
+    EXPECT_EQ(models::SerializeModel(*matrix.bundle.model),
+              models::SerializeModel(*table.bundle.model))
+        << model;
+    EXPECT_EQ(matrix.bundle.pipeline.Serialize(), table.bundle.pipeline.Serialize()) << model;
+    EXPECT_EQ(matrix.bundle.class_names, (std::vector<std::string>{"0", "1"}));
+    std::vector<std::string> ranks(2);
+    RunOnThreadRanks(2, [&](Communicator& c) {
+      const std::int64_t half = m.x.rows() / 2, at = c.rank() * half;
+      MatrixShard part{std::as_const(m.x).view().Rows(at, half), m.names,
+                       m.targets.Slice(at, half)};
+      ranks[static_cast<std::size_t>(c.rank())] =
+          models::SerializeModel(*TrainMatrix(spec, std::move(part), std::nullopt, c).bundle.model);
+    });
+    EXPECT_EQ(ranks[0], ranks[1]);
+    if (model == "gbdt") {
+      EXPECT_EQ(ranks[0], models::SerializeModel(*table.bundle.model));
+    }
+  }
+}
+
+TEST(TrainMatrix, RefusesWhatItCannotTrainNamingWhy) {
+  MatrixAndTable m = Numbers(200, 6);
+  auto comm = MakeSelfCommunicator();
+  TrainSpec spec = QuietSpec();
+  spec.drop_missing_labels = false;
+  const auto refused = [&](const TrainSpec& s, MatrixShard shard, const std::string& what) {
+    try {
+      TrainMatrix(s, std::move(shard), std::nullopt, *comm);
+      ADD_FAILURE() << "accepted; expected: " << what;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument) << e.what();
+      EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+    }
+  };
+  refused(spec, ShardOf(m), "pipeline 'impute(median)");  // the default has steps to fit
+  spec.pipeline = "";
+  MatrixShard fewer = ShardOf(m);
+  fewer.feature_names.pop_back();
+  refused(spec, std::move(fewer), "feature_names: 2 names for a matrix of 3 columns");
+  MatrixShard twice = ShardOf(m);
+  twice.feature_names[2] = "a";
+  refused(spec, std::move(twice), "'a' names two columns");
+  m.x(41, 1) = std::numeric_limits<float>::quiet_NaN();
+  refused(spec, ShardOf(m), "row 41: feature 'b' is missing (NaN)");
+  m.x(41, 1) = 0;
+  m.x(7, 2) = std::numeric_limits<float>::infinity();
+  refused(spec, ShardOf(m), "row 7: feature 'c' is infinite");
+  spec.model = "gbdt";
+  refused(spec, ShardOf(m), "row 7: feature 'c' is infinite");
+  m.x(7, 2) = std::numeric_limits<float>::quiet_NaN();  // trees keep missing values
+  EXPECT_NO_THROW(TrainMatrix(spec, ShardOf(m), std::nullopt, *comm));
+  spec.model = "logistic";
+  spec.valid_fraction = 0.2;
+  refused(spec, ShardOf(m), "valid_fraction");
 }
 
 // An mlp streams through minibatches (a shuffle buffer over the chunks): as accurate as the
