@@ -632,7 +632,7 @@ class GBDTClassifier(_GBDT, _Classifier):
 
 class GBDTRegressor(_GBDT, _Regressor):
     """Histogram gradient-boosted trees for regression (objective: auto, squared_error,
-    huber, poisson)."""
+    absolute_error, huber, poisson)."""
 
 
 class _Forest:

@@ -12,6 +12,7 @@
 #include "escala/core/logging.h"
 #include "escala/core/parallel.h"
 #include "escala/core/random.h"
+#include "train/tree_median.h"
 #include "train/tree_objective.h"
 
 namespace escala::train {
@@ -1039,11 +1040,38 @@ struct Boosting {
   double reduce_seconds = 0;
   HistPool pool;
 
+  // Absolute error (XGBoost's adaptive leaves): each leaf's value becomes learning_rate times the
+  // median of its rows' residuals (label - score before this tree), over every rank, weighted by
+  // the rows' fixed-point hessians (their weights); kept within the leaf's monotone bounds, as
+  // the gradient step's weight is.
+  void RefitToMedians(const std::vector<Node>& leaves, std::int64_t c, Grower* g) const {
+    std::vector<std::size_t> offsets{0};
+    std::vector<float> residuals;
+    std::vector<std::int64_t> weights;
+    residuals.reserve(g->order.size());
+    weights.reserve(g->order.size());
+    for (const Node& n : leaves) {
+      for (std::size_t r = n.begin; r < n.end; ++r) {
+        const std::uint32_t row = g->order[r];
+        residuals.push_back(train.labels[row] - f(row, c));
+        weights.push_back(gr.fixed[row].h);
+      }
+      offsets.push_back(residuals.size());
+    }
+    const std::vector<double> m = trees::GlobalMedians(residuals, offsets, weights, comm);
+    for (std::size_t j = 0; j < leaves.size(); ++j) {
+      const Bounds& bd = leaves[j].bounds;
+      g->tree.value[static_cast<std::size_t>(leaves[j].id)] =
+          static_cast<float>(o.learning_rate * std::clamp(m[j], bd.lower, bd.upper));
+    }
+  }
+
   // Grows output c's tree of the round and adds it to the scores.
   void GrowTree(std::int64_t c) {
     Quantise(gr, k, c, &gr.fixed);
     Grower g = NewGrower(o, bins, gr, comm, trees.size(), kept, &reduce_seconds, &pool);
     const std::vector<Node> leaves = g.Grow();
+    if (obj.kind == trees::Objective::kAbsoluteError) RefitToMedians(leaves, c, &g);
     ParallelFor(leaves.size(), 1, [&](std::size_t begin, std::size_t end) {
       for (std::size_t k = begin; k < end; ++k) {
         const float v = g.tree.value[static_cast<std::size_t>(leaves[k].id)];

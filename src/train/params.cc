@@ -23,7 +23,7 @@ param::Range Fraction() {
   return param::Custom("in (0, 1]", [](double v) { return v > 0 && v <= 1; });
 }
 std::vector<std::string> Objectives() {
-  return {"auto", "squared_error", "huber", "poisson", "logistic", "softmax"};
+  return {"auto", "squared_error", "absolute_error", "huber", "poisson", "logistic", "softmax"};
 }
 std::vector<std::string> Schedules() {
   return {"constant", "step", "cosine", "linear"};
@@ -139,8 +139,9 @@ std::vector<P> TreeParams() {
           [](auto& s) -> auto& { return s.trees.min_data_in_leaf; }, AtLeast(0)),
       param::Text<TrainSpec>(
           "objective", "trees",
-          "gbdt: the loss (auto: squared_error, logistic or softmax by task; huber and poisson "
-          "for regression, poisson predicting exp(score))",
+          "gbdt: the loss (auto: squared_error, logistic or softmax by task; absolute_error, huber "
+          "and poisson for regression, absolute_error refitting leaves to residual medians, "
+          "poisson predicting exp(score))",
           [](auto& s) -> auto& { return s.trees.objective; }, Objectives),
       param::Number<TrainSpec>(
           "huber_delta", "trees", "gbdt: huber residuals beyond this count linearly (label units)",

@@ -7,6 +7,7 @@
 #include "escala/core/parallel.h"
 #include "escala/models/model.h"
 #include "escala/train/gbdt.h"
+#include "train/tree_median.h"
 
 namespace escala::train {
 
@@ -38,6 +39,7 @@ void SoftmaxRow(const float* z, std::int64_t k, float label, double* g, double* 
 }  // namespace
 
 Objective ParseObjective(const std::string& name) {
+  if (name == "absolute_error") return Objective::kAbsoluteError;
   if (name == "huber") return Objective::kHuber;
   if (name == "poisson") return Objective::kPoisson;
   if (name == "logistic") return Objective::kLogistic;
@@ -66,6 +68,10 @@ void ObjectiveFn::RowGradients(const float* z, std::int64_t k, float y, double* 
       *gi = z[0] - label;
       *hi = 1.0;
       break;
+    case Objective::kAbsoluteError:  // XGBoost's: sign(z - y), hessian 1; leaves refit to medians
+      *gi = z[0] > label ? 1.0 : (z[0] < label ? -1.0 : 0.0);
+      *hi = 1.0;
+      break;
     case Objective::kHuber:
       *gi = std::clamp(z[0] - label, -huber_delta, huber_delta);
       *hi = 1.0;
@@ -91,6 +97,8 @@ double ObjectiveFn::RowLoss(const float* z, std::int64_t k, float y) const {
   switch (kind) {
     case Objective::kSquaredError:
       return r * r;
+    case Objective::kAbsoluteError:
+      return std::fabs(r);
     case Objective::kHuber:
       return std::fabs(r) <= huber_delta ? r * r / 2
                                          : huber_delta * (std::fabs(r) - huber_delta / 2);
@@ -131,6 +139,11 @@ void ObjectiveFn::CheckLabels(std::span<const float> y, std::int64_t k,
 
 std::vector<float> ObjectiveFn::BaseScore(std::int64_t k, std::span<const float> y,
                                           std::span<const float> w, Communicator& comm) const {
+  if (kind == Objective::kAbsoluteError) {
+    const std::vector<std::int64_t> fixed = FixedWeights(w, y.size(), comm);
+    const std::size_t offsets[2] = {0, y.size()};
+    return {static_cast<float>(GlobalMedians(y, offsets, fixed, comm)[0])};
+  }
   std::vector<double> sums(static_cast<std::size_t>(k + 1), 0.0);
   for (std::size_t i = 0; i < y.size(); ++i) {
     const double weight = w.empty() ? 1.0 : w[i];
@@ -170,11 +183,12 @@ std::string ResolveObjective(const std::string& objective, models::Task task) {
                               : task == models::Task::kMulticlass ? "softmax"
                                                                   : "squared_error";
   if (objective == "auto" || objective == natural) return natural;
-  const bool known = objective == "squared_error" || objective == "huber" ||
-                     objective == "poisson" || objective == "logistic" || objective == "softmax";
+  const bool known = objective == "squared_error" || objective == "absolute_error" ||
+                     objective == "huber" || objective == "poisson" || objective == "logistic" ||
+                     objective == "softmax";
   ESCALA_CHECK(known, kInvalidArgument,
-               "objective must be auto, squared_error, huber, poisson, logistic or softmax; got "
-               "'{}'",
+               "objective must be auto, squared_error, absolute_error, huber, poisson, logistic or "
+               "softmax; got '{}'",
                objective);
   ESCALA_CHECK(
       task == models::Task::kRegression && objective != "logistic" && objective != "softmax",
@@ -184,6 +198,7 @@ std::string ResolveObjective(const std::string& objective, models::Task task) {
 }
 
 std::string ObjectiveMetric(const std::string& objective) {
+  if (objective == "absolute_error") return "mae";
   if (objective == "huber") return "huber";
   if (objective == "poisson") return "poisson_nloglik";
   if (objective == "squared_error") return "mse";

@@ -15,7 +15,7 @@
 
 namespace escala::train::trees {
 
-enum class Objective { kSquaredError, kHuber, kPoisson, kLogistic, kSoftmax };
+enum class Objective { kSquaredError, kAbsoluteError, kHuber, kPoisson, kLogistic, kSoftmax };
 
 // The name ResolveObjective returned, back to its enum.
 Objective ParseObjective(const std::string& name);
@@ -34,7 +34,9 @@ struct ObjectiveFn {
   // kInvalidArgument naming the first label outside the objective's domain, by its global id.
   void CheckLabels(std::span<const float> y, std::int64_t outputs,
                    std::span<const std::uint64_t> ids) const;
-  // One value per output, from the labels of every rank, weighted by `w` (empty: 1 per row).
+  // One value per output, from the labels of every rank, weighted by `w` (empty: 1 per row):
+  // their mean (its log for Poisson, the log-odds, the class log-priors), or for absolute error
+  // their median (train/tree_median.h).
   std::vector<float> BaseScore(std::int64_t outputs, std::span<const float> y,
                                std::span<const float> w, Communicator& comm) const;
 };

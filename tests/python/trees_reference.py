@@ -3,12 +3,16 @@
 
 Usage: trees_reference.py DIR
 Writes DIR/train.csv and DIR/test.csv (integer-valued features f0..f5 with missing values, a
-regression target "r" and a binary label "b"), and DIR/<name>.ref files of lines "key,value":
+regression target "r", a binary label "b" and a heavy-tailed target "a", float32 values), and
+DIR/<name>.ref files of lines "key,value":
   xgb_reg:    XGBoost hist reg:squarederror test predictions p<i> and pred_contribs c<i>_<j>
+  xgb_l1:     XGBoost hist reg:absoluteerror at eta 1 (its own base score, the label median) test
+              predictions p<i> and the base score "base"
   xgb_bin:    XGBoost hist binary:logistic test margins m<i>
   sk_forest:  scikit-learn RandomForestClassifier test accuracy and log-loss
 Exits 77 when XGBoost or scikit-learn is not installed.
 """
+import json
 import sys
 
 try:
@@ -35,12 +39,20 @@ def make(n):
     return X, r, b
 
 
-def write_csv(name, X, r, b):
+def heavy(r):
+    # The target plus Laplace noise and, on every 25th row, a far outlier: a median's problem.
+    # float32, so the CSV's 9 digits read back as the very labels XGBoost takes.
+    noise = rng_a.laplace(0, 1.0, r.shape[0])
+    noise[::25] += 50.0 * rng_a.standard_cauchy(r[::25].shape[0])
+    return (r + noise).astype(np.float32)
+
+
+def write_csv(name, X, r, b, a):
     with open(f"{out}/{name}.csv", "w") as f:
-        f.write("f0,f1,f2,f3,f4,f5,r,b\n")
-        for row, ri, bi in zip(X, r, b):
+        f.write("f0,f1,f2,f3,f4,f5,r,b,a\n")
+        for row, ri, bi, ai in zip(X, r, b, a):
             cells = ["" if np.isnan(v) else f"{v:.0f}" for v in row]
-            f.write(",".join(cells) + f",{ri:.9g},{bi:.0f}\n")
+            f.write(",".join(cells) + f",{ri:.9g},{bi:.0f},{ai:.9g}\n")
 
 
 def write_ref(name, values):
@@ -51,8 +63,10 @@ def write_ref(name, values):
 
 Xtr, rtr, btr = make(4000)
 Xte, rte, bte = make(1000)
-write_csv("train", Xtr, rtr, btr)
-write_csv("test", Xte, rte, bte)
+rng_a = np.random.default_rng(11)  # its own stream: the other columns stay as they were
+atr, ate = heavy(rtr), heavy(rte)
+write_csv("train", Xtr, rtr, btr, atr)
+write_csv("test", Xte, rte, bte, ate)
 
 common = dict(tree_method="hist", max_depth=4, eta=0.3, reg_lambda=1.0, min_child_weight=1.0,
               max_bin=256, nthread=1)
@@ -65,6 +79,14 @@ for i in range(contribs.shape[0]):
     for j in range(contribs.shape[1]):
         ref[f"c{i}_{j}"] = contribs[i, j]
 write_ref("xgb_reg", ref)
+
+dtr_a = xgb.DMatrix(Xtr, label=atr, missing=np.nan)
+# eta 1: XGBoost 1.7 stores each adaptive leaf's median unscaled by eta (later versions and
+# LightGBM scale it, as escala does); at eta 1 the two agree.
+l1 = xgb.train(dict(common, objective="reg:absoluteerror", eta=1.0), dtr_a, 20)
+ref = {f"p{i}": v for i, v in enumerate(l1.predict(dte))}
+ref["base"] = float(json.loads(l1.save_config())["learner"]["learner_model_param"]["base_score"])
+write_ref("xgb_l1", ref)
 
 dtr_b = xgb.DMatrix(Xtr, label=btr, missing=np.nan)
 binm = xgb.train(dict(common, objective="binary:logistic", base_score=float(btr.mean())), dtr_b, 20)

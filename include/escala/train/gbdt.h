@@ -19,11 +19,18 @@
 // and of those colsample_bynode per node, by the seed). A child must also hold min_data_in_leaf
 // rows, estimated from its hessian share of the node's exact row count (as LightGBM does).
 //
-// Objectives: squared error, Huber (huber_delta) and Poisson (log link: the model outputs
-// exp(score)) for regression; binary logistic; multiclass softmax (one tree per class per
+// Objectives: squared error, absolute error, Huber (huber_delta) and Poisson (log link: the model
+// outputs exp(score)) for regression; binary logistic; multiclass softmax (one tree per class per
 // round). The base score is the label mean (its log for Poisson, its log-odds, the class
-// log-priors). With validation rows and early_stopping > 0, training stops after that many
-// rounds without the validation loss improving by min_delta and keeps the best round's trees.
+// log-priors), for absolute error the label median. Absolute error (XGBoost's reg:absoluteerror,
+// LightGBM's l1) grows each tree on the gradient sign(score - label) with hessian 1, then sets
+// each leaf to learning_rate times the median of its rows' residuals (label - score): medians
+// exact over every rank, found by a distributed binary search on integer sums, so 1, 2 or 4
+// workers still grow the same trees (train/tree_median.h defines the median: for an even count
+// the mean of the two middle values; with sample weights the midpoint of the lower and upper
+// weighted medians, where XGBoost takes the lower). lambda and alpha shape its splits only. With
+// validation rows and early_stopping > 0, training stops after that many rounds without the
+// validation loss improving by min_delta and keeps the best round's trees.
 //
 // Every node records its cover (hessian sum) and every split its gain: feature importance and
 // TreeSHAP contributions come from them (models::TreeEnsemble).
@@ -62,8 +69,8 @@ struct GbdtOptions {
   double min_child_weight = 1.0;          // smallest hessian sum in a child
   std::int64_t min_data_in_leaf = 0;      // smallest row count in a child
   std::int64_t bin_sample_rows = 200000;  // rows whose values place the bin edges
-  // "auto" (the task's: squared_error, logistic or softmax), "squared_error", "huber",
-  // "poisson" (regression), "logistic" (binary), "softmax" (multiclass).
+  // "auto" (the task's: squared_error, logistic or softmax), "squared_error", "absolute_error",
+  // "huber", "poisson" (regression), "logistic" (binary), "softmax" (multiclass).
   std::string objective = "auto";
   double huber_delta = 1.0;       // huber: residuals beyond it count linearly (label units)
   double subsample = 1.0;         // fraction of rows each tree sees, in (0, 1]
@@ -89,11 +96,13 @@ struct GbdtOptions {
 // Throws kInvalidArgument naming the first option out of range.
 void Validate(const GbdtOptions& o);
 
-// The objective an option string and task resolve to ("squared_error", "huber", "poisson",
-// "logistic", "softmax"); kInvalidArgument naming `objective` when they do not fit together.
+// The objective an option string and task resolve to ("squared_error", "absolute_error",
+// "huber", "poisson", "logistic", "softmax"); kInvalidArgument naming `objective` when they do not
+// fit together.
 std::string ResolveObjective(const std::string& objective, models::Task task);
 
-// The validation metric the objective reports: "mse", "huber", "poisson_nloglik" or "logloss".
+// The validation metric the objective reports: "mse", "mae" (absolute_error), "huber",
+// "poisson_nloglik" or "logloss".
 std::string ObjectiveMetric(const std::string& objective);
 
 // Called on every rank after each round: the round (1-based) and the validation loss (mean per

@@ -1,5 +1,6 @@
 #include "escala/train/gbdt.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -11,6 +12,7 @@
 #include "escala/core/thread_communicator.h"
 #include "escala/models/factory.h"
 #include "escala/models/tree_ensemble.h"
+#include "train/tree_median.h"
 
 namespace escala::train {
 namespace {
@@ -73,15 +75,21 @@ std::unique_ptr<models::TreeEnsemble> TrainAlone(const GbdtOptions& o, Task task
   return TrainGbdt(o, task, classes, Shard(train), valid ? &v : nullptr, *comm);
 }
 
-// Byte-identical models from 1 rank and from 2 and 4 thread ranks holding uneven shards.
-void ExpectSameTreesOnOneTwoAndFour(const GbdtOptions& o) {
-  Data all = MakeData(2000, 6, Task::kBinary, 3);
+// Byte-identical models from 1 rank and from 2 and 4 thread ranks holding uneven shards (of
+// weighted rows when `weighted`).
+void ExpectSameTreesOnOneTwoAndFour(const GbdtOptions& o, Task task = Task::kBinary,
+                                    bool weighted = false) {
+  Data all = MakeData(2000, 6, task, 3);
   if (!o.categorical.empty()) {  // feature 3 as a code of 9 categories
     for (std::int64_t i = 0; i < all.x.rows(); ++i) {
       all.x(i, 3) = static_cast<float>(static_cast<int>(std::fabs(all.x(i, 3)) * 4) % 9);
     }
   }
-  const std::string alone = models::SerializeModel(*TrainAlone(o, Task::kBinary, 0, all));
+  std::vector<float> w;
+  for (std::int64_t i = 0; weighted && i < all.x.rows(); ++i) w.push_back(0.3f * (i % 7));
+  auto self = MakeSelfCommunicator();
+  const std::string alone = models::SerializeModel(
+      *TrainGbdt(o, task, 0, {std::as_const(all.x).view(), all.y, {}, w}, nullptr, *self));
   for (int world : {2, 4}) {
     std::vector<std::string> got(static_cast<std::size_t>(world));
     RunOnThreadRanks(world, [&](Communicator& comm) {
@@ -92,8 +100,12 @@ void ExpectSameTreesOnOneTwoAndFour(const GbdtOptions& o) {
       std::vector<std::uint64_t> ids;
       for (std::int64_t i = begin; i < end; ++i) ids.push_back(static_cast<std::uint64_t>(i));
       const std::span<const float> y(all.y.data() + begin, static_cast<std::size_t>(end - begin));
-      const DataShard shard{std::as_const(all.x).view().Rows(begin, end - begin), y, ids};
-      const auto model = TrainGbdt(o, Task::kBinary, 0, shard, nullptr, comm);
+      const std::span<const float> wr =
+          weighted ? std::span<const float>(w).subspan(static_cast<std::size_t>(begin),
+                                                       static_cast<std::size_t>(end - begin))
+                   : std::span<const float>();
+      const DataShard shard{std::as_const(all.x).view().Rows(begin, end - begin), y, ids, wr};
+      const auto model = TrainGbdt(o, task, 0, shard, nullptr, comm);
       got[static_cast<std::size_t>(comm.rank())] = models::SerializeModel(*model);
     });
     for (const auto& g : got) EXPECT_EQ(g, alone) << world << " workers";
@@ -153,6 +165,13 @@ TEST(Gbdt, OneTwoAndFourWorkersGrowTheSameTrees) {
   categorical.categorical = {0, 0, 0, 9, 0, 0};
   for (const GbdtOptions& o : {plain, sampled, leafwise, monotone, categorical}) {
     ExpectSameTreesOnOneTwoAndFour(o);
+  }
+  // Absolute error: every leaf's median is global (with and without weights, sampled rows,
+  // leaf-wise growth).
+  for (GbdtOptions o : {plain, sampled, leafwise}) {
+    o.objective = "absolute_error";
+    ExpectSameTreesOnOneTwoAndFour(o, Task::kRegression);
+    ExpectSameTreesOnOneTwoAndFour(o, Task::kRegression, true);
   }
 }
 
@@ -486,6 +505,117 @@ TEST(Gbdt, HuberResistsOutliersWhereSquaredErrorDoesNot) {
   const auto huber = TrainAlone(o, Task::kRegression, 0, train);
   EXPECT_EQ(huber->objective(), "huber");
   EXPECT_LT(mae(*huber), 0.7 * squared) << "huber " << mae(*huber) << " squared " << squared;
+}
+
+// Seven rows, x0 0 or 1: one split, the leaves' values checked by hand. The label median is 5;
+// the residuals left are -4 -3 5 -1 (median -2, the mean of the two middle ones), right 0 2 95
+// (median 2). Checked against XGBoost 1.7's reg:absoluteerror on the same rows: base 5, leaves
+// -2 and 2 at eta 1. With weights 1 1 1 3 | 1 2 1 the label median is 4.5 (the midpoint of 4,
+// where the cumulative weight reaches half, and 5, where it passes it), leaving residuals -3.5
+// -2.5 5.5 -0.5 (median -0.5) and 0.5 2.5 95.5 (median 2.5).
+TEST(Gbdt, AbsoluteErrorLeavesAreTheMediansOfTheirResiduals) {
+  Data d{MatrixF(7, 1), {1, 2, 10, 4, 5, 7, 100}};
+  for (std::int64_t i = 0; i < 7; ++i) d.x(i, 0) = i < 4 ? 0.0f : 1.0f;
+  GbdtOptions o;
+  o.objective = "absolute_error";
+  o.rounds = 1;
+  o.max_depth = 1;
+  o.learning_rate = 0.5f;
+  const auto leaves = [](const models::TreeEnsemble& m) {
+    const models::Tree& t = m.trees().at(0);
+    EXPECT_EQ(t.feature[0], 0);
+    return std::pair{t.value[static_cast<std::size_t>(t.left[0])],
+                     t.value[static_cast<std::size_t>(t.right[0])]};
+  };
+  const auto plain = TrainAlone(o, Task::kRegression, 0, d);
+  EXPECT_EQ(plain->objective(), "absolute_error");
+  EXPECT_EQ(plain->base_score()[0], 5.0f);
+  EXPECT_EQ(leaves(*plain), std::pair(-1.0f, 1.0f));  // learning_rate 0.5 times -2 and 2
+
+  const std::vector<float> w = {1, 1, 1, 3, 1, 2, 1};
+  auto comm = MakeSelfCommunicator();
+  const auto weighted =
+      TrainGbdt(o, Task::kRegression, 0, {std::as_const(d.x).view(), d.y, {}, w}, nullptr, *comm);
+  EXPECT_EQ(weighted->base_score()[0], 4.5f);
+  EXPECT_EQ(leaves(*weighted), std::pair(-0.25f, 1.25f));
+
+  // Integer weights train what duplicated rows do.
+  Data copies{MatrixF(10, 1), {}};
+  for (std::size_t i = 0, at = 0; i < w.size(); ++i) {
+    for (int c = 0; c < static_cast<int>(w[i]); ++c, ++at) {
+      copies.x(static_cast<std::int64_t>(at), 0) = d.x(static_cast<std::int64_t>(i), 0);
+      copies.y.push_back(d.y[i]);
+    }
+  }
+  const auto duplicated = TrainAlone(o, Task::kRegression, 0, copies);
+  EXPECT_EQ(duplicated->base_score(), weighted->base_score());
+  EXPECT_EQ(leaves(*duplicated), leaves(*weighted));
+}
+
+TEST(Gbdt, AbsoluteErrorResistsOutliersWhereSquaredErrorDoesNot) {
+  // y = 3 signal + x0 + noise, with every 20th label thrown far off (all upwards: the mean moves,
+  // the median hardly).
+  Data train = MakeData(3000, 3, Task::kRegression, 21);
+  const Data test = MakeData(1000, 3, Task::kRegression, 22);
+  for (std::size_t i = 0; i < train.y.size(); i += 20) train.y[i] += 200.0f;
+  GbdtOptions o;
+  o.rounds = 60;
+  o.max_depth = 3;
+  const auto mae = [&](const models::Model& m) {
+    const MatrixF p = Predict(m, test.x);
+    double s = 0;
+    for (std::int64_t i = 0; i < p.rows(); ++i) {
+      s += std::fabs(p(i, 0) - test.y[static_cast<std::size_t>(i)]);
+    }
+    return s / static_cast<double>(p.rows());
+  };
+  const double squared = mae(*TrainAlone(o, Task::kRegression, 0, train));
+  o.objective = "absolute_error";
+  std::vector<double> losses;
+  auto comm = MakeSelfCommunicator();
+  const DataShard valid = Shard(test);
+  const auto l1 = TrainGbdt(o, Task::kRegression, 0, Shard(train), &valid, *comm,
+                            [&](int, double loss) { losses.push_back(loss); });
+  EXPECT_LT(mae(*l1), 0.5 * squared) << "absolute_error " << mae(*l1) << " squared " << squared;
+  // The validation loss reported is the mean absolute error.
+  EXPECT_NEAR(losses.back(), mae(*l1), 1e-5);
+  EXPECT_EQ(ObjectiveMetric("absolute_error"), "mae");
+}
+
+// The distributed median against a sort, on 1, 2 and 4 thread ranks: negative and positive
+// values, ties, an empty group, odd and even counts, and fixed-point weights.
+TEST(TreeMedian, EqualsTheSortedMedianOnAnyNumberOfRanks) {
+  std::mt19937_64 rng(8);
+  std::uniform_int_distribution<int> pick(-6, 6);
+  std::vector<std::vector<float>> groups = {{}, {3.5f}, {2.0f, -1.0f}, {-0.0f, 0.0f, 0.0f}};
+  for (int n : {7, 100, 1001}) {
+    std::vector<float> g;
+    for (int i = 0; i < n; ++i) g.push_back(static_cast<float>(pick(rng)) * 0.75f + 1e-3f * i);
+    groups.push_back(g);
+  }
+  std::vector<double> expected;
+  for (auto g : groups) {
+    std::sort(g.begin(), g.end());
+    const std::size_t n = g.size();
+    expected.push_back(n == 0 ? 0.0 : (static_cast<double>(g[(n - 1) / 2]) + g[n / 2]) / 2);
+  }
+  for (int world : {1, 2, 4}) {
+    RunOnThreadRanks(world, [&](Communicator& comm) {
+      // Rank r holds every world-th value of each group, from the r-th.
+      std::vector<float> values;
+      std::vector<std::size_t> offsets{0};
+      for (const auto& g : groups) {
+        for (std::size_t i = static_cast<std::size_t>(comm.rank()); i < g.size();
+             i += static_cast<std::size_t>(world)) {
+          values.push_back(g[i]);
+        }
+        offsets.push_back(values.size());
+      }
+      const auto fixed = trees::FixedWeights({}, values.size(), comm);
+      EXPECT_EQ(trees::GlobalMedians(values, offsets, fixed, comm), expected) << world;
+      EXPECT_EQ(trees::GlobalMedians(values, offsets, {}, comm), expected) << world;
+    });
+  }
 }
 
 TEST(Gbdt, PoissonPredictsPositiveRatesAndRefusesNegativeCounts) {
