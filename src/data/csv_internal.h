@@ -106,6 +106,7 @@ struct TableChunk {
   };
   std::vector<Column> columns;
   std::vector<std::vector<std::uint8_t>> missing;
+  std::vector<std::uint8_t> any_missing;  // per column: whether `missing` holds a 1
   std::vector<Dict> dicts;
   std::vector<std::uint64_t> row_ids;
   std::int64_t rows = 0;
@@ -129,6 +130,7 @@ class TableBuilder {
 
  private:
   std::int32_t GlobalCode(int c, std::string_view s);
+  void AppendMissing(std::size_t c, const TableChunk& chunk, std::int64_t at);
 
   struct StringHash {
     using is_transparent = void;
@@ -137,7 +139,10 @@ class TableBuilder {
   Schema schema_;
   bool with_row_ids_;
   std::vector<Column> columns_;
+  // Missing masks, held only from a column's first missing value on (empty: none so far): most
+  // columns have none, and a mask is a byte a row.
   std::vector<std::vector<std::uint8_t>> missing_;
+  std::vector<std::uint8_t> has_missing_;
   std::vector<std::uint64_t> row_ids_;
   std::vector<std::unordered_map<std::string, std::int32_t, StringHash, std::equal_to<>>> dicts_;
   std::vector<std::vector<std::string>> dictionaries_;

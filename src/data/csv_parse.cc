@@ -452,6 +452,7 @@ void ParseWindowTable(const CsvWindow& w, const Ctx& c, const Schema& schema, bo
     out->missing.assign(static_cast<std::size_t>(nf), {});
     out->dicts.assign(static_cast<std::size_t>(nf), {});
   }
+  out->any_missing.assign(static_cast<std::size_t>(nf), 0);
   // Raw pointers per column, sized for the window.
   struct Out {
     DataType type;
@@ -561,6 +562,9 @@ void ParseWindowTable(const CsvWindow& w, const Ctx& c, const Schema& schema, bo
         break;
       }
       col.missing[n] = missing ? 1 : 0;
+      if (missing) [[unlikely]] {
+        out->any_missing[static_cast<std::size_t>(j)] = 1;
+      }
       if (j + 1 < nf) {
         if (q == c.end || *q != c.delim) {
           err.pos = q;
@@ -612,6 +616,7 @@ TableBuilder::TableBuilder(const Schema& schema, bool with_row_ids)
     : schema_(schema), with_row_ids_(with_row_ids) {
   for (const auto& field : schema.fields()) columns_.emplace_back(field.name, field.type, 0);
   missing_.resize(columns_.size());
+  has_missing_.assign(columns_.size(), 0);
   dicts_.resize(columns_.size());
   dictionaries_.resize(columns_.size());
 }
@@ -619,8 +624,8 @@ TableBuilder::TableBuilder(const Schema& schema, bool with_row_ids)
 void TableBuilder::Reserve(std::int64_t rows) {
   if (rows <= reserved_) return;
   reserved_ = rows;
-  // Column storage is std::vector: growing through Resize keeps amortised appends cheap.
-  for (auto& m : missing_) m.reserve(static_cast<std::size_t>(rows));
+  // Column storage is std::vector: growing through Resize keeps amortised appends cheap. Missing
+  // masks are reserved when a column first has a missing value.
   if (with_row_ids_) row_ids_.reserve(static_cast<std::size_t>(rows));
 }
 
@@ -676,8 +681,7 @@ void TableBuilder::Append(const TableChunk& chunk) {
         break;
       }
     }
-    missing_[c].insert(missing_[c].end(), chunk.missing[c].begin(),
-                       chunk.missing[c].begin() + static_cast<std::ptrdiff_t>(n));
+    AppendMissing(c, chunk, at);
   }
   if (with_row_ids_) {
     row_ids_.insert(row_ids_.end(), chunk.row_ids.begin(),
@@ -686,19 +690,30 @@ void TableBuilder::Append(const TableChunk& chunk) {
   rows_ += n;
 }
 
+void TableBuilder::AppendMissing(std::size_t c, const TableChunk& chunk, std::int64_t at) {
+  if (!has_missing_[c] && !chunk.any_missing[c]) return;  // still none
+  std::vector<std::uint8_t>& mask = missing_[c];
+  if (!has_missing_[c]) {
+    mask.reserve(static_cast<std::size_t>(std::max(reserved_, at + chunk.rows)));
+    mask.assign(static_cast<std::size_t>(at), 0);  // the rows before: all present
+    has_missing_[c] = 1;
+  }
+  mask.insert(mask.end(), chunk.missing[c].begin(),
+              chunk.missing[c].begin() + static_cast<std::ptrdiff_t>(chunk.rows));
+}
+
 Table TableBuilder::Take() {
   std::vector<Column> out;
   for (std::size_t c = 0; c < columns_.size(); ++c) {
     Column col = std::move(columns_[c]);
     col.Resize(rows_);
-    std::vector<std::uint8_t>& mask = missing_[c];
-    const bool any = std::find(mask.begin(), mask.end(), std::uint8_t{1}) != mask.end();
-    col.SetMissingMask(any ? std::move(mask) : std::vector<std::uint8_t>());
+    col.SetMissingMask(has_missing_[c] ? std::move(missing_[c]) : std::vector<std::uint8_t>());
     if (col.type() == DataType::kCategorical) col.mutable_dictionary() = dictionaries_[c];
     out.push_back(std::move(col));
     columns_[c] =
         Column(schema_.field(static_cast<int>(c)).name, schema_.field(static_cast<int>(c)).type, 0);
     missing_[c] = {};
+    has_missing_[c] = 0;
   }
   Table table(std::move(out));
   if (with_row_ids_) {

@@ -388,7 +388,11 @@ Encoded Encode(const TrainSpec& spec, const features::Pipeline& pipeline, Rows* 
       freed = 0;
     }
   }
-  if (rows->valid) EncodeValid(spec, pipeline, *rows->valid, classes, &e);
+  if (rows->valid) {
+    EncodeValid(spec, pipeline, *rows->valid, classes, &e);
+    *rows->valid = data::Table();  // encoded: only its presence counts from here on
+    ReleaseFreedMemory();
+  }
   if (!spec.weight.empty()) {
     CheckWeights(e.w, static_cast<std::int64_t>(e.y.size()), WeightsName(spec), comm);
   }
