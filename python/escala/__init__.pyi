@@ -82,8 +82,8 @@ class RandomForestRegressor(_Estimator):
                  max_features: Any = ..., random_state: Any = ...) -> None: ...
 
 class LogisticRegression(_Classifier):
-    def __init__(self, C: float = ..., max_iter: Optional[int] = ...,
-                 random_state: Any = ...) -> None: ...
+    def __init__(self, C: float = ..., tol: float = ..., max_iter: Optional[int] = ...,
+                 pipeline: str = ..., random_state: Any = ...) -> None: ...
 
 class LinearRegression(_Estimator):
     def __init__(self, alpha: float = ..., l1_ratio: float = ...,

@@ -721,11 +721,13 @@ def _pipeline(est) -> Dict[str, Any]:
 
 class LogisticRegression(_Float32Gemm, _Classifier):
     """L2-regularised logistic (softmax for more than two classes) regression, fitted by
-    L-BFGS; C as scikit-learn's (the penalty is 1 / (C n)). pipeline: "auto" (see below), or
+    L-BFGS; C and tol as scikit-learn's (the penalty is 1 / (C n); L-BFGS stops when the
+    largest gradient component is at most tol). pipeline: "auto" (see below), or
     an escala pipeline spec (docs/features.md)."""
 
-    def __init__(self, C=1.0, max_iter=None, pipeline="auto", random_state=None):
+    def __init__(self, C=1.0, tol=1e-4, max_iter=None, pipeline="auto", random_state=None):
         self.C = C
+        self.tol = tol
         self.max_iter = max_iter
         self.pipeline = pipeline
         self.random_state = random_state
@@ -733,7 +735,7 @@ class LogisticRegression(_Float32Gemm, _Classifier):
     def _escala_params(self, n_rows, n_classes):
         p = {"model": "softmax" if n_classes > 2 else "logistic", "optimizer": "lbfgs",
              "l2": 1.0 / (self.C * max(getattr(self, "_weight_total", n_rows), 1e-300)),
-             **_pipeline(self)}
+             "tol": self.tol, **_pipeline(self)}
         if self.max_iter is not None:
             p["epochs"] = self.max_iter
         p.update(_seed(self.random_state))

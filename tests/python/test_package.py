@@ -126,7 +126,7 @@ class Estimators(unittest.TestCase):
         X, y = load_breast_cancer(return_X_y=True)
         X = StandardScaler().fit_transform(X)
         w = np.random.default_rng(0).integers(0, 4, len(y)).astype(float)
-        ours = escala.LogisticRegression(pipeline="none").fit(X, y, sample_weight=w)
+        ours = escala.LogisticRegression(pipeline="none", tol=1e-8).fit(X, y, sample_weight=w)
         ref = LogisticRegression(max_iter=10000, tol=1e-10).fit(X, y, sample_weight=w)
         np.testing.assert_allclose(ours.predict_proba(X)[:, 1], ref.predict_proba(X)[:, 1],
                                    atol=2e-3)
