@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -529,37 +530,44 @@ void StartHttp(PredictionServer::Impl& impl) {
       limits);
 }
 
+// The gRPC endpoint: the inference, health and reflection services.
+void StartGrpc(PredictionServer::Impl& impl) {
+  const ServerOptions& options = impl.options;
+  grpc::EnableDefaultHealthCheckService(true);
+  const auto creds = rpc::MakeServerCredentials(options.tls);
+  impl.service = std::make_unique<InferenceService>(&impl);
+  impl.service->SetMessageAllocatorFor_ModelInfer(&impl.infer_allocator);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.grpc_address, creds, &impl.grpc_port);
+  // Own the port (gRPC turns SO_REUSEPORT on by default): a second server fails to start.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  builder.RegisterService(impl.service.get());
+  // Every service is a callback service: a synchronous one would add polling threads that
+  // compete with the callback threads for I/O events (see serving/reflection.h).
+  impl.reflection = internal::MakeReflectionService(
+      {"inference.GRPCInferenceService", "grpc.health.v1.Health",
+       "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"});
+  builder.RegisterCallbackGenericService(impl.reflection.get());
+  impl.grpc_server = builder.BuildAndStart();
+  ESCALA_CHECK(impl.grpc_server != nullptr && impl.grpc_port > 0, kUnavailable,
+               "cannot listen on {}: {}", options.grpc_address,
+               ::escala::internal::ListenFailureReason(options.grpc_address));
+}
+
 }  // namespace
 
 std::unique_ptr<PredictionServer> Builder::Build() {
   ESCALA_CHECK(options_.max_message_bytes > 0 && options_.max_message_bytes <= (1LL << 31) - 1,
                kInvalidArgument, "max message bytes must be in (0, 2 GiB), got {}",
                options_.max_message_bytes);
+  ESCALA_CHECK(!options_.grpc_address.empty() || !options_.http_address.empty(), kInvalidArgument,
+               "a server needs a gRPC or an HTTP address; both are empty");
   auto impl = std::make_unique<PredictionServer::Impl>(options_);
   for (const auto& m : models_) impl->manager.AddInMemory(m.name, m.bundle, m.version);
   impl->manager.Poll();
-
-  grpc::EnableDefaultHealthCheckService(true);
-  const auto creds = rpc::MakeServerCredentials(options_.tls);
-  impl->service = std::make_unique<InferenceService>(impl.get());
-  impl->service->SetMessageAllocatorFor_ModelInfer(&impl->infer_allocator);
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.grpc_address, creds, &impl->grpc_port);
-  // Own the port (gRPC turns SO_REUSEPORT on by default): a second server fails to start.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(options_.max_message_bytes));
-  builder.SetMaxSendMessageSize(static_cast<int>(options_.max_message_bytes));
-  builder.RegisterService(impl->service.get());
-  // Every service is a callback service: a synchronous one would add polling threads that
-  // compete with the callback threads for I/O events (see serving/reflection.h).
-  impl->reflection = internal::MakeReflectionService(
-      {"inference.GRPCInferenceService", "grpc.health.v1.Health",
-       "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"});
-  builder.RegisterCallbackGenericService(impl->reflection.get());
-  impl->grpc_server = builder.BuildAndStart();
-  ESCALA_CHECK(impl->grpc_server != nullptr && impl->grpc_port > 0, kUnavailable,
-               "cannot listen on {}: {}", options_.grpc_address,
-               ::escala::internal::ListenFailureReason(options_.grpc_address));
+  if (!options_.grpc_address.empty()) StartGrpc(*impl);
   if (!options_.http_address.empty()) StartHttp(*impl);
   if (options_.poll_interval.count() > 0 && !options_.model_repository.empty()) {
     auto* raw = impl.get();
@@ -578,8 +586,10 @@ std::unique_ptr<PredictionServer> Builder::Build() {
     });
   }
   impl->UpdateHealth();
-  ESCALA_LOG_INFO("serving on gRPC port {}{}", impl->grpc_port,
-                  impl->http ? fmt::format(", HTTP port {}", impl->http->port()) : "");
+  std::vector<std::string> ports;
+  if (impl->grpc_server) ports.push_back(fmt::format("gRPC port {}", impl->grpc_port));
+  if (impl->http) ports.push_back(fmt::format("HTTP port {}", impl->http->port()));
+  ESCALA_LOG_INFO("serving on {}", fmt::join(ports, ", "));
   return std::unique_ptr<PredictionServer>(new PredictionServer(std::move(impl)));
 }
 

@@ -65,7 +65,7 @@ struct RestOptions {
 };
 
 struct ServerOptions {
-  std::string grpc_address = "0.0.0.0:8001";   // port 0 picks a free port (see grpc_port())
+  std::string grpc_address = "0.0.0.0:8001";   // port 0: a free port (grpc_port()); empty: none
   std::string http_address = "0.0.0.0:8002";   // empty: no HTTP endpoint
   std::string model_repository;                // empty: only models added with AddModel()
   std::chrono::milliseconds poll_interval{0};  // 0: no polling (load on request)
@@ -81,7 +81,7 @@ class PredictionServer {
  public:
   class Builder {
    public:
-    Builder& SetGrpcAddress(std::string address);
+    Builder& SetGrpcAddress(std::string address);  // "" disables gRPC (REST only)
     Builder& SetHttpAddress(std::string address);  // "" disables HTTP
     Builder& SetModelRepository(std::string dir);
     Builder& SetPollInterval(std::chrono::milliseconds interval);
@@ -112,7 +112,7 @@ class PredictionServer {
   PredictionServer(const PredictionServer&) = delete;
   PredictionServer& operator=(const PredictionServer&) = delete;
 
-  int grpc_port() const;
+  int grpc_port() const;  // 0 without gRPC
   int http_port() const;  // 0 without HTTP
   bool ready() const;
 
