@@ -1,5 +1,6 @@
 #include "escala/data/csv.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <random>
@@ -159,6 +160,61 @@ TEST(Csv, FloatParsingIsCorrectlyRounded) {
   for (std::size_t i = 0; i < values.size(); ++i) {
     const float expected = std::strtof(values[i].c_str(), nullptr);
     ASSERT_EQ(d.features(static_cast<std::int64_t>(i), 0), expected) << values[i];
+  }
+}
+
+// The table reader takes plain numbers on a fast path and everything else on the general one:
+// both give strtof's / strtod's value for every shape, including the ones only the general path
+// takes (padding, '+', quotes, missing tokens, CRLF line ends), in float32 and float64 columns.
+TEST(Csv, TableNumbersAreCorrectlyRoundedOnEitherPath) {
+  std::mt19937_64 rng(9);
+  std::vector<std::string> values;
+  for (int i = 0; i < 50000; ++i) {
+    const double v = std::ldexp(static_cast<double>(rng() >> 11), -53) *
+                     std::pow(10.0, static_cast<int>(rng() % 24) - 12) * ((rng() & 1) ? -1 : 1);
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), (rng() & 1) ? "%.*g" : "%.*e", 1 + static_cast<int>(rng() % 17),
+                  v);
+    values.push_back(buf);
+  }
+  const char* odd[] = {" 1.5",
+                       "+2.25",
+                       "\"3.5\"",
+                       "4.5 ",
+                       "inf",
+                       "-inf",
+                       "1e5",
+                       "7.",
+                       "-0.0",
+                       "123456789012345678",
+                       "0.000000000001234"};
+  for (const char* o : odd) values.push_back(o);
+  for (const auto& [type, crlf] : {std::pair{DataType::kFloat32, false},
+                                   {DataType::kFloat64, false},
+                                   {DataType::kFloat64, true}}) {
+    std::string text = "x,y\n";
+    for (const auto& v : values) text += v + "," + v + (crlf ? "\r\n" : "\n");
+    text += "NA,\n";  // missing in both columns
+    CsvOptions o;
+    o.column_types = {{"x", type}, {"y", type}};
+    const Table t = ParseCsv(text, o);
+    ASSERT_EQ(t.num_rows(), static_cast<std::int64_t>(values.size() + 1));
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      std::string v = values[i];
+      v.erase(std::remove(v.begin(), v.end(), '"'), v.end());
+      for (const char* col : {"x", "y"}) {
+        const Column& c = t.column(col);
+        ASSERT_FALSE(c.is_missing(static_cast<std::int64_t>(i))) << values[i];
+        if (type == DataType::kFloat32) {
+          ASSERT_EQ(c.f32()[i], std::strtof(v.c_str(), nullptr)) << values[i];
+        } else {
+          ASSERT_EQ(c.f64()[i], std::strtod(v.c_str(), nullptr)) << values[i];
+        }
+      }
+    }
+    EXPECT_TRUE(t.column("x").is_missing(static_cast<std::int64_t>(values.size())));
+    EXPECT_TRUE(t.column("y").is_missing(static_cast<std::int64_t>(values.size())));
+    EXPECT_EQ(t.column("x").missing_count(), 1);
   }
 }
 
