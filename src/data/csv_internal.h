@@ -113,6 +113,10 @@ struct TableChunk {
   std::int64_t skipped = 0;
   std::vector<WindowError> errors;
   bool failed = false;
+  // A direct window's values are parsed straight into the builder's columns, at rows [offset,
+  // offset + bound) (TableBuilder::GrowColumns); -1: into `columns` above.
+  std::int64_t offset = -1;
+  std::int64_t bound = 0;  // rows the window can hold at most (its line ends)
 };
 
 // Appends parsed table chunks into columns, merging categorical dictionaries in file order.
@@ -120,6 +124,13 @@ class TableBuilder {
  public:
   TableBuilder(const Schema& schema, bool with_row_ids);
   void Reserve(std::int64_t rows);
+  // Sizes every column to `rows` (not zeroed) for direct windows, before any worker writes into
+  // them; columns() is that size until Take(). Direct windows are then appended in order: their
+  // rows move into place (over the gap that blank or skipped lines left), their categories get
+  // the table's codes.
+  void GrowColumns(std::int64_t rows);
+  std::int64_t column_capacity() const { return columns_.empty() ? 0 : columns_[0].size(); }
+  Column& column(std::size_t c) { return columns_[c]; }
   void Append(const TableChunk& chunk);
   std::int64_t rows() const { return rows_; }
   const Schema& schema() const { return schema_; }
@@ -131,6 +142,9 @@ class TableBuilder {
  private:
   std::int32_t GlobalCode(int c, std::string_view s);
   void AppendMissing(std::size_t c, const TableChunk& chunk, std::int64_t at);
+  void AppendDirect(const TableChunk& chunk);
+  void RemapCodes(std::size_t c, const TableChunk& chunk, const std::int32_t* in,
+                  std::int32_t* out);
 
   struct StringHash {
     using is_transparent = void;

@@ -462,9 +462,15 @@ const char* ParsePlainNumber(const Ctx& c, DataType type, const char* p, bool la
   return q == c.end || *q == '\n' || *q == '\r' ? q : nullptr;
 }
 
+std::int64_t WindowBound(const CsvWindow& w) {
+  return w.row_bound >= 0 ? w.row_bound : RowBound(w.data);
+}
+
+// Parses a window into out's columns, or, for a direct window (out->offset >= 0), into `direct`'s
+// columns from row out->offset on; missing masks, dictionaries and row ids stay in `out`.
 void ParseWindowTable(const CsvWindow& w, const Ctx& c, const Schema& schema, bool with_ids,
-                      TableChunk* out) {
-  const std::int64_t capacity = w.row_bound >= 0 ? w.row_bound : RowBound(w.data);
+                      TableChunk* out, TableBuilder* direct) {
+  const std::int64_t capacity = out->bound;  // WindowBound(w), found when the window was cut
   const int nf = c.num_fields;
   if (out->columns.size() != static_cast<std::size_t>(nf)) {
     out->columns.clear();
@@ -486,8 +492,10 @@ void ParseWindowTable(const CsvWindow& w, const Ctx& c, const Schema& schema, bo
   std::vector<Out> cols(static_cast<std::size_t>(nf));
   for (int j = 0; j < nf; ++j) {
     const auto k = static_cast<std::size_t>(j);
-    Column& col = out->columns[k];
-    if (col.size() < capacity) col.Grow(capacity);
+    const bool into_builder = out->offset >= 0;
+    Column& col = into_builder ? direct->column(k) : out->columns[k];
+    const auto at = static_cast<std::size_t>(into_builder ? out->offset : 0);
+    if (!into_builder && col.size() < capacity) col.Grow(capacity);
     if (static_cast<std::int64_t>(out->missing[k].size()) < capacity) {
       out->missing[k].resize(static_cast<std::size_t>(capacity));
     }
@@ -495,16 +503,16 @@ void ParseWindowTable(const CsvWindow& w, const Ctx& c, const Schema& schema, bo
     o.type = col.type();
     switch (o.type) {
       case DataType::kFloat32:
-        o.f32 = col.mutable_f32().data();
+        o.f32 = col.mutable_f32().data() + at;
         break;
       case DataType::kFloat64:
-        o.f64 = col.mutable_f64().data();
+        o.f64 = col.mutable_f64().data() + at;
         break;
       case DataType::kInt64:
-        o.i64 = col.mutable_i64().data();
+        o.i64 = col.mutable_i64().data() + at;
         break;
       case DataType::kCategorical:
-        o.codes = col.mutable_codes().data();
+        o.codes = col.mutable_codes().data() + at;
         out->dicts[k].Clear();
         o.dict = &out->dicts[k];
         break;
@@ -675,9 +683,67 @@ std::int32_t TableBuilder::GlobalCode(int c, std::string_view s) {
   return code;
 }
 
+void TableBuilder::GrowColumns(std::int64_t rows) {
+  for (auto& col : columns_) {
+    if (col.size() < rows) col.Grow(rows);
+  }
+}
+
+// A direct window's rows, already in the columns from chunk.offset: moved down to rows_ when
+// earlier windows left a gap, and their window-local category codes made the table's.
+void TableBuilder::AppendDirect(const TableChunk& chunk) {
+  const std::int64_t n = chunk.rows;
+  const auto at = static_cast<std::size_t>(rows_);
+  const auto from = static_cast<std::size_t>(chunk.offset);
+  const auto cnt = static_cast<std::size_t>(n);
+  for (std::size_t c = 0; c < columns_.size(); ++c) {
+    Column& dst = columns_[c];
+    const auto move = [&](auto values) {
+      if (from != at)
+        std::memmove(values.data() + at, values.data() + from, cnt * sizeof(values[0]));
+    };
+    switch (dst.type()) {
+      case DataType::kFloat32:
+        move(dst.mutable_f32());
+        break;
+      case DataType::kFloat64:
+        move(dst.mutable_f64());
+        break;
+      case DataType::kInt64:
+        move(dst.mutable_i64());
+        break;
+      case DataType::kCategorical: {
+        move(dst.mutable_codes());
+        RemapCodes(c, chunk, dst.mutable_codes().data() + at, dst.mutable_codes().data() + at);
+        break;
+      }
+    }
+    AppendMissing(c, chunk, rows_);
+  }
+  if (with_row_ids_) {
+    row_ids_.insert(row_ids_.end(), chunk.row_ids.begin(),
+                    chunk.row_ids.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  rows_ += n;
+}
+
+// Window-local category codes `in` as the table's, into `out` (may be `in`); -1 stays missing.
+void TableBuilder::RemapCodes(std::size_t c, const TableChunk& chunk, const std::int32_t* in,
+                              std::int32_t* out) {
+  const auto& dict = chunk.dicts[c];
+  remap_.resize(dict.order.size());
+  for (std::size_t k = 0; k < dict.order.size(); ++k) {
+    remap_[k] = GlobalCode(static_cast<int>(c), *dict.order[k]);
+  }
+  for (std::int64_t i = 0; i < chunk.rows; ++i) {
+    out[i] = in[i] < 0 ? -1 : remap_[static_cast<std::size_t>(in[i])];
+  }
+}
+
 void TableBuilder::Append(const TableChunk& chunk) {
   const std::int64_t n = chunk.rows;
   if (n == 0) return;
+  if (chunk.offset >= 0) return AppendDirect(chunk);
   const std::int64_t at = rows_;
   for (std::size_t c = 0; c < columns_.size(); ++c) {
     Column& dst = columns_[c];
@@ -699,19 +765,9 @@ void TableBuilder::Append(const TableChunk& chunk) {
       case DataType::kInt64:
         std::memcpy(dst.mutable_i64().data() + a, src.i64().data(), cnt * sizeof(std::int64_t));
         break;
-      case DataType::kCategorical: {
-        const auto& dict = chunk.dicts[c];
-        remap_.resize(dict.order.size());
-        for (std::size_t k = 0; k < dict.order.size(); ++k) {
-          remap_[k] = GlobalCode(static_cast<int>(c), *dict.order[k]);
-        }
-        std::int32_t* out = dst.mutable_codes().data() + a;
-        const std::int32_t* in = src.codes().data();
-        for (std::size_t i = 0; i < cnt; ++i) {
-          out[i] = in[i] < 0 ? -1 : remap_[static_cast<std::size_t>(in[i])];
-        }
+      case DataType::kCategorical:
+        RemapCodes(c, chunk, src.codes().data(), dst.mutable_codes().data() + a);
         break;
-      }
     }
     AppendMissing(c, chunk, at);
   }
@@ -948,6 +1004,11 @@ bool CsvPipeline::ReadTable(TableBuilder* builder, std::uint64_t expected_bytes,
   std::vector<void*> tokens;
   for (auto& t : tokens_) tokens.push_back(t.get());
   const bool row_ids = builder->with_row_ids();
+  // Windows go straight into the builder's columns while they fit the capacity sized from the
+  // first one (as ReadDense's); once one does not, it and every later one are parsed into their
+  // own buffers and copied, so the columns may grow while no worker writes into them.
+  bool direct = expected_bytes > 0;
+  std::int64_t next_row = builder->rows();
   RunOrderedStages(
       tokens,
       [&](void* p) {
@@ -956,12 +1017,31 @@ bool CsvPipeline::ReadTable(TableBuilder* builder, std::uint64_t expected_bytes,
         if (!source_->Next(&t->window)) return false;
         consumed += t->window.data.size();
         any = true;
+        TableChunk& d = t->table;
+        d.bound = WindowBound(t->window);
+        if (direct && builder->column_capacity() == builder->rows() &&
+            next_row == builder->rows()) {
+          const double per_byte =
+              t->window.data.empty()
+                  ? 0.0
+                  : static_cast<double>(d.bound) / static_cast<double>(t->window.data.size());
+          builder->GrowColumns(
+              builder->rows() +
+              static_cast<std::int64_t>(per_byte *
+                                        static_cast<double>(std::max<std::uint64_t>(
+                                            expected_bytes, t->window.data.size())) *
+                                        1.05) +
+              1024);
+        }
+        direct = direct && next_row + d.bound <= builder->column_capacity();
+        d.offset = direct ? next_row : -1;
+        if (direct) next_row += d.bound;
         return true;
       },
       [&](void* p) {
         auto* t = static_cast<Token*>(p);
         const Ctx c(t->window.data, options_, num_fields_, missing);
-        ParseWindowTable(t->window, c, builder->schema(), row_ids, &t->table);
+        ParseWindowTable(t->window, c, builder->schema(), row_ids, &t->table, builder);
       },
       [&](void* p) {
         auto* t = static_cast<Token*>(p);

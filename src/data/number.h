@@ -117,7 +117,8 @@ namespace escala::data::internal {
 }
 
 // A number at p that ends at the returned position, or nullptr.
-inline const char* ParseFloatPrefix(const char* p, const char* end, float* out) {
+[[gnu::always_inline]] inline const char* ParseFloatPrefix(const char* p, const char* end,
+                                                           float* out) {
   const char* q = ParseFloatSimple(p, end, out);
   if (q != nullptr) [[likely]]
     return q;
