@@ -309,6 +309,46 @@ TEST(Csv, DenseOutputGrowsAndCompacts) {
   SetNumThreads(0);
 }
 
+// The table reader's direct windows: sized from the first window, overflowed by later shorter
+// rows (then copied, and the columns grow), with gaps from blank lines and skipped bad records
+// closed, and each window's categories given the table's codes.
+TEST(Csv, TableColumnsGrowAndCompact) {
+  for (const int threads : {1, 2, 3}) {
+    SetNumThreads(threads);
+    std::string text = "a,b,s\n";
+    std::vector<std::int64_t> kept;
+    for (int i = 0; i < 40000; ++i) {
+      text += fmt::format("{}.0000000000000000000000000000000000000000,{},c{}\n", i, -i, i % 5);
+      if (i % 97 == 0) text += "\n\n";                // blank lines
+      if (i % 89 == 0) text += "not,a,number,row\n";  // skipped
+      kept.push_back(i);
+    }
+    for (int i = 40000; i < 400000; ++i) {
+      text += fmt::format("{},{},c{}\n", i, -i, i % 5);
+      kept.push_back(i);
+    }
+    CsvOptions o;
+    o.on_error = OnError::kSkip;
+    o.row_ids = true;
+    o.column_types = {
+        {"a", DataType::kFloat32}, {"b", DataType::kFloat64}, {"s", DataType::kCategorical}};
+    const Table t = ParseCsv(text, o);
+    ASSERT_EQ(t.num_rows(), static_cast<std::int64_t>(kept.size()));
+    ASSERT_EQ(t.row_ids().size(), kept.size());
+    for (std::size_t r = 0; r < kept.size(); ++r) {
+      const auto i = kept[r];
+      ASSERT_EQ(t.column("a").f32()[r], static_cast<float>(i)) << r;
+      ASSERT_EQ(t.column("b").f64()[r], static_cast<double>(-i)) << r;
+      ASSERT_EQ(t.column("s").category(static_cast<std::int64_t>(r)), fmt::format("c{}", i % 5));
+      if (r > 0) {
+        ASSERT_LT(t.row_ids()[r - 1], t.row_ids()[r]);
+      }
+    }
+    EXPECT_EQ(t.column("a").missing_count(), 0);
+  }
+  SetNumThreads(0);
+}
+
 // A record longer than a parse window (1 MiB) grows the window, from memory and from files.
 TEST(Csv, RecordsLongerThanAWindow) {
   const std::string big(3 << 20, 'x');
