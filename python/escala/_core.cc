@@ -488,21 +488,29 @@ Communicator& CommOf(const py::object& comm, std::unique_ptr<Communicator>* self
   return **held;
 }
 
-// Trains on `columns` (label included) with parameters by their declared names (the CLI's flags
-// without "--", underscores); returns the bundle's bytes and what the run reported.
-py::tuple Train(const py::object& columns, const std::string& label, const py::dict& params,
-                const py::object& valid, const py::object& comm) {
-  const train::TrainSpec spec = SpecFrom(label, params);
-  data::Table table = ToTable(columns);
+// Runs train(valid table, communicator) on its own thread (RunInterruptible) with the job's
+// communicator, or a size-1 one; returns the bundle's bytes and what the run reported.
+template <class Fn>
+py::tuple RunTraining(const py::object& valid, const py::object& comm, Fn&& train) {
   std::optional<data::Table> valid_table;
   if (!valid.is_none()) valid_table = ToTable(valid.cast<py::dict>());
   std::unique_ptr<Communicator> self;
   std::shared_ptr<Communicator> held;
   Communicator& c = CommOf(comm, &self, &held);
   train::TrainOutcome out;
-  RunInterruptible(
-      c, [&] { out = train::TrainTable(spec, std::move(table), std::move(valid_table), c); });
+  RunInterruptible(c, [&] { out = train(std::move(valid_table), c); });
   return Outcome(out);
+}
+
+// Trains on `columns` (label included) with parameters by their declared names (the CLI's flags
+// without "--", underscores).
+py::tuple Train(const py::object& columns, const std::string& label, const py::dict& params,
+                const py::object& valid, const py::object& comm) {
+  const train::TrainSpec spec = SpecFrom(label, params);
+  data::Table table = ToTable(columns);
+  return RunTraining(valid, comm, [&](std::optional<data::Table> v, Communicator& c) {
+    return train::TrainTable(spec, std::move(table), std::move(v), c);
+  });
 }
 
 // Trains on a float32 C-contiguous matrix of numeric features, viewed in place (the library's
@@ -517,15 +525,9 @@ py::tuple TrainOnMatrix(const py::array_t<float, py::array::c_style>& x,
                x.ndim());
   train::MatrixShard shard{ConstMatrixViewF(x.data(), x.shape(0), x.shape(1)), names,
                            ToTable(targets)};
-  std::optional<data::Table> valid_table;
-  if (!valid.is_none()) valid_table = ToTable(valid.cast<py::dict>());
-  std::unique_ptr<Communicator> self;
-  std::shared_ptr<Communicator> held;
-  Communicator& c = CommOf(comm, &self, &held);
-  train::TrainOutcome out;
-  RunInterruptible(
-      c, [&] { out = train::TrainMatrix(spec, std::move(shard), std::move(valid_table), c); });
-  return Outcome(out);
+  return RunTraining(valid, comm, [&](std::optional<data::Table> v, Communicator& c) {
+    return train::TrainMatrix(spec, std::move(shard), std::move(v), c);
+  });
 }
 
 // Trains on files, globs or directories read by escala's readers, this rank's shard of them:

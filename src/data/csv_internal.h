@@ -143,6 +143,7 @@ class TableBuilder {
   std::int32_t GlobalCode(int c, std::string_view s);
   void AppendMissing(std::size_t c, const TableChunk& chunk, std::int64_t at);
   void AppendDirect(const TableChunk& chunk);
+  void AppendRowIds(const TableChunk& chunk);
   void RemapCodes(std::size_t c, const TableChunk& chunk, const std::int32_t* in,
                   std::int32_t* out);
 

@@ -689,6 +689,15 @@ void TableBuilder::GrowColumns(std::int64_t rows) {
   }
 }
 
+// The window's row ids, and its rows counted.
+void TableBuilder::AppendRowIds(const TableChunk& chunk) {
+  if (with_row_ids_) {
+    row_ids_.insert(row_ids_.end(), chunk.row_ids.begin(),
+                    chunk.row_ids.begin() + static_cast<std::ptrdiff_t>(chunk.rows));
+  }
+  rows_ += chunk.rows;
+}
+
 // A direct window's rows, already in the columns from chunk.offset: moved down to rows_ when
 // earlier windows left a gap, and their window-local category codes made the table's.
 void TableBuilder::AppendDirect(const TableChunk& chunk) {
@@ -720,11 +729,7 @@ void TableBuilder::AppendDirect(const TableChunk& chunk) {
     }
     AppendMissing(c, chunk, rows_);
   }
-  if (with_row_ids_) {
-    row_ids_.insert(row_ids_.end(), chunk.row_ids.begin(),
-                    chunk.row_ids.begin() + static_cast<std::ptrdiff_t>(n));
-  }
-  rows_ += n;
+  AppendRowIds(chunk);
 }
 
 // Window-local category codes `in` as the table's, into `out` (may be `in`); -1 stays missing.
@@ -771,11 +776,7 @@ void TableBuilder::Append(const TableChunk& chunk) {
     }
     AppendMissing(c, chunk, at);
   }
-  if (with_row_ids_) {
-    row_ids_.insert(row_ids_.end(), chunk.row_ids.begin(),
-                    chunk.row_ids.begin() + static_cast<std::ptrdiff_t>(n));
-  }
-  rows_ += n;
+  AppendRowIds(chunk);
 }
 
 void TableBuilder::AppendMissing(std::size_t c, const TableChunk& chunk, std::int64_t at) {
