@@ -24,6 +24,14 @@ if(ESCALA_SANITIZE)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
     list(APPEND ESCALA_SANITIZE_FLAGS -Wno-uninitialized)
   endif()
+  # ThreadSanitizer: Debian's protobuf, gRPC and abseil are built without it, and their headers
+  # change class layouts when __SANITIZE_THREAD__ is defined (protobuf's MapFieldBase gains two
+  # counters), so code compiled with it disagrees with the libraries about their objects and
+  # corrupts memory. Undefined, the headers are what the libraries were built from; the
+  # instrumentation comes from -fsanitize=thread, not from the macro.
+  if("thread" IN_LIST ESCALA_SANITIZE)
+    list(APPEND ESCALA_SANITIZE_FLAGS -U__SANITIZE_THREAD__)
+  endif()
   message(STATUS "escala: sanitizers ${_escala_sanitizers}")
   # Sanitizers must also be on the link line of every executable, including tests.
   add_link_options(-fsanitize=${_escala_sanitizers})
