@@ -744,8 +744,9 @@ struct Grower {
     });
   }
 
-  // Splits every node of a level that gains enough; returns the next level.
-  std::vector<Node> GrowLevel(std::vector<Node>& level) {
+  // Splits every node of a level that gains enough; returns the next level, with histograms
+  // unless `last` (its nodes will be leaves by depth).
+  std::vector<Node> GrowLevel(std::vector<Node>& level, bool last) {
     std::vector<Split> best(level.size());
     ParallelFor(level.size(), 1, [&](std::size_t begin, std::size_t end) {
       for (std::size_t i = begin; i < end; ++i) best[i] = BestSplit(level[i]);
@@ -763,7 +764,7 @@ struct Grower {
       splits.push_back(std::move(best[i]));
     }
     PartitionAll(kids, parents, splits);
-    FillHists(kids, parents);
+    if (!last) FillHists(kids, parents);
     for (Node& n : level) pool->Give(n.hist);
     std::vector<Node> next;
     for (auto& [l, r] : kids) {
@@ -792,7 +793,7 @@ struct Grower {
     level.push_back(Root());
     std::vector<Node> leaves;
     for (int depth = 0; depth < o.max_depth && !level.empty(); ++depth) {
-      std::vector<Node> next = GrowLevel(level);
+      std::vector<Node> next = GrowLevel(level, depth + 1 == o.max_depth);
       for (Node& n : level) {
         if (tree.feature[static_cast<std::size_t>(n.id)] < 0) leaves.push_back(std::move(n));
       }
@@ -840,7 +841,7 @@ struct Grower {
       kids.push_back(SplitNode(c.node, c.split));
       std::vector<const Node*> parents = {&c.node};
       PartitionAll(kids, parents, {c.split});
-      FillHists(kids, parents);
+      if (c.depth + 1 < o.max_depth) FillHists(kids, parents);
       pool->Give(c.node.hist);
       consider(std::move(kids[0].first), c.depth + 1);
       consider(std::move(kids[0].second), c.depth + 1);
