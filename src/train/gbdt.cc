@@ -5,11 +5,13 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <numeric>
 #include <vector>
 
 #include "escala/core/error.h"
 #include "escala/core/logging.h"
+#include "escala/core/memory_info.h"
 #include "escala/core/parallel.h"
 #include "escala/core/random.h"
 #include "train/tree_median.h"
@@ -38,6 +40,35 @@ struct GH {
 
 using Hist = std::vector<GH>;
 
+// Per-row buffers (bins, fixed-point gradients) in transparent huge pages where the kernel allows:
+// below the root the histogram loops visit rows sparsely, and with 4 KB pages nearly every row
+// they read costs a TLB miss.
+template <class T>
+struct HugeAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = HugeAllocator<U>;
+  };
+  HugeAllocator() noexcept = default;
+  template <class U>
+  HugeAllocator(const HugeAllocator<U>&) noexcept {}  // NOLINT: rebinding
+  // Large buffers start on a huge page, others on a cache line: a row of 64 one-byte bins is then
+  // one cache line, not two.
+  static std::align_val_t Alignment(std::size_t n) {
+    return std::align_val_t{n * sizeof(T) >= kLargeBufferBytes ? std::size_t{2} << 20 : 64};
+  }
+  T* allocate(std::size_t n) {
+    T* p = static_cast<T*>(::operator new(n * sizeof(T), Alignment(n)));
+    AdviseHugePages(p, n * sizeof(T));
+    return p;
+  }
+  void deallocate(T* p, std::size_t n) noexcept { ::operator delete(p, Alignment(n)); }
+};
+
+template <class T>
+using RowVector = std::vector<T, HugeAllocator<T>>;
+using RowGH = RowVector<GH>;
+
 // Histograms (263 KB each on W0) are reused across nodes, levels and trees: allocating and
 // freeing them cost page faults and zeroing of fresh pages. Used by one thread at a time.
 struct HistPool {
@@ -57,6 +88,9 @@ struct HistPool {
 
 // ---- bins ------------------------------------------------------------------------------------
 
+// The slots of a feature in a strided histogram: its value bins and missing bin, at most 256.
+constexpr std::uint32_t kStride = 256;
+
 // Every feature's bin edges and every row's bins. Feature f has cuts[f].size() + 1 value bins
 // (bin b holds cuts[b-1] <= x < cuts[b]) and then its missing bin.
 struct Bins {
@@ -69,11 +103,14 @@ struct Bins {
   // rows x d bin indices: one byte each when every feature's bins (its missing bin included) fit
   // in 256, as they do for max_bin <= 255; two otherwise.
   bool narrow = false;
-  std::vector<std::uint8_t> index8;
-  std::vector<std::uint16_t> index16;
+  // Narrow only: feature f's slots start at f * kStride (offset), so the histogram loop adds
+  // fixed distances instead of reading offsets.
+  bool strided = false;
+  RowVector<std::uint8_t> index8;
+  RowVector<std::uint16_t> index16;
   // The same bins feature by feature (narrow only): partitioning a node by one feature reads its
   // rows' bins from one column, in increasing row order, instead of one cache line per row.
-  std::vector<std::uint8_t> column8;
+  RowVector<std::uint8_t> column8;
 
   // Row i's bin of feature f read for a partition.
   std::uint32_t column_bin(std::int64_t i, std::int64_t f) const {
@@ -109,7 +146,7 @@ std::uint32_t CountAtMost(const float* edges, std::size_t n, float x) {
 
 // Every row's bin of every feature (NaN: the missing bin).
 template <typename T>
-void BinRows(const DataShard& s, Bins* b, std::vector<T>* index) {
+void BinRows(const DataShard& s, Bins* b, RowVector<T>* index) {
   const auto d = static_cast<std::size_t>(b->d);
   index->resize(static_cast<std::size_t>(b->rows) * d);
   ParallelFor(static_cast<std::size_t>(b->rows), 1024, [&](std::size_t begin, std::size_t end) {
@@ -203,6 +240,23 @@ std::vector<float> CutsOf(std::vector<float> v, int max_bin) {
   return cuts;
 }
 
+// Every feature's histogram slots: one after another, or (narrow bins, when it costs at most a
+// quarter more slots) kStride apart.
+void LayOut(Bins* b) {
+  const auto d = static_cast<std::uint32_t>(b->d);
+  std::uint32_t widest = 0;
+  for (std::uint32_t f = 0; f < d; ++f) {
+    b->offset.push_back(b->total);
+    b->total += b->value_bins(f) + 1;
+    widest = std::max(widest, b->value_bins(f) + 1);
+  }
+  b->narrow = widest <= kStride;
+  b->strided = b->narrow && d * kStride <= b->total + b->total / 4;
+  if (!b->strided) return;
+  for (std::uint32_t f = 0; f < d; ++f) b->offset[f] = f * kStride;
+  b->total = d * kStride;
+}
+
 Bins MakeBins(const GbdtOptions& o, const DataShard& s, std::span<const std::uint64_t> ids,
               Communicator& comm) {
   Bins b;
@@ -225,14 +279,7 @@ Bins MakeBins(const GbdtOptions& o, const DataShard& s, std::span<const std::uin
       b.cuts[f] = CutsOf(std::move(v), o.max_bin);
     }
   });
-  for (std::size_t f = 0; f < d; ++f) {
-    b.offset.push_back(b.total);
-    b.total += b.value_bins(static_cast<std::int64_t>(f)) + 1;
-  }
-  std::uint32_t widest = 0;
-  for (std::size_t f = 0; f < d; ++f)
-    widest = std::max(widest, b.value_bins(static_cast<std::int64_t>(f)) + 1);
-  b.narrow = widest <= 256;
+  LayOut(&b);
   if (b.narrow) {
     BinRows(s, &b, &b.index8);
     Transpose(&b);
@@ -257,7 +304,7 @@ double FixedScale(double largest, std::int64_t total_rows, Communicator& comm) {
 struct Gradients {
   std::vector<double> g, h;  // rows x outputs
   double scale_g = 1, scale_h = 1;
-  std::vector<GH> fixed;  // one output's, rows
+  RowGH fixed;  // one output's, rows
 };
 
 // The largest |gradient| and hessian, threads over blocks; kAborted naming the first row whose
@@ -313,7 +360,7 @@ void RoundGradients(const trees::ObjectiveFn& obj, const MatrixF& f, const DataS
 }
 
 // Output c's gradients in fixed point.
-void Quantise(const Gradients& gr, std::int64_t k, std::int64_t c, std::vector<GH>* out) {
+void Quantise(const Gradients& gr, std::int64_t k, std::int64_t c, RowGH* out) {
   const std::size_t n = gr.g.size() / static_cast<std::size_t>(k);
   out->resize(n);
   ParallelFor(n, 1 << 14, [&](std::size_t begin, std::size_t end) {
@@ -328,7 +375,7 @@ void Quantise(const Gradients& gr, std::int64_t k, std::int64_t c, std::vector<G
 
 // Adds rows[begin, end)'s gradient pairs to h by their bins.
 template <typename T>
-void AddRows(const Bins& b, const std::vector<T>& index, const std::vector<GH>& gh,
+void AddRows(const Bins& b, const RowVector<T>& index, const RowGH& gh,
              std::span<const std::uint32_t> rows, Hist& h) {
   const auto d = static_cast<std::size_t>(b.d);
   for (std::size_t r = 0; r < rows.size(); ++r) {
@@ -345,20 +392,52 @@ void AddRows(const Bins& b, const std::vector<T>& index, const std::vector<GH>& 
   }
 }
 
-// The histogram of `rows` on the calling thread.
-void BuildHistSerial(const Bins& b, const std::vector<GH>& gh, std::span<const std::uint32_t> rows,
-                     Hist* out) {
-  out->assign(b.total, GH{});
-  if (b.narrow) {
-    AddRows(b, b.index8, gh, rows, *out);
-  } else {
-    AddRows(b, b.index16, gh, rows, *out);
+// AddRows for strided bins: each row's slots lie at fixed distances from feature to feature.
+void AddRowsStrided(const Bins& b, const RowGH& gh, std::span<const std::uint32_t> rows, Hist& h) {
+  const auto d = static_cast<std::size_t>(b.d);
+  const std::uint8_t* index = b.index8.data();
+  constexpr std::size_t kUnroll = 8;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    if (r + kPrefetchAhead < rows.size()) {
+      const std::size_t ahead = rows[r + kPrefetchAhead];
+      __builtin_prefetch(&gh[ahead]);
+      __builtin_prefetch(index + ahead * d);
+      __builtin_prefetch(index + ahead * d + d - 1);
+    }
+    const std::uint32_t i = rows[r];
+    const GH v = gh[i];
+    const std::uint8_t* bins = index + static_cast<std::size_t>(i) * d;
+    GH* slots = h.data();
+    std::size_t f = 0;
+    for (; f + kUnroll <= d; f += kUnroll, slots += kUnroll * kStride) {
+#pragma GCC unroll 8
+      for (std::size_t j = 0; j < kUnroll; ++j) slots[j * kStride + bins[f + j]] += v;
+    }
+    for (; f < d; ++f, slots += kStride) slots[bins[f]] += v;
   }
 }
 
+// Adds rows' pairs to h by the bins layout.
+void AddAny(const Bins& b, const RowGH& gh, std::span<const std::uint32_t> rows, Hist& h) {
+  if (b.strided) {
+    AddRowsStrided(b, gh, rows, h);
+  } else if (b.narrow) {
+    AddRows(b, b.index8, gh, rows, h);
+  } else {
+    AddRows(b, b.index16, gh, rows, h);
+  }
+}
+
+// The histogram of `rows` on the calling thread.
+void BuildHistSerial(const Bins& b, const RowGH& gh, std::span<const std::uint32_t> rows,
+                     Hist* out) {
+  out->assign(b.total, GH{});
+  AddAny(b, gh, rows, *out);
+}
+
 // The histogram of `rows`: threads over row parts, summed exactly.
-void BuildHist(const Bins& b, const std::vector<GH>& gh, std::span<const std::uint32_t> rows,
-               Hist* out, HistPool& pool) {
+void BuildHist(const Bins& b, const RowGH& gh, std::span<const std::uint32_t> rows, Hist* out,
+               HistPool& pool) {
   out->assign(b.total, GH{});
   const std::size_t parts =
       rows.size() < 8192 ? 1 : static_cast<std::size_t>(std::max(1, NumThreads()));
@@ -369,12 +448,7 @@ void BuildHist(const Bins& b, const std::vector<GH>& gh, std::span<const std::ui
   }
   ParallelForStatic(rows.size(), parts, [&](std::size_t p, std::size_t begin, std::size_t end) {
     Hist& h = p == 0 ? *out : partial[p - 1];
-    const auto part = rows.subspan(begin, end - begin);
-    if (b.narrow) {
-      AddRows(b, b.index8, gh, part, h);
-    } else {
-      AddRows(b, b.index16, gh, part, h);
-    }
+    AddAny(b, gh, rows.subspan(begin, end - begin), h);
   });
   for (Hist& h : partial) {
     for (std::size_t j = 0; j < h.size(); ++j) (*out)[j] += h[j];
@@ -590,7 +664,7 @@ std::vector<std::int32_t> SampleFeatures(const std::vector<std::int32_t>& from, 
 struct Grower {
   const GbdtOptions& o;
   const Bins& b;
-  const std::vector<GH>& gh;
+  const RowGH& gh;
   Scales sc;
   Communicator& comm;
   std::vector<std::int32_t> features;    // this tree's
