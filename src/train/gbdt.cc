@@ -78,9 +78,11 @@ using RowVector = std::vector<T, HugeAllocator<T>>;
 using RowGH = RowVector<GH>;
 
 // Histograms (263 KB each on W0) are reused across nodes, levels and trees: allocating and
-// freeing them cost page faults and zeroing of fresh pages. Used by one thread at a time.
+// freeing them cost page faults and zeroing of fresh pages. Used by one thread at a time. So are
+// a tree's row order and the partitions' scratch space (a node's rows: its range of it).
 struct HistPool {
   std::vector<Hist> spare;
+  RowVector<std::uint32_t> order, scratch;
 
   Hist Take() {
     if (spare.empty()) return {};
@@ -725,7 +727,7 @@ struct Grower {
   Communicator& comm;
   std::vector<std::int32_t> features;    // this tree's
   std::uint64_t key;                     // this tree's sampling key
-  std::vector<std::uint32_t> order;      // the sampled rows, grouped by node
+  RowVector<std::uint32_t> order;        // the sampled rows, grouped by node
   std::vector<std::uint32_t> split_bin;  // per node
   Tree tree;
   double* reduce_seconds = nullptr;  // accumulates the histogram all-reduces' time
@@ -753,7 +755,7 @@ struct Grower {
   // (Nodes of a level partition in parallel: each writes only its own range of `order`.)
   std::size_t Partition(const Node& n, const Split& s) {
     std::size_t l = n.begin, r = 0;
-    std::vector<std::uint32_t> scratch(n.end - n.begin);
+    std::uint32_t* scratch = pool->scratch.data() + n.begin;
     // Which of the feature's bins (its missing bin last) go left.
     const std::uint32_t missing = b.value_bins(s.feature);
     std::vector<std::uint8_t> goes_left(missing + 1, 0);
@@ -770,7 +772,7 @@ struct Grower {
       l += left ? 1 : 0;
       r += left ? 0 : 1;
     }
-    std::copy_n(scratch.begin(), r, order.begin() + static_cast<std::ptrdiff_t>(l));
+    std::copy_n(scratch, r, order.begin() + static_cast<std::ptrdiff_t>(l));
     return l;
   }
 
@@ -915,7 +917,10 @@ struct Grower {
   }
 
   // Grows the tree over the rows in `order`; returns the leaves (their rows: order[begin, end)).
-  std::vector<Node> Grow() { return o.max_leaves > 0 ? GrowLeafwise() : GrowDepthwise(); }
+  std::vector<Node> Grow() {
+    pool->scratch.resize(std::max(pool->scratch.size(), order.size()));
+    return o.max_leaves > 0 ? GrowLeafwise() : GrowDepthwise();
+  }
 
   // Level by level down to max_depth.
   std::vector<Node> GrowDepthwise() {
@@ -1007,6 +1012,8 @@ Grower NewGrower(const GbdtOptions& o, const Bins& bins, const Gradients& gr, Co
   const std::uint64_t key = HashCombine(o.seed ^ 0x636f6c73616d70ULL, index);
   std::vector<std::int32_t> all(static_cast<std::size_t>(bins.d));
   std::iota(all.begin(), all.end(), 0);
+  RowVector<std::uint32_t> order = std::move(pool->order);  // the pool's again after the tree
+  order.assign(rows.begin(), rows.end());
   return Grower{o,
                 bins,
                 gr.fixed,
@@ -1014,7 +1021,7 @@ Grower NewGrower(const GbdtOptions& o, const Bins& bins, const Gradients& gr, Co
                 comm,
                 SampleFeatures(all, o.colsample_bytree, key),
                 key,
-                rows,
+                std::move(order),
                 {},
                 {},
                 reduce_seconds,
@@ -1216,6 +1223,7 @@ struct Boosting {
     });
     if (valid != nullptr) AddTree(g.tree, c, valid->features, &fv);
     trees.push_back(std::move(g.tree));
+    pool.order = std::move(g.order);
   }
 
   // One round: every output's tree; returns the validation loss.
@@ -1324,6 +1332,7 @@ struct Forest {
       oob_sum[r * static_cast<std::size_t>(k) + static_cast<std::size_t>(c)] += v * unscale;
     }
     trees.push_back(std::move(g.tree));
+    pool.order = std::move(g.order);
   }
 
   void Round(int round) {
