@@ -764,13 +764,13 @@ struct Grower {
     goes_left[missing] = s.default_left ? 1 : 0;
     for (std::size_t k = n.begin; k < n.end; ++k) {
       const std::uint32_t row = order[k];
-      const bool left = goes_left[b.column_bin(row, s.feature)] != 0;
-      // Both stores, one counter moves: no branch on a side that is a coin flip (l <= k, so
-      // order[l] has been read already).
+      const std::size_t left = goes_left[b.column_bin(row, s.feature)];  // 0 or 1
+      // Both stores, one counter moves by arithmetic: no branch on a side that is a coin flip
+      // (l <= k, so order[l] has been read already).
       order[l] = row;
       scratch[r] = row;
-      l += left ? 1 : 0;
-      r += left ? 0 : 1;
+      l += left;
+      r += 1 - left;
     }
     std::copy_n(scratch, r, order.begin() + static_cast<std::ptrdiff_t>(l));
     return l;
