@@ -417,6 +417,13 @@ void RoundGradients(const trees::ObjectiveFn& obj, const MatrixF& f, const DataS
   gr->scale_h = FixedScale(hmax, total, comm);
 }
 
+// std::llround (halves away from zero) without the library call: x - trunc(x) is exact.
+std::int64_t RoundToInt(double x) {
+  double t = std::trunc(x);
+  if (std::fabs(x - t) >= 0.5) t += std::copysign(1.0, x);
+  return static_cast<std::int64_t>(t);
+}
+
 // Output c's gradients in fixed point.
 void Quantise(const Gradients& gr, std::int64_t k, std::int64_t c, RowGH* out) {
   const std::size_t n = gr.g.size() / static_cast<std::size_t>(k);
@@ -424,7 +431,7 @@ void Quantise(const Gradients& gr, std::int64_t k, std::int64_t c, RowGH* out) {
   ParallelFor(n, 1 << 14, [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) {
       const std::size_t at = i * static_cast<std::size_t>(k) + static_cast<std::size_t>(c);
-      (*out)[i] = {std::llround(gr.g[at] * gr.scale_g), std::llround(gr.h[at] * gr.scale_h)};
+      (*out)[i] = {RoundToInt(gr.g[at] * gr.scale_g), RoundToInt(gr.h[at] * gr.scale_h)};
     }
   });
 }
