@@ -1,15 +1,20 @@
 #include "escala/train/gbdt.h"
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <numeric>
+#include <utility>
 #include <vector>
 
 #include "escala/core/error.h"
 #include "escala/core/logging.h"
+#include "escala/core/memory_info.h"
 #include "escala/core/parallel.h"
 #include "escala/core/random.h"
 #include "train/tree_median.h"
@@ -38,10 +43,46 @@ struct GH {
 
 using Hist = std::vector<GH>;
 
+// Per-row buffers (bins, fixed-point gradients) in transparent huge pages where the kernel allows:
+// below the root the histogram loops visit rows sparsely, and with 4 KB pages nearly every row
+// they read costs a TLB miss.
+template <class T>
+struct HugeAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = HugeAllocator<U>;
+  };
+  HugeAllocator() noexcept = default;
+  template <class U>
+  HugeAllocator(const HugeAllocator<U>&) noexcept {}  // NOLINT: rebinding
+  // Large buffers start on a huge page, others on a cache line: a row of 64 one-byte bins is then
+  // one cache line, not two.
+  static std::align_val_t Alignment(std::size_t n) {
+    return std::align_val_t{n * sizeof(T) >= kLargeBufferBytes ? std::size_t{2} << 20 : 64};
+  }
+  T* allocate(std::size_t n) {
+    T* p = static_cast<T*>(::operator new(n * sizeof(T), Alignment(n)));
+    AdviseHugePages(p, n * sizeof(T));
+    return p;
+  }
+  void deallocate(T* p, std::size_t n) noexcept { ::operator delete(p, Alignment(n)); }
+  // resize() leaves new elements default-initialised: the bins are written right after.
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+};
+
+template <class T>
+using RowVector = std::vector<T, HugeAllocator<T>>;
+using RowGH = RowVector<GH>;
+
 // Histograms (263 KB each on W0) are reused across nodes, levels and trees: allocating and
-// freeing them cost page faults and zeroing of fresh pages. Used by one thread at a time.
+// freeing them cost page faults and zeroing of fresh pages. Used by one thread at a time. So are
+// a tree's row order and the partitions' scratch space (a node's rows: its range of it).
 struct HistPool {
   std::vector<Hist> spare;
+  RowVector<std::uint32_t> order, scratch;
 
   Hist Take() {
     if (spare.empty()) return {};
@@ -57,6 +98,9 @@ struct HistPool {
 
 // ---- bins ------------------------------------------------------------------------------------
 
+// The slots of a feature in a strided histogram: its value bins and missing bin, at most 256.
+constexpr std::uint32_t kStride = 256;
+
 // Every feature's bin edges and every row's bins. Feature f has cuts[f].size() + 1 value bins
 // (bin b holds cuts[b-1] <= x < cuts[b]) and then its missing bin.
 struct Bins {
@@ -69,11 +113,14 @@ struct Bins {
   // rows x d bin indices: one byte each when every feature's bins (its missing bin included) fit
   // in 256, as they do for max_bin <= 255; two otherwise.
   bool narrow = false;
-  std::vector<std::uint8_t> index8;
-  std::vector<std::uint16_t> index16;
+  // Narrow only: feature f's slots start at f * kStride (offset), so the histogram loop adds
+  // fixed distances instead of reading offsets.
+  bool strided = false;
+  RowVector<std::uint8_t> index8;
+  RowVector<std::uint16_t> index16;
   // The same bins feature by feature (narrow only): partitioning a node by one feature reads its
   // rows' bins from one column, in increasing row order, instead of one cache line per row.
-  std::vector<std::uint8_t> column8;
+  RowVector<std::uint8_t> column8;
 
   // Row i's bin of feature f read for a partition.
   std::uint32_t column_bin(std::int64_t i, std::int64_t f) const {
@@ -109,7 +156,7 @@ std::uint32_t CountAtMost(const float* edges, std::size_t n, float x) {
 
 // Every row's bin of every feature (NaN: the missing bin).
 template <typename T>
-void BinRows(const DataShard& s, Bins* b, std::vector<T>* index) {
+void BinRows(const DataShard& s, Bins* b, RowVector<T>* index) {
   const auto d = static_cast<std::size_t>(b->d);
   index->resize(static_cast<std::size_t>(b->rows) * d);
   ParallelFor(static_cast<std::size_t>(b->rows), 1024, [&](std::size_t begin, std::size_t end) {
@@ -161,16 +208,20 @@ std::vector<float> GatherSample(const GbdtOptions& o, const DataShard& s,
                                 std::span<const std::uint64_t> ids, Communicator& comm) {
   const auto total = comm.AllReduceScalar<std::int64_t>(s.rows(), ReduceOp::kSum);
   const std::int64_t d = s.features.cols();
-  std::vector<float> local;
-  for (std::int64_t i = 0; i < s.rows(); ++i) {
+  const auto sampled = [&](std::int64_t i) {
     const std::uint64_t id = ids[static_cast<std::size_t>(i)];
-    if (total > o.bin_sample_rows &&
-        Mix64(id ^ 0x6264745f62696e73ULL) % static_cast<std::uint64_t>(total) >=
-            static_cast<std::uint64_t>(o.bin_sample_rows)) {
-      continue;
-    }
-    local.insert(local.end(), s.features.row(i), s.features.row(i) + d);
+    return total <= o.bin_sample_rows ||
+           Mix64(id ^ 0x6264745f62696e73ULL) % static_cast<std::uint64_t>(total) <
+               static_cast<std::uint64_t>(o.bin_sample_rows);
+  };
+  std::size_t count = 0;
+  for (std::int64_t i = 0; i < s.rows(); ++i) count += sampled(i) ? 1 : 0;
+  std::vector<float> local;
+  local.reserve(count * static_cast<std::size_t>(d));
+  for (std::int64_t i = 0; i < s.rows(); ++i) {
+    if (sampled(i)) local.insert(local.end(), s.features.row(i), s.features.row(i) + d);
   }
+  if (comm.size() == 1) return local;
   const auto parts = comm.AllGatherV(std::as_bytes(std::span<const float>(local)));
   std::vector<float> all;
   for (const auto& p : parts) {
@@ -180,12 +231,38 @@ std::vector<float> GatherSample(const GbdtOptions& o, const DataShard& s,
   return all;
 }
 
-// Edges between the sorted finite values v: every distinct value its own bin when there are at
+// Sorts finite floats (no -0) into increasing order: a least-significant-digit radix sort of their
+// order-preserving bit patterns, 11 bits a pass.
+void SortFloats(std::vector<float>* v) {
+  constexpr int kBits = 11;
+  constexpr std::uint32_t kMask = (1u << kBits) - 1;
+  std::vector<std::uint32_t> a(v->size()), t(v->size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto u = std::bit_cast<std::uint32_t>((*v)[i]);
+    a[i] = u ^ ((u >> 31) != 0 ? 0xffffffffu : 0x80000000u);
+  }
+  for (int shift = 0; shift < 32; shift += kBits) {
+    std::array<std::size_t, kMask + 1> at{};
+    for (const std::uint32_t k : a) ++at[(k >> shift) & kMask];
+    std::size_t sum = 0;
+    for (std::size_t& c : at) sum += std::exchange(c, sum);
+    for (const std::uint32_t k : a) t[at[(k >> shift) & kMask]++] = k;
+    a.swap(t);
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    (*v)[i] = std::bit_cast<float>(a[i] ^ ((a[i] >> 31) != 0 ? 0x80000000u : 0xffffffffu));
+  }
+}
+
+// Edges between the finite values v (no -0): every distinct value its own bin when there are at
 // most max_bin of them, else (about) equal-count bins whose edges are sample values.
 std::vector<float> CutsOf(std::vector<float> v, int max_bin) {
-  std::sort(v.begin(), v.end());
-  std::vector<float> distinct = v;
-  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  SortFloats(&v);
+  std::vector<float> distinct;
+  for (std::size_t i = 0; i < v.size() && distinct.size() <= static_cast<std::size_t>(max_bin);
+       ++i) {
+    if (i == 0 || v[i] != v[i - 1]) distinct.push_back(v[i]);
+  }
   std::vector<float> cuts;
   if (distinct.size() <= static_cast<std::size_t>(max_bin)) {
     for (std::size_t i = 1; i < distinct.size(); ++i) {
@@ -203,6 +280,45 @@ std::vector<float> CutsOf(std::vector<float> v, int max_bin) {
   return cuts;
 }
 
+// Each number feature's finite values in the row-major sample, -0 as 0. Threads take 16 features
+// at a time: a pass over the sample reads one cache line of each row, not 16 passes.
+std::vector<std::vector<float>> SampleColumns(const std::vector<float>& sample,
+                                              const std::vector<std::uint32_t>& categories) {
+  constexpr std::size_t kGroup = 16;
+  const std::size_t d = categories.size(), rows = d == 0 ? 0 : sample.size() / d;
+  std::vector<std::vector<float>> columns(d);
+  ParallelFor((d + kGroup - 1) / kGroup, 1, [&](std::size_t begin, std::size_t end) {
+    for (std::size_t first = begin * kGroup; first < std::min(d, end * kGroup); first += kGroup) {
+      const std::size_t last = std::min(d, first + kGroup);
+      for (std::size_t f = first; f < last; ++f) columns[f].reserve(rows);
+      for (std::size_t i = 0; i < rows; ++i) {
+        const float* row = sample.data() + i * d;
+        for (std::size_t f = first; f < last; ++f) {
+          if (categories[f] == 0 && std::isfinite(row[f])) columns[f].push_back(row[f] + 0.0f);
+        }
+      }
+    }
+  });
+  return columns;
+}
+
+// Every feature's histogram slots: one after another, or (narrow bins, when it costs at most a
+// quarter more slots) kStride apart.
+void LayOut(Bins* b) {
+  const auto d = static_cast<std::uint32_t>(b->d);
+  std::uint32_t widest = 0;
+  for (std::uint32_t f = 0; f < d; ++f) {
+    b->offset.push_back(b->total);
+    b->total += b->value_bins(f) + 1;
+    widest = std::max(widest, b->value_bins(f) + 1);
+  }
+  b->narrow = widest <= kStride;
+  b->strided = b->narrow && d * kStride <= b->total + b->total / 4;
+  if (!b->strided) return;
+  for (std::uint32_t f = 0; f < d; ++f) b->offset[f] = f * kStride;
+  b->total = d * kStride;
+}
+
 Bins MakeBins(const GbdtOptions& o, const DataShard& s, std::span<const std::uint64_t> ids,
               Communicator& comm) {
   Bins b;
@@ -215,24 +331,13 @@ Bins MakeBins(const GbdtOptions& o, const DataShard& s, std::span<const std::uin
   for (std::size_t f = 0; f < o.categorical.size(); ++f) {
     b.categories[f] = static_cast<std::uint32_t>(o.categorical[f]);
   }
+  std::vector<std::vector<float>> columns = SampleColumns(sample, b.categories);
   ParallelFor(d, 1, [&](std::size_t begin, std::size_t end) {
     for (std::size_t f = begin; f < end; ++f) {
-      if (b.categories[f] > 0) continue;
-      std::vector<float> v;
-      for (std::size_t i = f; i < sample.size(); i += d) {
-        if (std::isfinite(sample[i])) v.push_back(sample[i]);
-      }
-      b.cuts[f] = CutsOf(std::move(v), o.max_bin);
+      if (b.categories[f] == 0) b.cuts[f] = CutsOf(std::move(columns[f]), o.max_bin);
     }
   });
-  for (std::size_t f = 0; f < d; ++f) {
-    b.offset.push_back(b.total);
-    b.total += b.value_bins(static_cast<std::int64_t>(f)) + 1;
-  }
-  std::uint32_t widest = 0;
-  for (std::size_t f = 0; f < d; ++f)
-    widest = std::max(widest, b.value_bins(static_cast<std::int64_t>(f)) + 1);
-  b.narrow = widest <= 256;
+  LayOut(&b);
   if (b.narrow) {
     BinRows(s, &b, &b.index8);
     Transpose(&b);
@@ -257,7 +362,7 @@ double FixedScale(double largest, std::int64_t total_rows, Communicator& comm) {
 struct Gradients {
   std::vector<double> g, h;  // rows x outputs
   double scale_g = 1, scale_h = 1;
-  std::vector<GH> fixed;  // one output's, rows
+  RowGH fixed;  // one output's, rows
 };
 
 // The largest |gradient| and hessian, threads over blocks; kAborted naming the first row whose
@@ -312,14 +417,21 @@ void RoundGradients(const trees::ObjectiveFn& obj, const MatrixF& f, const DataS
   gr->scale_h = FixedScale(hmax, total, comm);
 }
 
+// std::llround (halves away from zero) without the library call: x - trunc(x) is exact.
+std::int64_t RoundToInt(double x) {
+  double t = std::trunc(x);
+  if (std::fabs(x - t) >= 0.5) t += std::copysign(1.0, x);
+  return static_cast<std::int64_t>(t);
+}
+
 // Output c's gradients in fixed point.
-void Quantise(const Gradients& gr, std::int64_t k, std::int64_t c, std::vector<GH>* out) {
+void Quantise(const Gradients& gr, std::int64_t k, std::int64_t c, RowGH* out) {
   const std::size_t n = gr.g.size() / static_cast<std::size_t>(k);
   out->resize(n);
   ParallelFor(n, 1 << 14, [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) {
       const std::size_t at = i * static_cast<std::size_t>(k) + static_cast<std::size_t>(c);
-      (*out)[i] = {std::llround(gr.g[at] * gr.scale_g), std::llround(gr.h[at] * gr.scale_h)};
+      (*out)[i] = {RoundToInt(gr.g[at] * gr.scale_g), RoundToInt(gr.h[at] * gr.scale_h)};
     }
   });
 }
@@ -328,7 +440,7 @@ void Quantise(const Gradients& gr, std::int64_t k, std::int64_t c, std::vector<G
 
 // Adds rows[begin, end)'s gradient pairs to h by their bins.
 template <typename T>
-void AddRows(const Bins& b, const std::vector<T>& index, const std::vector<GH>& gh,
+void AddRows(const Bins& b, const RowVector<T>& index, const RowGH& gh,
              std::span<const std::uint32_t> rows, Hist& h) {
   const auto d = static_cast<std::size_t>(b.d);
   for (std::size_t r = 0; r < rows.size(); ++r) {
@@ -345,20 +457,52 @@ void AddRows(const Bins& b, const std::vector<T>& index, const std::vector<GH>& 
   }
 }
 
-// The histogram of `rows` on the calling thread.
-void BuildHistSerial(const Bins& b, const std::vector<GH>& gh, std::span<const std::uint32_t> rows,
-                     Hist* out) {
-  out->assign(b.total, GH{});
-  if (b.narrow) {
-    AddRows(b, b.index8, gh, rows, *out);
-  } else {
-    AddRows(b, b.index16, gh, rows, *out);
+// AddRows for strided bins: each row's slots lie at fixed distances from feature to feature.
+void AddRowsStrided(const Bins& b, const RowGH& gh, std::span<const std::uint32_t> rows, Hist& h) {
+  const auto d = static_cast<std::size_t>(b.d);
+  const std::uint8_t* index = b.index8.data();
+  constexpr std::size_t kUnroll = 8;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    if (r + kPrefetchAhead < rows.size()) {
+      const std::size_t ahead = rows[r + kPrefetchAhead];
+      __builtin_prefetch(&gh[ahead]);
+      __builtin_prefetch(index + ahead * d);
+      __builtin_prefetch(index + ahead * d + d - 1);
+    }
+    const std::uint32_t i = rows[r];
+    const GH v = gh[i];
+    const std::uint8_t* bins = index + static_cast<std::size_t>(i) * d;
+    GH* slots = h.data();
+    std::size_t f = 0;
+    for (; f + kUnroll <= d; f += kUnroll, slots += kUnroll * kStride) {
+#pragma GCC unroll 8
+      for (std::size_t j = 0; j < kUnroll; ++j) slots[j * kStride + bins[f + j]] += v;
+    }
+    for (; f < d; ++f, slots += kStride) slots[bins[f]] += v;
   }
 }
 
+// Adds rows' pairs to h by the bins layout.
+void AddAny(const Bins& b, const RowGH& gh, std::span<const std::uint32_t> rows, Hist& h) {
+  if (b.strided) {
+    AddRowsStrided(b, gh, rows, h);
+  } else if (b.narrow) {
+    AddRows(b, b.index8, gh, rows, h);
+  } else {
+    AddRows(b, b.index16, gh, rows, h);
+  }
+}
+
+// The histogram of `rows` on the calling thread.
+void BuildHistSerial(const Bins& b, const RowGH& gh, std::span<const std::uint32_t> rows,
+                     Hist* out) {
+  out->assign(b.total, GH{});
+  AddAny(b, gh, rows, *out);
+}
+
 // The histogram of `rows`: threads over row parts, summed exactly.
-void BuildHist(const Bins& b, const std::vector<GH>& gh, std::span<const std::uint32_t> rows,
-               Hist* out, HistPool& pool) {
+void BuildHist(const Bins& b, const RowGH& gh, std::span<const std::uint32_t> rows, Hist* out,
+               HistPool& pool) {
   out->assign(b.total, GH{});
   const std::size_t parts =
       rows.size() < 8192 ? 1 : static_cast<std::size_t>(std::max(1, NumThreads()));
@@ -369,12 +513,7 @@ void BuildHist(const Bins& b, const std::vector<GH>& gh, std::span<const std::ui
   }
   ParallelForStatic(rows.size(), parts, [&](std::size_t p, std::size_t begin, std::size_t end) {
     Hist& h = p == 0 ? *out : partial[p - 1];
-    const auto part = rows.subspan(begin, end - begin);
-    if (b.narrow) {
-      AddRows(b, b.index8, gh, part, h);
-    } else {
-      AddRows(b, b.index16, gh, part, h);
-    }
+    AddAny(b, gh, rows.subspan(begin, end - begin), h);
   });
   for (Hist& h : partial) {
     for (std::size_t j = 0; j < h.size(); ++j) (*out)[j] += h[j];
@@ -590,12 +729,12 @@ std::vector<std::int32_t> SampleFeatures(const std::vector<std::int32_t>& from, 
 struct Grower {
   const GbdtOptions& o;
   const Bins& b;
-  const std::vector<GH>& gh;
+  const RowGH& gh;
   Scales sc;
   Communicator& comm;
   std::vector<std::int32_t> features;    // this tree's
   std::uint64_t key;                     // this tree's sampling key
-  std::vector<std::uint32_t> order;      // the sampled rows, grouped by node
+  RowVector<std::uint32_t> order;        // the sampled rows, grouped by node
   std::vector<std::uint32_t> split_bin;  // per node
   Tree tree;
   double* reduce_seconds = nullptr;  // accumulates the histogram all-reduces' time
@@ -623,7 +762,7 @@ struct Grower {
   // (Nodes of a level partition in parallel: each writes only its own range of `order`.)
   std::size_t Partition(const Node& n, const Split& s) {
     std::size_t l = n.begin, r = 0;
-    std::vector<std::uint32_t> scratch(n.end - n.begin);
+    std::uint32_t* scratch = pool->scratch.data() + n.begin;
     // Which of the feature's bins (its missing bin last) go left.
     const std::uint32_t missing = b.value_bins(s.feature);
     std::vector<std::uint8_t> goes_left(missing + 1, 0);
@@ -632,15 +771,15 @@ struct Grower {
     goes_left[missing] = s.default_left ? 1 : 0;
     for (std::size_t k = n.begin; k < n.end; ++k) {
       const std::uint32_t row = order[k];
-      const bool left = goes_left[b.column_bin(row, s.feature)] != 0;
-      // Both stores, one counter moves: no branch on a side that is a coin flip (l <= k, so
-      // order[l] has been read already).
+      const std::size_t left = goes_left[b.column_bin(row, s.feature)];  // 0 or 1
+      // Both stores, one counter moves by arithmetic: no branch on a side that is a coin flip
+      // (l <= k, so order[l] has been read already).
       order[l] = row;
       scratch[r] = row;
-      l += left ? 1 : 0;
-      r += left ? 0 : 1;
+      l += left;
+      r += 1 - left;
     }
-    std::copy_n(scratch.begin(), r, order.begin() + static_cast<std::ptrdiff_t>(l));
+    std::copy_n(scratch, r, order.begin() + static_cast<std::ptrdiff_t>(l));
     return l;
   }
 
@@ -744,8 +883,9 @@ struct Grower {
     });
   }
 
-  // Splits every node of a level that gains enough; returns the next level.
-  std::vector<Node> GrowLevel(std::vector<Node>& level) {
+  // Splits every node of a level that gains enough; returns the next level, with histograms
+  // unless `last` (its nodes will be leaves by depth).
+  std::vector<Node> GrowLevel(std::vector<Node>& level, bool last) {
     std::vector<Split> best(level.size());
     ParallelFor(level.size(), 1, [&](std::size_t begin, std::size_t end) {
       for (std::size_t i = begin; i < end; ++i) best[i] = BestSplit(level[i]);
@@ -763,7 +903,7 @@ struct Grower {
       splits.push_back(std::move(best[i]));
     }
     PartitionAll(kids, parents, splits);
-    FillHists(kids, parents);
+    if (!last) FillHists(kids, parents);
     for (Node& n : level) pool->Give(n.hist);
     std::vector<Node> next;
     for (auto& [l, r] : kids) {
@@ -784,7 +924,10 @@ struct Grower {
   }
 
   // Grows the tree over the rows in `order`; returns the leaves (their rows: order[begin, end)).
-  std::vector<Node> Grow() { return o.max_leaves > 0 ? GrowLeafwise() : GrowDepthwise(); }
+  std::vector<Node> Grow() {
+    pool->scratch.resize(std::max(pool->scratch.size(), order.size()));
+    return o.max_leaves > 0 ? GrowLeafwise() : GrowDepthwise();
+  }
 
   // Level by level down to max_depth.
   std::vector<Node> GrowDepthwise() {
@@ -792,7 +935,7 @@ struct Grower {
     level.push_back(Root());
     std::vector<Node> leaves;
     for (int depth = 0; depth < o.max_depth && !level.empty(); ++depth) {
-      std::vector<Node> next = GrowLevel(level);
+      std::vector<Node> next = GrowLevel(level, depth + 1 == o.max_depth);
       for (Node& n : level) {
         if (tree.feature[static_cast<std::size_t>(n.id)] < 0) leaves.push_back(std::move(n));
       }
@@ -840,7 +983,7 @@ struct Grower {
       kids.push_back(SplitNode(c.node, c.split));
       std::vector<const Node*> parents = {&c.node};
       PartitionAll(kids, parents, {c.split});
-      FillHists(kids, parents);
+      if (c.depth + 1 < o.max_depth) FillHists(kids, parents);
       pool->Give(c.node.hist);
       consider(std::move(kids[0].first), c.depth + 1);
       consider(std::move(kids[0].second), c.depth + 1);
@@ -876,6 +1019,8 @@ Grower NewGrower(const GbdtOptions& o, const Bins& bins, const Gradients& gr, Co
   const std::uint64_t key = HashCombine(o.seed ^ 0x636f6c73616d70ULL, index);
   std::vector<std::int32_t> all(static_cast<std::size_t>(bins.d));
   std::iota(all.begin(), all.end(), 0);
+  RowVector<std::uint32_t> order = std::move(pool->order);  // the pool's again after the tree
+  order.assign(rows.begin(), rows.end());
   return Grower{o,
                 bins,
                 gr.fixed,
@@ -883,7 +1028,7 @@ Grower NewGrower(const GbdtOptions& o, const Bins& bins, const Gradients& gr, Co
                 comm,
                 SampleFeatures(all, o.colsample_bytree, key),
                 key,
-                rows,
+                std::move(order),
                 {},
                 {},
                 reduce_seconds,
@@ -1085,6 +1230,7 @@ struct Boosting {
     });
     if (valid != nullptr) AddTree(g.tree, c, valid->features, &fv);
     trees.push_back(std::move(g.tree));
+    pool.order = std::move(g.order);
   }
 
   // One round: every output's tree; returns the validation loss.
@@ -1193,6 +1339,7 @@ struct Forest {
       oob_sum[r * static_cast<std::size_t>(k) + static_cast<std::size_t>(c)] += v * unscale;
     }
     trees.push_back(std::move(g.tree));
+    pool.order = std::move(g.order);
   }
 
   void Round(int round) {
