@@ -204,7 +204,7 @@ std::string FormatWindowError(CsvWindowSource* source, const CsvWindow& w, std::
 inline constexpr std::size_t kWindowBytes = std::size_t{1} << 20;
 // The dense path's: it parses straight into the matrix, so a window is only its text, and the
 // windows in flight (four per thread) are what its peak memory holds beyond the matrix.
-inline constexpr std::size_t kDenseWindowBytes = std::size_t{512} << 10;
+inline constexpr std::size_t kDenseWindowBytes = std::size_t{256} << 10;
 
 // Logs a warning naming `what` when rows were skipped (skipping is never silent).
 void WarnIfSkipped(std::string_view what, const ReadReport& report);
