@@ -466,40 +466,40 @@ std::int64_t WindowBound(const CsvWindow& w) {
   return w.row_bound >= 0 ? w.row_bound : RowBound(w.data);
 }
 
-// Parses a window into out's columns, or, for a direct window (out->offset >= 0), into `direct`'s
-// columns from row out->offset on; missing masks, dictionaries and row ids stay in `out`.
-void ParseWindowTable(const CsvWindow& w, const Ctx& c, const Schema& schema, bool with_ids,
-                      TableChunk* out, TableBuilder* direct) {
-  const std::int64_t capacity = out->bound;  // WindowBound(w), found when the window was cut
-  const int nf = c.num_fields;
-  if (out->columns.size() != static_cast<std::size_t>(nf)) {
+// Raw pointers per column of a window's destination.
+struct ColumnOut {
+  DataType type;
+  float* f32 = nullptr;
+  double* f64 = nullptr;
+  std::int64_t* i64 = nullptr;
+  std::int32_t* codes = nullptr;
+  std::uint8_t* missing = nullptr;
+  TableChunk::Dict* dict = nullptr;
+};
+
+// Where a window's values go: out's columns (sized for the window), or, for a direct window
+// (out->offset >= 0), `direct`'s columns from row out->offset on. Missing masks and dictionaries
+// are out's, cleared for the window.
+std::vector<ColumnOut> WindowOutputs(const Schema& schema, std::int64_t capacity, TableChunk* out,
+                                     TableBuilder* direct) {
+  const auto nf = static_cast<std::size_t>(schema.num_fields());
+  if (out->columns.size() != nf) {
     out->columns.clear();
     for (const auto& field : schema.fields()) out->columns.emplace_back(field.name, field.type, 0);
-    out->missing.assign(static_cast<std::size_t>(nf), {});
-    out->dicts.assign(static_cast<std::size_t>(nf), {});
+    out->missing.assign(nf, {});
+    out->dicts.assign(nf, {});
   }
-  out->any_missing.assign(static_cast<std::size_t>(nf), 0);
-  // Raw pointers per column, sized for the window.
-  struct Out {
-    DataType type;
-    float* f32 = nullptr;
-    double* f64 = nullptr;
-    std::int64_t* i64 = nullptr;
-    std::int32_t* codes = nullptr;
-    std::uint8_t* missing = nullptr;
-    TableChunk::Dict* dict = nullptr;
-  };
-  std::vector<Out> cols(static_cast<std::size_t>(nf));
-  for (int j = 0; j < nf; ++j) {
-    const auto k = static_cast<std::size_t>(j);
-    const bool into_builder = out->offset >= 0;
+  out->any_missing.assign(nf, 0);
+  std::vector<ColumnOut> cols(nf);
+  const bool into_builder = out->offset >= 0;
+  const auto at = static_cast<std::size_t>(into_builder ? out->offset : 0);
+  for (std::size_t k = 0; k < nf; ++k) {
     Column& col = into_builder ? direct->column(k) : out->columns[k];
-    const auto at = static_cast<std::size_t>(into_builder ? out->offset : 0);
     if (!into_builder && col.size() < capacity) col.Grow(capacity);
     if (static_cast<std::int64_t>(out->missing[k].size()) < capacity) {
       out->missing[k].resize(static_cast<std::size_t>(capacity));
     }
-    Out& o = cols[k];
+    ColumnOut& o = cols[k];
     o.type = col.type();
     switch (o.type) {
       case DataType::kFloat32:
@@ -519,6 +519,16 @@ void ParseWindowTable(const CsvWindow& w, const Ctx& c, const Schema& schema, bo
     }
     o.missing = out->missing[k].data();
   }
+  return cols;
+}
+
+// Parses a window into out's columns, or, for a direct window (out->offset >= 0), into `direct`'s
+// columns from row out->offset on; missing masks, dictionaries and row ids stay in `out`.
+void ParseWindowTable(const CsvWindow& w, const Ctx& c, const Schema& schema, bool with_ids,
+                      TableChunk* out, TableBuilder* direct) {
+  const std::int64_t capacity = out->bound;  // WindowBound(w), found when the window was cut
+  const int nf = c.num_fields;
+  const std::vector<ColumnOut> cols = WindowOutputs(schema, capacity, out, direct);
   if (with_ids && static_cast<std::int64_t>(out->row_ids.size()) < capacity) {
     out->row_ids.resize(static_cast<std::size_t>(capacity));
   }
@@ -538,7 +548,7 @@ void ParseWindowTable(const CsvWindow& w, const Ctx& c, const Schema& schema, bo
     const char* rec = p;
     bool ok = true;
     for (int j = 0; j < nf; ++j) {
-      const Out& col = cols[static_cast<std::size_t>(j)];
+      const ColumnOut& col = cols[static_cast<std::size_t>(j)];
       float* f32 = col.type == DataType::kFloat32 ? col.f32 + n : nullptr;
       double* f64 = col.type == DataType::kFloat64 ? col.f64 + n : nullptr;
       const char* after = ParsePlainNumber(c, col.type, p, j + 1 == nf, f32, f64);
