@@ -54,6 +54,16 @@ MatrixF Predict(const models::Model& m, const MatrixF& x) {
   return out;
 }
 
+// The model's mean absolute error on `test` (its first output).
+double MeanAbsoluteError(const models::Model& m, const Data& test) {
+  const MatrixF p = Predict(m, test.x);
+  double s = 0;
+  for (std::int64_t i = 0; i < p.rows(); ++i) {
+    s += std::fabs(p(i, 0) - test.y[static_cast<std::size_t>(i)]);
+  }
+  return s / static_cast<double>(p.rows());
+}
+
 double Accuracy(const MatrixF& p, const std::vector<float>& y) {
   int right = 0;
   for (std::int64_t i = 0; i < p.rows(); ++i) {
@@ -490,14 +500,7 @@ TEST(Gbdt, HuberResistsOutliersWhereSquaredErrorDoesNot) {
   o.rounds = 60;
   o.max_depth = 3;
   o.learning_rate = 0.3f;
-  const auto mae = [&](const models::Model& m) {
-    const MatrixF p = Predict(m, test.x);
-    double s = 0;
-    for (std::int64_t i = 0; i < p.rows(); ++i) {
-      s += std::fabs(p(i, 0) - test.y[static_cast<std::size_t>(i)]);
-    }
-    return s / static_cast<double>(p.rows());
-  };
+  const auto mae = [&](const models::Model& m) { return MeanAbsoluteError(m, test); };
   const double squared = mae(*TrainAlone(o, Task::kRegression, 0, train));
   o.objective = "huber";
   o.huber_delta = 2.0;
@@ -561,14 +564,7 @@ TEST(Gbdt, AbsoluteErrorResistsOutliersWhereSquaredErrorDoesNot) {
   GbdtOptions o;
   o.rounds = 60;
   o.max_depth = 3;
-  const auto mae = [&](const models::Model& m) {
-    const MatrixF p = Predict(m, test.x);
-    double s = 0;
-    for (std::int64_t i = 0; i < p.rows(); ++i) {
-      s += std::fabs(p(i, 0) - test.y[static_cast<std::size_t>(i)]);
-    }
-    return s / static_cast<double>(p.rows());
-  };
+  const auto mae = [&](const models::Model& m) { return MeanAbsoluteError(m, test); };
   const double squared = mae(*TrainAlone(o, Task::kRegression, 0, train));
   o.objective = "absolute_error";
   std::vector<double> losses;
