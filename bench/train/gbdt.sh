@@ -4,7 +4,9 @@
 # byte per bin index; no feature pipeline) against XGBoost's `tree_method="hist"` with 256 bins and
 # otherwise the same settings (bench/train/peers.py xgb), on the same NPY files
 # and thread count, alternating run by run. The fit alone on both sides (escala's own report;
-# XGBoost's fit() timed around the call), and the test log-loss; then batch prediction of the
+# XGBoost's fit() timed around the call), neither evaluating a validation set while it trains; the
+# test log-loss of each side's model, from `escala evaluate` and from XGBoost's predict_proba
+# after the fit; then batch prediction of the
 # 200,000 test rows by the trained model alone (bench_trees_predict against XGBoost's
 # inplace_predict, medians of five calls each), and one fit on 2 worker processes of 1 thread
 # each (escala launch) with the share of it spent in the histogram all-reduces. Targets (the
@@ -26,11 +28,12 @@ w0_generate "$work" npy
 results="$work/gbdt.txt"
 : >"$results"
 for r in $(seq "$runs"); do
-  "$escala" --threads "$threads" train --data "$work/w0_train.npy" --valid "$work/w0_test.npy" \
-    --label label --model gbdt --pipeline none --rounds 100 --max-depth 6 --learning-rate 0.3 \
-    --max-bin 255 --out "$work/gbdt.bundle" >"$work/gbdt.out" 2>&1
+  "$escala" --threads "$threads" train --data "$work/w0_train.npy" --label label --model gbdt \
+    --pipeline none --rounds 100 --max-depth 6 --learning-rate 0.3 --max-bin 255 \
+    --out "$work/gbdt.bundle" >"$work/gbdt.out" 2>&1
   fit=$(sed -n 's/^trained .* in \([0-9.]*\) s .*/\1/p' "$work/gbdt.out")
-  ll=$(sed -n 's/.*logloss \([0-9.]*\).*/\1/p' "$work/gbdt.out" | tail -1)
+  ll=$("$escala" --threads "$threads" evaluate --model "$work/gbdt.bundle" \
+    --data "$work/w0_test.npy" --label label 2>/dev/null | sed -n 's/^logloss *\([0-9.]*\)$/\1/p')
   predict=$("$b/bench/train/bench_trees_predict" "$work/gbdt.bundle" "$work/w0_test.npy" 5 \
     "$threads" | cut -d' ' -f2)
   echo "escala $fit $ll $predict" >>"$results"
