@@ -53,4 +53,17 @@ void AdviseHugePages(void* p, std::size_t bytes) noexcept {
 #endif
 }
 
+void AdviseWholeHugePages(void* p, std::size_t bytes) noexcept {
+#ifdef MADV_HUGEPAGE
+  const auto at = reinterpret_cast<std::uintptr_t>(p);
+  const auto begin = (at + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+  const auto end = (at + bytes) / kHugePageBytes * kHugePageBytes;
+  if (p != nullptr && end > begin)
+    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
 }  // namespace escala

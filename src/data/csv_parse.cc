@@ -693,9 +693,23 @@ std::int32_t TableBuilder::GlobalCode(int c, std::string_view s) {
   return code;
 }
 
+namespace {
+std::size_t Width(DataType type) {
+  return type == DataType::kFloat64 || type == DataType::kInt64 ? 8 : 4;
+}
+}  // namespace
+
 void TableBuilder::GrowColumns(std::int64_t rows) {
+  // One block for every column's storage, when that is a huge page or more.
+  std::size_t bytes = 0;
+  for (const auto& col : columns_) {
+    if (col.size() < rows)
+      bytes += (static_cast<std::size_t>(rows) * Width(col.type()) + 63) / 64 * 64;
+  }
+  const auto block =
+      bytes >= kHugePageBytes ? std::make_shared<internal::ColumnBlock>(bytes) : nullptr;
   for (auto& col : columns_) {
-    if (col.size() < rows) col.Grow(rows);
+    if (col.size() < rows) col.Grow(rows, block);
   }
 }
 

@@ -301,6 +301,20 @@ void Column::Resize(std::int64_t rows) {
   size_ = rows;
 }
 
+void Column::Grow(std::int64_t rows, const std::shared_ptr<internal::ColumnBlock>& block) {
+  std::visit(
+      [&](auto& v) {
+        using V = std::decay_t<decltype(v)>;
+        if (v.capacity() >= static_cast<std::size_t>(rows)) return;
+        V moved{typename V::allocator_type(block)};
+        moved.reserve(static_cast<std::size_t>(rows));
+        moved.assign(v.begin(), v.end());
+        v = std::move(moved);
+      },
+      values_);
+  Grow(rows);
+}
+
 void Column::Grow(std::int64_t rows) {
   ESCALA_CHECK(rows >= size_, kInvalidArgument, "column '{}': Grow({}) below its {} rows", name_,
                rows, size_);
@@ -308,6 +322,30 @@ void Column::Grow(std::int64_t rows) {
   if (!missing_.empty()) missing_.resize(static_cast<std::size_t>(rows), 0);
   size_ = rows;
 }
+
+namespace internal {
+
+ColumnBlock::ColumnBlock(std::size_t bytes) {
+  if (bytes == 0) return;
+  // Aligned on a huge page: every huge page but the last partial one can be advised.
+  base_ = static_cast<char*>(::operator new (bytes, std::align_val_t{kHugePageBytes}));
+  size_ = bytes;
+  AdviseWholeHugePages(base_, bytes);
+}
+
+ColumnBlock::~ColumnBlock() {
+  if (base_ != nullptr) ::operator delete (base_, std::align_val_t{kHugePageBytes});
+}
+
+void* ColumnBlock::Take(std::size_t bytes) noexcept {
+  constexpr std::size_t kAlign = 64;
+  const std::size_t at = (used_ + kAlign - 1) / kAlign * kAlign;
+  if (bytes == 0 || at > size_ || size_ - at < bytes) return nullptr;
+  used_ = at + bytes;
+  return base_ + at;
+}
+
+}  // namespace internal
 
 // ---------------------------------------------------------------------------------------------
 // Table

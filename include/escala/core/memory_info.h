@@ -24,6 +24,15 @@ std::uint64_t PeakResidentBytes();
 inline constexpr std::size_t kLargeBufferBytes = std::size_t{8} << 20;
 void AdviseHugePages(void* p, std::size_t bytes) noexcept;
 
+// A transparent huge page (x86-64, and arm64 with 4 KiB pages).
+inline constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
+
+// Advises huge pages for the whole 2 MiB pages inside [p, p + bytes) only, at any size: a buffer
+// that starts on a huge page and is filled from its start then commits at most what 4 KiB pages
+// would, plus the unfilled rest of the last huge page it reaches; its tail past the last whole
+// huge page stays in 4 KiB pages. The table's columns (DefaultInitAllocator) use it.
+void AdviseWholeHugePages(void* p, std::size_t bytes) noexcept;
+
 }  // namespace escala
 
 #endif  // ESCALA_CORE_MEMORY_INFO_H_

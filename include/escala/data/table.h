@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
@@ -86,21 +87,69 @@ class Schema {
 };
 
 namespace internal {
+// One allocation the columns of a table share (TableBuilder gives each chunk it reads one): it
+// starts on a huge page and its whole huge pages are advised (escala/core/memory_info.h), so a
+// reader filling a chunk of columns of a few hundred KiB each takes a page fault per 2 MiB, not per
+// 4 KiB. Columns take consecutive parts of it; it is unmapped with the last column holding a part.
+// Thread-safety: Take is called by one thread at a time (the builder's).
+class ColumnBlock {
+ public:
+  explicit ColumnBlock(std::size_t bytes);
+  ~ColumnBlock();
+  ColumnBlock(const ColumnBlock&) = delete;
+  ColumnBlock& operator=(const ColumnBlock&) = delete;
+
+  // `bytes` of it, 64-byte aligned, or nullptr when the rest is smaller.
+  void* Take(std::size_t bytes) noexcept;
+  bool Owns(const void* p) const noexcept {
+    const auto* c = static_cast<const char*>(p);
+    return c >= base_ && c < base_ + size_;
+  }
+
+ private:
+  char* base_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t used_ = 0;
+};
+
 // An allocator whose resize(n) default-initialises (leaves trivial values unwritten) where
 // std::allocator value-initialises (zeroes); resize(n, value) still fills. Column::Grow uses it.
+// Storage of a huge page or more starts on one, with its whole huge pages advised. An allocator
+// given a ColumnBlock takes storage from it while it has room; a copy of a column gets its own.
 template <class T>
 struct DefaultInitAllocator : std::allocator<T> {
   template <class U>
   struct rebind {
     using other = DefaultInitAllocator<U>;
   };
+  using propagate_on_container_move_assignment = std::true_type;
+  using propagate_on_container_swap = std::true_type;
+  using is_always_equal = std::false_type;
+
   DefaultInitAllocator() noexcept = default;
+  explicit DefaultInitAllocator(std::shared_ptr<ColumnBlock> block) noexcept
+      : block(std::move(block)) {}
   template <class U>
-  DefaultInitAllocator(const DefaultInitAllocator<U>&) noexcept {}  // NOLINT: rebinding
+  DefaultInitAllocator(const DefaultInitAllocator<U>& other) noexcept  // NOLINT: rebinding
+      : block(other.block) {}
+  DefaultInitAllocator select_on_container_copy_construction() const { return {}; }
+
   T* allocate(std::size_t n) {
-    T* p = std::allocator<T>::allocate(n);
-    AdviseHugePages(p, n * sizeof(T));  // large columns (escala/core/memory_info.h)
-    return p;
+    if (block != nullptr) {
+      if (void* p = block->Take(n * sizeof(T))) return static_cast<T*>(p);
+    }
+    if (n * sizeof(T) < kHugePageBytes) return std::allocator<T>::allocate(n);
+    void* p = ::operator new (n * sizeof(T), std::align_val_t{kHugePageBytes});
+    AdviseWholeHugePages(p, n * sizeof(T));
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (block != nullptr && block->Owns(p)) return;  // freed with the block
+    if (n * sizeof(T) < kHugePageBytes) {
+      std::allocator<T>::deallocate(p, n);
+    } else {
+      ::operator delete (p, std::align_val_t{kHugePageBytes});
+    }
   }
   template <class U>
   void construct(U* p) noexcept(std::is_nothrow_default_constructible_v<U>) {
@@ -110,6 +159,12 @@ struct DefaultInitAllocator : std::allocator<T> {
   void construct(U* p, Args&&... args) {
     ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
   }
+  template <class U>
+  bool operator==(const DefaultInitAllocator<U>& other) const noexcept {
+    return block == other.block;
+  }
+
+  std::shared_ptr<ColumnBlock> block;
 };
 }  // namespace internal
 
@@ -161,8 +216,10 @@ class Column {
   // Resizes storage (new rows are zero / code 0 and not missing).
   void Resize(std::int64_t rows);
   // As Resize, but new rows hold unspecified values until the caller writes them: a reader that
-  // fills every row it adds does not pay for zeroing (and touching) the memory first.
+  // fills every row it adds does not pay for zeroing (and touching) the memory first. With a
+  // block, storage that must move is taken from it where it has room.
   void Grow(std::int64_t rows);
+  void Grow(std::int64_t rows, const std::shared_ptr<internal::ColumnBlock>& block);
 
  private:
   std::string name_;

@@ -137,6 +137,33 @@ TEST(Table, ConcatTablesJoinsRowsAndDictionaries) {
   EXPECT_THROW(ConcatTables(mismatched), Error);
 }
 
+// Columns grown in one block share it, keep their values when they grow past it, and copies of
+// them neither share nor keep the block alive.
+TEST(Column, GrowsIntoASharedBlockThatCopiesDoNotHold) {
+  constexpr std::int64_t kRows = 300000;  // 1.2 MB a float column: the three need a 3.6 MB block
+  auto block = std::make_shared<internal::ColumnBlock>(3 * kRows * sizeof(float) + 256);
+  std::weak_ptr<internal::ColumnBlock> seen = block;
+  std::vector<Column> cols;
+  for (int c = 0; c < 3; ++c) {
+    cols.emplace_back("c" + std::to_string(c), DataType::kFloat32, 0);
+    cols.back().Grow(kRows, block);
+    auto v = cols.back().mutable_f32();
+    for (std::int64_t i = 0; i < kRows; ++i) v[static_cast<std::size_t>(i)] = float(c * kRows + i);
+  }
+  for (const Column& col : cols) EXPECT_TRUE(block->Owns(col.f32().data()));
+  // The block is full: growing a column moves it out, values kept.
+  cols[1].Grow(2 * kRows, block);
+  EXPECT_FALSE(block->Owns(cols[1].f32().data()));
+  EXPECT_EQ(cols[1].f32()[kRows - 1], float(2 * kRows - 1));
+  EXPECT_EQ(cols[1].size(), 2 * kRows);
+  Column copy = cols[2];
+  EXPECT_FALSE(block->Owns(copy.f32().data()));
+  block.reset();
+  cols.clear();
+  EXPECT_TRUE(seen.expired());  // freed with its last column, though the copy lives on
+  EXPECT_EQ(copy.f32()[7], float(2 * kRows + 7));
+}
+
 TEST(Table, CopyColumnsToMatrixInParallel) {
   for (const int threads : {1, 2}) {
     SetNumThreads(threads);
