@@ -88,8 +88,8 @@ std::unique_ptr<models::TreeEnsemble> TrainAlone(const GbdtOptions& o, Task task
 // Byte-identical models from 1 rank and from 2 and 4 thread ranks holding uneven shards (of
 // weighted rows when `weighted`).
 void ExpectSameTreesOnOneTwoAndFour(const GbdtOptions& o, Task task = Task::kBinary,
-                                    bool weighted = false) {
-  Data all = MakeData(2000, 6, task, 3);
+                                    bool weighted = false, std::int64_t rows = 2000) {
+  Data all = MakeData(rows, 6, task, 3);
   if (!o.categorical.empty()) {  // feature 3 as a code of 9 categories
     for (std::int64_t i = 0; i < all.x.rows(); ++i) {
       all.x(i, 3) = static_cast<float>(static_cast<int>(std::fabs(all.x(i, 3)) * 4) % 9);
@@ -176,6 +176,14 @@ TEST(Gbdt, OneTwoAndFourWorkersGrowTheSameTrees) {
   for (const GbdtOptions& o : {plain, sampled, leafwise, monotone, categorical}) {
     ExpectSameTreesOnOneTwoAndFour(o);
   }
+  // Nodes of 1024 rows or more add their gradient pairs packed two to a 64-bit integer, unpacked
+  // every 8191 rows; smaller ones add them as they are. Alone, the root's 2000 (or 20000) rows go
+  // packed; a shard's 125 do not: identical trees check one way against the other.
+  GbdtOptions shallow = plain;
+  shallow.rounds = 3;
+  shallow.max_bin = 255;
+  ExpectSameTreesOnOneTwoAndFour(shallow, Task::kBinary, false, 20000);
+  ExpectSameTreesOnOneTwoAndFour(shallow, Task::kRegression, true, 20000);
   // Absolute error: every leaf's median is global (with and without weights, sampled rows,
   // leaf-wise growth).
   for (GbdtOptions o : {plain, sampled, leafwise}) {
