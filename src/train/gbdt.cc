@@ -350,26 +350,31 @@ Bins MakeBins(const GbdtOptions& o, const DataShard& s, std::span<const std::uin
 
 // ---- gradients -------------------------------------------------------------------------------
 
-// Gradients and hessians are quantised to integers of at most kGradientBits bits (a resolution of
-// 2^-18 of the largest, which every rank agrees on): the histogram loop can then add a row's pair
-// as one 64-bit integer (AddRowsPacked), and sums over all rows stay far inside 64 bits.
+// The boosted trees quantise gradients and hessians to integers of at most kGradientBits bits (a
+// resolution of 2^-18 of the largest, which every rank agrees on): the histogram loop can then add
+// a row's pair as one 64-bit integer (AddRowsPacked). The forests, whose hessians are bootstrap
+// counts times weights, keep every bit 64-bit sums allow.
 constexpr int kGradientBits = 18;
 
-// Fixed-point scales: the power of two that brings the largest value over all ranks to at most
-// 2^kGradientBits.
-double FixedScale(double largest, std::int64_t total_rows, Communicator& comm) {
+// Fixed-point scales: a power of two such that the largest value over all ranks stays below
+// 2^kGradientBits (`packed`), or, times the rows of all ranks, below 2^61.
+double FixedScale(double largest, std::int64_t total_rows, Communicator& comm, bool packed) {
   ESCALA_CHECK(total_rows < (std::int64_t{1} << (62 - kGradientBits)), kOutOfRange,
                "{} rows are more than the trees' 64-bit histogram sums hold", total_rows);
   largest = comm.AllReduceScalar(largest, ReduceOp::kMax);
   if (!(largest > 0)) return 1.0;
-  const double room = std::ldexp(1.0, kGradientBits) / largest;
+  const double rows = static_cast<double>(std::max<std::int64_t>(total_rows, 1));
+  const double room =
+      packed ? std::ldexp(1.0, kGradientBits) / largest : std::ldexp(1.0, 61) / (largest * rows);
   return std::ldexp(1.0, static_cast<int>(std::floor(std::log2(room))));
 }
 
 struct Gradients {
   std::vector<double> g, h;  // rows x outputs
   double scale_g = 1, scale_h = 1;
-  RowGH fixed;  // one output's, rows
+  bool packed = false;            // scaled to kGradientBits (FixedScale)
+  double wide_g = 1, wide_h = 1;  // packed: the full-precision scales the leaf values use
+  RowGH fixed;                    // one output's, rows
 };
 
 // The largest |gradient| and hessian, threads over blocks; kAborted naming the first row whose
@@ -420,8 +425,11 @@ void RoundGradients(const trees::ObjectiveFn& obj, const MatrixF& f, const DataS
   obj.Gradients(f, train.labels, &gr->g, &gr->h);
   if (train.weighted()) WeighGradients(train.weights, f.cols(), gr);
   const auto [gmax, hmax] = gr->g.empty() ? std::pair{0.0, 0.0} : CheckedMaxima(*gr, f.cols(), ids);
-  gr->scale_g = FixedScale(gmax, total, comm);
-  gr->scale_h = FixedScale(hmax, total, comm);
+  gr->packed = true;
+  gr->scale_g = FixedScale(gmax, total, comm, true);
+  gr->scale_h = FixedScale(hmax, total, comm, true);
+  gr->wide_g = FixedScale(gmax, total, comm, false);
+  gr->wide_h = FixedScale(hmax, total, comm, false);
 }
 
 // x rounded to the nearest integer, halves to even (the default rounding mode): one instruction,
@@ -560,9 +568,10 @@ void AddRowsPacked(const Bins& b, const RowVector<T>& index, const RowGH& gh,
 // Below this many rows, unpacking every slot costs more than packing saves.
 constexpr std::size_t kMinPackedRows = 1024;
 
-// Adds rows' pairs to h by the bins layout.
-void AddAny(const Bins& b, const RowGH& gh, std::span<const std::uint32_t> rows, Hist& h) {
-  if (rows.size() >= kMinPackedRows) {
+// Adds rows' pairs to h by the bins layout; `packed`: the pairs fit AddRowsPacked.
+void AddAny(const Bins& b, const RowGH& gh, std::span<const std::uint32_t> rows, Hist& h,
+            bool packed) {
+  if (packed && rows.size() >= kMinPackedRows) {
     if (b.narrow) {
       AddRowsPacked(b, b.index8, gh, rows, h);
     } else {
@@ -578,15 +587,15 @@ void AddAny(const Bins& b, const RowGH& gh, std::span<const std::uint32_t> rows,
 }
 
 // The histogram of `rows` on the calling thread.
-void BuildHistSerial(const Bins& b, const RowGH& gh, std::span<const std::uint32_t> rows,
-                     Hist* out) {
+void BuildHistSerial(const Bins& b, const RowGH& gh, std::span<const std::uint32_t> rows, Hist* out,
+                     bool packed) {
   out->assign(b.total, GH{});
-  AddAny(b, gh, rows, *out);
+  AddAny(b, gh, rows, *out, packed);
 }
 
 // The histogram of `rows`: threads over row parts, summed exactly.
 void BuildHist(const Bins& b, const RowGH& gh, std::span<const std::uint32_t> rows, Hist* out,
-               HistPool& pool) {
+               HistPool& pool, bool packed) {
   out->assign(b.total, GH{});
   const std::size_t parts =
       rows.size() < 8192 ? 1 : static_cast<std::size_t>(std::max(1, NumThreads()));
@@ -597,7 +606,7 @@ void BuildHist(const Bins& b, const RowGH& gh, std::span<const std::uint32_t> ro
   }
   ParallelForStatic(rows.size(), parts, [&](std::size_t p, std::size_t begin, std::size_t end) {
     Hist& h = p == 0 ? *out : partial[p - 1];
-    AddAny(b, gh, rows.subspan(begin, end - begin), h);
+    AddAny(b, gh, rows.subspan(begin, end - begin), h, packed);
   });
   for (Hist& h : partial) {
     for (std::size_t j = 0; j < h.size(); ++j) (*out)[j] += h[j];
@@ -823,6 +832,7 @@ struct Grower {
   Tree tree;
   double* reduce_seconds = nullptr;  // accumulates the histogram all-reduces' time
   HistPool* pool = nullptr;
+  bool packed = false;  // the gradient pairs fit AddRowsPacked
 
   Split BestSplit(const Node& n) const {
     Split best;
@@ -962,11 +972,11 @@ struct Grower {
     if (built.size() >= 4 * static_cast<std::size_t>(std::max(1, NumThreads()))) {
       ParallelFor(built.size(), 1, [&](std::size_t begin, std::size_t end) {
         for (std::size_t k = begin; k < end; ++k) {
-          BuildHistSerial(b, gh, rows_of(built[k]), &built[k]->hist);
+          BuildHistSerial(b, gh, rows_of(built[k]), &built[k]->hist, packed);
         }
       });
     } else {
-      for (Node* n : built) BuildHist(b, gh, rows_of(n), &n->hist, *pool);
+      for (Node* n : built) BuildHist(b, gh, rows_of(n), &n->hist, *pool, packed);
     }
     AllReduceHists(built, comm, reduce_seconds);
     ParallelFor(kids.size(), 1, [&](std::size_t begin, std::size_t end) {
@@ -1015,7 +1025,7 @@ struct Grower {
 
   Node Root() {
     Node root{0, 0, order.size(), {}, 0, pool->Take(), {}};
-    BuildHist(b, gh, order, &root.hist, *pool);
+    BuildHist(b, gh, order, &root.hist, *pool, packed);
     AllReduceHists({&root}, comm, reduce_seconds);
     // Every row is in exactly one of feature 0's bins (its missing bin included).
     for (std::uint32_t j = 0; j <= b.value_bins(0); ++j) root.sum += root.hist[j];
@@ -1132,7 +1142,8 @@ Grower NewGrower(const GbdtOptions& o, const Bins& bins, const Gradients& gr, Co
                 {},
                 {},
                 reduce_seconds,
-                pool};
+                pool,
+                gr.packed};
 }
 
 // ---- the boosting loop -----------------------------------------------------------------------
@@ -1311,12 +1322,39 @@ struct Boosting {
     }
   }
 
+  // The leaves' values from their rows' gradients in 64-bit fixed point (the splits were chosen
+  // on 18-bit ones): as precise as before packing, and as exact over ranks. Summed over every
+  // rank in one all-reduce.
+  void RenewLeaves(const std::vector<Node>& leaves, std::int64_t c, Grower* g) const {
+    std::vector<std::int64_t> sums(2 * leaves.size(), 0);
+    const auto kk = static_cast<std::size_t>(k), cc = static_cast<std::size_t>(c);
+    ParallelFor(leaves.size(), 1, [&](std::size_t begin, std::size_t end) {
+      for (std::size_t j = begin; j < end; ++j) {
+        for (std::size_t r = leaves[j].begin; r < leaves[j].end; ++r) {
+          const std::size_t at = g->order[r] * kk + cc;
+          sums[2 * j] += RoundToInt(gr.g[at] * gr.wide_g);
+          sums[2 * j + 1] += RoundToInt(gr.h[at] * gr.wide_h);
+        }
+      }
+    });
+    if (comm.size() > 1) comm.AllReduce(std::span<std::int64_t>(sums), ReduceOp::kSum);
+    for (std::size_t j = 0; j < leaves.size(); ++j) {
+      const GH s{sums[2 * j], sums[2 * j + 1]};
+      g->tree.value[static_cast<std::size_t>(leaves[j].id)] = static_cast<float>(
+          o.learning_rate * Weight(s, o, {gr.wide_g, gr.wide_h}, leaves[j].bounds));
+    }
+  }
+
   // Grows output c's tree of the round and adds it to the scores.
   void GrowTree(std::int64_t c) {
     Quantise(gr, k, c, &gr.fixed);
     Grower g = NewGrower(o, bins, gr, comm, trees.size(), kept, &reduce_seconds, &pool);
     const std::vector<Node> leaves = g.Grow();
-    if (obj.kind == trees::Objective::kAbsoluteError) RefitToMedians(leaves, c, &g);
+    if (obj.kind == trees::Objective::kAbsoluteError) {
+      RefitToMedians(leaves, c, &g);
+    } else if (gr.packed) {
+      RenewLeaves(leaves, c, &g);
+    }
     ParallelFor(leaves.size(), 1, [&](std::size_t begin, std::size_t end) {
       for (std::size_t k = begin; k < end; ++k) {
         const float v = g.tree.value[static_cast<std::size_t>(leaves[k].id)];
@@ -1424,8 +1462,8 @@ struct Forest {
       gmax = std::max(gmax, std::fabs(gr.g[i]));
       hmax = std::max(hmax, gr.h[i]);
     }
-    gr.scale_g = FixedScale(gmax, total, comm);
-    gr.scale_h = FixedScale(hmax, total, comm);
+    gr.scale_g = FixedScale(gmax, total, comm, gr.packed);
+    gr.scale_h = FixedScale(hmax, total, comm, gr.packed);
     Quantise(gr, 1, 0, &gr.fixed);
   }
 
