@@ -31,6 +31,7 @@
 #include "core/rpc/listen_check.h"
 #include "escala/core/error.h"
 #include "escala/core/logging.h"
+#include "serving/http_parse.h"
 
 namespace escala::serving::internal {
 namespace {
@@ -43,112 +44,6 @@ constexpr std::string_view kJson = "application/json";
 constexpr std::size_t kBodyChunk = 64 << 10;      // a body buffer grows from this, doubling
 constexpr std::size_t kMaxSpareConnections = 64;  // closed connections kept for reuse
 constexpr int kAcceptsPerWakeup = 64;
-
-// ---- Parsing a request head ---------------------------------------------------------------
-
-struct RequestHead {
-  std::string_view method;
-  std::string_view target;
-  bool keep_alive = true;
-  bool has_length = false;
-  bool chunked = false;            // any Transfer-Encoding
-  bool expect_continue = false;    // Expect: 100-continue
-  std::size_t content_length = 0;  // SIZE_MAX when it does not fit
-  std::string_view inference_header_length;
-  std::size_t size = 0;  // bytes of the head, leading empty lines and final CRLF CRLF included
-};
-
-enum class ParseResult { kIncomplete, kOk, kBad, kBadVersion };
-
-bool IEquals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// "METHOD SP target SP HTTP/1.x"; HTTP/1.0 closes unless the headers ask to keep alive.
-ParseResult ParseRequestLine(std::string_view line, RequestHead* h) {
-  const std::size_t sp1 = line.find(' ');
-  const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos || sp1 == 0 || sp2 == sp1 + 1) return ParseResult::kBad;
-  h->method = line.substr(0, sp1);
-  h->target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  const std::string_view version = line.substr(sp2 + 1);
-  if (version.find_first_of(" \t") != std::string_view::npos) return ParseResult::kBad;
-  if (version == "HTTP/1.1") return ParseResult::kOk;
-  if (version == "HTTP/1.0") {
-    h->keep_alive = false;
-    return ParseResult::kOk;
-  }
-  return version.starts_with("HTTP/") ? ParseResult::kBadVersion : ParseResult::kBad;
-}
-
-// Connection tokens; "close" wins over "keep-alive".
-void ParseConnection(std::string_view value, RequestHead* h, bool* saw_close) {
-  while (!value.empty()) {
-    const std::size_t comma = value.find(',');
-    const std::string_view token = Trim(value.substr(0, comma));
-    if (IEquals(token, "close")) *saw_close = true;
-    if (IEquals(token, "keep-alive")) h->keep_alive = true;
-    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
-  }
-}
-
-// Decimal digits; two Content-Length headers must agree.
-ParseResult ParseContentLength(std::string_view value, RequestHead* h) {
-  if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) {
-    return ParseResult::kBad;
-  }
-  std::size_t n = 0;
-  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-  if (ec == std::errc::result_out_of_range) n = std::numeric_limits<std::size_t>::max();
-  if (h->has_length && h->content_length != n) return ParseResult::kBad;
-  h->has_length = true;
-  h->content_length = n;
-  return ParseResult::kOk;
-}
-
-ParseResult ParseHeader(std::string_view line, RequestHead* h, bool* saw_close) {
-  const std::size_t colon = line.find(':');
-  if (colon == 0 || colon == std::string_view::npos || line.front() == ' ' ||
-      line.front() == '\t') {
-    return ParseResult::kBad;  // no name, or obsolete line folding
-  }
-  const std::string_view name = line.substr(0, colon);
-  const std::string_view value = Trim(line.substr(colon + 1));
-  if (name.find_first_of(" \t") != std::string_view::npos) return ParseResult::kBad;
-  if (IEquals(name, "connection")) ParseConnection(value, h, saw_close);
-  if (IEquals(name, "transfer-encoding")) h->chunked = true;
-  if (IEquals(name, "content-length")) return ParseContentLength(value, h);
-  if (IEquals(name, "inference-header-content-length")) h->inference_header_length = value;
-  if (IEquals(name, "expect") && IEquals(value, "100-continue")) h->expect_continue = true;
-  return ParseResult::kOk;
-}
-
-// Parses the head at the start of `buf` (empty lines before it are skipped, as RFC 9112 asks).
-ParseResult ParseRequestHead(std::string_view buf, RequestHead* h) {
-  std::size_t start = 0;
-  while (buf.substr(start).starts_with("\r\n")) start += 2;
-  const std::size_t end = buf.find("\r\n\r\n", start);
-  if (end == std::string_view::npos) return ParseResult::kIncomplete;
-  *h = RequestHead{};
-  h->size = end + 4;
-  std::string_view rest = buf.substr(start, end + 2 - start);  // lines, each ending in CRLF
-  std::size_t eol = rest.find("\r\n");
-  ParseResult r = ParseRequestLine(rest.substr(0, eol), h);
-  bool saw_close = false;
-  for (rest.remove_prefix(eol + 2); r == ParseResult::kOk && !rest.empty();
-       rest.remove_prefix(eol + 2)) {
-    eol = rest.find("\r\n");
-    r = ParseHeader(rest.substr(0, eol), h, &saw_close);
-  }
-  if (saw_close) h->keep_alive = false;
-  return r;
-}
 
 // "/metrics?x", "http://host:8002/metrics" -> "/metrics".
 std::string_view PathOf(std::string_view target) {
@@ -274,8 +169,10 @@ struct Connection {
   std::string out;
   std::size_t out_sent = 0;
   bool close_after = false;
-  HttpRequest req;  // the request being read, its body included
-  std::size_t body_expected = 0;
+  HttpRequest req;                // the request being read, its body included
+  std::size_t body_expected = 0;  // SIZE_MAX while a chunked body is still arriving
+  bool chunked = false;           // the body is chunked
+  ChunkedBody chunks;             // its decoder
   bool keep_alive = true;
   bool head_only = false;
   std::uint64_t serial = 0;        // of the request in kHandler
@@ -335,8 +232,11 @@ class HttpEndpoint::Impl {
   void OnReadable(Connection& c);
   void Discard(Connection& c);
   void ReadBody(Connection& c);
+  void ReadChunkedBody(Connection& c);
+  bool FeedChunks(Connection& c, std::size_t size);
   void ServeBuffered(Connection& c);
   bool BeginRequest(Connection& c, const RequestHead& h);
+  bool BeginChunked(Connection& c, std::size_t head);
   void Complete(Connection& c);
   void Respond(Connection& c);
   Response Route(std::string_view method, std::string_view path, std::string* metrics);
@@ -501,6 +401,7 @@ void HttpEndpoint::Impl::Add(int fd) {
   c.out_sent = 0;
   c.close_after = false;
   c.body_expected = 0;
+  c.chunked = false;
   if (!c.in) c.in = std::make_unique<char[]>(limits_.max_header_bytes);
   const int yes = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
@@ -560,6 +461,7 @@ void HttpEndpoint::Impl::Discard(Connection& c) {
 // Reads what has arrived of the body into c.req.body, which grows with what arrives (doubling
 // from kBodyChunk), never to the declared length at once.
 void HttpEndpoint::Impl::ReadBody(Connection& c) {
+  if (c.chunked) return ReadChunkedBody(c);
   std::string& body = c.req.body;
   const std::size_t have = body.size();
   const std::size_t room = std::min(c.body_expected - have, std::max(have, kBodyChunk));
@@ -571,6 +473,41 @@ void HttpEndpoint::Impl::ReadBody(Connection& c) {
   if (n < 0 || body.size() < c.body_expected) return;
   Complete(c);
   ServeBuffered(c);
+}
+
+// Reads what has arrived of a chunked body into c.in and decodes it into c.req.body.
+void HttpEndpoint::Impl::ReadChunkedBody(Connection& c) {
+  const ssize_t n = ::recv(c.fd, c.in.get(), limits_.max_header_bytes, 0);
+  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return Close(c);
+  if (n < 0 || !FeedChunks(c, static_cast<std::size_t>(n))) return;
+  Complete(c);
+  ServeBuffered(c);
+}
+
+// Decodes c.in's first `size` bytes as the chunked body's next part; what follows its end stays
+// in c.in (a pipelined request). True when the body is whole; a malformed body is answered 400,
+// one over the limit 413.
+bool HttpEndpoint::Impl::FeedChunks(Connection& c, std::size_t size) {
+  std::size_t used = 0;
+  const auto status =
+      c.chunks.Feed(std::string_view(c.in.get(), size), &used, &c.req.body, limits_.max_body_bytes);
+  std::memmove(c.in.get(), c.in.get() + used, size - used);
+  c.in_size = size - used;
+  switch (status) {
+    case ChunkedBody::Status::kMore:
+      return false;
+    case ChunkedBody::Status::kBad:
+      Fail(c, 400);
+      return false;
+    case ChunkedBody::Status::kTooLarge:
+      Fail(c, 413);
+      return false;
+    case ChunkedBody::Status::kDone:
+      break;
+  }
+  c.chunked = false;
+  c.body_expected = c.req.body.size();
+  return true;
 }
 
 // Answers the requests in the buffer, one after the other (pipelining), until one is
@@ -605,10 +542,20 @@ void HttpEndpoint::Impl::ServeBuffered(Connection& c) {
 }
 
 // Takes the head, and what of the body is buffered, out of c.in; false when the request is
-// refused: a body without a length (chunked: not supported), or over the limit.
+// refused: a POST or PUT with neither a length nor a chunked body (411), a transfer coding other
+// than chunked alone (501; 400 when chunked is not last, or beside a length, as RFC 9112 asks),
+// a body over the limit (413), or a malformed chunked body (400).
 bool HttpEndpoint::Impl::BeginRequest(Connection& c, const RequestHead& h) {
   const bool needs_length = h.method == "POST" || h.method == "PUT";
-  if (h.chunked || (needs_length && !h.has_length)) {
+  if (h.codings > 0 && (!h.chunked || h.has_length)) {
+    Fail(c, 400);
+    return false;
+  }
+  if (h.codings > 1) {
+    Fail(c, 501);
+    return false;
+  }
+  if (needs_length && !h.has_length && !h.chunked) {
     Fail(c, 411);
     return false;
   }
@@ -622,12 +569,26 @@ bool HttpEndpoint::Impl::BeginRequest(Connection& c, const RequestHead& h) {
   c.keep_alive = h.keep_alive;
   c.head_only = h.method == "HEAD";
   c.body_expected = h.content_length;
+  c.chunked = false;
+  if (h.chunked) return BeginChunked(c, h.size);
   const std::size_t rest = c.in_size - h.size;
   const std::size_t take = std::min(rest, c.body_expected);
   c.req.body.assign(c.in.get() + h.size, take);
   std::memmove(c.in.get(), c.in.get() + h.size + take, rest - take);
   c.in_size = rest - take;
   return true;
+}
+
+// A chunked body: what of it is buffered after the head is decoded at once.
+bool HttpEndpoint::Impl::BeginChunked(Connection& c, std::size_t head) {
+  c.chunked = true;
+  c.chunks = ChunkedBody();
+  c.req.body.clear();
+  c.body_expected = std::numeric_limits<std::size_t>::max();
+  const std::size_t rest = c.in_size - head;
+  std::memmove(c.in.get(), c.in.get() + head, rest);
+  if (FeedChunks(c, rest)) return true;
+  return c.fd >= 0 && c.phase == Phase::kRequest && !c.close_after;
 }
 
 // A whole request: metrics and health here, the rest to the api handler.
@@ -733,11 +694,15 @@ void HttpEndpoint::Impl::Fail(Connection& c, int status) {
   c.out_sent = 0;
   std::string json;
   Response r{status, kText, status == 431 ? "request head too large\n" : "bad request\n", {}};
+  if (status == 501) {
+    r = Response{
+        status, kJson, R"({"error":"Transfer-Encoding: only chunked is supported, alone"})", {}};
+  }
   if (status == 411) {
     r = Response{status,
                  kJson,
-                 "{\"error\":\"Content-Length: required for a request body (chunked transfer "
-                 "coding is not supported)\"}",
+                 "{\"error\":\"Content-Length: required for a request body (or "
+                 "Transfer-Encoding: chunked)\"}",
                  {}};
   } else if (status == 413) {
     json = fmt::format(R"({{"error":"Content-Length: the body exceeds the limit of {} bytes"}})",

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -216,14 +217,16 @@ TEST(HttpEndpoint, BodiesWithoutALengthAre411AndOverTheLimit413) {
   EchoApi api;
   Fixture f(limits, "127.0.0.1:0", api.Handler());
   for (const std::string bad :
-       {"POST /v2/x HTTP/1.1\r\nHost: x\r\n\r\n",
-        "POST /v2/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"}) {
+       {"POST /v2/x HTTP/1.1\r\nHost: x\r\n\r\n", "PUT /v2/x HTTP/1.1\r\nHost: x\r\n\r\n"}) {
     RawConnection c(f.port());
     ASSERT_TRUE(c.Send(bad));
     const auto r = c.Read();
     EXPECT_EQ(r.status, 411) << bad;
     EXPECT_EQ(r.Header("Content-Type"), "application/json");
-    EXPECT_NE(r.body.find("\"error\":\"Content-Length: required"), std::string::npos) << r.body;
+    EXPECT_NE(r.body.find("\"error\":\"Content-Length: required for a request body (or "
+                          "Transfer-Encoding: chunked)"),
+              std::string::npos)
+        << r.body;
     EXPECT_TRUE(c.WaitClosed(2s)) << bad;
   }
   RawConnection c(f.port());
@@ -240,6 +243,96 @@ TEST(HttpEndpoint, BodiesWithoutALengthAre411AndOverTheLimit413) {
   EXPECT_EQ(two.Read().status, 400);
   RawConnection ok(f.port());
   ASSERT_TRUE(ok.Send(Post("/v2/x", std::string(1000, 'y'))));
+  EXPECT_EQ(ok.Read().status, 200);
+}
+
+std::string Chunked(const std::string& path, const std::string& chunks,
+                    const std::string& headers = "") {
+  return "POST " + path + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" + headers +
+         "\r\n" + chunks;
+}
+
+// Chunked bodies (RFC 9112, 7.1) are decoded whatever pieces they arrive in: sizes in either case
+// of hex, extensions and trailer fields ignored; what follows the body is the next request.
+TEST(HttpEndpoint, ChunkedBodiesAreDecodedInAnyPieces) {
+  EchoApi api;
+  Fixture f(HttpLimits(), "127.0.0.1:0", api.Handler());
+  const std::string big(70'000, 'z');
+  const std::string chunks = "5;name=value\r\nhello\r\n1\r\n,\r\n" +
+                             fmt::format("{:X}", big.size()) + "\r\n" + big +
+                             "\r\n6 ;x\r\n world\r\n0\r\nTrailer: 1\r\nMore: 2\r\n\r\n";
+  const std::string want = "POST /v2/c hello," + big + " world";
+  const std::string request = Chunked("/v2/c", chunks);
+  // Whole, then in pieces of 1 to 13 bytes (every boundary cut somewhere), then in three writes
+  // with pauses, all on one keep-alive connection.
+  RawConnection c(f.port());
+  ASSERT_TRUE(c.Send(request));
+  EXPECT_EQ(c.Read().body, want);
+  for (std::size_t at = 0, step = 1; at < request.size(); at += step, step = step % 13 + 1) {
+    ASSERT_TRUE(c.Send(request.substr(at, step)));
+    if (at < 200) std::this_thread::sleep_for(1ms);
+  }
+  EXPECT_EQ(c.Read().body, want);
+  ASSERT_TRUE(c.Send(request.substr(0, 60)));
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(c.Send(request.substr(60, 40'000)));
+  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(c.Send(request.substr(40'060)));
+  EXPECT_EQ(c.Read().body, want);
+  // Pipelined behind a chunked body: a request with a length, then a GET.
+  ASSERT_TRUE(
+      c.Send(Chunked("/v2/a", "3\r\nabc\r\n0\r\n\r\n") + Post("/v2/b", "xy") + Get("/v2/c")));
+  EXPECT_EQ(c.Read().body, "POST /v2/a abc");
+  EXPECT_EQ(c.Read().body, "POST /v2/b xy");
+  EXPECT_EQ(c.Read().body, "GET /v2/c ");
+  // An empty body, and the go-ahead for a client that waits for it.
+  ASSERT_TRUE(c.Send(Chunked("/v2/e", "0\r\n\r\n")));
+  EXPECT_EQ(c.Read().body, "POST /v2/e ");
+  ASSERT_TRUE(c.Send(Chunked("/v2/w", "", "Expect: 100-continue\r\n")));
+  EXPECT_EQ(c.Read().status, 100);
+  ASSERT_TRUE(c.Send("2\r\nok\r\n0\r\n\r\n"));
+  EXPECT_EQ(c.Read().body, "POST /v2/w ok");
+}
+
+// A malformed chunked body is 400, one over the limit 413, a coding other than chunked 400 or 501;
+// each closes the connection.
+TEST(HttpEndpoint, BadChunkedBodiesAndCodingsAreRefused) {
+  HttpLimits limits;
+  limits.max_body_bytes = 1000;
+  EchoApi api;
+  Fixture f(limits, "127.0.0.1:0", api.Handler());
+  const std::string te = "POST /v2/x HTTP/1.1\r\nTransfer-Encoding: ";
+  const std::pair<std::string, int> cases[] = {
+      {Chunked("/v2/x", "zz\r\nab\r\n0\r\n\r\n"), 400},                 // not hex
+      {Chunked("/v2/x", "\r\n"), 400},                                  // no size
+      {Chunked("/v2/x", " 3\r\nabc\r\n0\r\n\r\n"), 400},                // whitespace before it
+      {Chunked("/v2/x", "-3\r\nabc\r\n0\r\n\r\n"), 400},                // a sign
+      {Chunked("/v2/x", "0x3\r\nabc\r\n0\r\n\r\n"), 400},               // a prefix
+      {Chunked("/v2/x", "3\r\nabcd\r\n0\r\n\r\n"), 400},                // data longer than its size
+      {Chunked("/v2/x", "3\r\nabc" + std::string(5000, ' ')), 400},     // no CRLF after the data
+      {Chunked("/v2/x", "3;" + std::string(5000, 'e') + "\r\n"), 400},  // a line too long
+      {Chunked("/v2/x", "0\r\n" + std::string(3000, 'T') + ": 1\r\n" + std::string(3000, 'U') +
+                            ": 1\r\n\r\n"),
+       400},                               // trailers too long
+      {Chunked("/v2/x", "3E9\r\n"), 413},  // 1001 bytes
+      {Chunked("/v2/x", "1F4\r\n" + std::string(500, 'a') + "\r\n1F5\r\n"), 413},  // 500 + 501
+      {Chunked("/v2/x", "FFFFFFFFFFFFFFFFFFFF\r\n"), 413},                         // beyond 64 bits
+      {te + "gzip\r\n\r\n", 400},  // chunked not last
+      {te + "chunked, gzip\r\n\r\n", 400},
+      {te + "chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},  // both
+      {te + "gzip, chunked\r\n\r\n", 501},  // a coding not supported
+      {te + "gzip\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
+  };
+  for (const auto& [request, status] : cases) {
+    RawConnection c(f.port());
+    ASSERT_TRUE(c.Send(request));
+    const auto r = c.Read();
+    EXPECT_EQ(r.status, status) << request.substr(0, 120);
+    EXPECT_TRUE(c.WaitClosed(2s)) << request.substr(0, 120);
+  }
+  RawConnection ok(f.port());  // exactly the limit, in two chunks
+  ASSERT_TRUE(ok.Send(Chunked("/v2/x", "1F4\r\n" + std::string(500, 'a') + "\r\n1f4\r\n" +
+                                           std::string(500, 'b') + "\r\n0\r\n\r\n")));
   EXPECT_EQ(ok.Read().status, 200);
 }
 
@@ -378,8 +471,12 @@ TEST(HttpEndpoint, RandomAndMutatedRequestsNeverStopIt) {
   limits.max_header_bytes = 512;
   Fixture f(limits);
   std::mt19937 rng(7);
-  const std::string valid = Get("/metrics", "Connection: keep-alive\r\n");
-  for (int i = 0; i < 300; ++i) {
+  const std::string get = Get("/metrics", "Connection: keep-alive\r\n");
+  const std::string chunked =  // read whole, then 405
+      "POST /metrics HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4;e=1\r\nabcd\r\n0\r\nT: "
+      "1\r\n\r\n";
+  for (int i = 0; i < 400; ++i) {
+    const std::string& valid = i % 2 == 0 ? get : chunked;
     std::string bytes = valid + valid;
     if (i % 3 == 0) {
       bytes.assign(rng() % 1500, '\0');
@@ -394,7 +491,7 @@ TEST(HttpEndpoint, RandomAndMutatedRequestsNeverStopIt) {
     // Whatever the bytes: valid statuses only, and the connection closed at once after EOF.
     const int status = c.Read(2s).status;
     EXPECT_TRUE(status == 0 || status == 200 || status == 400 || status == 404 || status == 405 ||
-                status == 411 || status == 413 || status == 431 || status == 505)
+                status == 411 || status == 413 || status == 431 || status == 501 || status == 505)
         << i << ": " << status;
     EXPECT_TRUE(c.WaitClosed(2s)) << i;
   }
@@ -468,6 +565,21 @@ TEST(HttpEndpoint, CurlGetsTheSameResponses) {
   ASSERT_EQ(testing::RunCommand("/usr/bin/curl -sS -I " + base + "/v2/health/live", &out), 0);
   EXPECT_NE(out.find("HTTP/1.1 200 OK"), std::string::npos) << out;
   EXPECT_NE(out.find("Content-Length: 5"), std::string::npos) << out;
+}
+
+// curl sends a chunked body when told the transfer coding: the api handler gets it decoded.
+TEST(HttpEndpoint, CurlPostsAChunkedBody) {
+  if (!std::filesystem::exists("/usr/bin/curl")) GTEST_SKIP() << "curl is not installed";
+  EchoApi api;
+  Fixture f(HttpLimits(), "127.0.0.1:0", api.Handler());
+  std::string out;
+  ASSERT_EQ(testing::RunCommand("/usr/bin/curl -sS -H 'Transfer-Encoding: chunked' "
+                                "--data-binary 'sent in chunks' http://127.0.0.1:" +
+                                    std::to_string(f.port()) + "/v2/echo",
+                                &out),
+            0)
+      << out;
+  EXPECT_EQ(out, "POST /v2/echo sent in chunks");
 }
 
 }  // namespace
