@@ -452,18 +452,24 @@ void Quantise(const Gradients& gr, std::int64_t k, std::int64_t c, RowGH* out) {
 
 // ---- histograms ------------------------------------------------------------------------------
 
+// Asks for the bins and gradients of the row kPrefetchAhead after rows[r].
+template <typename T>
+inline void PrefetchRow(const T* index, std::size_t d, const RowGH& gh,
+                        std::span<const std::uint32_t> rows, std::size_t r) {
+  if (r + kPrefetchAhead >= rows.size()) return;
+  const std::size_t ahead = rows[r + kPrefetchAhead];
+  __builtin_prefetch(&gh[ahead]);
+  __builtin_prefetch(index + ahead * d);
+  __builtin_prefetch(index + ahead * d + d - 1);
+}
+
 // Adds rows[begin, end)'s gradient pairs to h by their bins.
 template <typename T>
 void AddRows(const Bins& b, const RowVector<T>& index, const RowGH& gh,
              std::span<const std::uint32_t> rows, Hist& h) {
   const auto d = static_cast<std::size_t>(b.d);
   for (std::size_t r = 0; r < rows.size(); ++r) {
-    if (r + kPrefetchAhead < rows.size()) {
-      const std::size_t ahead = rows[r + kPrefetchAhead];
-      __builtin_prefetch(&gh[ahead]);
-      __builtin_prefetch(index.data() + ahead * d);
-      __builtin_prefetch(index.data() + ahead * d + d - 1);
-    }
+    PrefetchRow(index.data(), d, gh, rows, r);
     const std::uint32_t i = rows[r];
     const GH v = gh[i];
     const T* bins = index.data() + static_cast<std::size_t>(i) * d;
@@ -477,12 +483,7 @@ void AddRowsStrided(const Bins& b, const RowGH& gh, std::span<const std::uint32_
   const std::uint8_t* index = b.index8.data();
   constexpr std::size_t kUnroll = 8;
   for (std::size_t r = 0; r < rows.size(); ++r) {
-    if (r + kPrefetchAhead < rows.size()) {
-      const std::size_t ahead = rows[r + kPrefetchAhead];
-      __builtin_prefetch(&gh[ahead]);
-      __builtin_prefetch(index + ahead * d);
-      __builtin_prefetch(index + ahead * d + d - 1);
-    }
+    PrefetchRow(index, d, gh, rows, r);
     const std::uint32_t i = rows[r];
     const GH v = gh[i];
     const std::uint8_t* bins = index + static_cast<std::size_t>(i) * d;
@@ -543,12 +544,7 @@ void AddRowsPacked(const Bins& b, const RowVector<T>& index, const RowGH& gh,
   for (std::size_t r0 = 0; r0 < rows.size(); r0 += kPackedRows) {
     const std::size_t r1 = std::min(rows.size(), r0 + kPackedRows);
     for (std::size_t r = r0; r < r1; ++r) {
-      if (r + kPrefetchAhead < rows.size()) {
-        const std::size_t ahead = rows[r + kPrefetchAhead];
-        __builtin_prefetch(&gh[ahead]);
-        __builtin_prefetch(index.data() + ahead * d);
-        __builtin_prefetch(index.data() + ahead * d + d - 1);
-      }
+      PrefetchRow(index.data(), d, gh, rows, r);
       const std::uint32_t i = rows[r];
       const std::uint64_t v =
           (static_cast<std::uint64_t>(gh[i].h) << 32) + static_cast<std::uint64_t>(gh[i].g);
