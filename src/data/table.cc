@@ -339,9 +339,12 @@ ColumnBlock::~ColumnBlock() {
 
 void* ColumnBlock::Take(std::size_t bytes) noexcept {
   constexpr std::size_t kAlign = 64;
-  const std::size_t at = (used_ + kAlign - 1) / kAlign * kAlign;
-  if (bytes == 0 || at > size_ || size_ - at < bytes) return nullptr;
-  used_ = at + bytes;
+  std::size_t used = used_.load(std::memory_order_relaxed);
+  std::size_t at = 0;
+  do {
+    at = (used + kAlign - 1) / kAlign * kAlign;
+    if (bytes == 0 || at > size_ || size_ - at < bytes) return nullptr;
+  } while (!used_.compare_exchange_weak(used, at + bytes, std::memory_order_relaxed));
   return base_ + at;
 }
 

@@ -543,11 +543,14 @@ void HttpEndpoint::Impl::ServeBuffered(Connection& c) {
 
 // Takes the head, and what of the body is buffered, out of c.in; false when the request is
 // refused: a POST or PUT with neither a length nor a chunked body (411), a transfer coding other
-// than chunked alone (501; 400 when chunked is not last, or beside a length, as RFC 9112 asks),
+// than chunked alone (501; 400 when chunked is missing, not last or repeated, beside a length, or
+// in HTTP/1.0, as RFC 9112 asks),
 // a body over the limit (413), or a malformed chunked body (400).
 bool HttpEndpoint::Impl::BeginRequest(Connection& c, const RequestHead& h) {
+  c.chunked = false;
   const bool needs_length = h.method == "POST" || h.method == "PUT";
-  if (h.codings > 0 && (!h.chunked || h.has_length)) {
+  if (h.has_transfer_encoding &&
+      (!h.chunked || h.chunked_codings > 1 || h.has_length || h.http10)) {
     Fail(c, 400);
     return false;
   }
@@ -569,7 +572,6 @@ bool HttpEndpoint::Impl::BeginRequest(Connection& c, const RequestHead& h) {
   c.keep_alive = h.keep_alive;
   c.head_only = h.method == "HEAD";
   c.body_expected = h.content_length;
-  c.chunked = false;
   if (h.chunked) return BeginChunked(c, h.size);
   const std::size_t rest = c.in_size - h.size;
   const std::size_t take = std::min(rest, c.body_expected);
@@ -705,7 +707,8 @@ void HttpEndpoint::Impl::Fail(Connection& c, int status) {
                  "Transfer-Encoding: chunked)\"}",
                  {}};
   } else if (status == 413) {
-    json = fmt::format(R"({{"error":"Content-Length: the body exceeds the limit of {} bytes"}})",
+    json = fmt::format(R"({{"error":"{}: the body exceeds the limit of {} bytes"}})",
+                       c.chunked ? "Transfer-Encoding: chunked" : "Content-Length",
                        limits_.max_body_bytes);
     r = Response{status, kJson, json, {}};
   }

@@ -30,6 +30,7 @@ ParseResult ParseRequestLine(std::string_view line, RequestHead* h) {
   if (version.find_first_of(" \t") != std::string_view::npos) return ParseResult::kBad;
   if (version == "HTTP/1.1") return ParseResult::kOk;
   if (version == "HTTP/1.0") {
+    h->http10 = true;
     h->keep_alive = false;
     return ParseResult::kOk;
   }
@@ -63,12 +64,14 @@ ParseResult ParseContentLength(std::string_view value, RequestHead* h) {
 
 // Transfer-Encoding's codings, in order; a later header continues the list.
 void ParseTransferEncoding(std::string_view value, RequestHead* h) {
+  h->has_transfer_encoding = true;
   while (!value.empty()) {
     const std::size_t comma = value.find(',');
     const std::string_view coding = Trim(value.substr(0, comma));
     if (!coding.empty()) {
       ++h->codings;
       h->chunked = IEquals(coding, "chunked");
+      h->chunked_codings += h->chunked ? 1 : 0;
     }
     value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
   }
@@ -89,6 +92,14 @@ ParseResult ParseHeader(std::string_view line, RequestHead* h, bool* saw_close) 
   if (IEquals(name, "inference-header-content-length")) h->inference_header_length = value;
   if (IEquals(name, "expect") && IEquals(value, "100-continue")) h->expect_continue = true;
   return ParseResult::kOk;
+}
+
+// A byte that may not appear inside a chunk's size line or a trailer line: CR, LF, other controls.
+bool HasControl(std::string_view line) {
+  return std::any_of(line.begin(), line.end(), [](char ch) {
+    const auto u = static_cast<unsigned char>(ch);
+    return (u < 0x20 && ch != '\t') || u == 0x7f;
+  });
 }
 
 }  // namespace
@@ -140,6 +151,7 @@ ChunkedBody::Status ChunkedBody::Feed(std::string_view in, std::size_t* used, st
 // A whole line (CRLF included) of the current state.
 ChunkedBody::Status ChunkedBody::EndLine(std::size_t have, std::size_t max_body) {
   const std::string_view line(line_.data(), line_.size() - 2);
+  if (HasControl(line)) return Status::kBad;
   Status status = Status::kMore;
   switch (state_) {
     case State::kSize:
@@ -150,9 +162,7 @@ ChunkedBody::Status ChunkedBody::EndLine(std::size_t have, std::size_t max_body)
       state_ = State::kSize;
       break;
     case State::kTrailer:
-      if (line.empty()) status = Status::kDone;
-      trailer_bytes_ += line_.size();
-      if (trailer_bytes_ > kMaxLine) status = Status::kBad;
+      status = Trailer(line);
       break;
     case State::kData:
       break;
@@ -161,13 +171,27 @@ ChunkedBody::Status ChunkedBody::EndLine(std::size_t have, std::size_t max_body)
   return status;
 }
 
+// A trailer field ("name: value", discarded), or the empty line that ends the body.
+ChunkedBody::Status ChunkedBody::Trailer(std::string_view line) {
+  if (line.empty()) return Status::kDone;
+  trailer_bytes_ += line.size() + 2;
+  const std::size_t colon = line.find(':');
+  const bool field = colon != 0 && colon != std::string_view::npos &&
+                     line.substr(0, colon).find_first_of(" \t") == std::string_view::npos;
+  return field && trailer_bytes_ <= kMaxLine ? Status::kMore : Status::kBad;
+}
+
 // "1a;name=value": the next chunk's size in hex; 0 ends the data.
 ChunkedBody::Status ChunkedBody::ChunkSize(std::string_view line, std::size_t have,
                                            std::size_t max_body) {
-  std::string_view digits = line.substr(0, line.find(';'));
-  while (!digits.empty() && (digits.back() == ' ' || digits.back() == '\t')) {
-    digits.remove_suffix(1);  // whitespace before an extension; none before the size
+  const std::size_t semicolon = line.find(';');
+  std::string_view digits = line.substr(0, semicolon);
+  while (semicolon != std::string_view::npos && !digits.empty() &&
+         (digits.back() == ' ' || digits.back() == '\t')) {
+    digits.remove_suffix(1);  // whitespace before an extension only, none before the size
   }
+  extension_bytes_ += line.size() - digits.size();
+  if (extension_bytes_ > kMaxLine) return Status::kBad;
   std::size_t size = 0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), size, 16);
   if (digits.empty() || digits.front() == '-' || digits.front() == '+') return Status::kBad;

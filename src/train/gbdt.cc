@@ -358,10 +358,10 @@ constexpr int kGradientBits = 18;
 
 // Fixed-point scales: a power of two such that the largest value over all ranks stays below
 // 2^kGradientBits (`packed`), or, times the rows of all ranks, below 2^61.
-double FixedScale(double largest, std::int64_t total_rows, Communicator& comm, bool packed) {
+// `largest` is already the maximum over all ranks.
+double FixedScale(double largest, std::int64_t total_rows, bool packed) {
   ESCALA_CHECK(total_rows < (std::int64_t{1} << (62 - kGradientBits)), kOutOfRange,
                "{} rows are more than the trees' 64-bit histogram sums hold", total_rows);
-  largest = comm.AllReduceScalar(largest, ReduceOp::kMax);
   if (!(largest > 0)) return 1.0;
   const double rows = static_cast<double>(std::max<std::int64_t>(total_rows, 1));
   const double room =
@@ -426,10 +426,12 @@ void RoundGradients(const trees::ObjectiveFn& obj, const MatrixF& f, const DataS
   if (train.weighted()) WeighGradients(train.weights, f.cols(), gr);
   const auto [gmax, hmax] = gr->g.empty() ? std::pair{0.0, 0.0} : CheckedMaxima(*gr, f.cols(), ids);
   gr->packed = true;
-  gr->scale_g = FixedScale(gmax, total, comm, true);
-  gr->scale_h = FixedScale(hmax, total, comm, true);
-  gr->wide_g = FixedScale(gmax, total, comm, false);
-  gr->wide_h = FixedScale(hmax, total, comm, false);
+  const double g = comm.AllReduceScalar(gmax, ReduceOp::kMax);
+  const double h = comm.AllReduceScalar(hmax, ReduceOp::kMax);
+  gr->scale_g = FixedScale(g, total, true);
+  gr->scale_h = FixedScale(h, total, true);
+  gr->wide_g = FixedScale(g, total, false);
+  gr->wide_h = FixedScale(h, total, false);
 }
 
 // x rounded to the nearest integer, halves to even (the default rounding mode): one instruction,
@@ -705,7 +707,9 @@ void ScanFeature(const Bins& b, const Hist& hist, std::int64_t f, const GH& sum,
     left += h[s];
     consider(left, s, false);
   }
-  if (h[nb].h == 0) return;  // no missing value here: the other direction is the same splits
+  // No missing value here: the other direction is the same splits. (A hessian sum of 0 alone is
+  // no proof: 18-bit hessians of confident rows round to 0, their gradients need not.)
+  if (h[nb].h == 0 && h[nb].g == 0) return;
   GH right;
   for (std::uint32_t s = nb - 1; s-- > 0;) {
     right += h[s + 1];
@@ -940,6 +944,7 @@ struct Grower {
   // whose histogram is built. Either choice gives the same exact histograms; fewer rows is less
   // work. (The hessian is no guide: confident rows weigh little but cost as much.)
   std::vector<Node*> Smaller(std::vector<std::pair<Node, Node>>& kids) {
+    if (kids.empty()) return {};  // on every rank alike: the splits are global
     std::vector<std::int64_t> rows;
     for (const auto& [l, r] : kids) {
       rows.push_back(static_cast<std::int64_t>(l.end - l.begin));
@@ -1294,8 +1299,8 @@ struct Boosting {
 
   // Absolute error (XGBoost's adaptive leaves): each leaf's value becomes learning_rate times the
   // median of its rows' residuals (label - score before this tree), over every rank, weighted by
-  // the rows' fixed-point hessians (their weights); kept within the leaf's monotone bounds, as
-  // the gradient step's weight is.
+  // the rows' hessians (their weights) in 64-bit fixed point; kept within the leaf's monotone
+  // bounds, as the gradient step's weight is.
   void RefitToMedians(const std::vector<Node>& leaves, std::int64_t c, Grower* g) const {
     std::vector<std::size_t> offsets{0};
     std::vector<float> residuals;
@@ -1306,7 +1311,8 @@ struct Boosting {
       for (std::size_t r = n.begin; r < n.end; ++r) {
         const std::uint32_t row = g->order[r];
         residuals.push_back(train.labels[row] - f(row, c));
-        weights.push_back(gr.fixed[row].h);
+        weights.push_back(RoundToInt(
+            gr.h[row * static_cast<std::size_t>(k) + static_cast<std::size_t>(c)] * gr.wide_h));
       }
       offsets.push_back(residuals.size());
     }
@@ -1458,8 +1464,8 @@ struct Forest {
       gmax = std::max(gmax, std::fabs(gr.g[i]));
       hmax = std::max(hmax, gr.h[i]);
     }
-    gr.scale_g = FixedScale(gmax, total, comm, gr.packed);
-    gr.scale_h = FixedScale(hmax, total, comm, gr.packed);
+    gr.scale_g = FixedScale(comm.AllReduceScalar(gmax, ReduceOp::kMax), total, gr.packed);
+    gr.scale_h = FixedScale(comm.AllReduceScalar(hmax, ReduceOp::kMax), total, gr.packed);
     Quantise(gr, 1, 0, &gr.fixed);
   }
 

@@ -12,6 +12,7 @@
 #ifndef ESCALA_DATA_TABLE_H_
 #define ESCALA_DATA_TABLE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -90,8 +91,9 @@ namespace internal {
 // One allocation the columns of a table share (TableBuilder gives each chunk it reads one): it
 // starts on a huge page and its whole huge pages are advised (escala/core/memory_info.h), so a
 // reader filling a chunk of columns of a few hundred KiB each takes a page fault per 2 MiB, not per
-// 4 KiB. Columns take consecutive parts of it; it is unmapped with the last column holding a part.
-// Thread-safety: Take is called by one thread at a time (the builder's).
+// 4 KiB. Columns take consecutive parts of it; it is freed with the last column holding a part,
+// so a column kept alone keeps its chunk's whole block (copy it to let the rest go).
+// Thread-safety: Take may be called from any thread.
 class ColumnBlock {
  public:
   explicit ColumnBlock(std::size_t bytes);
@@ -102,14 +104,15 @@ class ColumnBlock {
   // `bytes` of it, 64-byte aligned, or nullptr when the rest is smaller.
   void* Take(std::size_t bytes) noexcept;
   bool Owns(const void* p) const noexcept {
-    const auto* c = static_cast<const char*>(p);
-    return c >= base_ && c < base_ + size_;
+    const auto at = reinterpret_cast<std::uintptr_t>(p),
+               base = reinterpret_cast<std::uintptr_t>(base_);
+    return at >= base && at - base < size_;
   }
 
  private:
   char* base_ = nullptr;
   std::size_t size_ = 0;
-  std::size_t used_ = 0;
+  std::atomic<std::size_t> used_{0};  // columns of one table may grow on several threads
 };
 
 // An allocator whose resize(n) default-initialises (leaves trivial values unwritten) where

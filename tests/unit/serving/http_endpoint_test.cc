@@ -294,6 +294,13 @@ TEST(HttpEndpoint, ChunkedBodiesAreDecodedInAnyPieces) {
   EXPECT_EQ(c.Read().body, "POST /v2/w ok");
 }
 
+// Five one-byte chunks, each with a 1000-byte extension.
+std::string FiveKilobytesOfExtensions() {
+  std::string body;
+  for (int i = 0; i < 5; ++i) body += "1;" + std::string(1000, 'e') + "\r\na\r\n";
+  return body + "0\r\n\r\n";
+}
+
 // A malformed chunked body is 400, one over the limit 413, a coding other than chunked 400 or 501;
 // each closes the connection.
 TEST(HttpEndpoint, BadChunkedBodiesAndCodingsAreRefused) {
@@ -320,6 +327,14 @@ TEST(HttpEndpoint, BadChunkedBodiesAndCodingsAreRefused) {
       {te + "gzip\r\n\r\n", 400},  // chunked not last
       {te + "chunked, gzip\r\n\r\n", 400},
       {te + "chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},  // both
+      {Chunked("/v2/x", "5;\nX\r\nhello\r\n0\r\n\r\n"), 400},  // a bare LF in an extension
+      {Chunked("/v2/x", "3 \r\nabc\r\n0\r\n\r\n"), 400},       // whitespace, no extension
+      {Chunked("/v2/x", "0\r\nX\n\r\n"), 400},                 // a bare LF in the trailers
+      {Chunked("/v2/x", "0\r\nno colon\r\n\r\n"), 400},        // a trailer that is no field
+      {Chunked("/v2/x", FiveKilobytesOfExtensions()), 400},
+      {te + "chunked, chunked\r\n\r\n0\r\n\r\n", 400},  // chunked twice
+      {te + "\r\nContent-Length: 0\r\n\r\n", 400},      // an empty coding list
+      {"POST /v2/x HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
       {te + "gzip, chunked\r\n\r\n", 501},  // a coding not supported
       {te + "gzip\r\nTransfer-Encoding: chunked\r\n\r\n", 501},
   };
@@ -330,6 +345,10 @@ TEST(HttpEndpoint, BadChunkedBodiesAndCodingsAreRefused) {
     EXPECT_EQ(r.status, status) << request.substr(0, 120);
     EXPECT_TRUE(c.WaitClosed(2s)) << request.substr(0, 120);
   }
+  RawConnection over(f.port());
+  ASSERT_TRUE(over.Send(Chunked("/v2/x", "3E9\r\n")));
+  EXPECT_EQ(over.Read().body,
+            R"({"error":"Transfer-Encoding: chunked: the body exceeds the limit of 1000 bytes"})");
   RawConnection ok(f.port());  // exactly the limit, in two chunks
   ASSERT_TRUE(ok.Send(Chunked("/v2/x", "1F4\r\n" + std::string(500, 'a') + "\r\n1f4\r\n" +
                                            std::string(500, 'b') + "\r\n0\r\n\r\n")));
